@@ -1,0 +1,48 @@
+# The README's commands. Everything installs into the repo (.venv, .tools); nothing global but
+# Debian's chromium for the browser tests.
+SHELL := /bin/bash
+PORT ?= 3000
+DATA_DIR ?= ./data
+VENV := .venv
+PY := $(VENV)/bin/python
+export PORT DATA_DIR
+export REFLEX_TELEMETRY_ENABLED := false
+export REFLEX_CHECK_LATEST_VERSION := false
+export NPM_CONFIG_REGISTRY := https://registry.npmjs.org
+export REFLEX_HTTP_CLIENT_BIND_ADDRESS := 0.0.0.0
+export REFLEX_BUN_PATH := $(CURDIR)/.tools/bin/bun
+export PYTHONUNBUFFERED := 1
+
+.PHONY: install install-browser run demo test test-fast bench lint format
+
+install:
+	@scripts/bootstrap.sh
+
+install-browser:
+	@scripts/install-browser.sh
+
+## Install everything, upgrade the database and start the dashboard on one port.
+run: install
+	$(PY) -m supervision_app.cli serve
+
+## Same as run, with demo users and agents and simulated agents acting through the API.
+demo: install
+	$(PY) -m supervision_app.cli serve --demo
+
+## Install what tests need (Chromium from Debian) and run the whole suite, browser tests included.
+test: install install-browser
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -p no:cacheprovider
+
+## Services and API only (no browser).
+test-fast: install
+	$(PY) -m pytest -q -m "not e2e"
+
+bench: install
+	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+
+lint: install
+	$(PY) -m ruff check . && $(PY) -m ruff format --check .
+
+format: install
+	$(PY) -m ruff check --fix . && $(PY) -m ruff format .

@@ -1,0 +1,51 @@
+"""SQLModel tables and enums; importing this package registers every table."""
+
+from models.agents import Agent
+from models.audit import AuditEvent, AuditHead
+from models.enums import (
+    ActorType,
+    Decision,
+    EventKind,
+    ExecutionStatus,
+    InterventionKind,
+    LogLevel,
+    MaturityLevel,
+    PresenceState,
+    ProposalStatus,
+    QueueStatus,
+    SupervisionMode,
+    UserRole,
+)
+from models.events import ExecutionEvent, Intervention
+from models.presence import PresenceChange, PresenceSession, PresenceStatus
+from models.users import LoginSession, User
+from models.work import ActionRequest, Execution, Proposal, QueueEntry
+
+__all__ = [
+    "ActionRequest",
+    "ActorType",
+    "Agent",
+    "AuditEvent",
+    "AuditHead",
+    "Decision",
+    "EventKind",
+    "Execution",
+    "ExecutionEvent",
+    "ExecutionStatus",
+    "Intervention",
+    "InterventionKind",
+    "LogLevel",
+    "LoginSession",
+    "MaturityLevel",
+    "PresenceChange",
+    "PresenceSession",
+    "PresenceState",
+    "PresenceStatus",
+    "Proposal",
+    "ProposalStatus",
+    "QueueEntry",
+    "QueueStatus",
+    "SupervisionMode",
+    "User",
+    "UserRole",
+]

@@ -1,0 +1,36 @@
+"""People who use the dashboard, and their sign-in sessions."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import String
+from sqlmodel import Field, SQLModel
+
+from models.enums import UserRole
+from models.types import UTCDateTime
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(sa_type=String(64), unique=True, index=True)
+    display_name: str = Field(sa_type=String(120))
+    role: UserRole = Field(sa_type=String(16))
+    password_hash: str = Field(sa_type=String(255))
+    is_active: bool = True
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class LoginSession(SQLModel, table=True):
+    """A signed-in browser or API client; only the token's hash is kept."""
+
+    __tablename__ = "login_sessions"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="users.id", index=True)
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -1,0 +1,17 @@
+"""Reflex config; reads settings (environment variables), nothing else."""
+
+import reflex as rx
+
+from services.config import get_settings
+
+_settings = get_settings()
+
+config = rx.Config(
+    app_name="supervision_app",
+    telemetry_enabled=False,
+    show_built_with_reflex=False,
+    frontend_port=_settings.port,
+    backend_port=_settings.port,
+    plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
+    disable_plugins=[rx.plugins.SitemapPlugin],
+)

@@ -1,0 +1,78 @@
+"""Builds the AsyncIOScheduler, registers the jobs, and reports whether it runs."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED, JobExecutionEvent
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from scheduler import jobs
+from services.clock import utcnow
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class SchedulerStatus:
+    running: bool = False
+    last_run: dict[str, datetime] = field(default_factory=dict)
+    last_error: dict[str, str] = field(default_factory=dict)
+
+
+status = SchedulerStatus()
+
+# (job id, function, interval in seconds)
+JOBS: list[tuple[str, Callable[[], None], int]] = [
+    ("tidy_database", jobs.tidy_database, 3600),
+]
+
+
+def _in_thread(func: Callable[[], None]) -> Callable[[], object]:
+    """Run a blocking job in a worker thread so the event loop never stalls on the database."""
+
+    @functools.wraps(func)
+    async def runner() -> None:
+        await asyncio.to_thread(func)
+
+    return runner
+
+
+def _on_job_event(event: JobExecutionEvent) -> None:
+    status.last_run[event.job_id] = utcnow()
+    if event.exception is not None:
+        status.last_error[event.job_id] = repr(event.exception)
+        logger.error("scheduler job %s failed: %r", event.job_id, event.exception)
+    else:
+        status.last_error.pop(event.job_id, None)
+
+
+def build_scheduler() -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
+    )
+    for job_id, func, seconds in JOBS:
+        scheduler.add_job(
+            _in_thread(func), "interval", seconds=seconds, id=job_id, next_run_time=utcnow()
+        )
+    scheduler.add_listener(_on_job_event, EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
+    return scheduler
+
+
+@asynccontextmanager
+async def run_scheduler() -> AsyncIterator[AsyncIOScheduler]:
+    """Start the scheduler for the app's lifetime and stop it on shutdown."""
+    scheduler = build_scheduler()
+    scheduler.start()
+    status.running = True
+    try:
+        yield scheduler
+    finally:
+        status.running = False
+        scheduler.shutdown(wait=False)

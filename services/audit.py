@@ -1,0 +1,159 @@
+"""The audit trail: one function appends, one verifies the hash chain."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, func, select
+
+from models import AuditEvent, AuditHead
+from services.actors import Actor, current_request_id
+
+GENESIS_HASH = "0" * 64
+
+
+class AuditEventRead(BaseModel):
+    id: int
+    at: datetime
+    actor_type: str
+    actor_id: int | None
+    actor_name: str
+    action: str
+    object_type: str
+    object_id: str | None
+    before: Any | None
+    after: Any | None
+    request_id: str | None
+    hash: str
+
+
+@dataclass(frozen=True)
+class ChainVerification:
+    intact: bool
+    checked: int
+    head_hash: str
+    broken_at_id: int | None = None
+    problem: str | None = None
+
+
+def _event_digest(prev_hash: str, event: AuditEvent) -> str:
+    body = {
+        "at": event.at.isoformat(),
+        "actor_type": str(event.actor_type),
+        "actor_id": event.actor_id,
+        "actor_name": event.actor_name,
+        "action": event.action,
+        "object_type": event.object_type,
+        "object_id": event.object_id,
+        "before": event.before,
+        "after": event.after,
+        "request_id": event.request_id,
+    }
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+def record_audit(
+    *,
+    session: Session,
+    actor: Actor,
+    action: str,
+    object_type: str,
+    object_id: int | str | None,
+    now: datetime,
+    before: Any | None = None,
+    after: Any | None = None,
+) -> None:
+    """Append one event to the chain, inside the caller's transaction.
+
+    The head row is locked first (FOR UPDATE on PostgreSQL; SQLite's writer lock already
+    serialises), so two writers can never link to the same previous hash.
+    """
+    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
+    if head is None:
+        head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS_HASH)
+        session.add(head)
+    event = AuditEvent(
+        at=now,
+        actor_type=actor.type,
+        actor_id=actor.id,
+        actor_name=actor.name,
+        action=action,
+        object_type=object_type,
+        object_id=None if object_id is None else str(object_id),
+        before=before,
+        after=after,
+        request_id=current_request_id.get(),
+        prev_hash=head.last_hash,
+        hash="",
+    )
+    event.hash = _event_digest(head.last_hash, event)
+    session.add(event)
+    session.flush()
+    head.last_event_id = event.id or 0
+    head.last_hash = event.hash
+    session.add(head)
+
+
+def verify_audit_chain(*, session: Session, batch: int = 2000) -> ChainVerification:
+    """Recompute every link; report the first event whose hash or link does not match."""
+    prev = GENESIS_HASH
+    checked = 0
+    last_id = 0
+    while True:
+        rows = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.id > last_id)
+            .order_by(col(AuditEvent.id))
+            .limit(batch)
+        ).all()
+        if not rows:
+            break
+        for event in rows:
+            if event.prev_hash != prev:
+                return ChainVerification(
+                    False, checked, prev, event.id, "link to previous event broken"
+                )
+            if _event_digest(prev, event) != event.hash:
+                return ChainVerification(
+                    False, checked, prev, event.id, "event content was altered"
+                )
+            prev = event.hash
+            checked += 1
+            last_id = event.id or last_id
+    head = session.get(AuditHead, 1)
+    if head is not None and head.last_hash != prev:
+        return ChainVerification(False, checked, prev, None, "events after the head were removed")
+    return ChainVerification(True, checked, prev)
+
+
+def list_audit_events(
+    *,
+    session: Session,
+    actor_type: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEventRead]:
+    query = select(AuditEvent)
+    if actor_type:
+        query = query.where(AuditEvent.actor_type == actor_type)
+    if action:
+        query = query.where(col(AuditEvent.action).contains(action))
+    if object_type:
+        query = query.where(AuditEvent.object_type == object_type)
+    if object_id:
+        query = query.where(AuditEvent.object_id == object_id)
+    rows = session.exec(query.order_by(col(AuditEvent.id).desc()).offset(offset).limit(limit)).all()
+    return [AuditEventRead.model_validate(row, from_attributes=True) for row in rows]
+
+
+def count_audit_events(*, session: Session) -> int:
+    return session.exec(select(func.count()).select_from(AuditEvent)).one()

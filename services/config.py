@@ -1,0 +1,72 @@
+"""Settings, read once from environment variables; every setting is declared here."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """All settings with their defaults; each is read from the upper-cased field name."""
+
+    model_config = SettingsConfigDict(env_prefix="", case_sensitive=False, extra="ignore")
+
+    data_dir: Path = Field(
+        Path("data"), description="Folder for the SQLite file and the secret key."
+    )
+    database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite in DATA_DIR.")
+    secret_key: str = Field("", description="Signs tokens; generated into DATA_DIR on first run.")
+    port: int = Field(3000, description="The single port the app serves on.")
+    site_url: str = Field(
+        "", description="Public URL of the dashboard; defaults to localhost:PORT."
+    )
+    session_ttl_hours: int = Field(12, description="How long a sign-in lasts.")
+    llm_model: str = Field(
+        "", description="LiteLLM model name; empty uses the rule-based reviewer."
+    )
+    presence_away_after_s: int = Field(300, description="No heartbeat for this long: away.")
+    presence_offline_after_s: int = Field(900, description="No heartbeat for this long: offline.")
+    presence_heartbeat_s: int = Field(30, description="How often an active tab sends a heartbeat.")
+    away_counts_as_available: bool = Field(
+        False, description="Let 'away' supervisors be available."
+    )
+    queue_max_attempts: int = Field(3, description="Attempts before a queue entry fails.")
+    queue_expiry_hours: int = Field(24, description="A pending queue entry expires after this.")
+    queue_lease_s: int = Field(300, description="Time an agent has to pick up dispatched work.")
+    proposal_expiry_hours: int = Field(24, description="A pending proposal is rejected after this.")
+    max_payload_bytes: int = Field(262_144, description="Largest request body the API accepts.")
+    scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'supervision.db').resolve()}"
+
+    @property
+    def resolved_site_url(self) -> str:
+        return self.site_url.rstrip("/") or f"http://localhost:{self.port}"
+
+    def resolved_secret_key(self) -> str:
+        """The configured secret, or one generated once and kept in DATA_DIR."""
+        if self.secret_key:
+            return self.secret_key
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        key = secrets.token_urlsafe(48)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(key)
+        return key
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

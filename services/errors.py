@@ -1,0 +1,42 @@
+"""Domain errors; the API maps each to one HTTP status in one place."""
+
+from __future__ import annotations
+
+
+class DomainError(Exception):
+    """Base of every error a service raises on purpose."""
+
+    status_code = 400
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.field = field
+
+
+class NotFound(DomainError):
+    status_code = 404
+
+
+class Conflict(DomainError):
+    status_code = 409
+
+
+class InvalidInput(DomainError):
+    status_code = 422
+
+
+class AuthenticationFailed(DomainError):
+    status_code = 401
+
+
+class PermissionDenied(DomainError):
+    status_code = 403
+
+
+class AgentDisabled(PermissionDenied):
+    pass
+
+
+class ActionBlocked(PermissionDenied):
+    pass

@@ -1,0 +1,71 @@
+"""Read models shared by services and screens (no table rows leave a session)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+
+
+class ExecutionRead(BaseModel):
+    id: int
+    agent_id: int
+    action: str
+    parameters: dict[str, Any]
+    reason: str
+    status: str
+    supervision: str
+    supervisor_user_id: int | None
+    supervisor_agent_id: int | None
+    proposal_id: int | None
+    queue_entry_id: int | None
+    created_at: datetime
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_seq: int
+    progress_percent: float | None
+    current_step: str | None
+    result: Any | None
+    error: str | None
+
+
+class ProposalRead(BaseModel):
+    id: int
+    agent_id: int
+    supervisor_id: int | None
+    action: str
+    parameters: dict[str, Any]
+    reason: str
+    priority: int
+    risk: str | None
+    status: str
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decided_by_user_id: int | None
+    decided_by_agent_id: int | None
+    decision_reason: str | None
+    approved_parameters: dict[str, Any] | None
+    review: dict[str, Any] | None
+    execution_id: int | None
+
+
+class QueueEntryRead(BaseModel):
+    id: int
+    agent_id: int
+    supervisor_id: int
+    action: str
+    parameters: dict[str, Any]
+    reason: str
+    priority: int
+    status: str
+    attempts: int
+    max_attempts: int
+    created_at: datetime
+    expires_at: datetime
+    not_before: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    last_error: str | None
+    execution_id: int | None

@@ -1,0 +1,1 @@
+"""The Reflex dashboard and the HTTP API it serves."""

@@ -1,0 +1,64 @@
+"""Resolving the caller of an API request: a signed-in user or an agent with its API key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from services import agents as agent_service
+from services import users as user_service
+from services.agents import AgentRead
+from services.clock import utcnow
+from services.db import read_scope
+from services.errors import AuthenticationFailed, PermissionDenied
+from services.security import AGENT_KEY_PREFIX
+from services.users import UserRead
+
+
+@dataclass(frozen=True)
+class Caller:
+    user: UserRead | None = None
+    agent: AgentRead | None = None
+
+
+def bearer_token(request: Request) -> str:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise AuthenticationFailed("missing bearer token (Authorization: Bearer <token>)")
+    return token.strip()
+
+
+def get_caller(request: Request) -> Caller:
+    token = bearer_token(request)
+    with read_scope() as session:
+        if token.startswith(AGENT_KEY_PREFIX):
+            return Caller(agent=agent_service.authenticate_agent(session=session, api_key=token))
+        return Caller(
+            user=user_service.resolve_login_token(session=session, token=token, now=utcnow())
+        )
+
+
+def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:
+    if caller.user is None:
+        raise PermissionDenied("this route is for signed-in users, not agents")
+    return caller.user
+
+
+def current_admin(user: Annotated[UserRead, Depends(current_user)]) -> UserRead:
+    if not user.is_admin:
+        raise PermissionDenied("only admins may do this")
+    return user
+
+
+def current_agent(caller: Annotated[Caller, Depends(get_caller)]) -> AgentRead:
+    if caller.agent is None:
+        raise PermissionDenied("this route is for agents (use the agent's API key)")
+    return caller.agent
+
+
+UserDep = Annotated[UserRead, Depends(current_user)]
+AdminDep = Annotated[UserRead, Depends(current_admin)]
+AgentDep = Annotated[AgentRead, Depends(current_agent)]

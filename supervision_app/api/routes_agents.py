@@ -1,0 +1,60 @@
+"""Agent management for users: admins register and change agents; supervisors see theirs."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from services import agents as agent_service
+from services.agents import AgentCredentials, AgentRead
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.errors import NotFound
+from supervision_app.api.auth import AdminDep, UserDep
+from supervision_app.api.schemas import AgentCreateBody, AgentUpdateBody
+
+router = APIRouter(prefix="/api/agents", tags=["agents"])
+
+
+@router.get("")
+def list_agents(user: UserDep) -> list[AgentRead]:
+    """Admins and viewers see every agent; supervisors see the agents they supervise."""
+    with read_scope() as session:
+        if user.role == "supervisor":
+            return agent_service.list_agents(session=session, supervisor_id=user.id)
+        return agent_service.list_agents(session=session)
+
+
+@router.post("", status_code=201)
+def create_agent(body: AgentCreateBody, admin: AdminDep) -> AgentCredentials:
+    """Register an agent. The answer carries its API key: the only time it is shown."""
+    with session_scope() as session:
+        return agent_service.create_agent(
+            session=session, now=utcnow(), actor=admin.as_actor(), **body.model_dump()
+        )
+
+
+@router.get("/{agent_id}")
+def get_agent(agent_id: int, user: UserDep) -> AgentRead:
+    with read_scope() as session:
+        agent = agent_service.get_agent(session=session, agent_id=agent_id)
+    if user.role == "supervisor" and agent.supervisor_id != user.id:
+        raise NotFound("no such agent")
+    return agent
+
+
+@router.patch("/{agent_id}")
+def update_agent(agent_id: int, body: AgentUpdateBody, admin: AdminDep) -> AgentRead:
+    changes = body.model_dump(exclude_unset=True)
+    with session_scope() as session:
+        return agent_service.update_agent(
+            session=session, agent_id=agent_id, now=utcnow(), actor=admin.as_actor(), **changes
+        )
+
+
+@router.post("/{agent_id}/rotate-key")
+def rotate_key(agent_id: int, admin: AdminDep) -> AgentCredentials:
+    """Issue a new API key; the old one stops working at once."""
+    with session_scope() as session:
+        return agent_service.rotate_agent_key(
+            session=session, agent_id=agent_id, now=utcnow(), actor=admin.as_actor()
+        )

@@ -1,0 +1,73 @@
+"""Health and the audit trail."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+
+from scheduler.runner import status as scheduler_status
+from services import audit as audit_service
+from services.audit import AuditEventRead
+from services.db import read_scope
+from services.maintenance import database_is_reachable
+from supervision_app.api.auth import AdminDep
+
+router = APIRouter(prefix="/api", tags=["system"])
+
+
+@router.get("/health")
+def health() -> JSONResponse:
+    """Database and scheduler status; 503 when the database cannot be reached."""
+    try:
+        with read_scope() as session:
+            database_ok = database_is_reachable(session=session)
+    except Exception:  # noqa: BLE001 - any failure means "not reachable"
+        database_ok = False
+    body: dict[str, Any] = {
+        "status": "ok" if database_ok else "degraded",
+        "database": "ok" if database_ok else "unreachable",
+        "scheduler": {
+            "running": scheduler_status.running,
+            "last_run": {k: v.isoformat() for k, v in scheduler_status.last_run.items()},
+            "errors": dict(scheduler_status.last_error),
+        },
+    }
+    return JSONResponse(body, status_code=200 if database_ok else 503)
+
+
+@router.get("/audit")
+def list_audit(
+    _admin: AdminDep,
+    actor_type: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[AuditEventRead]:
+    with read_scope() as session:
+        return audit_service.list_audit_events(
+            session=session,
+            actor_type=actor_type,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            limit=max(1, min(limit, 1000)),
+            offset=max(0, offset),
+        )
+
+
+@router.get("/audit/verify")
+def verify_audit(_admin: AdminDep) -> dict[str, Any]:
+    """Recompute the hash chain and report whether it is intact, and where it breaks."""
+    with read_scope() as session:
+        result = audit_service.verify_audit_chain(session=session)
+    return {
+        "intact": result.intact,
+        "checked": result.checked,
+        "head_hash": result.head_hash,
+        "broken_at_id": result.broken_at_id,
+        "problem": result.problem,
+    }

@@ -1,0 +1,244 @@
+"""Operator command line: `python -m supervision_app.cli --help`.
+
+It calls the same services as the dashboard and the API.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from services import agents as agent_service
+from services import audit as audit_service
+from services import users as user_service
+from services.actors import Actor
+from services.clock import utcnow
+from services.config import get_settings
+from services.db import read_scope, session_scope
+from services.demo import DEMO_PASSWORD, load_demo_data
+from services.errors import DomainError
+from services.maintenance import database_is_reachable
+from services.migrations import upgrade_database
+
+ROOT = Path(__file__).resolve().parent.parent
+CLI_ACTOR = Actor.system("cli")
+
+
+def _migrate(_args: argparse.Namespace) -> int:
+    upgrade_database()
+    print(f"database at head: {get_settings().resolved_database_url}")
+    return 0
+
+
+def _create_user(args: argparse.Namespace) -> int:
+    password = args.password or os.environ.get("SUPERVISION_PASSWORD") or getpass.getpass()
+    upgrade_database()
+    with session_scope() as session:
+        user = user_service.create_user(
+            session=session,
+            username=args.username,
+            password=password,
+            role=args.role,
+            display_name=args.display_name,
+            now=utcnow(),
+            actor=CLI_ACTOR,
+        )
+    print(f"created {user.role} '{user.username}' (id {user.id})")
+    return 0
+
+
+def _create_agent(args: argparse.Namespace) -> int:
+    upgrade_database()
+    with session_scope() as session:
+        supervisor_id = None
+        if args.supervisor:
+            match = [
+                u for u in user_service.list_users(session=session) if u.username == args.supervisor
+            ]
+            if not match:
+                raise DomainError(f"no user named '{args.supervisor}'", field="supervisor")
+            supervisor_id = match[0].id
+        credentials = agent_service.create_agent(
+            session=session,
+            name=args.name,
+            category=args.category,
+            maturity_level=args.level,
+            description=args.description,
+            specialties=args.specialties,
+            supervisor_id=supervisor_id,
+            can_supervise=args.can_supervise,
+            now=utcnow(),
+            actor=CLI_ACTOR,
+        )
+    print(
+        f"created agent '{credentials.agent.name}' "
+        f"(id {credentials.agent.id}, {credentials.agent.maturity_level})"
+    )
+    print("API key (shown once, store it now):")
+    print(credentials.api_key)
+    print(f"webhook secret: {credentials.webhook_secret}")
+    return 0
+
+
+def _set_level(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        match = [a for a in agent_service.list_agents(session=session) if a.name == args.name]
+        if not match:
+            raise DomainError(f"no agent named '{args.name}'", field="name")
+        agent = agent_service.update_agent(
+            session=session,
+            agent_id=match[0].id,
+            maturity_level=args.level,
+            now=utcnow(),
+            actor=CLI_ACTOR,
+        )
+    print(f"agent '{agent.name}' is now {agent.maturity_level}")
+    return 0
+
+
+def _load_demo(args: argparse.Namespace) -> int:
+    upgrade_database()
+    with session_scope() as session:
+        keys = load_demo_data(session=session, now=utcnow())
+    if args.keys_file:
+        path = Path(args.keys_file)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump([k.__dict__ for k in keys], handle)
+    print(
+        "demo data loaded: users admin, sam, riley, vic "
+        f"(password '{DEMO_PASSWORD}'); {len(keys)} agents"
+    )
+    return 0
+
+
+def _verify(_args: argparse.Namespace) -> int:
+    upgrade_database()
+    with read_scope() as session:
+        reachable = database_is_reachable(session=session)
+        chain = audit_service.verify_audit_chain(session=session)
+    print(f"database: {'ok' if reachable else 'unreachable'}")
+    if chain.intact:
+        print(f"audit chain: intact ({chain.checked} events, head {chain.head_hash[:16]}…)")
+        return 0
+    print(f"audit chain: BROKEN at event {chain.broken_at_id}: {chain.problem}")
+    return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = get_settings()
+    upgrade_database()
+    simulator = None
+    if args.demo:
+        keys_file = settings.data_dir / "demo-agent-keys.json"
+        _load_demo(argparse.Namespace(keys_file=str(keys_file)))
+        simulator = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "supervision_app.demo.simulator",
+                "--keys-file",
+                str(keys_file),
+                "--url",
+                f"http://127.0.0.1:{settings.port}",
+            ],
+            cwd=ROOT,
+        )
+    with read_scope() as session:
+        first_run = user_service.count_users(session=session) == 0
+    print(f"\n  Agent supervision dashboard: {settings.resolved_site_url}\n", flush=True)
+    if first_run:
+        print("  First run: open the URL to create the first admin account.\n", flush=True)
+    command = [
+        sys.executable,
+        "-m",
+        "reflex",
+        "run",
+        "--env",
+        "prod",
+        "--single-port",
+        "--frontend-port",
+        str(settings.port),
+        "--backend-host",
+        args.host,
+    ]
+    try:
+        return subprocess.call(command, cwd=ROOT)
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if simulator is not None:
+            simulator.terminate()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m supervision_app.cli", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="upgrade the database and start the app on PORT")
+    serve.add_argument(
+        "--demo", action="store_true", help="load demo data and run simulated agents"
+    )
+    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    serve.set_defaults(func=_serve)
+
+    commands.add_parser(
+        "migrate", help="create or upgrade the database to the latest migration"
+    ).set_defaults(func=_migrate)
+
+    user = commands.add_parser(
+        "create-user", help="create a user (password prompted, or --password)"
+    )
+    user.add_argument("username")
+    user.add_argument("--role", default="supervisor", choices=["admin", "supervisor", "viewer"])
+    user.add_argument("--display-name")
+    user.add_argument(
+        "--password", help="prefer the prompt or SUPERVISION_PASSWORD: arguments show in ps"
+    )
+    user.set_defaults(func=_create_user)
+
+    agent = commands.add_parser("create-agent", help="register an agent and print its API key once")
+    agent.add_argument("name")
+    agent.add_argument("--category", required=True)
+    agent.add_argument("--level", required=True, help="STUDENT, INTERN, SUPERVISED or AUTONOMOUS")
+    agent.add_argument("--supervisor", help="username of the human supervisor")
+    agent.add_argument("--description", default="")
+    agent.add_argument("--specialties", default="", help="comma-separated")
+    agent.add_argument(
+        "--can-supervise", action="store_true", help="may act as autonomous supervisor"
+    )
+    agent.set_defaults(func=_create_agent)
+
+    level = commands.add_parser("set-level", help="change an agent's maturity level")
+    level.add_argument("name")
+    level.add_argument("level")
+    level.set_defaults(func=_set_level)
+
+    demo = commands.add_parser("load-demo", help="add demo users and agents (idempotent)")
+    demo.add_argument("--keys-file", help="write the demo agents' new API keys here (mode 600)")
+    demo.set_defaults(func=_load_demo)
+
+    commands.add_parser("verify", help="check the database and the audit hash chain").set_defaults(
+        func=_verify
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except DomainError as error:
+        field = f" ({error.field})" if error.field else ""
+        print(f"error{field}: {error.message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,136 @@
+"""The dashboard shell: sidebar with the screens, header with the signed-in user."""
+
+from __future__ import annotations
+
+import reflex as rx
+
+from supervision_app.states.auth import AuthState
+
+SCREENS = [
+    ("Monitoring", "/", "activity"),
+    ("Proposals", "/proposals", "file-check"),
+    ("Queue", "/queue", "list-ordered"),
+    ("Agents", "/agents", "bot"),
+    ("Team presence", "/presence", "users"),
+    ("Audit", "/audit", "scroll-text"),
+]
+ADMIN_SCREENS = [("Users", "/users", "user-cog")]
+
+
+def _nav_link(label: str, href: str, icon: str) -> rx.Component:
+    active = rx.State.router.page.path == href
+    return rx.link(
+        rx.hstack(
+            rx.icon(icon, size=16),
+            rx.text(label, size="2", weight="medium"),
+            align="center",
+            spacing="2",
+            padding_x="0.75em",
+            padding_y="0.5em",
+            border_radius="var(--radius-2)",
+            width="100%",
+            background=rx.cond(active, rx.color("accent", 4), "transparent"),
+            color=rx.cond(active, rx.color("accent", 11), rx.color("gray", 11)),
+            _hover={"background": rx.color("accent", 3)},
+        ),
+        href=href,
+        underline="none",
+        width="100%",
+        aria_current=rx.cond(active, "page", "false"),
+    )
+
+
+def sidebar() -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.icon("shield-check", size=22, color=rx.color("accent", 10)),
+            rx.heading("Supervision", size="4"),
+            align="center",
+            spacing="2",
+            padding_bottom="1em",
+        ),
+        *[_nav_link(*screen) for screen in SCREENS],
+        rx.cond(
+            AuthState.is_admin,
+            rx.vstack(*[_nav_link(*screen) for screen in ADMIN_SCREENS], width="100%", spacing="1"),
+        ),
+        rx.spacer(),
+        rx.color_mode.button(size="1", variant="ghost"),
+        spacing="1",
+        padding="1em",
+        width="14em",
+        min_height="100vh",
+        border_right=f"1px solid {rx.color('gray', 5)}",
+        display=["none", "none", "flex"],
+        role="navigation",
+        aria_label="Screens",
+    )
+
+
+def mobile_nav() -> rx.Component:
+    return rx.box(
+        rx.menu.root(
+            rx.menu.trigger(rx.icon_button(rx.icon("menu"), variant="ghost", aria_label="Menu")),
+            rx.menu.content(
+                *[rx.menu.item(label, on_click=rx.redirect(href)) for label, href, _ in SCREENS],
+            ),
+        ),
+        display=["block", "block", "none"],
+    )
+
+
+def header(title: str) -> rx.Component:
+    return rx.hstack(
+        mobile_nav(),
+        rx.heading(title, size="6"),
+        rx.spacer(),
+        rx.hstack(
+            rx.icon("circle-user", size=18),
+            rx.text(AuthState.display_name, size="2", weight="medium", id="signed-in-user"),
+            rx.badge(AuthState.role, variant="outline"),
+            rx.button("Sign out", size="1", variant="soft", on_click=AuthState.sign_out),
+            align="center",
+            spacing="2",
+        ),
+        align="center",
+        width="100%",
+        padding_bottom="1em",
+        border_bottom=f"1px solid {rx.color('gray', 4)}",
+        margin_bottom="1em",
+    )
+
+
+def dashboard_page(title: str, *content: rx.Component) -> rx.Component:
+    """Wraps a screen in the shell; shows nothing of it until the user is known."""
+    return rx.hstack(
+        sidebar(),
+        rx.box(
+            rx.cond(
+                AuthState.is_signed_in,
+                rx.vstack(header(title), *content, width="100%", spacing="4"),
+                rx.center(rx.spinner(size="3"), height="50vh"),
+            ),
+            padding=["0.75em", "1em", "1.5em"],
+            width="100%",
+            max_width="1200px",
+        ),
+        spacing="0",
+        align="start",
+        width="100%",
+    )
+
+
+def empty_state(icon: str, title: str, hint: str) -> rx.Component:
+    return rx.center(
+        rx.vstack(
+            rx.icon(icon, size=32, color=rx.color("gray", 9)),
+            rx.text(title, weight="medium"),
+            rx.text(hint, size="2", color_scheme="gray", text_align="center", max_width="32em"),
+            align="center",
+            spacing="2",
+        ),
+        padding="3em",
+        width="100%",
+        border=f"1px dashed {rx.color('gray', 6)}",
+        border_radius="var(--radius-3)",
+    )

@@ -1,0 +1,1 @@
+"""Dashboard screens; each module holds its page and its state."""

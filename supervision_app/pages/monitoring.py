@@ -1,0 +1,133 @@
+"""Monitoring screen: the runs a supervisor is responsible for, as they happen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from services import agents as agent_service
+from services import executions as execution_service
+from services import users as user_service
+from services.views import ExecutionRead
+from supervision_app.components.badges import status_badge
+from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+
+@dataclass
+class RunRow:
+    id: int
+    agent: str
+    action: str
+    supervisor: str
+    supervision: str
+    status: str
+    step: str
+    percent: int
+    started: str
+
+
+def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> RunRow:
+    if run.supervision == "human":
+        supervisor = users.get(run.supervisor_user_id or 0, "—")
+    elif run.supervision == "autonomous":
+        supervisor = agents.get(run.supervisor_agent_id or 0, "—")
+    else:
+        supervisor = "unsupervised (audited)"
+    return RunRow(
+        id=run.id,
+        agent=agents.get(run.agent_id, "?"),
+        action=run.action,
+        supervisor=supervisor,
+        supervision=run.supervision,
+        status=run.status,
+        step=run.current_step or "",
+        percent=int(run.progress_percent or 0),
+        started=(run.started_at or run.created_at).strftime("%H:%M:%S"),
+    )
+
+
+class MonitoringState(rx.State):
+    runs: list[RunRow] = []
+    loaded: bool = False
+
+    @rx.event
+    async def load(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        supervisor_filter = None if user.is_admin else user.id
+
+        def fetch(session):
+            runs = execution_service.list_executions(
+                session=session, supervisor_user_id=supervisor_filter, active_only=True
+            )
+            agents = {a.id: a.name for a in agent_service.list_agents(session=session)}
+            users = {u.id: u.display_name for u in user_service.list_users(session=session)}
+            return runs, agents, users
+
+        runs, agents, users = await data.read(fetch)
+        self.runs = [_row(run, agents, users) for run in runs]
+        self.loaded = True
+
+
+def _run_row(row: RunRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(row.agent, weight="medium")),
+        rx.table.cell(rx.code(row.action, size="1")),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(row.supervisor),
+                rx.cond(
+                    row.supervision == "autonomous",
+                    rx.badge("AI supervisor", color_scheme="purple"),
+                ),
+            )
+        ),
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(
+            rx.vstack(
+                rx.progress(value=row.percent, width="8em"),
+                rx.text(row.step, size="1"),
+                spacing="1",
+            )
+        ),
+        rx.table.cell(row.started),
+    )
+
+
+def monitoring_page() -> rx.Component:
+    return dashboard_page(
+        "Monitoring",
+        rx.cond(
+            MonitoringState.runs.length() > 0,
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in (
+                                "Agent",
+                                "Action",
+                                "Supervisor",
+                                "Status",
+                                "Progress",
+                                "Started",
+                            )
+                        ]
+                    )
+                ),
+                rx.table.body(rx.foreach(MonitoringState.runs, _run_row)),
+                width="100%",
+            ),
+            empty_state(
+                "activity",
+                "No active runs",
+                "Runs appear here when an agent you supervise is approved to act: a SUPERVISED "
+                "agent while you are online, an approved proposal, or dispatched queue work.",
+            ),
+        ),
+    )

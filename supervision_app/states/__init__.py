@@ -1,0 +1,1 @@
+"""Reflex states: view data for the pages; they call services, never SQL."""

@@ -1,0 +1,60 @@
+from tests.api.conftest import sign_in
+from tests.factories import make_user
+
+
+def test_login_with_wrong_password_is_401_without_detail_leak(client, now):
+    make_user(now, username="dana")
+    response = client.post("/api/auth/login", json={"username": "dana", "password": "nope-nope"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "wrong username or password"
+
+
+def test_login_missing_field_names_it(client):
+    response = client.post("/api/auth/login", json={"username": "dana"})
+    assert response.status_code == 422
+    assert response.json()["field"] == "password"
+
+
+def test_admin_creates_users_and_others_cannot(client, now, admin_headers):
+    created = client.post(
+        "/api/users",
+        json={"username": "erin", "password": "long enough pw", "role": "viewer"},
+        headers=admin_headers,
+    )
+    assert created.status_code == 201
+    assert created.json()["role"] == "viewer"
+    assert "password" not in created.text
+    viewer = sign_in(client, "erin", "long enough pw")
+    refused = client.post(
+        "/api/users",
+        json={"username": "frank", "password": "long enough pw", "role": "admin"},
+        headers=viewer,
+    )
+    assert refused.status_code == 403
+    names = [u["username"] for u in client.get("/api/users", headers=admin_headers).json()]
+    assert "frank" not in names
+
+
+def test_unknown_role_is_422_naming_role(client, admin_headers):
+    response = client.post(
+        "/api/users",
+        json={"username": "gina", "password": "long enough pw", "role": "king"},
+        headers=admin_headers,
+    )
+    assert response.status_code == 422
+    assert response.json()["field"] == "role"
+
+
+def test_no_token_is_401(client):
+    assert client.get("/api/users").status_code == 401
+
+
+def test_health_reports_database(client):
+    body = client.get("/api/health").json()
+    assert body["database"] == "ok"
+    assert "scheduler" in body
+
+
+def test_openapi_document_lists_routes(client):
+    paths = client.get("/api/openapi.json").json()["paths"]
+    assert "/api/agents" in paths and "/api/health" in paths

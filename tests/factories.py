@@ -1,0 +1,48 @@
+"""Data built through the services, with unique values."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+
+from services import agents as agent_service
+from services import users as user_service
+from services.actors import Actor
+from services.agents import AgentCredentials
+from services.db import session_scope
+from services.users import UserRead
+
+_counter = itertools.count(1)
+PASSWORD = "correct horse battery"
+
+
+def make_user(now: datetime, role: str = "supervisor", username: str | None = None) -> UserRead:
+    with session_scope() as session:
+        return user_service.create_user(
+            session=session,
+            username=username or f"user{next(_counter)}",
+            password=PASSWORD,
+            role=role,
+            now=now,
+            actor=Actor.system("tests"),
+        )
+
+
+def make_agent(
+    now: datetime,
+    level: str = "AUTONOMOUS",
+    supervisor_id: int | None = None,
+    category: str = "ops",
+    **extra: object,
+) -> AgentCredentials:
+    with session_scope() as session:
+        return agent_service.create_agent(
+            session=session,
+            name=f"agent-{next(_counter)}",
+            category=category,
+            maturity_level=level,
+            supervisor_id=supervisor_id,
+            now=now,
+            actor=Actor.system("tests"),
+            **extra,  # type: ignore[arg-type]
+        )

@@ -1,0 +1,109 @@
+import pytest
+
+from models import Agent
+from services import agents as agent_service
+from services.actors import Actor
+from services.db import read_scope, session_scope
+from services.errors import AgentDisabled, AuthenticationFailed, Conflict, InvalidInput
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def test_created_agent_key_is_shown_once_and_stored_hashed(now):
+    created = make_agent(now)
+    assert created.api_key.startswith("sva_")
+    with read_scope() as session:
+        row = session.get(Agent, created.agent.id)
+        assert created.api_key not in (row.api_key_hash, row.api_key_hint)
+        assert (
+            agent_service.authenticate_agent(session=session, api_key=created.api_key).id
+            == created.agent.id
+        )
+    assert "api_key" not in created.agent.model_dump()
+
+
+def test_rotating_the_key_revokes_the_old_one(now):
+    created = make_agent(now)
+    with session_scope() as session:
+        rotated = agent_service.rotate_agent_key(
+            session=session, agent_id=created.agent.id, now=now, actor=Actor.system()
+        )
+    with read_scope() as session:
+        with pytest.raises(AuthenticationFailed):
+            agent_service.authenticate_agent(session=session, api_key=created.api_key)
+        assert (
+            agent_service.authenticate_agent(session=session, api_key=rotated.api_key).id
+            == created.agent.id
+        )
+
+
+def test_disabled_agent_is_refused(now):
+    created = make_agent(now)
+    with session_scope() as session:
+        agent_service.update_agent(
+            session=session,
+            agent_id=created.agent.id,
+            is_enabled=False,
+            now=now,
+            actor=Actor.system(),
+        )
+    with read_scope() as session, pytest.raises(AgentDisabled):
+        agent_service.authenticate_agent(session=session, api_key=created.api_key)
+
+
+def test_level_change_is_audited_with_before_and_after(now):
+    from services.audit import list_audit_events
+
+    created = make_agent(now, level="INTERN")
+    with session_scope() as session:
+        updated = agent_service.update_agent(
+            session=session,
+            agent_id=created.agent.id,
+            maturity_level="supervised",
+            now=now,
+            actor=Actor.system(),
+        )
+    assert updated.maturity_level == "SUPERVISED"
+    with read_scope() as session:
+        event = list_audit_events(session=session, action="agent.level_changed")[0]
+    assert event.before["maturity_level"] == "INTERN"
+    assert event.after["maturity_level"] == "SUPERVISED"
+
+
+def test_duplicate_name_and_unknown_level_are_refused(now):
+    created = make_agent(now)
+    with session_scope() as session, pytest.raises(Conflict):
+        agent_service.create_agent(
+            session=session,
+            name=created.agent.name.upper(),
+            category="ops",
+            maturity_level="INTERN",
+            now=now,
+            actor=Actor.system(),
+        )
+    with session_scope() as session, pytest.raises(InvalidInput) as error:
+        agent_service.create_agent(
+            session=session,
+            name="fresh",
+            category="ops",
+            maturity_level="WIZARD",
+            now=now,
+            actor=Actor.system(),
+        )
+    assert error.value.field == "maturity_level"
+
+
+def test_viewer_cannot_be_a_supervisor(now):
+    viewer = make_user(now, role="viewer")
+    with session_scope() as session, pytest.raises(InvalidInput) as error:
+        agent_service.create_agent(
+            session=session,
+            name="watched",
+            category="ops",
+            maturity_level="SUPERVISED",
+            supervisor_id=viewer.id,
+            now=now,
+            actor=Actor.system(),
+        )
+    assert error.value.field == "supervisor_id"

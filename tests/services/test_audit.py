@@ -1,0 +1,37 @@
+import pytest
+from sqlalchemy import text
+from sqlalchemy.exc import DatabaseError
+
+from services.audit import verify_audit_chain
+from services.db import read_scope, session_scope
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def test_chain_of_real_events_verifies(now):
+    make_user(now)
+    make_agent(now)
+    with read_scope() as session:
+        result = verify_audit_chain(session=session)
+    assert result.intact and result.checked == 2
+
+
+def test_database_refuses_to_rewrite_or_delete_audit_events(now):
+    make_user(now)
+    with pytest.raises(DatabaseError, match="append-only"), session_scope() as session:
+        session.exec(text("UPDATE audit_events SET action = 'nothing'"))
+    with pytest.raises(DatabaseError, match="append-only"), session_scope() as session:
+        session.exec(text("DELETE FROM audit_events"))
+
+
+def test_tampering_is_located(now):
+    make_user(now)
+    make_user(now)
+    with session_scope() as session:
+        session.exec(text("DROP TRIGGER audit_events_no_update"))
+        session.exec(text("UPDATE audit_events SET actor_name = 'mallory' WHERE id = 2"))
+    with read_scope() as session:
+        result = verify_audit_chain(session=session)
+    assert not result.intact
+    assert result.broken_at_id == 2
