@@ -131,8 +131,20 @@ def _verify(_args: argparse.Namespace) -> int:
     return 1
 
 
+# Keep Reflex off the internet (each was seen reaching out without it) and on the repo's bun.
+REFLEX_ENV_DEFAULTS = {
+    "REFLEX_TELEMETRY_ENABLED": "false",
+    "REFLEX_CHECK_LATEST_VERSION": "false",
+    "NPM_CONFIG_REGISTRY": "https://registry.npmjs.org",
+    "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
+    "REFLEX_BUN_PATH": str(ROOT / ".tools" / "bin" / "bun"),
+}
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = get_settings()
+    for name, value in REFLEX_ENV_DEFAULTS.items():
+        os.environ.setdefault(name, value)
     upgrade_database()
     simulator = None
     if args.demo:

@@ -160,11 +160,11 @@ class AgentsState(rx.State):
 
     @rx.event
     async def change_level(self, agent_id: int, level: str):
-        await self._update(agent_id, f"Level changed to {level}.", maturity_level=level)
+        return await self._update(agent_id, f"Level changed to {level}.", maturity_level=level)
 
     @rx.event
     async def set_enabled(self, agent_id: int, enabled: bool):
-        await self._update(
+        return await self._update(
             agent_id, "Agent enabled." if enabled else "Agent disabled.", is_enabled=enabled
         )
 
@@ -247,12 +247,13 @@ def _create_dialog() -> rx.Component:
                     ),
                     _labelled(
                         "Maturity level",
-                        rx.select(
-                            LEVELS,
+                        rx.select.root(
+                            rx.select.trigger(width="100%", aria_label="Maturity level"),
+                            rx.select.content(
+                                *[rx.select.item(level, value=level) for level in LEVELS]
+                            ),
                             value=AgentsState.new_level,
                             on_change=AgentsState.set_new_level,
-                            width="100%",
-                            aria_label="Maturity level",
                         ),
                     ),
                     _labelled(
@@ -332,12 +333,12 @@ def _key_dialog() -> rx.Component:
 
 def _admin_controls(row: AgentRow) -> rx.Component:
     return rx.hstack(
-        rx.select(
-            LEVELS,
+        rx.select.root(
+            rx.select.trigger(aria_label="Change level of " + row.name),
+            rx.select.content(*[rx.select.item(level, value=level) for level in LEVELS]),
             value=row.level,
             on_change=lambda level: AgentsState.change_level(row.id, level),
             size="1",
-            aria_label="Change level of " + row.name,
         ),
         rx.button("Rotate key", size="1", variant="soft", on_click=AgentsState.rotate_key(row.id)),
         rx.cond(

@@ -1,0 +1,91 @@
+"""A newcomer signs in, finds the screens, and registers an agent."""
+
+from __future__ import annotations
+
+import re
+
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import RunningApp, sign_in
+
+
+def test_wrong_password_shows_a_clear_message(page: Page, running_app: RunningApp, admin_account):
+    page.goto(f"{running_app.url}/login")
+    page.fill("#username", admin_account[0])
+    page.fill("#password", "not the password")
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
+    expect(page).to_have_url(re.compile(r"/login/?$"))
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(page: Page, running_app: RunningApp, admin_account):
+    page.goto(f"{running_app.url}/agents")
+    page.wait_for_url(re.compile(r"/login/?$"))
+    expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+
+
+def test_shell_lists_every_screen(page: Page, running_app: RunningApp, admin_account):
+    sign_in(page, running_app, *admin_account)
+    nav = page.get_by_role("navigation", name="Screens")
+    for screen in ("Monitoring", "Proposals", "Queue", "Agents", "Team presence", "Audit"):
+        expect(nav.get_by_role("link", name=screen)).to_be_visible()
+    expect(page.get_by_text("No active runs")).to_be_visible()
+
+
+def test_admin_registers_agent_and_sees_key_once(
+    page: Page, running_app: RunningApp, admin_account
+):
+    sign_in(page, running_app, *admin_account)
+    page.get_by_role("navigation", name="Screens").get_by_role("link", name="Agents").click()
+    page.get_by_role("button", name="New agent").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=name]").fill("ui-made-agent")
+    dialog.locator("input[name=category]").fill("support")
+    dialog.locator("input[name=specialties]").fill("email, refunds")
+    dialog.get_by_role("combobox", name="Maturity level").click()
+    page.get_by_role("option", name="SUPERVISED").click()
+    dialog.get_by_role("button", name="Register agent").click()
+
+    key = page.locator("#new-api-key")
+    expect(key).to_contain_text("sva_")
+    key_text = key.inner_text()
+    page.get_by_role("button", name="I have stored it").click()
+    row = page.get_by_test_id("agent-row").filter(has_text="ui-made-agent")
+    expect(row).to_contain_text("SUPERVISED")
+    expect(row).to_contain_text("email, refunds")
+
+    page.reload()
+    expect(page.get_by_test_id("agent-row").filter(has_text="ui-made-agent")).to_be_visible()
+    assert key_text not in page.content()
+
+
+def test_duplicate_agent_name_is_explained_and_nothing_is_added(
+    page: Page, running_app: RunningApp, admin_account
+):
+    running_app.cli("create-agent", "taken-name", "--category", "ops", "--level", "INTERN")
+    sign_in(page, running_app, *admin_account)
+    page.goto(f"{running_app.url}/agents")
+    page.get_by_role("button", name="New agent").click()
+    dialog = page.get_by_role("dialog")
+    dialog.locator("input[name=name]").fill("taken-name")
+    dialog.locator("input[name=category]").fill("ops")
+    dialog.get_by_role("button", name="Register agent").click()
+    expect(dialog.get_by_role("alert")).to_contain_text("already exists")
+    page.keyboard.press("Escape")
+    expect(page.get_by_test_id("agent-row").filter(has_text="taken-name")).to_have_count(1)
+
+
+def test_admin_changes_level_and_disables_agent(page: Page, running_app: RunningApp, admin_account):
+    running_app.cli("create-agent", "level-change-bot", "--category", "ops", "--level", "INTERN")
+    sign_in(page, running_app, *admin_account)
+    page.goto(f"{running_app.url}/agents")
+    row = page.get_by_test_id("agent-row").filter(has_text="level-change-bot")
+    row.get_by_role("combobox", name="Change level of level-change-bot").click()
+    page.get_by_role("option", name="AUTONOMOUS").click()
+    expect(page.get_by_text("Level changed to AUTONOMOUS.")).to_be_visible()
+    row.get_by_role("button", name="Disable").click()
+    expect(row).to_contain_text("disabled")
+    page.reload()
+    row = page.get_by_test_id("agent-row").filter(has_text="level-change-bot")
+    expect(row).to_contain_text("AUTONOMOUS")
+    expect(row).to_contain_text("disabled")
