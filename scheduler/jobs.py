@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from services import maintenance
+from services import dispatch, maintenance
 from services.clock import utcnow
 from services.db import session_scope
 
@@ -17,3 +17,26 @@ def tidy_database() -> None:
         removed = maintenance.purge_stale_sessions(session=session, now=utcnow())
     if removed:
         logger.info("tidy_database removed %d stale sessions", removed)
+
+
+def presence_transitions() -> None:
+    """Move users between online / away / offline on time; dispatch for returning supervisors."""
+    dispatch.run_presence_transitions()
+
+
+def queue_dispatch() -> None:
+    """Safety net: start queued work of available supervisors that no presence change started."""
+    dispatch.dispatch_all_available()
+
+
+def queue_recovery() -> None:
+    """Take back leases of dispatched work that was never picked up or went silent."""
+    recovered = dispatch.recover_queue()
+    if recovered:
+        logger.warning("recovered %d queue entries past their lease", recovered)
+
+
+def queue_expiry() -> None:
+    expired = dispatch.expire_queue()
+    if expired:
+        logger.info("expired %d queue entries", expired)

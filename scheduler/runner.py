@@ -31,6 +31,10 @@ status = SchedulerStatus()
 # (job id, function, interval in seconds)
 JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("tidy_database", jobs.tidy_database, 3600),
+    ("presence_transitions", jobs.presence_transitions, 15),
+    ("queue_dispatch", jobs.queue_dispatch, 30),
+    ("queue_recovery", jobs.queue_recovery, 30),
+    ("queue_expiry", jobs.queue_expiry, 60),
 ]
 
 

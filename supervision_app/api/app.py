@@ -10,7 +10,15 @@ from fastapi.responses import JSONResponse
 
 from services.actors import current_request_id
 from services.config import get_settings
-from supervision_app.api import routes_agents, routes_system, routes_users
+from supervision_app.api import (
+    routes_agent_api,
+    routes_agents,
+    routes_presence,
+    routes_queue,
+    routes_supervision,
+    routes_system,
+    routes_users,
+)
 from supervision_app.api.errors import install_error_handlers
 
 
@@ -47,4 +55,8 @@ def build_api() -> FastAPI:
     api.include_router(routes_system.router)
     api.include_router(routes_users.router)
     api.include_router(routes_agents.router)
+    api.include_router(routes_agent_api.router)
+    api.include_router(routes_presence.router)
+    api.include_router(routes_queue.router)
+    api.include_router(routes_supervision.router)
     return api

@@ -1,0 +1,227 @@
+"""The governance check: an agent asks to act, its maturity level decides what happens.
+
+STUDENT is refused; INTERN gets a proposal for review; SUPERVISED runs now when its human
+supervisor is available and is queued otherwise; AUTONOMOUS runs (audited). The same
+idempotency key from the same agent always answers with the first decision.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import BaseModel
+from sqlmodel import Session, select
+
+from models import (
+    ActionRequest,
+    Decision,
+    Execution,
+    ExecutionStatus,
+    MaturityLevel,
+    Proposal,
+    ProposalStatus,
+    QueueEntry,
+    QueueStatus,
+    SupervisionMode,
+)
+from services.agents import AgentRead
+from services.audit import record_audit
+from services.presence import PresenceRules, supervisor_is_available
+
+
+@dataclass(frozen=True)
+class GovernancePolicy:
+    presence: PresenceRules
+    proposal_ttl: timedelta
+    queue_ttl: timedelta
+    queue_max_attempts: int
+
+
+class ActionInput(BaseModel):
+    action: str
+    parameters: dict[str, Any] = {}
+    reason: str = ""
+    priority: int = 0
+    idempotency_key: str | None = None
+
+
+class ActionDecision(BaseModel):
+    request_id: int
+    decision: Decision
+    level: MaturityLevel
+    reason: str
+    proposal_id: int | None = None
+    queue_entry_id: int | None = None
+    execution_id: int | None = None
+    replayed: bool = False
+
+
+def decide(
+    level: MaturityLevel, has_supervisor: bool, supervisor_available: bool
+) -> tuple[Decision, str]:
+    """The routing rule itself, free of I/O so it can be checked (and cached) cheaply."""
+    if level == MaturityLevel.STUDENT:
+        return Decision.BLOCKED, "STUDENT agents may not act; raise the agent's level to let it"
+    if level == MaturityLevel.INTERN:
+        return Decision.PROPOSED, "INTERN actions need approval before they run"
+    if level == MaturityLevel.SUPERVISED:
+        if not has_supervisor:
+            return Decision.BLOCKED, "SUPERVISED agent has no human supervisor assigned"
+        if supervisor_available:
+            return Decision.APPROVED_TO_RUN, "supervisor is online and will watch the run"
+        return Decision.QUEUED, "supervisor is not available; queued until they are back"
+    return Decision.APPROVED_TO_RUN, "AUTONOMOUS agent: runs now, streamed and audited"
+
+
+def _replay(session: Session, agent_id: int, key: str) -> ActionDecision | None:
+    previous = session.exec(
+        select(ActionRequest).where(
+            ActionRequest.agent_id == agent_id, ActionRequest.idempotency_key == key
+        )
+    ).first()
+    if previous is None:
+        return None
+    return _decision_of(previous, replayed=True)
+
+
+def _decision_of(request: ActionRequest, *, replayed: bool = False) -> ActionDecision:
+    return ActionDecision(
+        request_id=request.id or 0,
+        decision=request.decision,
+        level=request.level,
+        reason=request.decision_reason,
+        proposal_id=request.proposal_id,
+        queue_entry_id=request.queue_entry_id,
+        execution_id=request.execution_id,
+        replayed=replayed,
+    )
+
+
+def find_previous_decision(
+    *, session: Session, agent_id: int, idempotency_key: str
+) -> ActionDecision | None:
+    return _replay(session, agent_id, idempotency_key)
+
+
+def route_action(
+    *,
+    session: Session,
+    agent: AgentRead,
+    request: ActionInput,
+    now: datetime,
+    policy: GovernancePolicy,
+) -> ActionDecision:
+    """Decide and record an action request, creating what the decision needs, in one transaction."""
+    if request.idempotency_key:
+        previous = _replay(session, agent.id, request.idempotency_key)
+        if previous is not None:
+            return previous
+    available = agent.supervisor_id is not None and supervisor_is_available(
+        session=session, user_id=agent.supervisor_id, now=now, rules=policy.presence
+    )
+    decision, why = decide(agent.maturity_level, agent.supervisor_id is not None, available)
+    record = ActionRequest(
+        agent_id=agent.id,
+        idempotency_key=request.idempotency_key,
+        action=request.action,
+        parameters=request.parameters,
+        reason=request.reason,
+        priority=request.priority,
+        level=agent.maturity_level,
+        decision=decision,
+        decision_reason=why,
+        created_at=now,
+    )
+    if decision == Decision.PROPOSED:
+        proposal = Proposal(
+            agent_id=agent.id,
+            supervisor_id=agent.supervisor_id,
+            action=request.action,
+            parameters=request.parameters,
+            reason=request.reason,
+            priority=request.priority,
+            status=ProposalStatus.PENDING,
+            created_at=now,
+            expires_at=now + policy.proposal_ttl,
+        )
+        session.add(proposal)
+        session.flush()
+        record.proposal_id = proposal.id
+    elif decision == Decision.QUEUED:
+        entry = QueueEntry(
+            agent_id=agent.id,
+            supervisor_id=agent.supervisor_id or 0,
+            action=request.action,
+            parameters=request.parameters,
+            reason=request.reason,
+            priority=request.priority,
+            status=QueueStatus.PENDING,
+            max_attempts=policy.queue_max_attempts,
+            created_at=now,
+            expires_at=now + policy.queue_ttl,
+        )
+        session.add(entry)
+        session.flush()
+        record.queue_entry_id = entry.id
+    elif decision == Decision.APPROVED_TO_RUN:
+        supervised = agent.maturity_level == MaturityLevel.SUPERVISED
+        execution = Execution(
+            agent_id=agent.id,
+            action=request.action,
+            parameters=request.parameters,
+            reason=request.reason,
+            status=ExecutionStatus.READY,
+            supervision=SupervisionMode.HUMAN if supervised else SupervisionMode.NONE,
+            supervisor_user_id=agent.supervisor_id,
+            created_at=now,
+        )
+        session.add(execution)
+        session.flush()
+        record.execution_id = execution.id
+    session.add(record)
+    session.flush()
+    record_audit(
+        session=session,
+        actor=agent.as_actor(),
+        action=f"action.{decision.value}",
+        object_type="action_request",
+        object_id=record.id,
+        now=now,
+        after={
+            "agent": agent.name,
+            "action": request.action,
+            "level": agent.maturity_level.value,
+            "decision": decision.value,
+            "reason": why,
+            "proposal_id": record.proposal_id,
+            "queue_entry_id": record.queue_entry_id,
+            "execution_id": record.execution_id,
+        },
+    )
+    return _decision_of(record)
+
+
+class ActionRequestRead(BaseModel):
+    id: int
+    action: str
+    decision: Decision
+    level: MaturityLevel
+    decision_reason: str
+    created_at: datetime
+    proposal_id: int | None
+    queue_entry_id: int | None
+    execution_id: int | None
+
+
+def recent_decisions(
+    *, session: Session, agent_id: int, limit: int = 10
+) -> list[ActionRequestRead]:
+    rows = session.exec(
+        select(ActionRequest)
+        .where(ActionRequest.agent_id == agent_id)
+        .order_by(ActionRequest.id.desc())  # type: ignore[union-attr]
+        .limit(limit)
+    ).all()
+    return [ActionRequestRead.model_validate(r, from_attributes=True) for r in rows]

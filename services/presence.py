@@ -1,0 +1,403 @@
+"""Presence: who is online, from dashboard heartbeats and manual overrides.
+
+Only the server's clock counts. A user's state is derived from their most recent heartbeat
+across live tab sessions; an unexpired override wins over heartbeats. Every state change is
+recorded with its reason.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from pydantic import BaseModel
+from sqlmodel import Session, col, func, select
+
+from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
+from services.actors import Actor
+from services.audit import record_audit
+from services.config import Settings
+from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.security import PRESENCE_TOKEN_PREFIX, new_token, token_hash
+from services.users import UserRead
+
+
+@dataclass(frozen=True)
+class PresenceRules:
+    away_after: timedelta
+    offline_after: timedelta
+    away_counts_as_available: bool = False
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> PresenceRules:
+        return cls(
+            away_after=timedelta(seconds=settings.presence_away_after_s),
+            offline_after=timedelta(seconds=settings.presence_offline_after_s),
+            away_counts_as_available=settings.away_counts_as_available,
+        )
+
+
+class PresenceRead(BaseModel):
+    user_id: int
+    state: PresenceState
+    since: datetime
+    last_heartbeat_at: datetime | None
+    override_state: PresenceState | None
+    override_expires_at: datetime | None
+
+
+class PresenceChangeRead(BaseModel):
+    id: int
+    user_id: int
+    from_state: PresenceState
+    to_state: PresenceState
+    reason: str
+    at: datetime
+
+
+class PresenceSessionRead(BaseModel):
+    id: int
+    user_id: int
+    user_agent: str
+    started_at: datetime
+    last_heartbeat_at: datetime | None
+    ended_at: datetime | None
+
+
+@dataclass(frozen=True)
+class PresenceUpdate:
+    """What a presence call changed; `became_available` tells the caller to dispatch work."""
+
+    presence: PresenceRead
+    changed: bool
+    became_available: bool
+
+
+def derived_state(
+    last_heartbeat_at: datetime | None, now: datetime, rules: PresenceRules
+) -> PresenceState:
+    if last_heartbeat_at is None:
+        return PresenceState.OFFLINE
+    idle = now - last_heartbeat_at
+    if idle < rules.away_after:
+        return PresenceState.ONLINE
+    if idle < rules.offline_after:
+        return PresenceState.AWAY
+    return PresenceState.OFFLINE
+
+
+def effective_state(
+    status: PresenceStatus | None, now: datetime, rules: PresenceRules
+) -> PresenceState:
+    """The state that counts now: an unexpired override, else what the heartbeats say."""
+    if status is None:
+        return PresenceState.OFFLINE
+    if status.override_state is not None and (
+        status.override_expires_at is None or status.override_expires_at > now
+    ):
+        return PresenceState(status.override_state)
+    return derived_state(status.last_heartbeat_at, now, rules)
+
+
+def is_available_state(state: PresenceState, rules: PresenceRules) -> bool:
+    return state == PresenceState.ONLINE or (
+        rules.away_counts_as_available and state == PresenceState.AWAY
+    )
+
+
+def supervisor_is_available(
+    *, session: Session, user_id: int, now: datetime, rules: PresenceRules
+) -> bool:
+    """The one place that decides whether a human supervisor can watch work now."""
+    user = session.get(User, user_id)
+    if user is None or not user.is_active:
+        return False
+    return is_available_state(
+        effective_state(session.get(PresenceStatus, user_id), now, rules), rules
+    )
+
+
+def _read(status: PresenceStatus) -> PresenceRead:
+    return PresenceRead.model_validate(status, from_attributes=True)
+
+
+def _status_for(session: Session, user_id: int, now: datetime) -> PresenceStatus:
+    status = session.get(PresenceStatus, user_id)
+    if status is None:
+        if session.get(User, user_id) is None:
+            raise NotFound("no such user")
+        status = PresenceStatus(user_id=user_id, state=PresenceState.OFFLINE, since=now)
+        session.add(status)
+    return status
+
+
+def _settle(
+    session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
+) -> PresenceUpdate:
+    """Store the state that counts now; record and audit a change if there is one."""
+    if (
+        status.override_state is not None
+        and status.override_expires_at is not None
+        and status.override_expires_at <= now
+    ):
+        status.override_state = None
+        status.override_expires_at = None
+        reason = "expiry"
+    new_state = effective_state(status, now, rules)
+    old_state = PresenceState(status.state)
+    changed = new_state != old_state
+    if changed:
+        status.state = new_state
+        status.since = now
+        session.add(
+            PresenceChange(
+                user_id=status.user_id,
+                from_state=old_state,
+                to_state=new_state,
+                reason=reason,
+                at=now,
+            )
+        )
+        record_audit(
+            session=session,
+            actor=Actor.system("presence")
+            if reason in ("timeout", "expiry")
+            else _user_actor(session, status.user_id),
+            action="presence.changed",
+            object_type="user",
+            object_id=status.user_id,
+            now=now,
+            before={"state": old_state.value},
+            after={"state": new_state.value, "reason": reason},
+        )
+    session.add(status)
+    became_available = (
+        changed
+        and is_available_state(new_state, rules)
+        and not is_available_state(old_state, rules)
+    )
+    return PresenceUpdate(
+        presence=_read(status), changed=changed, became_available=became_available
+    )
+
+
+def _user_actor(session: Session, user_id: int) -> Actor:
+    from models import ActorType
+
+    user = session.get(User, user_id)
+    return Actor(ActorType.USER, user_id, user.username if user else str(user_id))
+
+
+def start_presence_session(
+    *, session: Session, user_id: int, now: datetime, user_agent: str = ""
+) -> tuple[str, PresenceSessionRead]:
+    """Open a tab session; the token is returned once and stored hashed."""
+    if session.get(User, user_id) is None:
+        raise NotFound("no such user")
+    token = new_token(PRESENCE_TOKEN_PREFIX)
+    tab = PresenceSession(
+        user_id=user_id, token_hash=token_hash(token), user_agent=user_agent[:300], started_at=now
+    )
+    session.add(tab)
+    session.flush()
+    return token, PresenceSessionRead.model_validate(tab, from_attributes=True)
+
+
+def _live_tab(session: Session, user_id: int, token: str) -> PresenceSession:
+    tab = session.exec(
+        select(PresenceSession).where(PresenceSession.token_hash == token_hash(token))
+    ).first()
+    if tab is None or tab.user_id != user_id:
+        raise NotFound("no such session")
+    if tab.ended_at is not None:
+        raise InvalidInput("this session has ended; open a new one", field="session_token")
+    return tab
+
+
+def record_heartbeat(
+    *, session: Session, user_id: int, session_token: str, now: datetime, rules: PresenceRules
+) -> PresenceUpdate:
+    """A sign of real activity in one tab; makes its user online (unless overridden)."""
+    tab = _live_tab(session, user_id, session_token)
+    tab.last_heartbeat_at = now
+    session.add(tab)
+    status = _status_for(session, user_id, now)
+    status.last_heartbeat_at = now
+    return _settle(session, status, now, rules, "heartbeat")
+
+
+def end_presence_session(
+    *,
+    session: Session,
+    session_token: str,
+    now: datetime,
+    rules: PresenceRules,
+    caller_id: int,
+    caller_is_admin: bool = False,
+) -> PresenceUpdate:
+    """Close a tab session; with no live session left the user's heartbeat time is cleared."""
+    tab = session.exec(
+        select(PresenceSession).where(PresenceSession.token_hash == token_hash(session_token))
+    ).first()
+    if tab is None or (tab.user_id != caller_id and not caller_is_admin):
+        raise NotFound("no such session")
+    if tab.ended_at is None:
+        tab.ended_at = now
+        session.add(tab)
+        session.flush()
+    status = _status_for(session, tab.user_id, now)
+    status.last_heartbeat_at = session.exec(
+        select(func.max(PresenceSession.last_heartbeat_at)).where(
+            PresenceSession.user_id == tab.user_id, col(PresenceSession.ended_at).is_(None)
+        )
+    ).one()
+    return _settle(session, status, now, rules, "session_ended")
+
+
+def set_override(
+    *,
+    session: Session,
+    user_id: int,
+    state: str,
+    now: datetime,
+    rules: PresenceRules,
+    expires_at: datetime | None = None,
+) -> PresenceUpdate:
+    try:
+        override = PresenceState(state)
+    except ValueError:
+        raise InvalidInput("state must be online, away or offline", field="state") from None
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            raise InvalidInput("expires_at needs a timezone", field="expires_at")
+        if expires_at <= now:
+            raise InvalidInput("expires_at must be in the future", field="expires_at")
+    status = _status_for(session, user_id, now)
+    status.override_state = override
+    status.override_expires_at = expires_at
+    return _settle(session, status, now, rules, "override")
+
+
+def clear_override(
+    *, session: Session, user_id: int, now: datetime, rules: PresenceRules
+) -> PresenceUpdate:
+    status = _status_for(session, user_id, now)
+    status.override_state = None
+    status.override_expires_at = None
+    return _settle(session, status, now, rules, "override_cleared")
+
+
+def get_presence(
+    *, session: Session, user_id: int, now: datetime, rules: PresenceRules
+) -> PresenceRead:
+    """The current state, computed with the server clock (the stored row may lag a tick)."""
+    status = session.get(PresenceStatus, user_id)
+    if status is None:
+        if session.get(User, user_id) is None:
+            raise NotFound("no such user")
+        return PresenceRead(
+            user_id=user_id,
+            state=PresenceState.OFFLINE,
+            since=now,
+            last_heartbeat_at=None,
+            override_state=None,
+            override_expires_at=None,
+        )
+    read = _read(status)
+    return read.model_copy(update={"state": effective_state(status, now, rules)})
+
+
+def apply_presence_transitions(
+    *, session: Session, now: datetime, rules: PresenceRules
+) -> list[int]:
+    """Move users whose state is due to change (timeouts, expired overrides).
+
+    Returns the users who became available, so the caller can dispatch their work.
+    """
+    online_cutoff = now - rules.away_after
+    offline_cutoff = now - rules.offline_after
+    due = session.exec(
+        select(PresenceStatus).where(
+            (
+                col(PresenceStatus.override_expires_at).is_not(None)
+                & (col(PresenceStatus.override_expires_at) <= now)
+            )
+            | (
+                col(PresenceStatus.override_state).is_(None)
+                & (
+                    (
+                        (PresenceStatus.state == PresenceState.ONLINE)
+                        & (col(PresenceStatus.last_heartbeat_at) < online_cutoff)
+                    )
+                    | (
+                        (PresenceStatus.state == PresenceState.AWAY)
+                        & (col(PresenceStatus.last_heartbeat_at) < offline_cutoff)
+                    )
+                    | (
+                        (PresenceStatus.state != PresenceState.OFFLINE)
+                        & col(PresenceStatus.last_heartbeat_at).is_(None)
+                    )
+                )
+            )
+        )
+    ).all()
+    available = []
+    for status in due:
+        update = _settle(session, status, now, rules, "timeout")
+        if update.became_available:
+            available.append(status.user_id)
+    return available
+
+
+def list_presence_sessions(*, session: Session, user_id: int) -> list[PresenceSessionRead]:
+    rows = session.exec(
+        select(PresenceSession)
+        .where(PresenceSession.user_id == user_id)
+        .order_by(col(PresenceSession.started_at).desc())
+        .limit(50)
+    ).all()
+    return [PresenceSessionRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+def list_presence_changes(
+    *, session: Session, user_id: int | None = None, limit: int = 50
+) -> list[PresenceChangeRead]:
+    query = select(PresenceChange)
+    if user_id is not None:
+        query = query.where(PresenceChange.user_id == user_id)
+    rows = session.exec(query.order_by(col(PresenceChange.id).desc()).limit(limit)).all()
+    return [PresenceChangeRead.model_validate(r, from_attributes=True) for r in rows]
+
+
+def team_presence(
+    *, session: Session, now: datetime, rules: PresenceRules
+) -> list[tuple[UserRead, PresenceRead]]:
+    """Every active user with their current state, most present first."""
+    rows = session.exec(
+        select(User, PresenceStatus)
+        .join(PresenceStatus, col(PresenceStatus.user_id) == User.id, isouter=True)
+        .where(User.is_active == True)  # noqa: E712
+    ).all()
+    order = {PresenceState.ONLINE: 0, PresenceState.AWAY: 1, PresenceState.OFFLINE: 2}
+    result = []
+    for user, status in rows:
+        if status is None:
+            read = PresenceRead(
+                user_id=user.id or 0,
+                state=PresenceState.OFFLINE,
+                since=user.created_at,
+                last_heartbeat_at=None,
+                override_state=None,
+                override_expires_at=None,
+            )
+        else:
+            read = _read(status).model_copy(update={"state": effective_state(status, now, rules)})
+        result.append((UserRead.model_validate(user, from_attributes=True), read))
+    result.sort(key=lambda pair: (order[pair[1].state], pair[0].display_name.lower()))
+    return result
+
+
+def require_self(caller_id: int, user_id: int) -> None:
+    """Heartbeats and overrides are only ever for oneself."""
+    if caller_id != user_id:
+        raise PermissionDenied("you can only change your own presence")

@@ -1,0 +1,464 @@
+"""The supervised queue: SUPERVISED work that waits for its supervisor, and runs exactly once.
+
+Every state change is a conditional UPDATE that reports whether it won, so the scheduler, a
+presence change, a manual "process" call, or another app process can race without any entry
+running twice. A claim takes a fresh lease token; settling an entry is conditional on the
+execution it was dispatched as, so a worker whose lease was taken back changes nothing.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, col, func, select
+
+from models import (
+    ActorType,
+    Execution,
+    ExecutionStatus,
+    QueueEntry,
+    QueueStatus,
+    SupervisionMode,
+)
+from models.enums import FINISHED_EXECUTION_STATUSES
+from services.actors import Actor
+from services.audit import record_audit
+from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.presence import PresenceRules, supervisor_is_available
+from services.users import UserRead
+from services.views import QueueEntryRead
+
+BACKOFF_BASE = timedelta(seconds=30)
+
+
+@dataclass(frozen=True)
+class QueuePolicy:
+    lease: timedelta
+    presence: PresenceRules
+
+
+@dataclass(frozen=True)
+class Dispatched:
+    entry_id: int
+    execution_id: int
+    agent_id: int
+
+
+def _read(entry: QueueEntry) -> QueueEntryRead:
+    return QueueEntryRead.model_validate(entry, from_attributes=True)
+
+
+def _visible_entry(session: Session, entry_id: int, caller: UserRead) -> QueueEntry:
+    entry = session.get(QueueEntry, entry_id)
+    if entry is None or (not caller.is_admin and entry.supervisor_id != caller.id):
+        raise NotFound("no such queue entry")
+    return entry
+
+
+def get_entry(*, session: Session, entry_id: int, caller: UserRead) -> QueueEntryRead:
+    return _read(_visible_entry(session, entry_id, caller))
+
+
+def list_entries(
+    *,
+    session: Session,
+    supervisor_id: int | None,
+    status: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[QueueEntryRead]:
+    """Pending first by priority, then the rest newest first."""
+    query = select(QueueEntry)
+    if supervisor_id is not None:
+        query = query.where(QueueEntry.supervisor_id == supervisor_id)
+    if status:
+        try:
+            query = query.where(QueueEntry.status == QueueStatus(status))
+        except ValueError:
+            allowed = ", ".join(s.value for s in QueueStatus)
+            raise InvalidInput(f"status must be one of: {allowed}", field="status") from None
+    pending_first = QueueEntry.status != QueueStatus.PENDING
+    query = query.order_by(
+        pending_first, col(QueueEntry.priority).desc(), col(QueueEntry.created_at).desc()
+    )
+    return [_read(e) for e in session.exec(query.offset(offset).limit(limit)).all()]
+
+
+def _audit(
+    session: Session,
+    actor: Actor,
+    action: str,
+    entry_id: int,
+    now: datetime,
+    before: str,
+    after: str,
+) -> None:
+    record_audit(
+        session=session,
+        actor=actor,
+        action=action,
+        object_type="queue_entry",
+        object_id=entry_id,
+        now=now,
+        before={"status": before},
+        after={"status": after},
+    )
+
+
+def cancel_entry(
+    *, session: Session, entry_id: int, caller: UserRead, now: datetime
+) -> QueueEntryRead:
+    entry = _visible_entry(session, entry_id, caller)
+    won = session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == entry_id, QueueEntry.status == QueueStatus.PENDING)
+        .values(status=QueueStatus.CANCELLED, finished_at=now)
+    ).rowcount
+    if not won:
+        raise Conflict(f"entry is {entry.status}; only pending entries can be cancelled")
+    _audit(session, caller.as_actor(), "queue.cancelled", entry_id, now, "pending", "cancelled")
+    session.refresh(entry)
+    return _read(entry)
+
+
+def set_priority(
+    *, session: Session, entry_id: int, priority: int, caller: UserRead, now: datetime
+) -> QueueEntryRead:
+    entry = _visible_entry(session, entry_id, caller)
+    if entry.status != QueueStatus.PENDING:
+        raise Conflict("only pending entries can be reordered")
+    before = entry.priority
+    entry.priority = priority
+    session.add(entry)
+    record_audit(
+        session=session,
+        actor=caller.as_actor(),
+        action="queue.reprioritised",
+        object_type="queue_entry",
+        object_id=entry_id,
+        now=now,
+        before={"priority": before},
+        after={"priority": priority},
+    )
+    return _read(entry)
+
+
+def _claim(
+    session: Session, entry: QueueEntry, now: datetime, policy: QueuePolicy
+) -> Dispatched | None:
+    """Try to move one pending entry to executing; None when someone else won."""
+    token = secrets.token_hex(16)
+    won = session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == entry.id, QueueEntry.status == QueueStatus.PENDING)
+        .values(
+            status=QueueStatus.EXECUTING,
+            lease_token=token,
+            lease_expires_at=now + policy.lease,
+            started_at=now,
+            attempts=QueueEntry.attempts + 1,
+        )
+    ).rowcount
+    if not won:
+        return None
+    execution = Execution(
+        agent_id=entry.agent_id,
+        action=entry.action,
+        parameters=entry.parameters,
+        reason=entry.reason,
+        status=ExecutionStatus.READY,
+        supervision=SupervisionMode.HUMAN,
+        supervisor_user_id=entry.supervisor_id,
+        queue_entry_id=entry.id,
+        created_at=now,
+    )
+    session.add(execution)
+    session.flush()
+    session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == entry.id, QueueEntry.lease_token == token)
+        .values(execution_id=execution.id)
+    )
+    _audit(
+        session,
+        Actor.system("queue"),
+        "queue.dispatched",
+        entry.id or 0,
+        now,
+        "pending",
+        "executing",
+    )
+    return Dispatched(
+        entry_id=entry.id or 0, execution_id=execution.id or 0, agent_id=entry.agent_id
+    )
+
+
+def dispatch_for_supervisor(
+    *, session: Session, supervisor_id: int, now: datetime, policy: QueuePolicy, force: bool = False
+) -> list[Dispatched]:
+    """Start the due pending entries of an available supervisor: higher priority, then oldest."""
+    if not force and not supervisor_is_available(
+        session=session, user_id=supervisor_id, now=now, rules=policy.presence
+    ):
+        return []
+    candidates = session.exec(
+        select(QueueEntry)
+        .where(
+            QueueEntry.supervisor_id == supervisor_id,
+            QueueEntry.status == QueueStatus.PENDING,
+            QueueEntry.expires_at > now,
+            (col(QueueEntry.not_before).is_(None)) | (col(QueueEntry.not_before) <= now),
+        )
+        .order_by(col(QueueEntry.priority).desc(), col(QueueEntry.created_at), col(QueueEntry.id))
+    ).all()
+    dispatched = []
+    for entry in candidates:
+        claimed = _claim(session, entry, now, policy)
+        if claimed is not None:
+            dispatched.append(claimed)
+    return dispatched
+
+
+def run_entry_now(
+    *, session: Session, entry_id: int, caller: UserRead, now: datetime, policy: QueuePolicy
+) -> Dispatched:
+    """The supervisor starts one entry at once; they must be online to watch it."""
+    entry = _visible_entry(session, entry_id, caller)
+    if entry.supervisor_id != caller.id:
+        raise PermissionDenied("only the entry's supervisor can run it now")
+    if not supervisor_is_available(
+        session=session, user_id=caller.id, now=now, rules=policy.presence
+    ):
+        raise Conflict("you must be online to watch the run")
+    if entry.status != QueueStatus.PENDING:
+        raise Conflict(f"entry is {entry.status}")
+    claimed = _claim(session, entry, now, policy)
+    if claimed is None:
+        raise Conflict("entry was started by someone else")
+    return claimed
+
+
+def supervisors_with_pending(*, session: Session, now: datetime) -> list[int]:
+    return list(
+        session.exec(
+            select(QueueEntry.supervisor_id)
+            .where(QueueEntry.status == QueueStatus.PENDING, QueueEntry.expires_at > now)
+            .distinct()
+        ).all()
+    )
+
+
+def backoff_for(attempts: int) -> timedelta:
+    return BACKOFF_BASE * (2 ** max(0, attempts - 1))
+
+
+def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str) -> str:
+    """Back to pending with backoff, or failed after the last attempt; fenced on the lease."""
+    final = entry.attempts >= entry.max_attempts
+    values: dict[str, object] = {
+        "last_error": error[:2000],
+        "lease_token": None,
+        "lease_expires_at": None,
+    }
+    if final:
+        values.update(status=QueueStatus.FAILED, finished_at=now)
+    else:
+        values.update(
+            status=QueueStatus.PENDING,
+            not_before=now + backoff_for(entry.attempts),
+            execution_id=None,
+        )
+    won = session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(
+            col(QueueEntry.id) == entry.id,
+            QueueEntry.status == QueueStatus.EXECUTING,
+            QueueEntry.lease_token == entry.lease_token,
+        )
+        .values(**values)
+    ).rowcount
+    if not won:
+        return ""
+    new_status = "failed" if final else "pending"
+    _audit(
+        session,
+        Actor.system("queue"),
+        "queue.attempt_failed",
+        entry.id or 0,
+        now,
+        "executing",
+        new_status,
+    )
+    return new_status
+
+
+def settle_queue_entry_for(*, session: Session, execution: Execution, now: datetime) -> None:
+    """Called when a dispatched execution finishes: the entry follows its outcome."""
+    if execution.queue_entry_id is None:
+        return
+    entry = session.get(QueueEntry, execution.queue_entry_id)
+    if entry is None or entry.execution_id != execution.id or entry.status != QueueStatus.EXECUTING:
+        return  # the lease was taken back: this execution no longer owns the entry
+    if execution.status == ExecutionStatus.COMPLETED:
+        won = session.exec(  # type: ignore[call-overload]
+            update(QueueEntry)
+            .where(
+                col(QueueEntry.id) == entry.id,
+                QueueEntry.status == QueueStatus.EXECUTING,
+                QueueEntry.lease_token == entry.lease_token,
+            )
+            .values(
+                status=QueueStatus.COMPLETED,
+                finished_at=now,
+                lease_token=None,
+                lease_expires_at=None,
+            )
+        ).rowcount
+        if won:
+            _audit(
+                session,
+                Actor.system("queue"),
+                "queue.completed",
+                entry.id or 0,
+                now,
+                "executing",
+                "completed",
+            )
+    elif execution.status == ExecutionStatus.TERMINATED:
+        won = session.exec(  # type: ignore[call-overload]
+            update(QueueEntry)
+            .where(col(QueueEntry.id) == entry.id, QueueEntry.lease_token == entry.lease_token)
+            .values(
+                status=QueueStatus.CANCELLED,
+                finished_at=now,
+                last_error=execution.error,
+                lease_token=None,
+                lease_expires_at=None,
+            )
+        ).rowcount
+        if won:
+            _audit(
+                session,
+                Actor.system("queue"),
+                "queue.cancelled",
+                entry.id or 0,
+                now,
+                "executing",
+                "cancelled",
+            )
+    else:
+        _fail_attempt(session, entry, now, execution.error or "execution failed")
+
+
+def renew_lease(
+    *, session: Session, execution: Execution, now: datetime, policy_lease: timedelta
+) -> None:
+    """An agent that keeps reporting keeps its entry's lease."""
+    if execution.queue_entry_id is None:
+        return
+    session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(
+            col(QueueEntry.id) == execution.queue_entry_id,
+            QueueEntry.execution_id == execution.id,
+            QueueEntry.status == QueueStatus.EXECUTING,
+        )
+        .values(lease_expires_at=now + policy_lease)
+    )
+
+
+def recover_expired_leases(*, session: Session, now: datetime) -> int:
+    """Entries stuck executing past their lease (agent never picked up, went silent, or the app
+    was killed mid-dispatch) go back to pending counting an attempt, or fail after the last."""
+    stuck = session.exec(
+        select(QueueEntry).where(
+            QueueEntry.status == QueueStatus.EXECUTING, col(QueueEntry.lease_expires_at) < now
+        )
+    ).all()
+    recovered = 0
+    for entry in stuck:
+        if entry.execution_id is not None:
+            execution = session.get(Execution, entry.execution_id)
+            if execution is not None and execution.status not in FINISHED_EXECUTION_STATUSES:
+                execution.status = ExecutionStatus.FAILED
+                execution.error = "lease expired: the agent did not pick up or stopped reporting"
+                execution.finished_at = now
+                session.add(execution)
+        if _fail_attempt(
+            session, entry, now, "lease expired: the agent did not pick up or stopped reporting"
+        ):
+            recovered += 1
+    return recovered
+
+
+def mark_expired(*, session: Session, now: datetime) -> list[QueueEntryRead]:
+    """Pending entries past their expiry become expired."""
+    due = session.exec(
+        select(QueueEntry).where(
+            QueueEntry.status == QueueStatus.PENDING, QueueEntry.expires_at <= now
+        )
+    ).all()
+    expired = []
+    for entry in due:
+        won = session.exec(  # type: ignore[call-overload]
+            update(QueueEntry)
+            .where(col(QueueEntry.id) == entry.id, QueueEntry.status == QueueStatus.PENDING)
+            .values(status=QueueStatus.EXPIRED, finished_at=now)
+        ).rowcount
+        if won:
+            _audit(
+                session,
+                Actor(ActorType.SYSTEM, None, "queue"),
+                "queue.expired",
+                entry.id or 0,
+                now,
+                "pending",
+                "expired",
+            )
+            session.refresh(entry)
+            expired.append(_read(entry))
+    return expired
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    counts: dict[str, int]
+    oldest_pending_age_s: float | None
+    mean_wait_s: float | None
+
+
+def queue_stats(*, session: Session, supervisor_id: int | None, now: datetime) -> QueueStats:
+    scope = [] if supervisor_id is None else [QueueEntry.supervisor_id == supervisor_id]
+    counts = {s.value: 0 for s in QueueStatus}
+    for status, count in session.exec(
+        select(QueueEntry.status, func.count()).where(*scope).group_by(QueueEntry.status)
+    ).all():
+        counts[str(status)] = count
+    oldest = session.exec(
+        select(func.min(QueueEntry.created_at)).where(
+            QueueEntry.status == QueueStatus.PENDING, *scope
+        )
+    ).one()
+    started = session.exec(
+        select(QueueEntry.created_at, QueueEntry.started_at)
+        .where(col(QueueEntry.started_at).is_not(None), *scope)
+        .limit(1000)
+    ).all()
+    waits = []
+    for created, begun in started:
+        if created and begun:
+            created_at = created if created.tzinfo else created.replace(tzinfo=now.tzinfo)
+            begun_at = begun if begun.tzinfo else begun.replace(tzinfo=now.tzinfo)
+            waits.append((begun_at - created_at).total_seconds())
+    oldest_age = None
+    if oldest is not None:
+        oldest_at = oldest if oldest.tzinfo else oldest.replace(tzinfo=now.tzinfo)
+        oldest_age = (now - oldest_at).total_seconds()
+    return QueueStats(
+        counts=counts,
+        oldest_pending_age_s=oldest_age,
+        mean_wait_s=sum(waits) / len(waits) if waits else None,
+    )
