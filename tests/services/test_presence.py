@@ -1,0 +1,152 @@
+from datetime import timedelta
+
+import pytest
+
+from services import presence
+from services.db import read_scope, session_scope
+from services.errors import InvalidInput, NotFound
+from services.presence import PresenceRules
+from tests.factories import make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+
+
+def open_tab(user_id, now):
+    with session_scope() as session:
+        token, _ = presence.start_presence_session(session=session, user_id=user_id, now=now)
+    return token
+
+
+def beat(user_id, token, now):
+    with session_scope() as session:
+        return presence.record_heartbeat(
+            session=session, user_id=user_id, session_token=token, now=now, rules=RULES
+        )
+
+
+def state_at(user_id, now):
+    with read_scope() as session:
+        return presence.get_presence(session=session, user_id=user_id, now=now, rules=RULES).state
+
+
+def transitions(now):
+    with session_scope() as session:
+        return presence.apply_presence_transitions(session=session, now=now, rules=RULES)
+
+
+def test_no_session_means_offline(now):
+    user = make_user(now)
+    assert state_at(user.id, now) == "offline"
+
+
+def test_heartbeat_makes_online_then_away_then_offline_on_time(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    update = beat(user.id, token, now)
+    assert update.presence.state == "online" and update.became_available
+    assert state_at(user.id, now + timedelta(minutes=4, seconds=59)) == "online"
+    assert state_at(user.id, now + timedelta(minutes=5)) == "away"
+    assert state_at(user.id, now + timedelta(minutes=15)) == "offline"
+
+
+def test_transition_pass_records_each_change_with_reason(now):
+    user = make_user(now)
+    beat(user.id, open_tab(user.id, now), now)
+    transitions(now + timedelta(minutes=6))
+    transitions(now + timedelta(minutes=16))
+    with read_scope() as session:
+        changes = presence.list_presence_changes(session=session, user_id=user.id)
+    assert [(c.from_state, c.to_state, c.reason) for c in reversed(changes)] == [
+        ("offline", "online", "heartbeat"),
+        ("online", "away", "timeout"),
+        ("away", "offline", "timeout"),
+    ]
+
+
+def test_most_present_session_wins(now):
+    user = make_user(now)
+    old_tab, new_tab = open_tab(user.id, now), open_tab(user.id, now)
+    beat(user.id, old_tab, now)
+    beat(user.id, new_tab, now + timedelta(minutes=10))
+    assert state_at(user.id, now + timedelta(minutes=12)) == "online"
+
+
+def test_closing_the_last_tab_goes_offline_but_another_live_tab_keeps_you(now):
+    user = make_user(now)
+    first, second = open_tab(user.id, now), open_tab(user.id, now)
+    beat(user.id, first, now)
+    beat(user.id, second, now)
+    with session_scope() as session:
+        presence.end_presence_session(
+            session=session, session_token=first, now=now, rules=RULES, caller_id=user.id
+        )
+    assert state_at(user.id, now) == "online"
+    with session_scope() as session:
+        update = presence.end_presence_session(
+            session=session, session_token=second, now=now, rules=RULES, caller_id=user.id
+        )
+    assert update.presence.state == "offline"
+
+
+def test_override_wins_until_it_expires(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    with session_scope() as session:
+        presence.set_override(
+            session=session,
+            user_id=user.id,
+            state="offline",
+            expires_at=now + timedelta(minutes=30),
+            now=now,
+            rules=RULES,
+        )
+    beat(user.id, token, now + timedelta(minutes=1))
+    assert state_at(user.id, now + timedelta(minutes=2)) == "offline"
+    beat(user.id, token, now + timedelta(minutes=30))
+    assert state_at(user.id, now + timedelta(minutes=31)) == "online"
+    with read_scope() as session:
+        reasons = [
+            c.reason for c in presence.list_presence_changes(session=session, user_id=user.id)
+        ]
+    assert "override" in reasons and "expiry" in reasons
+
+
+def test_expired_override_is_cleared_by_the_scheduler_pass(now):
+    user = make_user(now)
+    with session_scope() as session:
+        presence.set_override(
+            session=session,
+            user_id=user.id,
+            state="online",
+            expires_at=now + timedelta(minutes=10),
+            now=now,
+            rules=RULES,
+        )
+    assert state_at(user.id, now) == "online"
+    transitions(now + timedelta(minutes=11))
+    with read_scope() as session:
+        status = presence.get_presence(
+            session=session, user_id=user.id, now=now + timedelta(minutes=11), rules=RULES
+        )
+    assert status.state == "offline" and status.override_state is None
+
+
+def test_bad_override_and_foreign_session_token_are_refused(now):
+    user, other = make_user(now), make_user(now)
+    with session_scope() as session, pytest.raises(InvalidInput) as error:
+        presence.set_override(session=session, user_id=user.id, state="busy", now=now, rules=RULES)
+    assert error.value.field == "state"
+    with session_scope() as session, pytest.raises(InvalidInput):
+        presence.set_override(
+            session=session,
+            user_id=user.id,
+            state="away",
+            expires_at=now - timedelta(seconds=1),
+            now=now,
+            rules=RULES,
+        )
+    token = open_tab(other.id, now)
+    with pytest.raises(NotFound):
+        beat(user.id, token, now)

@@ -1,0 +1,202 @@
+import threading
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from models import Execution, QueueEntry
+from services import execution_events, governance, presence, queue
+from services.db import read_scope, session_scope
+from services.errors import Conflict
+from services.execution_events import CompletedEvent, FailedEvent, LogEvent
+from services.governance import ActionInput, GovernancePolicy
+from services.presence import PresenceRules
+from services.queue import QueuePolicy
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+POLICY = QueuePolicy(lease=timedelta(minutes=5), presence=RULES)
+GOVERNANCE = GovernancePolicy(
+    presence=RULES,
+    proposal_ttl=timedelta(hours=24),
+    queue_ttl=timedelta(hours=24),
+    queue_max_attempts=3,
+)
+
+
+def enqueue(agent, now, priority=0, action="reply"):
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=agent.agent,
+            request=ActionInput(action=action, priority=priority),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    assert decision.decision == "queued"
+    return decision.queue_entry_id
+
+
+def online(user_id, now):
+    with session_scope() as session:
+        token, _ = presence.start_presence_session(session=session, user_id=user_id, now=now)
+        presence.record_heartbeat(
+            session=session, user_id=user_id, session_token=token, now=now, rules=RULES
+        )
+
+
+def dispatch(user_id, now):
+    with session_scope() as session:
+        return queue.dispatch_for_supervisor(
+            session=session, supervisor_id=user_id, now=now, policy=POLICY
+        )
+
+
+def entry(entry_id):
+    with read_scope() as session:
+        return session.get(QueueEntry, entry_id)
+
+
+def report(agent, execution_id, events, now):
+    with session_scope() as session:
+        return execution_events.record_events(
+            session=session, agent=agent.agent, execution_id=execution_id, events=events, now=now
+        )
+
+
+@pytest.fixture
+def setup(now):
+    supervisor = make_user(now)
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    return supervisor, agent
+
+
+def test_nothing_dispatches_while_supervisor_is_offline(setup, now):
+    supervisor, agent = setup
+    enqueue(agent, now)
+    assert dispatch(supervisor.id, now) == []
+
+
+def test_dispatch_order_is_priority_then_oldest(setup, now):
+    supervisor, agent = setup
+    low = enqueue(agent, now, priority=0)
+    high = enqueue(agent, now + timedelta(seconds=1), priority=9)
+    older_low = low
+    newer_low = enqueue(agent, now + timedelta(seconds=2), priority=0)
+    online(supervisor.id, now + timedelta(seconds=3))
+    order = [d.entry_id for d in dispatch(supervisor.id, now + timedelta(seconds=3))]
+    assert order == [high, older_low, newer_low]
+
+
+def test_racing_dispatchers_never_run_an_entry_twice(setup, now):
+    supervisor, agent = setup
+    ids = [enqueue(agent, now) for _ in range(5)]
+    online(supervisor.id, now)
+    results = []
+
+    def worker():
+        results.extend(dispatch(supervisor.id, now))
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(d.entry_id for d in results) == sorted(ids)
+    with read_scope() as session:
+        assert len(session.exec(select(Execution)).all()) == 5
+
+
+def test_entry_completes_only_when_the_agents_run_does(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [dispatched] = dispatch(supervisor.id, now)
+    assert entry(entry_id).status == "executing"
+    report(agent, dispatched.execution_id, [LogEvent(type="log", message="hi")], now)
+    assert entry(entry_id).status == "executing"
+    report(agent, dispatched.execution_id, [CompletedEvent(type="completed", result=1)], now)
+    assert entry(entry_id).status == "completed"
+
+
+def test_failed_runs_retry_with_backoff_then_fail_after_last_attempt(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    clock = now
+    for attempt in range(1, 4):
+        online(supervisor.id, clock)
+        [dispatched] = dispatch(supervisor.id, clock)
+        report(
+            agent,
+            dispatched.execution_id,
+            [FailedEvent(type="failed", error=f"boom {attempt}")],
+            clock,
+        )
+        current = entry(entry_id)
+        assert current.attempts == attempt
+        if attempt < 3:
+            assert current.status == "pending"
+            assert dispatch(supervisor.id, clock) == []  # backing off
+            clock = current.not_before
+    assert entry(entry_id).status == "failed"
+    assert entry(entry_id).last_error == "boom 3"
+
+
+def test_lease_expiry_recovers_work_never_picked_up_and_fences_the_old_run(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [first] = dispatch(supervisor.id, now)
+    later = now + timedelta(minutes=6)
+    with session_scope() as session:
+        assert queue.recover_expired_leases(session=session, now=later) == 1
+    assert entry(entry_id).status == "pending"
+    assert entry(entry_id).attempts == 1
+    with pytest.raises(Conflict):  # the old run was failed: its late report changes nothing
+        report(agent, first.execution_id, [CompletedEvent(type="completed")], later)
+    assert entry(entry_id).status == "pending"
+
+
+def test_pending_entries_expire(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    with session_scope() as session:
+        assert queue.mark_expired(session=session, now=now + timedelta(hours=23)) == []
+    with session_scope() as session:
+        assert [
+            e.id for e in queue.mark_expired(session=session, now=now + timedelta(hours=24))
+        ] == [entry_id]
+    assert entry(entry_id).status == "expired"
+
+
+def test_cancel_only_pending_and_only_own(setup, now):
+    supervisor, agent = setup
+    stranger = make_user(now)
+    entry_id = enqueue(agent, now)
+    from services.errors import NotFound
+
+    with session_scope() as session, pytest.raises(NotFound):
+        queue.cancel_entry(session=session, entry_id=entry_id, caller=stranger, now=now)
+    with session_scope() as session:
+        assert (
+            queue.cancel_entry(
+                session=session, entry_id=entry_id, caller=supervisor, now=now
+            ).status
+            == "cancelled"
+        )
+    with session_scope() as session, pytest.raises(Conflict):
+        queue.cancel_entry(session=session, entry_id=entry_id, caller=supervisor, now=now)
+
+
+def test_stats_count_by_status(setup, now):
+    supervisor, agent = setup
+    enqueue(agent, now)
+    enqueue(agent, now)
+    with read_scope() as session:
+        stats = queue.queue_stats(
+            session=session, supervisor_id=supervisor.id, now=now + timedelta(minutes=1)
+        )
+    assert stats.counts["pending"] == 2
+    assert stats.oldest_pending_age_s == 60
