@@ -40,3 +40,14 @@ def queue_expiry() -> None:
     expired = dispatch.expire_queue()
     if expired:
         logger.info("expired %d queue entries", expired)
+
+
+def proposal_reviews() -> None:
+    """Review proposals that wait while their human supervisor is away."""
+    dispatch.review_waiting_proposals()
+
+
+def proposal_expiry() -> None:
+    expired = dispatch.expire_proposals()
+    if expired:
+        logger.info("expired %d proposals", expired)

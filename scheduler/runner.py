@@ -35,6 +35,8 @@ JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("queue_dispatch", jobs.queue_dispatch, 30),
     ("queue_recovery", jobs.queue_recovery, 30),
     ("queue_expiry", jobs.queue_expiry, 60),
+    ("proposal_reviews", jobs.proposal_reviews, 60),
+    ("proposal_expiry", jobs.proposal_expiry, 60),
 ]
 
 

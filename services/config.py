@@ -39,6 +39,19 @@ class Settings(BaseSettings):
     queue_expiry_hours: int = Field(24, description="A pending queue entry expires after this.")
     queue_lease_s: int = Field(300, description="Time an agent has to pick up dispatched work.")
     proposal_expiry_hours: int = Field(24, description="A pending proposal is rejected after this.")
+    llm_timeout_s: float = Field(20.0, description="How long one LLM review may take.")
+    review_confidence_threshold: float = Field(
+        0.8, description="Autonomous approval needs at least this confidence."
+    )
+    review_high_risk_words: str = Field(
+        "delete,remove,drop,purge,destroy,payment,pay,refund,transfer,wire,charge,send,email,"
+        "external,publish,post,shutdown,deploy,grant,revoke",
+        description="Words in an action or its parameters that make it high risk (rule reviewer).",
+    )
+    review_medium_risk_words: str = Field(
+        "update,write,modify,create,insert,upload,rename,move,schedule",
+        description="Words that make an action medium risk (rule reviewer).",
+    )
     max_payload_bytes: int = Field(262_144, description="Largest request body the API accepts.")
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
 

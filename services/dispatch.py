@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import logging
 
-from services import presence, queue
+from sqlmodel import col, select
+
+from models import Proposal, ProposalStatus
+from services import presence, proposals, queue, review
 from services.clock import utcnow
 from services.db import session_scope
-from services.policy import presence_rules, queue_policy
+from services.errors import Conflict
+from services.policy import presence_rules, queue_policy, review_policy
 from services.queue import Dispatched
 
 logger = logging.getLogger(__name__)
@@ -55,3 +59,44 @@ def recover_queue() -> int:
 def expire_queue() -> int:
     with session_scope() as session:
         return len(queue.mark_expired(session=session, now=utcnow()))
+
+
+def review_if_unattended(proposal_id: int) -> None:
+    """Fallback review of a new proposal when its human supervisor is not available."""
+    with session_scope() as session:
+        proposal = session.get(Proposal, proposal_id)
+        if (
+            proposal is None
+            or proposal.status != ProposalStatus.PENDING
+            or proposal.review is not None
+        ):
+            return
+        if proposal.supervisor_id is not None and presence.supervisor_is_available(
+            session=session, user_id=proposal.supervisor_id, now=utcnow(), rules=presence_rules()
+        ):
+            return
+    try:
+        with session_scope() as session:
+            review.review_proposal(
+                session=session, proposal_id=proposal_id, now=utcnow(), policy=review_policy()
+            )
+    except Conflict:
+        pass  # decided meanwhile
+
+
+def review_waiting_proposals() -> int:
+    """Safety net: review pending, unreviewed proposals whose supervisor is away."""
+    with session_scope() as session:
+        waiting = session.exec(
+            select(Proposal.id).where(
+                Proposal.status == ProposalStatus.PENDING, col(Proposal.review).is_(None)
+            )
+        ).all()
+    for proposal_id in waiting:
+        review_if_unattended(proposal_id or 0)
+    return len(waiting)
+
+
+def expire_proposals() -> int:
+    with session_scope() as session:
+        return len(proposals.expire_proposals(session=session, now=utcnow()))

@@ -8,6 +8,7 @@ from services.config import Settings, get_settings
 from services.governance import GovernancePolicy
 from services.presence import PresenceRules
 from services.queue import QueuePolicy
+from services.review import ReviewPolicy
 
 
 def presence_rules(settings: Settings | None = None) -> PresenceRules:
@@ -28,4 +29,19 @@ def queue_policy(settings: Settings | None = None) -> QueuePolicy:
     settings = settings or get_settings()
     return QueuePolicy(
         lease=timedelta(seconds=settings.queue_lease_s), presence=presence_rules(settings)
+    )
+
+
+def review_policy(settings: Settings | None = None) -> ReviewPolicy:
+    settings = settings or get_settings()
+
+    def words(value: str) -> frozenset[str]:
+        return frozenset(w.strip().lower() for w in value.split(",") if w.strip())
+
+    return ReviewPolicy(
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
+        confidence_threshold=settings.review_confidence_threshold,
+        high_risk_words=words(settings.review_high_risk_words),
+        medium_risk_words=words(settings.review_medium_risk_words),
     )

@@ -14,6 +14,7 @@ from supervision_app.api import (
     routes_agent_api,
     routes_agents,
     routes_presence,
+    routes_proposals,
     routes_queue,
     routes_supervision,
     routes_system,
@@ -58,5 +59,6 @@ def build_api() -> FastAPI:
     api.include_router(routes_agent_api.router)
     api.include_router(routes_presence.router)
     api.include_router(routes_queue.router)
+    api.include_router(routes_proposals.router)
     api.include_router(routes_supervision.router)
     return api

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, BackgroundTasks, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
@@ -19,6 +19,7 @@ from services.agents import AgentRead
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
+from services.dispatch import review_if_unattended
 from services.errors import NotFound
 from services.execution_events import AgentEvent, Control, EventsAccepted
 from services.executions import read_execution
@@ -47,7 +48,7 @@ class EventsBody(StrictBody):
 
 
 @router.post("/actions", responses={403: {"description": "blocked, with the decision"}})
-def request_action(body: ActionBody, agent: AgentDep) -> JSONResponse:
+def request_action(body: ActionBody, agent: AgentDep, background: BackgroundTasks) -> JSONResponse:
     """Ask to act. The answer is one decision: blocked, proposed, queued or approved_to_run."""
     request = ActionInput(**body.model_dump())
     try:
@@ -70,6 +71,9 @@ def request_action(body: ActionBody, agent: AgentDep) -> JSONResponse:
         decision = decision.model_copy(update={"replayed": True})
     if decision.execution_id:
         hub.publish(decision.execution_id)
+    if decision.proposal_id and not decision.replayed:
+        # After the answer is sent: the autonomous supervisor steps in if no human is there.
+        background.add_task(review_if_unattended, decision.proposal_id)
     status = 403 if decision.decision == "blocked" else 200
     return JSONResponse(decision.model_dump(mode="json"), status_code=status)
 

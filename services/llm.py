@@ -1,0 +1,38 @@
+"""The only module that talks to an LLM (through LiteLLM)."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+# LiteLLM fetches its model price map from the internet at import unless told not to.
+os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+
+
+class LLMUnavailable(Exception):
+    """The model could not be asked or did not answer."""
+
+
+def complete_json(
+    *, model: str, system: str, user: str, timeout: float, mock_response: str | None = None
+) -> str:
+    """Ask `model` for a JSON answer and return its raw text (parsing is the caller's job)."""
+    import litellm  # imported on first use: it is slow to import and most installs never need it
+
+    kwargs: dict[str, Any] = {}
+    if mock_response is not None:
+        kwargs["mock_response"] = mock_response
+    try:
+        response = litellm.completion(
+            model=model,
+            messages=[{"role": "system", "content": system}, {"role": "user", "content": user}],
+            temperature=0,
+            timeout=timeout,
+            **kwargs,
+        )
+    except Exception as error:  # noqa: BLE001 - every provider error means "no answer"
+        raise LLMUnavailable(f"{type(error).__name__}: {error}") from error
+    content = response.choices[0].message.content
+    if not content:
+        raise LLMUnavailable("the model returned an empty answer")
+    return content

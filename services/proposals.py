@@ -1,0 +1,262 @@
+"""Proposals: INTERN actions waiting for approval, decided exactly once."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models import ActorType, Execution, ExecutionStatus, Proposal, ProposalStatus, SupervisionMode
+from services.actors import Actor
+from services.agents import AgentRead
+from services.audit import record_audit
+from services.errors import Conflict, InvalidInput, NotFound
+from services.users import UserRead
+from services.views import ProposalRead
+
+MAX_REASON = 2000
+
+
+def _read(proposal: Proposal) -> ProposalRead:
+    return ProposalRead.model_validate(proposal, from_attributes=True)
+
+
+def _visible(session: Session, proposal_id: int, caller: UserRead) -> Proposal:
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound("no such proposal")
+    if not caller.is_admin and caller.role != "viewer" and proposal.supervisor_id != caller.id:
+        raise NotFound("no such proposal")
+    if caller.role == "viewer":
+        raise NotFound("no such proposal")
+    return proposal
+
+
+def get_proposal(*, session: Session, proposal_id: int, caller: UserRead) -> ProposalRead:
+    return _read(_visible(session, proposal_id, caller))
+
+
+def list_proposals(
+    *,
+    session: Session,
+    supervisor_id: int | None,
+    status: str | None = None,
+    agent_id: int | None = None,
+    risk: str | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> list[ProposalRead]:
+    """Newest first; `supervisor_id=None` means every proposal (admins)."""
+    query = select(Proposal)
+    if supervisor_id is not None:
+        query = query.where(Proposal.supervisor_id == supervisor_id)
+    if status:
+        try:
+            query = query.where(Proposal.status == ProposalStatus(status))
+        except ValueError:
+            raise InvalidInput(
+                "status must be pending, approved, rejected or expired", field="status"
+            ) from None
+    if agent_id is not None:
+        query = query.where(Proposal.agent_id == agent_id)
+    if risk:
+        query = query.where(Proposal.risk == risk)
+    rows = session.exec(query.order_by(col(Proposal.id).desc()).offset(offset).limit(limit)).all()
+    return [_read(r) for r in rows]
+
+
+def _settle(
+    session: Session,
+    proposal: Proposal,
+    *,
+    status: ProposalStatus,
+    now: datetime,
+    reason: str | None,
+    by_user: int | None = None,
+    by_agent: int | None = None,
+    approved_parameters: dict[str, Any] | None = None,
+) -> bool:
+    """The one conditional update that decides a proposal; False when it was already decided."""
+    won = session.exec(  # type: ignore[call-overload]
+        update(Proposal)
+        .where(col(Proposal.id) == proposal.id, Proposal.status == ProposalStatus.PENDING)
+        .values(
+            status=status,
+            decided_at=now,
+            decision_reason=reason,
+            decided_by_user_id=by_user,
+            decided_by_agent_id=by_agent,
+            approved_parameters=approved_parameters,
+        )
+    ).rowcount
+    if won:
+        session.refresh(proposal)
+    return bool(won)
+
+
+def _start_execution(
+    session: Session, proposal: Proposal, now: datetime, supervisor_agent_id: int | None = None
+) -> Execution:
+    execution = Execution(
+        agent_id=proposal.agent_id,
+        action=proposal.action,
+        parameters=proposal.approved_parameters
+        if proposal.approved_parameters is not None
+        else proposal.parameters,
+        reason=proposal.reason,
+        status=ExecutionStatus.READY,
+        supervision=SupervisionMode.AUTONOMOUS if supervisor_agent_id else SupervisionMode.HUMAN,
+        supervisor_user_id=proposal.supervisor_id,
+        supervisor_agent_id=supervisor_agent_id,
+        proposal_id=proposal.id,
+        created_at=now,
+    )
+    session.add(execution)
+    session.flush()
+    proposal.execution_id = execution.id
+    session.add(proposal)
+    return execution
+
+
+def approve_proposal(
+    *,
+    session: Session,
+    proposal_id: int,
+    caller: UserRead,
+    now: datetime,
+    modified_parameters: dict[str, Any] | None = None,
+    note: str | None = None,
+) -> ProposalRead:
+    """Approve (optionally with changed parameters): the agent may start the execution."""
+    proposal = _visible(session, proposal_id, caller)
+    if modified_parameters is not None and not isinstance(modified_parameters, dict):
+        raise InvalidInput("modified parameters must be a JSON object", field="parameters")
+    if not _settle(
+        session,
+        proposal,
+        status=ProposalStatus.APPROVED,
+        now=now,
+        reason=(note or "").strip()[:MAX_REASON] or None,
+        by_user=caller.id,
+        approved_parameters=modified_parameters,
+    ):
+        raise Conflict(f"proposal was already {proposal.status}")
+    execution = _start_execution(session, proposal, now)
+    record_audit(
+        session=session,
+        actor=caller.as_actor(),
+        action="proposal.approved",
+        object_type="proposal",
+        object_id=proposal.id,
+        now=now,
+        before={"status": "pending"},
+        after={
+            "status": "approved",
+            "execution_id": execution.id,
+            "modified_parameters": modified_parameters,
+        },
+    )
+    return _read(proposal)
+
+
+def reject_proposal(
+    *, session: Session, proposal_id: int, caller: UserRead, reason: str, now: datetime
+) -> ProposalRead:
+    reason = (reason or "").strip()
+    if not reason:
+        raise InvalidInput("say why the proposal is rejected", field="reason")
+    proposal = _visible(session, proposal_id, caller)
+    if not _settle(
+        session,
+        proposal,
+        status=ProposalStatus.REJECTED,
+        now=now,
+        reason=reason[:MAX_REASON],
+        by_user=caller.id,
+    ):
+        raise Conflict(f"proposal was already {proposal.status}")
+    record_audit(
+        session=session,
+        actor=caller.as_actor(),
+        action="proposal.rejected",
+        object_type="proposal",
+        object_id=proposal.id,
+        now=now,
+        before={"status": "pending"},
+        after={"status": "rejected", "reason": reason},
+    )
+    return _read(proposal)
+
+
+def approve_by_autonomous_supervisor(
+    *, session: Session, proposal_id: int, supervisor: AgentRead, now: datetime, reason: str
+) -> bool:
+    """The autonomous supervisor's approval; the run it starts is watched by that supervisor."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None or proposal.agent_id == supervisor.id:
+        return False  # nobody approves their own request
+    if not _settle(
+        session,
+        proposal,
+        status=ProposalStatus.APPROVED,
+        now=now,
+        reason=reason,
+        by_agent=supervisor.id,
+    ):
+        return False
+    execution = _start_execution(session, proposal, now, supervisor_agent_id=supervisor.id)
+    record_audit(
+        session=session,
+        actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
+        action="proposal.approved",
+        object_type="proposal",
+        object_id=proposal.id,
+        now=now,
+        before={"status": "pending"},
+        after={"status": "approved", "execution_id": execution.id, "reason": reason},
+    )
+    return True
+
+
+def expire_proposals(*, session: Session, now: datetime) -> list[ProposalRead]:
+    """Pending proposals past their expiry are rejected as expired (fail closed)."""
+    due = session.exec(
+        select(Proposal).where(
+            Proposal.status == ProposalStatus.PENDING, Proposal.expires_at <= now
+        )
+    ).all()
+    expired = []
+    for proposal in due:
+        if _settle(
+            session,
+            proposal,
+            status=ProposalStatus.EXPIRED,
+            now=now,
+            reason="expired before anyone decided",
+        ):
+            record_audit(
+                session=session,
+                actor=Actor.system("proposals"),
+                action="proposal.expired",
+                object_type="proposal",
+                object_id=proposal.id,
+                now=now,
+                before={"status": "pending"},
+                after={"status": "expired"},
+            )
+            expired.append(_read(proposal))
+    return expired
+
+
+def record_review(
+    *, session: Session, proposal_id: int, review: dict[str, Any], risk: str | None
+) -> None:
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound("no such proposal")
+    proposal.review = review
+    if risk:
+        proposal.risk = risk
+    session.add(proposal)

@@ -1,0 +1,305 @@
+"""The autonomous supervisor: reviews a proposal when no human supervisor is available.
+
+Selection picks an enabled AUTONOMOUS agent allowed to supervise, of the proposer's category,
+whose specialties best cover the action. The review is an LLM call through LiteLLM when a model
+is configured, and otherwise a rule-based reviewer that says so. Nothing but a confident, valid
+"approve" of a not-high-risk action approves; every failure leaves the proposal for a human.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, ValidationError
+from sqlmodel import Session, col, select
+
+from models import ActorType, Agent, Execution, MaturityLevel, Proposal, ProposalStatus
+from services import llm, proposals
+from services.actors import Actor
+from services.agents import AgentRead
+from services.audit import record_audit
+from services.errors import Conflict, NotFound
+
+RULES_REVIEWER = "rule-based reviewer"
+
+
+@dataclass(frozen=True)
+class ReviewPolicy:
+    model: str
+    timeout_s: float
+    confidence_threshold: float
+    high_risk_words: frozenset[str]
+    medium_risk_words: frozenset[str]
+    mock_response: str | None = None  # tests only: LiteLLM's mock_response
+
+
+class LLMVerdict(BaseModel):
+    """The strict JSON the model must answer with."""
+
+    decision: Literal["approve", "reject", "escalate"]
+    confidence: float = Field(ge=0, le=1)
+    risk: Literal["safe", "medium", "high"]
+    reasons: list[str] = Field(min_length=1)
+    suggested_modifications: dict[str, Any] | None = None
+
+
+@dataclass
+class Review:
+    reviewer: str
+    decision: str
+    confidence: float
+    risk: str
+    reasons: list[str]
+    supervisor_agent_id: int | None = None
+    supervisor_name: str | None = None
+    selection: str = ""
+    model: str | None = None
+    error: str | None = None
+    suggested_modifications: dict[str, Any] | None = None
+    auto_approved: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "reviewer": self.reviewer,
+            "decision": self.decision,
+            "confidence": self.confidence,
+            "risk": self.risk,
+            "reasons": self.reasons,
+            "supervisor_agent_id": self.supervisor_agent_id,
+            "supervisor_name": self.supervisor_name,
+            "selection": self.selection,
+            "model": self.model,
+            "error": self.error,
+            "suggested_modifications": self.suggested_modifications,
+            "auto_approved": self.auto_approved,
+        }
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _words(*values: Any) -> set[str]:
+    text = " ".join(
+        json.dumps(v, default=str) if not isinstance(v, str) else v for v in values
+    ).lower()
+    return set(_WORD.findall(text.replace("_", " ")))
+
+
+def select_supervisor(
+    *, session: Session, proposer: AgentRead, action: str, parameters: dict[str, Any]
+) -> tuple[AgentRead | None, str]:
+    """The best-matching autonomous supervisor and why; None when nobody qualifies."""
+    candidates = session.exec(
+        select(Agent).where(
+            Agent.category == proposer.category,
+            Agent.maturity_level == MaturityLevel.AUTONOMOUS,
+            Agent.can_supervise == True,  # noqa: E712
+            Agent.is_enabled == True,  # noqa: E712
+            col(Agent.id) != proposer.id,
+        )
+    ).all()
+    if not candidates:
+        return None, f"no enabled AUTONOMOUS supervisor in category '{proposer.category}'"
+    wanted = _words(action, list(parameters.keys())) | set(proposer.specialties)
+    scored = sorted(
+        ((len(wanted & set(c.specialties)), -(c.id or 0), c) for c in candidates),
+        key=lambda t: (t[0], t[1]),
+        reverse=True,
+    )
+    score, _, best = scored[0]
+    chosen = AgentRead.model_validate(best, from_attributes=True)
+    why = (
+        f"category '{proposer.category}'; {score} matching specialties "
+        f"({', '.join(sorted(wanted & set(best.specialties))) or 'none'}); "
+        f"{len(candidates)} candidate(s), ties broken by lowest id"
+    )
+    return chosen, why
+
+
+def classify_risk(
+    action: str, parameters: dict[str, Any], policy: ReviewPolicy
+) -> tuple[str, list[str]]:
+    words = _words(action, parameters)
+    high = sorted(words & policy.high_risk_words)
+    if high:
+        return "high", [f"high-risk terms: {', '.join(high)}"]
+    medium = sorted(words & policy.medium_risk_words)
+    if medium:
+        return "medium", [f"medium-risk terms: {', '.join(medium)}"]
+    return "safe", ["no risky terms in the action or its parameters"]
+
+
+def rule_review(action: str, parameters: dict[str, Any], policy: ReviewPolicy) -> Review:
+    """No LLM configured: approve only what the rules call safe; everything else goes to a human."""
+    risk, reasons = classify_risk(action, parameters, policy)
+    decision = "approve" if risk == "safe" else "escalate"
+    return Review(
+        reviewer=RULES_REVIEWER,
+        decision=decision,
+        confidence=1.0 if risk == "safe" else 0.0,
+        risk=risk,
+        reasons=reasons,
+    )
+
+
+SYSTEM_PROMPT = (
+    "You supervise an AI agent. Review the action it proposes. Answer with JSON only, no prose: "
+    '{"decision": "approve"|"reject"|"escalate", "confidence": number 0..1, '
+    '"risk": "safe"|"medium"|"high", "reasons": [strings], '
+    '"suggested_modifications": object or null}. '
+    "Escalate whenever you are unsure."
+)
+
+
+def _prompt(proposal: Proposal, proposer: AgentRead, history: dict[str, int]) -> str:
+    return json.dumps(
+        {
+            "agent": {
+                "name": proposer.name,
+                "category": proposer.category,
+                "specialties": proposer.specialties,
+                "level": proposer.maturity_level,
+                "record": history,
+            },
+            "action": proposal.action,
+            "parameters": proposal.parameters,
+            "reason": proposal.reason,
+        },
+        indent=2,
+        default=str,
+    )
+
+
+def parse_verdict(raw: str) -> LLMVerdict:
+    text = raw.strip()
+    if text.startswith("```"):
+        text = text.strip("`").removeprefix("json").strip()
+    return LLMVerdict.model_validate(json.loads(text))
+
+
+def llm_review(
+    proposal: Proposal, proposer: AgentRead, history: dict[str, int], policy: ReviewPolicy
+) -> Review:
+    try:
+        raw = llm.complete_json(
+            model=policy.model,
+            system=SYSTEM_PROMPT,
+            user=_prompt(proposal, proposer, history),
+            timeout=policy.timeout_s,
+            mock_response=policy.mock_response,
+        )
+        verdict = parse_verdict(raw)
+    except llm.LLMUnavailable as error:
+        return Review(
+            reviewer="llm",
+            decision="escalate",
+            confidence=0.0,
+            risk="unknown",
+            reasons=["the LLM did not answer"],
+            model=policy.model,
+            error=str(error)[:500],
+        )
+    except (ValueError, ValidationError) as error:
+        return Review(
+            reviewer="llm",
+            decision="escalate",
+            confidence=0.0,
+            risk="unknown",
+            reasons=["the LLM's answer was not valid JSON of the expected shape"],
+            model=policy.model,
+            error=str(error)[:500],
+        )
+    return Review(
+        reviewer="llm",
+        decision=verdict.decision,
+        confidence=verdict.confidence,
+        risk=verdict.risk,
+        reasons=verdict.reasons,
+        model=policy.model,
+        suggested_modifications=verdict.suggested_modifications,
+    )
+
+
+def _history(session: Session, agent_id: int) -> dict[str, int]:
+    runs = session.exec(select(Execution.status).where(Execution.agent_id == agent_id)).all()
+    counts: dict[str, int] = {}
+    for status in runs:
+        counts[str(status)] = counts.get(str(status), 0) + 1
+    return counts
+
+
+def review_proposal(
+    *, session: Session, proposal_id: int, now: datetime, policy: ReviewPolicy
+) -> Review:
+    """Review a pending proposal; approve it only on a confident, valid, not-high-risk approve."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        raise NotFound("no such proposal")
+    if proposal.status != ProposalStatus.PENDING:
+        raise Conflict(f"proposal is already {proposal.status}")
+    proposer = AgentRead.model_validate(session.get(Agent, proposal.agent_id), from_attributes=True)
+    supervisor, why = select_supervisor(
+        session=session, proposer=proposer, action=proposal.action, parameters=proposal.parameters
+    )
+    if supervisor is None:
+        review = Review(
+            reviewer="none",
+            decision="escalate",
+            confidence=0.0,
+            risk=proposal.risk or "unknown",
+            reasons=[why],
+            selection=why,
+        )
+        proposals.record_review(
+            session=session, proposal_id=proposal_id, review=review.as_record(), risk=None
+        )
+        return review
+    if policy.model:
+        review = llm_review(proposal, proposer, _history(session, proposer.id), policy)
+    else:
+        review = rule_review(proposal.action, proposal.parameters, policy)
+    review.supervisor_agent_id, review.supervisor_name, review.selection = (
+        supervisor.id,
+        supervisor.name,
+        why,
+    )
+    approve = (
+        review.error is None
+        and review.decision == "approve"
+        and review.confidence >= policy.confidence_threshold
+        and review.risk in ("safe", "medium")
+    )
+    if approve:
+        reason = f"approved by {supervisor.name} ({review.reviewer}): " + "; ".join(review.reasons)
+        review.auto_approved = proposals.approve_by_autonomous_supervisor(
+            session=session,
+            proposal_id=proposal_id,
+            supervisor=supervisor,
+            now=now,
+            reason=reason[:2000],
+        )
+    proposals.record_review(
+        session=session,
+        proposal_id=proposal_id,
+        review=review.as_record(),
+        risk=review.risk if review.risk in ("safe", "medium", "high") else None,
+    )
+    record_audit(
+        session=session,
+        actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
+        action="proposal.reviewed",
+        object_type="proposal",
+        object_id=proposal_id,
+        now=now,
+        after={
+            k: v
+            for k, v in review.as_record().items()
+            if k in ("reviewer", "decision", "confidence", "risk", "auto_approved", "error")
+        },
+    )
+    return review

@@ -1,0 +1,236 @@
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from models import Execution, Proposal
+from services import governance, llm, proposals, review
+from services.db import read_scope, session_scope
+from services.errors import Conflict, InvalidInput
+from services.governance import ActionInput, GovernancePolicy
+from services.presence import PresenceRules
+from services.review import ReviewPolicy
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+GOVERNANCE = GovernancePolicy(
+    presence=RULES,
+    proposal_ttl=timedelta(hours=24),
+    queue_ttl=timedelta(hours=24),
+    queue_max_attempts=3,
+)
+POLICY = ReviewPolicy(
+    model="",
+    timeout_s=5,
+    confidence_threshold=0.8,
+    high_risk_words=frozenset({"delete", "payment", "refund", "send"}),
+    medium_risk_words=frozenset({"update"}),
+)
+
+
+def propose(agent, now, action="list_reports", parameters=None):
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=agent.agent,
+            request=ActionInput(action=action, parameters=parameters or {}),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    return decision.proposal_id
+
+
+def run_review(proposal_id, now, policy=POLICY):
+    with session_scope() as session:
+        return review.review_proposal(
+            session=session, proposal_id=proposal_id, now=now, policy=policy
+        )
+
+
+def proposal(proposal_id):
+    with read_scope() as session:
+        return session.get(Proposal, proposal_id)
+
+
+@pytest.fixture
+def team(now):
+    human = make_user(now)
+    intern = make_agent(
+        now, level="INTERN", supervisor_id=human.id, category="data", specialties=["sql"]
+    )
+    return human, intern
+
+
+def test_human_approval_with_modified_parameters_starts_the_run_once(team, now):
+    human, intern = team
+    proposal_id = propose(intern, now, parameters={"limit": 1000})
+    with session_scope() as session:
+        decided = proposals.approve_proposal(
+            session=session,
+            proposal_id=proposal_id,
+            caller=human,
+            now=now,
+            modified_parameters={"limit": 10},
+        )
+    with read_scope() as session:
+        execution = session.get(Execution, decided.execution_id)
+    assert execution.parameters == {"limit": 10} and execution.status == "ready"
+    with session_scope() as session, pytest.raises(Conflict):
+        proposals.reject_proposal(
+            session=session, proposal_id=proposal_id, caller=human, reason="late", now=now
+        )
+
+
+def test_reject_needs_a_reason(team, now):
+    human, intern = team
+    proposal_id = propose(intern, now)
+    with session_scope() as session, pytest.raises(InvalidInput):
+        proposals.reject_proposal(
+            session=session, proposal_id=proposal_id, caller=human, reason="  ", now=now
+        )
+    assert proposal(proposal_id).status == "pending"
+
+
+def test_pending_proposals_expire_closed(team, now):
+    _, intern = team
+    proposal_id = propose(intern, now)
+    with session_scope() as session:
+        expired = proposals.expire_proposals(session=session, now=now + timedelta(hours=24))
+    assert [p.id for p in expired] == [proposal_id]
+    assert proposal(proposal_id).status == "expired"
+
+
+def test_no_autonomous_supervisor_means_waiting_for_a_human(team, now):
+    _, intern = team
+    proposal_id = propose(intern, now)
+    result = run_review(proposal_id, now)
+    assert result.decision == "escalate" and "no enabled AUTONOMOUS supervisor" in result.reasons[0]
+    assert proposal(proposal_id).status == "pending"
+
+
+def test_selection_prefers_matching_specialties_then_lowest_id(team, now):
+    _, intern = team
+    generalist = make_agent(
+        now, level="AUTONOMOUS", category="data", can_supervise=True, specialties=["reports"]
+    )
+    expert = make_agent(
+        now, level="AUTONOMOUS", category="data", can_supervise=True, specialties=["sql", "reports"]
+    )
+    make_agent(
+        now,
+        level="AUTONOMOUS",
+        category="other",
+        can_supervise=True,
+        specialties=["sql", "reports"],
+    )
+    make_agent(
+        now,
+        level="AUTONOMOUS",
+        category="data",
+        can_supervise=False,
+        specialties=["sql", "reports"],
+    )
+    with read_scope() as session:
+        chosen, why = review.select_supervisor(
+            session=session, proposer=intern.agent, action="list_reports", parameters={}
+        )
+    assert chosen.id == expert.agent.id
+    assert "2 matching specialties" in why
+    assert generalist.agent.id < expert.agent.id
+
+
+def test_rule_reviewer_approves_only_safe_actions_and_says_it_is_rules(team, now):
+    _, intern = team
+    supervisor = make_agent(
+        now, level="AUTONOMOUS", category="data", can_supervise=True, specialties=["sql"]
+    )
+    safe = propose(intern, now, action="list_reports")
+    risky = propose(intern, now, action="delete_table", parameters={"table": "users"})
+    safe_review = run_review(safe, now)
+    assert safe_review.reviewer == "rule-based reviewer" and safe_review.auto_approved
+    assert proposal(safe).status == "approved"
+    assert proposal(safe).decided_by_agent_id == supervisor.agent.id
+    with read_scope() as session:
+        assert session.get(Execution, proposal(safe).execution_id).supervision == "autonomous"
+    risky_review = run_review(risky, now)
+    assert risky_review.risk == "high" and not risky_review.auto_approved
+    assert proposal(risky).status == "pending"
+    assert proposal(risky).review["reviewer"] == "rule-based reviewer"
+
+
+def verdict(**overrides):
+    body = {
+        "decision": "approve",
+        "confidence": 0.95,
+        "risk": "safe",
+        "reasons": ["read-only"],
+        "suggested_modifications": None,
+    }
+    body.update(overrides)
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize(
+    ("mock", "approved"),
+    [
+        (verdict(), True),
+        (verdict(confidence=0.5), False),
+        (verdict(risk="high"), False),
+        (verdict(decision="escalate"), False),
+        ("I think this is fine!", False),
+        ('{"decision": "approve"}', False),
+    ],
+)
+def test_llm_review_through_litellm_approves_only_confident_valid_safe_answers(
+    team, now, mock, approved
+):
+    _, intern = team
+    make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True, specialties=["sql"])
+    proposal_id = propose(intern, now)
+    result = run_review(proposal_id, now, replace(POLICY, model="gpt-4o-mini", mock_response=mock))
+    assert result.reviewer == "llm"
+    assert result.auto_approved is approved
+    assert proposal(proposal_id).status == ("approved" if approved else "pending")
+    if mock.startswith("I think") or mock.endswith('"approve"}'):
+        assert result.error
+
+
+def test_llm_failure_never_approves_and_is_recorded(team, now, monkeypatch):
+    _, intern = team
+    make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True)
+
+    def down(**_kwargs):
+        raise llm.LLMUnavailable("Timeout: no answer in 5 s")
+
+    monkeypatch.setattr(llm, "complete_json", down)
+    proposal_id = propose(intern, now)
+    result = run_review(proposal_id, now, replace(POLICY, model="gpt-4o-mini"))
+    assert not result.auto_approved
+    assert proposal(proposal_id).review["error"] == "Timeout: no answer in 5 s"
+    assert proposal(proposal_id).status == "pending"
+
+
+def test_an_agent_never_approves_its_own_proposal(now):
+    lonely = make_agent(now, level="INTERN", category="solo")
+    with session_scope() as session:
+        from services.actors import Actor
+        from services.agents import update_agent
+
+        update_agent(
+            session=session,
+            agent_id=lonely.agent.id,
+            can_supervise=True,
+            now=now,
+            actor=Actor.system(),
+        )
+    proposal_id = propose(lonely, now)
+    with session_scope() as session:
+        from services.agents import get_agent
+
+        me = get_agent(session=session, agent_id=lonely.agent.id)
+        assert not proposals.approve_by_autonomous_supervisor(
+            session=session, proposal_id=proposal_id, supervisor=me, now=now, reason="me"
+        )
+    assert proposal(proposal_id).status == "pending"
