@@ -16,10 +16,15 @@ from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
 from supervision_app.pages.login import login_page
 from supervision_app.pages.monitoring import MonitoringState, monitoring_page
+from supervision_app.pages.presence import PresenceState, presence_page
+from supervision_app.pages.proposals import ProposalsState, proposals_page
+from supervision_app.pages.queue import QueueState, queue_page
 from supervision_app.pages.users import UsersState, users_page
 from supervision_app.states.auth import AuthState
+from supervision_app.states.nav import reload_on_change
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 app = rx.App(
     api_transformer=build_api(),
@@ -29,30 +34,21 @@ app = rx.App(
 app.add_page(
     login_page, route="/login", title="Sign in · Supervision", on_load=AuthState.load_login_page
 )
-app.add_page(
-    monitoring_page,
-    route="/",
-    title="Monitoring · Supervision",
-    on_load=[AuthState.require_login, MonitoringState.load],
-)
-app.add_page(
-    agents_page,
-    route="/agents",
-    title="Agents · Supervision",
-    on_load=[AuthState.require_login, AgentsState.load],
-)
-app.add_page(
-    users_page,
-    route="/users",
-    title="Users · Supervision",
-    on_load=[AuthState.require_login, UsersState.load],
-)
-app.add_page(
-    audit_page,
-    route="/audit",
-    title="Audit · Supervision",
-    on_load=[AuthState.require_login, AuditState.load],
-)
+# (page, route, title, load event): every screen is signed-in only and reloads live.
+SCREENS = [
+    (monitoring_page, "/", "Monitoring", MonitoringState.load),
+    (proposals_page, "/proposals", "Proposals", ProposalsState.load),
+    (queue_page, "/queue", "Queue", QueueState.load),
+    (agents_page, "/agents", "Agents", AgentsState.load),
+    (presence_page, "/presence", "Team presence", PresenceState.load),
+    (audit_page, "/audit", "Audit", AuditState.load),
+    (users_page, "/users", "Users", UsersState.load),
+]
+for page, route, title, load in SCREENS:
+    app.add_page(
+        page, route=route, title=f"{title} · Supervision", on_load=[AuthState.require_login, load]
+    )
+    reload_on_change(route, load)
 
 
 @app.register_lifespan_task

@@ -4,7 +4,28 @@ from __future__ import annotations
 
 import reflex as rx
 
+from services.config import get_settings
+from supervision_app.components.badges import presence_badge
 from supervision_app.states.auth import AuthState
+from supervision_app.states.nav import NavState
+
+# Marks the tab active on real input while it is visible; the heartbeat tick reads and resets it.
+ACTIVITY_SCRIPT = """
+(function () {
+  if (window.__svActivityInstalled) return;
+  window.__svActivityInstalled = true;
+  window.__svActive = document.visibilityState === 'visible';
+  const mark = () => { if (document.visibilityState === 'visible') window.__svActive = true; };
+  ['pointermove', 'pointerdown', 'keydown', 'scroll', 'wheel', 'touchstart', 'focus']
+    .forEach((name) => window.addEventListener(name, mark, { passive: true, capture: true }));
+  document.addEventListener('visibilitychange', mark);
+})();
+"""
+TAKE_ACTIVITY = (
+    "(() => { const active = !!window.__svActive && document.visibilityState === 'visible';"
+    " window.__svActive = false; return active; })()"
+)
+LIVE_TICK_MS = 2000
 
 SCREENS = [
     ("Monitoring", "/", "activity"),
@@ -17,12 +38,24 @@ SCREENS = [
 ADMIN_SCREENS = [("Users", "/users", "user-cog")]
 
 
+COUNTS = {
+    "/proposals": NavState.pending_proposals,
+    "/queue": NavState.queued_entries,
+    "/": NavState.active_runs,
+}
+
+
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
     active = rx.State.router.page.path == href
+    count = COUNTS.get(href)
     return rx.link(
         rx.hstack(
             rx.icon(icon, size=16),
             rx.text(label, size="2", weight="medium"),
+            rx.spacer(),
+            rx.cond(count > 0, rx.badge(count, radius="full", variant="solid", size="1"))
+            if count is not None
+            else rx.fragment(),
             align="center",
             spacing="2",
             padding_x="0.75em",
@@ -79,12 +112,78 @@ def mobile_nav() -> rx.Component:
     )
 
 
+def presence_control() -> rx.Component:
+    """My presence, and the override menu (an override wins over heartbeats)."""
+    return rx.menu.root(
+        rx.menu.trigger(
+            rx.button(
+                presence_badge(NavState.my_state),
+                rx.cond(
+                    NavState.my_override != "",
+                    rx.text("manual " + NavState.my_override_until, size="1"),
+                ),
+                rx.icon("chevron-down", size=14),
+                variant="ghost",
+                size="1",
+                aria_label="My presence",
+                id="my-presence",
+            )
+        ),
+        rx.menu.content(
+            rx.menu.item("Appear online", on_click=NavState.set_override("online", 0)),
+            rx.menu.item("Appear away", on_click=NavState.set_override("away", 0)),
+            rx.menu.item("Offline for 1 hour", on_click=NavState.set_override("offline", 60)),
+            rx.menu.item("Appear offline", on_click=NavState.set_override("offline", 0)),
+            rx.menu.separator(),
+            rx.menu.item("Follow my activity", on_click=NavState.clear_override),
+        ),
+    )
+
+
+def live_indicator() -> rx.Component:
+    return rx.tooltip(
+        rx.hstack(
+            rx.box(
+                width="8px",
+                height="8px",
+                border_radius="50%",
+                background=rx.cond(NavState.connected, rx.color("grass", 9), rx.color("gray", 8)),
+            ),
+            rx.text(
+                rx.cond(NavState.connected, "live", "connecting"), size="1", color_scheme="gray"
+            ),
+            align="center",
+            spacing="1",
+            id="live-indicator",
+        ),
+        content="Updates arrive by themselves while this is green.",
+    )
+
+
+def live_tickers() -> rx.Component:
+    """Invisible timers: the live refresh and the presence heartbeat of this tab."""
+    heartbeat_ms = get_settings().presence_heartbeat_s * 1000
+    return rx.box(
+        rx.script(ACTIVITY_SCRIPT),
+        rx.moment(interval=LIVE_TICK_MS, on_change=NavState.tick, display="none"),
+        rx.moment(
+            interval=heartbeat_ms,
+            on_change=rx.call_script(TAKE_ACTIVITY, callback=NavState.activity),
+            display="none",
+        ),
+        on_mount=[NavState.tick(""), rx.call_script(TAKE_ACTIVITY, callback=NavState.activity)],
+        display="none",
+    )
+
+
 def header(title: str) -> rx.Component:
     return rx.hstack(
         mobile_nav(),
         rx.heading(title, size="6"),
         rx.spacer(),
         rx.hstack(
+            live_indicator(),
+            presence_control(),
             rx.icon("circle-user", size=18),
             rx.text(AuthState.display_name, size="2", weight="medium", id="signed-in-user"),
             rx.badge(AuthState.role, variant="outline"),
@@ -107,7 +206,7 @@ def dashboard_page(title: str, *content: rx.Component) -> rx.Component:
         rx.box(
             rx.cond(
                 AuthState.is_signed_in,
-                rx.vstack(header(title), *content, width="100%", spacing="4"),
+                rx.vstack(live_tickers(), header(title), *content, width="100%", spacing="4"),
                 rx.center(rx.spinner(size="3"), height="50vh"),
             ),
             padding=["0.75em", "1em", "1.5em"],

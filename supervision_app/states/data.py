@@ -31,3 +31,8 @@ async def write(func: Callable[[Session], T]) -> T:
             return func(session)
 
     return await asyncio.to_thread(run)
+
+
+async def run_blocking(func: Callable[[], T]) -> T:
+    """Run a unit of work that opens its own transaction, in a worker thread."""
+    return await asyncio.to_thread(func)

@@ -1,0 +1,154 @@
+"""Team presence screen: who is online now, and every change with its reason."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+
+from services import presence
+from services import users as user_service
+from services.clock import utcnow
+from services.policy import presence_rules
+from supervision_app.components.badges import presence_badge
+from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+
+@dataclass
+class MemberRow:
+    id: int
+    name: str
+    role: str
+    state: str
+    since: str
+    last_seen: str
+    override: str
+
+
+@dataclass
+class ChangeRow:
+    at: str
+    name: str
+    from_state: str
+    to_state: str
+    reason: str
+
+
+class PresenceState(rx.State):
+    members: list[MemberRow] = []
+    changes: list[ChangeRow] = []
+    loaded: bool = False
+
+    @rx.event
+    async def load(self):
+        auth = await self.get_state(AuthState)
+        if await auth.current_user() is None:
+            return
+        now, rules = utcnow(), presence_rules()
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            team = presence.team_presence(session=session, now=now, rules=rules)
+            changes = presence.list_presence_changes(session=session, limit=30)
+            names = {u.id: u.display_name for u in user_service.list_users(session=session)}
+            return team, changes, names
+
+        team, changes, names = await data.read(fetch)
+        self.members = [
+            MemberRow(
+                id=user.id,
+                name=user.display_name,
+                role=str(user.role),
+                state=str(state.state),
+                since=state.since.strftime("%H:%M UTC"),
+                last_seen=state.last_heartbeat_at.strftime("%Y-%m-%d %H:%M:%S")
+                if state.last_heartbeat_at
+                else "never",
+                override=(
+                    f"manual: {state.override_state}"
+                    + (
+                        f" until {state.override_expires_at.strftime('%H:%M UTC')}"
+                        if state.override_expires_at
+                        else ""
+                    )
+                    if state.override_state
+                    else ""
+                ),
+            )
+            for user, state in team
+        ]
+        self.changes = [
+            ChangeRow(
+                at=c.at.strftime("%m-%d %H:%M:%S"),
+                name=names.get(c.user_id, "?"),
+                from_state=str(c.from_state),
+                to_state=str(c.to_state),
+                reason=c.reason,
+            )
+            for c in changes
+        ]
+        self.loaded = True
+
+
+def _member(row: MemberRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.text(row.name, weight="medium")),
+        rx.table.cell(rx.badge(row.role, variant="outline")),
+        rx.table.cell(
+            rx.hstack(
+                presence_badge(row.state), rx.text(row.override, size="1", color_scheme="gray")
+            )
+        ),
+        rx.table.cell(row.since),
+        rx.table.cell(row.last_seen),
+        data_testid="presence-row",
+    )
+
+
+def _change(row: ChangeRow) -> rx.Component:
+    return rx.hstack(
+        rx.text(row.at, size="1", color_scheme="gray", width="8em"),
+        rx.text(row.name, size="2", weight="medium"),
+        presence_badge(row.from_state),
+        rx.icon("arrow-right", size=12),
+        presence_badge(row.to_state),
+        rx.text(row.reason, size="1", color_scheme="gray"),
+        align="center",
+    )
+
+
+def presence_page() -> rx.Component:
+    return dashboard_page(
+        "Team presence",
+        rx.text(
+            "Online while active in a dashboard tab in the last 5 minutes, "
+            "away after 5, offline after 15. "
+            "SUPERVISED work runs only while its supervisor is online.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Person", "Role", "State", "Since", "Last activity (UTC)")
+                    ]
+                )
+            ),
+            rx.table.body(rx.foreach(PresenceState.members, _member)),
+            width="100%",
+        ),
+        rx.heading("Recent changes", size="3"),
+        rx.cond(
+            PresenceState.changes.length() > 0,
+            rx.vstack(rx.foreach(PresenceState.changes, _change), spacing="1"),
+            empty_state(
+                "users",
+                "No presence changes yet",
+                "Changes appear as people open the dashboard, step away, "
+                "or set their state by hand.",
+            ),
+        ),
+    )

@@ -1,0 +1,513 @@
+"""Proposals screen: review INTERN agents' requests; approve, reject, or approve modified."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+
+import reflex as rx
+
+from services import agents as agent_service
+from services import governance, proposals
+from services.clock import utcnow
+from services.errors import DomainError
+from services.views import ProposalRead
+from supervision_app.components.badges import risk_badge, status_badge
+from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+ALL = "all"
+
+
+@dataclass
+class ProposalRow:
+    id: int
+    agent: str
+    action: str
+    reason: str
+    risk: str
+    status: str
+    created: str
+    expires: str
+
+
+@dataclass
+class HistoryRow:
+    action: str
+    decision: str
+    at: str
+
+
+def _row(p: ProposalRead, agents: dict[int, str]) -> ProposalRow:
+    return ProposalRow(
+        id=p.id,
+        agent=agents.get(p.agent_id, "?"),
+        action=p.action,
+        reason=p.reason,
+        risk=p.risk or "unreviewed",
+        status=p.status,
+        created=p.created_at.strftime("%Y-%m-%d %H:%M"),
+        expires=p.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+    )
+
+
+def _reviewer_label(review: dict) -> str:
+    """Says plainly who reviewed: the LLM, or the rule-based reviewer standing in for it."""
+    who = review.get("supervisor_name") or "no autonomous supervisor available"
+    reviewer = review.get("reviewer")
+    if reviewer == "rule-based reviewer":
+        how = "rule-based reviewer (no LLM configured)"
+    elif reviewer == "llm":
+        how = f"LLM review ({review.get('model')})"
+    else:
+        how = "not reviewed"
+    return f"{who} — {how}"
+
+
+def _pretty(value: object) -> str:
+    return json.dumps(value, indent=2, sort_keys=True, default=str)
+
+
+class ProposalsState(rx.State):
+    rows: list[ProposalRow] = []
+    status_filter: str = "pending"
+    risk_filter: str = ALL
+    agent_filter: str = ALL
+    agent_options: list[str] = []
+    loaded: bool = False
+    selected_id: int = 0
+    selected: ProposalRow | None = None
+    parameters_json: str = ""
+    review_lines: list[str] = []
+    review_label: str = ""
+    decision_note: str = ""
+    history: list[HistoryRow] = []
+    reject_reason: str = ""
+    edited_json: str = ""
+    edit_error: str = ""
+    diff_lines: list[str] = []
+    _agents: dict[str, int] = {}
+
+    @rx.event
+    async def load(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        status = None if self.status_filter == ALL else self.status_filter
+        risk = None if self.risk_filter == ALL else self.risk_filter
+        agent_id = self._agents.get(self.agent_filter) if self.agent_filter != ALL else None
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            if user.role == "viewer":
+                return [], agent_service.list_agents(session=session)
+            items = proposals.list_proposals(
+                session=session,
+                supervisor_id=None if user.is_admin else user.id,
+                status=status,
+                risk=risk,
+                agent_id=agent_id,
+                limit=100,
+            )
+            return items, agent_service.list_agents(session=session)
+
+        items, agents = await data.read(fetch)
+        names = {a.id: a.name for a in agents}
+        self._agents = {a.name: a.id for a in agents}
+        self.agent_options = [ALL, *sorted(self._agents)]
+        self.rows = [_row(p, names) for p in items]
+        self.loaded = True
+        if self.selected_id:
+            await self._load_detail(self.selected_id)
+
+    async def _load_detail(self, proposal_id: int) -> None:
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=user)
+            agent = agent_service.get_agent(session=session, agent_id=proposal.agent_id)
+            history = governance.recent_decisions(session=session, agent_id=agent.id, limit=8)
+            return proposal, agent, history
+
+        try:
+            proposal, agent, history = await data.read(fetch)
+        except DomainError:
+            self.selected_id, self.selected = 0, None
+            return
+        self.selected_id = proposal.id
+        self.selected = _row(proposal, {agent.id: agent.name})
+        self.parameters_json = _pretty(proposal.parameters)
+        if not self.edited_json:
+            self.edited_json = self.parameters_json
+        review = proposal.review or {}
+        if review:
+            self.review_label = _reviewer_label(review)
+            self.review_lines = [
+                f"Decision: {review.get('decision')} (confidence {review.get('confidence')})",
+                f"Risk: {review.get('risk')}",
+                *[f"• {r}" for r in review.get("reasons", [])],
+                *([f"Error: {review['error']}"] if review.get("error") else []),
+                *([f"Selection: {review['selection']}"] if review.get("selection") else []),
+            ]
+        else:
+            self.review_label, self.review_lines = "", []
+        self.decision_note = proposal.decision_reason or ""
+        self.history = [
+            HistoryRow(
+                action=h.action, decision=str(h.decision), at=h.created_at.strftime("%m-%d %H:%M")
+            )
+            for h in history
+        ]
+
+    @rx.event
+    async def select(self, proposal_id: int):
+        self.edited_json = ""
+        self.edit_error = ""
+        self.diff_lines = []
+        self.reject_reason = ""
+        await self._load_detail(proposal_id)
+
+    @rx.event
+    def close(self):
+        self.selected_id, self.selected = 0, None
+
+    @rx.event
+    async def set_status_filter(self, value: str):
+        self.status_filter = value
+        await self.load()
+
+    @rx.event
+    async def set_risk_filter(self, value: str):
+        self.risk_filter = value
+        await self.load()
+
+    @rx.event
+    async def set_agent_filter(self, value: str):
+        self.agent_filter = value
+        await self.load()
+
+    @rx.event
+    def set_reject_reason(self, value: str):
+        self.reject_reason = value
+
+    @rx.event
+    def set_edited_json(self, value: str):
+        self.edited_json = value
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError as error:
+            self.edit_error = (
+                f"Not valid JSON: {error.msg} (line {error.lineno}, column {error.colno})"
+            )
+            self.diff_lines = []
+            return
+        if not isinstance(parsed, dict):
+            self.edit_error = "Parameters must be a JSON object ({...})."
+            self.diff_lines = []
+            return
+        self.edit_error = ""
+        self.diff_lines = [
+            line
+            for line in difflib.unified_diff(
+                self.parameters_json.splitlines(),
+                _pretty(parsed).splitlines(),
+                "proposed",
+                "approved",
+                lineterm="",
+                n=1,
+            )
+        ]
+
+    async def _decide(self, action):  # noqa: ANN001, ANN202
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return None, "Sign in again."
+        try:
+            return await data.write(lambda session: action(session, user)), None
+        except DomainError as error:
+            return None, error.message
+
+    @rx.event
+    async def approve(self, modified: bool = False):
+        parameters = None
+        if modified:
+            if self.edit_error:
+                return rx.toast.error("Fix the parameters first: " + self.edit_error)
+            parameters = json.loads(self.edited_json)
+        proposal_id = self.selected_id
+        _, error = await self._decide(
+            lambda session, user: proposals.approve_proposal(
+                session=session,
+                proposal_id=proposal_id,
+                caller=user,
+                now=utcnow(),
+                modified_parameters=parameters,
+            )
+        )
+        if error:
+            return rx.toast.error(f"Could not approve: {error}")
+        await self.load()
+        return rx.toast.success(
+            "Approved: the agent can start." + (" (modified parameters)" if modified else "")
+        )
+
+    @rx.event
+    async def reject(self):
+        if not self.reject_reason.strip():
+            return rx.toast.error("Say why you reject it: the agent is told.")
+        proposal_id, reason = self.selected_id, self.reject_reason
+        _, error = await self._decide(
+            lambda session, user: proposals.reject_proposal(
+                session=session, proposal_id=proposal_id, caller=user, reason=reason, now=utcnow()
+            )
+        )
+        if error:
+            return rx.toast.error(f"Could not reject: {error}")
+        self.reject_reason = ""
+        await self.load()
+        return rx.toast.success("Rejected; the agent is told why.")
+
+
+def _filters() -> rx.Component:
+    return rx.flex(
+        rx.select(
+            ["pending", "approved", "rejected", "expired", ALL],
+            value=ProposalsState.status_filter,
+            on_change=ProposalsState.set_status_filter,
+            aria_label="Status",
+        ),
+        rx.select(
+            [ALL, "safe", "medium", "high"],
+            value=ProposalsState.risk_filter,
+            on_change=ProposalsState.set_risk_filter,
+            aria_label="Risk",
+        ),
+        rx.select(
+            ProposalsState.agent_options,
+            value=ProposalsState.agent_filter,
+            on_change=ProposalsState.set_agent_filter,
+            aria_label="Agent",
+        ),
+        spacing="2",
+        wrap="wrap",
+    )
+
+
+def _card(row: ProposalRow) -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.code(row.action, weight="bold"),
+                rx.spacer(),
+                risk_badge(row.risk),
+                status_badge(row.status),
+                width="100%",
+                align="center",
+            ),
+            rx.text(row.agent, size="2", weight="medium"),
+            rx.text(
+                row.reason,
+                size="2",
+                color_scheme="gray",
+                trim="both",
+                max_height="3em",
+                overflow="hidden",
+            ),
+            rx.text(row.created, size="1", color_scheme="gray"),
+            spacing="1",
+            width="100%",
+        ),
+        on_click=ProposalsState.select(row.id),
+        cursor="pointer",
+        width="100%",
+        data_testid="proposal-card",
+        background=rx.cond(
+            ProposalsState.selected_id == row.id, rx.color("accent", 3), "transparent"
+        ),
+    )
+
+
+def _detail() -> rx.Component:
+    selected = ProposalsState.selected
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.heading(selected.action, size="4"),
+                rx.spacer(),
+                risk_badge(selected.risk),
+                status_badge(selected.status),
+                rx.icon_button(
+                    rx.icon("x", size=14),
+                    variant="ghost",
+                    on_click=ProposalsState.close,
+                    aria_label="Close",
+                ),
+                width="100%",
+                align="center",
+            ),
+            rx.text(
+                "From ", rx.text.strong(selected.agent), " · expires ", selected.expires, size="2"
+            ),
+            rx.text("Reason", weight="medium", size="2"),
+            rx.blockquote(selected.reason, size="2"),
+            rx.text("Parameters", weight="medium", size="2"),
+            rx.code_block(
+                ProposalsState.parameters_json, language="json", width="100%", font_size="12px"
+            ),
+            rx.cond(
+                ProposalsState.review_label != "",
+                rx.callout.root(
+                    rx.callout.icon(rx.icon("bot")),
+                    rx.callout.text(
+                        rx.text.strong("Autonomous review: "), ProposalsState.review_label
+                    ),
+                    rx.foreach(
+                        ProposalsState.review_lines, lambda line: rx.callout.text(line, size="1")
+                    ),
+                    color_scheme="purple",
+                    width="100%",
+                ),
+            ),
+            rx.cond(
+                ProposalsState.decision_note != "",
+                rx.text("Decision note: ", ProposalsState.decision_note, size="2"),
+            ),
+            rx.cond(
+                selected.status == "pending",
+                rx.vstack(
+                    rx.hstack(
+                        rx.button(
+                            rx.icon("check", size=14),
+                            "Approve",
+                            color_scheme="green",
+                            on_click=ProposalsState.approve(False),
+                        ),
+                        rx.input(
+                            placeholder="Reason for rejecting (sent to the agent)",
+                            value=ProposalsState.reject_reason,
+                            on_change=ProposalsState.set_reject_reason,
+                            width="100%",
+                            aria_label="Rejection reason",
+                        ),
+                        rx.button(
+                            rx.icon("x", size=14),
+                            "Reject",
+                            color_scheme="red",
+                            variant="soft",
+                            on_click=ProposalsState.reject,
+                        ),
+                        width="100%",
+                        wrap="wrap",
+                    ),
+                    rx.accordion.root(
+                        rx.accordion.item(
+                            header="Approve with modified parameters",
+                            content=rx.vstack(
+                                rx.text_area(
+                                    value=ProposalsState.edited_json,
+                                    on_change=ProposalsState.set_edited_json,
+                                    rows="8",
+                                    width="100%",
+                                    font_family="monospace",
+                                    aria_label="Modified parameters",
+                                ),
+                                rx.cond(
+                                    ProposalsState.edit_error != "",
+                                    rx.text(
+                                        ProposalsState.edit_error,
+                                        color_scheme="red",
+                                        size="2",
+                                        role="alert",
+                                    ),
+                                ),
+                                rx.cond(
+                                    ProposalsState.diff_lines.length() > 0,
+                                    rx.box(
+                                        rx.foreach(
+                                            ProposalsState.diff_lines,
+                                            lambda line: rx.text(
+                                                line,
+                                                font_family="monospace",
+                                                size="1",
+                                                white_space="pre",
+                                                color=rx.cond(
+                                                    line.startswith("+"),
+                                                    rx.color("grass", 11),
+                                                    rx.cond(
+                                                        line.startswith("-"),
+                                                        rx.color("red", 11),
+                                                        rx.color("gray", 11),
+                                                    ),
+                                                ),
+                                            ),
+                                        ),
+                                        width="100%",
+                                        data_testid="parameters-diff",
+                                    ),
+                                ),
+                                rx.button(
+                                    "Approve modified",
+                                    on_click=ProposalsState.approve(True),
+                                    disabled=ProposalsState.edit_error != "",
+                                ),
+                                width="100%",
+                            ),
+                        ),
+                        collapsible=True,
+                        type="single",
+                        width="100%",
+                    ),
+                    width="100%",
+                ),
+            ),
+            rx.text("Agent's recent requests", weight="medium", size="2"),
+            rx.foreach(
+                ProposalsState.history,
+                lambda h: rx.hstack(
+                    rx.text(h.at, size="1", color_scheme="gray"),
+                    rx.code(h.action, size="1"),
+                    rx.text(h.decision, size="1"),
+                ),
+            ),
+            spacing="2",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
+def proposals_page() -> rx.Component:
+    return dashboard_page(
+        "Proposals",
+        _filters(),
+        rx.flex(
+            rx.vstack(
+                rx.cond(
+                    ProposalsState.rows.length() > 0,
+                    rx.foreach(ProposalsState.rows, _card),
+                    empty_state(
+                        "file-check",
+                        "No proposals here",
+                        "When an INTERN agent you supervise asks to act, "
+                        "its request waits here for "
+                        "your approval. Change the filters to see decided ones.",
+                    ),
+                ),
+                width=["100%", "100%", "45%"],
+                spacing="2",
+            ),
+            rx.cond(
+                ProposalsState.selected_id > 0, rx.box(_detail(), width=["100%", "100%", "55%"])
+            ),
+            direction=rx.breakpoints(initial="column", md="row"),
+            spacing="4",
+            width="100%",
+            align="start",
+        ),
+    )

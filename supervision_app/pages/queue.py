@@ -1,0 +1,287 @@
+"""Queue screen: SUPERVISED work waiting for me; cancel, reorder, or run it now."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import reflex as rx
+
+from services import agents as agent_service
+from services import queue
+from services.clock import utcnow
+from services.errors import DomainError
+from services.policy import queue_policy
+from services.views import QueueEntryRead
+from supervision_app.components.badges import status_badge
+from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+PAGE_SIZE = 25
+ALL = "all"
+
+
+def _span(seconds: float) -> str:
+    seconds = int(abs(seconds))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
+
+
+@dataclass
+class EntryRow:
+    id: int
+    agent: str
+    action: str
+    reason: str
+    priority: int
+    status: str
+    age: str
+    expires_in: str
+    attempts: str
+    last_error: str
+    pending: bool
+
+
+def _row(entry: QueueEntryRead, agents: dict[int, str], now: datetime) -> EntryRow:
+    pending = entry.status == "pending"
+    return EntryRow(
+        id=entry.id,
+        agent=agents.get(entry.agent_id, "?"),
+        action=entry.action,
+        reason=entry.reason,
+        priority=entry.priority,
+        status=entry.status,
+        age=_span((now - entry.created_at).total_seconds()),
+        expires_in=_span((entry.expires_at - now).total_seconds()) if pending else "—",
+        attempts=f"{entry.attempts}/{entry.max_attempts}",
+        last_error=entry.last_error or "",
+        pending=pending,
+    )
+
+
+class QueueState(rx.State):
+    rows: list[EntryRow] = []
+    status_filter: str = ALL
+    page: int = 0
+    summary: str = ""
+    loaded: bool = False
+
+    @rx.event
+    async def load(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        status = None if self.status_filter == ALL else self.status_filter
+        offset = self.page * PAGE_SIZE
+        now = utcnow()
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            entries = queue.list_entries(
+                session=session,
+                supervisor_id=user.id,
+                status=status,
+                limit=PAGE_SIZE,
+                offset=offset,
+            )
+            stats = queue.queue_stats(session=session, supervisor_id=user.id, now=now)
+            agents = {a.id: a.name for a in agent_service.list_agents(session=session)}
+            return entries, stats, agents
+
+        entries, stats, agents = await data.read(fetch)
+        self.rows = [_row(e, agents, now) for e in entries]
+        oldest = (
+            f", oldest waiting {_span(stats.oldest_pending_age_s)}"
+            if stats.oldest_pending_age_s
+            else ""
+        )
+        mean = f", mean wait {_span(stats.mean_wait_s)}" if stats.mean_wait_s is not None else ""
+        self.summary = (
+            f"{stats.counts['pending']} pending, {stats.counts['executing']} running, "
+            f"{stats.counts['completed']} completed, {stats.counts['failed']} failed{oldest}{mean}"
+        )
+        self.loaded = True
+
+    @rx.event
+    async def set_status_filter(self, value: str):
+        self.status_filter, self.page = value, 0
+        await self.load()
+
+    @rx.event
+    async def next_page(self):
+        if len(self.rows) == PAGE_SIZE:
+            self.page += 1
+            await self.load()
+
+    @rx.event
+    async def previous_page(self):
+        if self.page:
+            self.page -= 1
+            await self.load()
+
+    async def _act(self, action, success: str):  # noqa: ANN001, ANN202
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return rx.toast.error("Sign in again.")
+        try:
+            await data.write(lambda session: action(session, user))
+        except DomainError as error:
+            return rx.toast.error(error.message)
+        await self.load()
+        return rx.toast.success(success)
+
+    @rx.event
+    async def cancel(self, entry_id: int):
+        return await self._act(
+            lambda session, user: queue.cancel_entry(
+                session=session, entry_id=entry_id, caller=user, now=utcnow()
+            ),
+            "Cancelled; the agent will not run it.",
+        )
+
+    @rx.event
+    async def bump(self, entry_id: int, priority: int):
+        return await self._act(
+            lambda session, user: queue.set_priority(
+                session=session, entry_id=entry_id, priority=priority, caller=user, now=utcnow()
+            ),
+            f"Priority set to {priority}.",
+        )
+
+    @rx.event
+    async def run_now(self, entry_id: int):
+        return await self._act(
+            lambda session, user: queue.run_entry_now(
+                session=session, entry_id=entry_id, caller=user, now=utcnow(), policy=queue_policy()
+            ),
+            "Started: watch it on Monitoring.",
+        )
+
+
+def _entry(row: EntryRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(
+            rx.vstack(
+                rx.code(row.action, size="1"),
+                rx.text(row.agent, size="1", color_scheme="gray"),
+                spacing="0",
+            )
+        ),
+        rx.table.cell(rx.text(row.reason, size="1", max_width="18em", trim="both")),
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(row.priority),
+                rx.cond(
+                    row.pending,
+                    rx.hstack(
+                        rx.icon_button(
+                            rx.icon("arrow-up", size=12),
+                            size="1",
+                            variant="ghost",
+                            on_click=QueueState.bump(row.id, row.priority + 1),
+                            aria_label="Raise priority",
+                        ),
+                        rx.icon_button(
+                            rx.icon("arrow-down", size=12),
+                            size="1",
+                            variant="ghost",
+                            on_click=QueueState.bump(row.id, row.priority - 1),
+                            aria_label="Lower priority",
+                        ),
+                        spacing="0",
+                    ),
+                ),
+                align="center",
+            )
+        ),
+        rx.table.cell(row.age),
+        rx.table.cell(row.expires_in),
+        rx.table.cell(row.attempts),
+        rx.table.cell(rx.text(row.last_error, size="1", color_scheme="red")),
+        rx.table.cell(
+            rx.cond(
+                row.pending,
+                rx.hstack(
+                    rx.button("Run now", size="1", on_click=QueueState.run_now(row.id)),
+                    rx.button(
+                        "Cancel",
+                        size="1",
+                        variant="soft",
+                        color_scheme="red",
+                        on_click=QueueState.cancel(row.id),
+                    ),
+                ),
+            )
+        ),
+        data_testid="queue-row",
+    )
+
+
+def queue_page() -> rx.Component:
+    return dashboard_page(
+        "Queue",
+        rx.hstack(
+            rx.select(
+                [ALL, "pending", "executing", "completed", "failed", "cancelled", "expired"],
+                value=QueueState.status_filter,
+                on_change=QueueState.set_status_filter,
+                aria_label="Status",
+            ),
+            rx.text(QueueState.summary, size="2", color_scheme="gray"),
+            align="center",
+            wrap="wrap",
+        ),
+        rx.cond(
+            QueueState.rows.length() > 0,
+            rx.box(
+                rx.table.root(
+                    rx.table.header(
+                        rx.table.row(
+                            *[
+                                rx.table.column_header_cell(h)
+                                for h in (
+                                    "Action",
+                                    "Reason",
+                                    "Status",
+                                    "Priority",
+                                    "Age",
+                                    "Expires in",
+                                    "Attempts",
+                                    "Last error",
+                                    "",
+                                )
+                            ]
+                        )
+                    ),
+                    rx.table.body(rx.foreach(QueueState.rows, _entry)),
+                    width="100%",
+                ),
+                overflow_x="auto",
+                width="100%",
+            ),
+            empty_state(
+                "list-ordered",
+                "Nothing waiting for you",
+                "When a SUPERVISED agent you supervise asks to act while you are away or offline, "
+                "its work waits here and starts when you are back online (or with “Run now”).",
+            ),
+        ),
+        rx.hstack(
+            rx.button(
+                "Previous",
+                size="1",
+                variant="soft",
+                on_click=QueueState.previous_page,
+                disabled=QueueState.page == 0,
+            ),
+            rx.text("Page ", QueueState.page + 1, size="2"),
+            rx.button("Next", size="1", variant="soft", on_click=QueueState.next_page),
+            align="center",
+        ),
+    )

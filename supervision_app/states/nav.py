@@ -1,0 +1,190 @@
+"""The shell's live data: sidebar counts and my presence, and the tab's activity heartbeat."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import reflex as rx
+from sqlmodel import func, select
+
+from models import Execution, Proposal, ProposalStatus, QueueEntry, QueueStatus
+from models.enums import FINISHED_EXECUTION_STATUSES
+from services import presence
+from services.changes import change_marker
+from services.clock import utcnow
+from services.errors import DomainError
+from services.policy import presence_rules
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+
+def _counts(session, user_id: int, is_admin: bool) -> tuple[int, int, int]:  # noqa: ANN001
+    def scoped(query, column):  # noqa: ANN001, ANN202
+        return query if is_admin else query.where(column == user_id)
+
+    proposals = session.exec(
+        scoped(
+            select(func.count())
+            .select_from(Proposal)
+            .where(Proposal.status == ProposalStatus.PENDING),
+            Proposal.supervisor_id,
+        )
+    ).one()
+    queued = session.exec(
+        scoped(
+            select(func.count())
+            .select_from(QueueEntry)
+            .where(QueueEntry.status == QueueStatus.PENDING),
+            QueueEntry.supervisor_id,
+        )
+    ).one()
+    active = session.exec(
+        scoped(
+            select(func.count())
+            .select_from(Execution)
+            .where(
+                Execution.status.not_in([s.value for s in FINISHED_EXECUTION_STATUSES])  # type: ignore[attr-defined]
+            ),
+            Execution.supervisor_user_id,
+        )
+    ).one()
+    return proposals, queued, active
+
+
+# Route -> the page's load event; the live tick re-runs it when anything changed.
+PAGE_RELOADS: dict[str, rx.event.EventHandler] = {}
+
+
+def reload_on_change(route: str, handler: rx.event.EventHandler) -> None:
+    PAGE_RELOADS[route] = handler
+
+
+class NavState(rx.State):
+    pending_proposals: int = 0
+    queued_entries: int = 0
+    active_runs: int = 0
+    my_state: str = "offline"
+    my_override: str = ""
+    my_override_until: str = ""
+    connected: bool = False
+    _marker: str = ""
+    _tab_token: str = ""
+
+    async def _refresh(self, user) -> None:  # noqa: ANN001
+        rules = presence_rules()
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            counts = _counts(session, user.id, user.is_admin)
+            mine = presence.get_presence(
+                session=session, user_id=user.id, now=utcnow(), rules=rules
+            )
+            return counts, mine
+
+        (self.pending_proposals, self.queued_entries, self.active_runs), mine = await data.read(
+            fetch
+        )
+        self.my_state = str(mine.state)
+        self.my_override = str(mine.override_state or "")
+        self.my_override_until = (
+            mine.override_expires_at.strftime("until %H:%M UTC") if mine.override_expires_at else ""
+        )
+
+    @rx.event
+    async def tick(self, _value: str = ""):
+        """Runs every few seconds in each open tab; reloads only when something changed."""
+        self.connected = True
+        auth = await self.get_state(AuthState)
+        if not auth.user_id:
+            return
+        marker = await data.read(lambda session: change_marker(session=session))
+        if marker == self._marker:
+            return
+        first = not self._marker
+        self._marker = marker
+        user = await auth.current_user()
+        if user is None:
+            return
+        await self._refresh(user)
+        reload = PAGE_RELOADS.get(self.router.page.path)
+        if reload is not None and not first:
+            return reload
+
+    @rx.event
+    async def activity(self, active: bool):
+        """Every heartbeat interval: if the person was active in this visible tab, say so."""
+        if not active:
+            return
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        rules = presence_rules()
+        if not self._tab_token:
+            token, _ = await data.write(
+                lambda session: presence.start_presence_session(
+                    session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
+                )
+            )
+            self._tab_token = token
+        try:
+            update = await data.write(
+                lambda session: presence.record_heartbeat(
+                    session=session,
+                    user_id=user.id,
+                    session_token=self._tab_token,
+                    now=utcnow(),
+                    rules=rules,
+                )
+            )
+        except DomainError:
+            self._tab_token = ""
+            return
+        if update.became_available:
+            from services.dispatch import dispatch_supervisor_work
+
+            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
+        self._marker = ""
+        await self._refresh(user)
+
+    @rx.event
+    async def set_override(self, state: str, minutes: int = 0):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        expires = utcnow() + timedelta(minutes=minutes) if minutes else None
+        update = await data.write(
+            lambda session: presence.set_override(
+                session=session,
+                user_id=user.id,
+                state=state,
+                expires_at=expires,
+                now=utcnow(),
+                rules=presence_rules(),
+            )
+        )
+        if update.became_available:
+            from services.dispatch import dispatch_supervisor_work
+
+            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
+        await self._refresh(user)
+        until = f" for {minutes} minutes" if minutes else ""
+        return rx.toast.info(f"You appear {state}{until}.")
+
+    @rx.event
+    async def clear_override(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        update = await data.write(
+            lambda session: presence.clear_override(
+                session=session, user_id=user.id, now=utcnow(), rules=presence_rules()
+            )
+        )
+        if update.became_available:
+            from services.dispatch import dispatch_supervisor_work
+
+            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
+        await self._refresh(user)
+        return rx.toast.info("Presence follows your activity again.")
