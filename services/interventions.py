@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from models import (
     EventKind,
@@ -122,3 +122,77 @@ def intervene(
         after={"status": str(execution.status), "text": text},
     )
     return InterventionRead.model_validate(intervention, from_attributes=True)
+
+
+def complete_supervision(
+    *,
+    session: Session,
+    execution_id: int,
+    caller: UserRead,
+    now: datetime,
+    note: str,
+    rating: int | None,
+) -> InterventionRead:
+    """End supervision of a run with a note and a 1-5 rating (the run itself is not stopped)."""
+    if rating is not None and not 1 <= rating <= 5:
+        raise InvalidInput("rating must be 1 to 5", field="rating")
+    execution = watchable_execution(session=session, execution_id=execution_id, caller=caller)
+    already = session.exec(
+        select(Intervention).where(
+            Intervention.execution_id == execution_id,
+            Intervention.kind == InterventionKind.COMPLETE,
+        )
+    ).first()
+    if already is not None:
+        raise Conflict("supervision of this run was already completed")
+    note = (note or "").strip()
+    intervention = Intervention(
+        execution_id=execution_id,
+        user_id=caller.id,
+        kind=InterventionKind.COMPLETE,
+        text=note or None,
+        rating=rating,
+        created_at=now,
+        delivered_at=now,
+    )
+    session.add(intervention)
+    execution.last_seq += 1
+    session.add(
+        ExecutionEvent(
+            execution_id=execution_id,
+            seq=execution.last_seq,
+            kind=EventKind.CONTROL,
+            level="info",
+            message=f"{caller.display_name} completed supervision"
+            + (f" ({rating}/5)" if rating else "")
+            + (f": {note}" if note else ""),
+            data={
+                "control": "complete",
+                "text": note or None,
+                "rating": rating,
+                "by": caller.username,
+            },
+            created_at=now,
+        )
+    )
+    session.add(execution)
+    session.flush()
+    record_audit(
+        session=session,
+        actor=caller.as_actor(),
+        action="execution.supervision_completed",
+        object_type="execution",
+        object_id=execution_id,
+        now=now,
+        after={"note": note or None, "rating": rating},
+    )
+    return InterventionRead.model_validate(intervention, from_attributes=True)
+
+
+def list_interventions(*, session: Session, execution_id: int) -> list[InterventionRead]:
+    rows = session.exec(
+        select(Intervention)
+        .where(Intervention.execution_id == execution_id)
+        .order_by(Intervention.id)  # type: ignore[arg-type]
+    ).all()
+    return [InterventionRead.model_validate(r, from_attributes=True) for r in rows]

@@ -7,7 +7,7 @@ import time
 from datetime import timedelta
 from typing import Any
 
-from fastapi import APIRouter, BackgroundTasks, Query
+from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
@@ -29,6 +29,7 @@ from services.views import ExecutionRead
 from supervision_app.api.auth import AgentDep
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
+from supervision_app.api.sse import SSE_RESPONSES, EventStream
 
 router = APIRouter(prefix="/api/v1", tags=["agents (v1)"])
 
@@ -113,6 +114,23 @@ def _take_controls(agent: AgentRead, execution_id: int) -> list[Control]:
         return execution_events.poll_controls(
             session=session, agent=agent, execution_id=execution_id, now=utcnow()
         )
+
+
+@router.get("/executions/{execution_id}/stream", response_model=None, responses=SSE_RESPONSES)
+def stream_my_execution(
+    execution_id: int,
+    request: Request,
+    agent: AgentDep,
+    last_event_id: int | None = Query(default=None, ge=0),
+) -> EventStream:
+    """Server-Sent Events of my own run, resumable with Last-Event-ID."""
+    from supervision_app.api.routes_supervision import last_event_id as resume_point
+
+    with read_scope() as session:
+        execution = session.get(Execution, execution_id)
+        if execution is None or execution.agent_id != agent.id:
+            raise NotFound("no such execution")
+    return EventStream(execution_id, resume_point(request, last_event_id))
 
 
 @router.get("/executions/{execution_id}")

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
 from services import executions as execution_service
 from services import interventions
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.errors import NotFound
+from services.errors import InvalidInput, NotFound
 from services.interventions import InterventionRead
 from services.views import ExecutionRead
 from supervision_app.api.auth import UserDep
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
+from supervision_app.api.sse import SSE_RESPONSES, EventStream
 
 router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 
@@ -44,6 +45,49 @@ def agent_sessions(agent_id: int, caller: UserDep) -> list[ExecutionRead]:
         if not runs:
             raise NotFound("no such agent")
     return runs
+
+
+class CompleteBody(StrictBody):
+    note: str = Field(default="", max_length=5000)
+    rating: int | None = Field(default=None, ge=1, le=5)
+
+
+def last_event_id(request: Request, last_event_id: int | None) -> int:
+    header = request.headers.get("last-event-id", "").strip()
+    if header:
+        if not header.isdigit():
+            raise InvalidInput("Last-Event-ID must be a sequence number", field="Last-Event-ID")
+        return int(header)
+    return last_event_id or 0
+
+
+@router.get("/{execution_id}/stream", response_model=None, responses=SSE_RESPONSES)
+def stream(
+    execution_id: int,
+    request: Request,
+    caller: UserDep,
+    last_event_id_query: int | None = Query(default=None, alias="last_event_id", ge=0),
+) -> EventStream:
+    """Server-Sent Events of the run; reconnect with Last-Event-ID to resume without gaps."""
+    with read_scope() as session:
+        interventions.watchable_execution(session=session, execution_id=execution_id, caller=caller)
+    return EventStream(execution_id, last_event_id(request, last_event_id_query))
+
+
+@router.post("/sessions/{session_id}/complete")
+def complete(session_id: int, body: CompleteBody, caller: UserDep) -> InterventionRead:
+    """End supervision of a run with a note and a rating."""
+    with session_scope() as session:
+        result = interventions.complete_supervision(
+            session=session,
+            execution_id=session_id,
+            caller=caller,
+            now=utcnow(),
+            note=body.note,
+            rating=body.rating,
+        )
+    hub.publish(session_id)
+    return result
 
 
 @router.post("/sessions/{session_id}/intervene")
