@@ -27,6 +27,7 @@ def list_executions(
     supervisor_user_id: int | None = None,
     agent_id: int | None = None,
     active_only: bool = False,
+    finished_only: bool = False,
     limit: int = 100,
 ) -> list[ExecutionRead]:
     """Newest first; `active_only` leaves out completed, failed and terminated runs."""
@@ -38,6 +39,10 @@ def list_executions(
     if active_only:
         query = query.where(
             col(Execution.status).not_in([s.value for s in FINISHED_EXECUTION_STATUSES])
+        )
+    if finished_only:
+        query = query.where(
+            col(Execution.status).in_([s.value for s in FINISHED_EXECUTION_STATUSES])
         )
     rows = session.exec(query.order_by(col(Execution.id).desc()).limit(limit)).all()
     return [read_execution(row) for row in rows]

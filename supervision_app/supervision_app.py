@@ -14,11 +14,13 @@ from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
+from supervision_app.pages.history import HistoryState, history_page
 from supervision_app.pages.login import login_page
 from supervision_app.pages.monitoring import MonitoringState, monitoring_page
 from supervision_app.pages.presence import PresenceState, presence_page
 from supervision_app.pages.proposals import ProposalsState, proposals_page
 from supervision_app.pages.queue import QueueState, queue_page
+from supervision_app.pages.run import RunState, run_page
 from supervision_app.pages.users import UsersState, users_page
 from supervision_app.states.auth import AuthState
 from supervision_app.states.nav import reload_on_change
@@ -43,6 +45,8 @@ SCREENS = [
     (presence_page, "/presence", "Team presence", PresenceState.load),
     (audit_page, "/audit", "Audit", AuditState.load),
     (users_page, "/users", "Users", UsersState.load),
+    (run_page, "/runs/[execution_id]", "Run", RunState.load),
+    (history_page, "/history/[agent_id]", "Agent history", HistoryState.load),
 ]
 for page, route, title, load in SCREENS:
     app.add_page(

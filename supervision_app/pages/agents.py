@@ -366,7 +366,7 @@ def _agent_row(row: AgentRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
             rx.vstack(
-                rx.text(row.name, weight="medium"),
+                rx.link(row.name, href="/history/" + row.id.to_string(), weight="medium"),
                 rx.text(row.description, size="1", color_scheme="gray"),
                 spacing="0",
             )

@@ -9,6 +9,7 @@ import reflex as rx
 from services import agents as agent_service
 from services import executions as execution_service
 from services import users as user_service
+from services.clock import utcnow
 from services.views import ExecutionRead
 from supervision_app.components.badges import status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
@@ -27,6 +28,7 @@ class RunRow:
     step: str
     percent: int
     started: str
+    duration: str
 
 
 def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> RunRow:
@@ -45,12 +47,22 @@ def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> R
         status=run.status,
         step=run.current_step or "",
         percent=int(run.progress_percent or 0),
-        started=(run.started_at or run.created_at).strftime("%H:%M:%S"),
+        started=(run.started_at or run.created_at).strftime("%m-%d %H:%M:%S"),
+        duration=_duration(run),
     )
+
+
+def _duration(run: ExecutionRead) -> str:
+    if run.started_at is None:
+        return "waiting for the agent"
+    end = run.finished_at or utcnow()
+    seconds = int((end - run.started_at).total_seconds())
+    return f"{seconds // 60}m {seconds % 60:02d}s"
 
 
 class MonitoringState(rx.State):
     runs: list[RunRow] = []
+    recent: list[RunRow] = []
     loaded: bool = False
 
     @rx.event
@@ -65,18 +77,22 @@ class MonitoringState(rx.State):
             runs = execution_service.list_executions(
                 session=session, supervisor_user_id=supervisor_filter, active_only=True
             )
+            recent = execution_service.list_executions(
+                session=session, supervisor_user_id=supervisor_filter, finished_only=True, limit=15
+            )
             agents = {a.id: a.name for a in agent_service.list_agents(session=session)}
             users = {u.id: u.display_name for u in user_service.list_users(session=session)}
-            return runs, agents, users
+            return runs, recent, agents, users
 
-        runs, agents, users = await data.read(fetch)
+        runs, recent, agents, users = await data.read(fetch)
         self.runs = [_row(run, agents, users) for run in runs]
+        self.recent = [_row(run, agents, users) for run in recent]
         self.loaded = True
 
 
 def _run_row(row: RunRow) -> rx.Component:
     return rx.table.row(
-        rx.table.cell(rx.text(row.agent, weight="medium")),
+        rx.table.cell(rx.link(row.agent, href="/runs/" + row.id.to_string(), weight="medium")),
         rx.table.cell(rx.code(row.action, size="1")),
         rx.table.cell(
             rx.hstack(
@@ -95,7 +111,33 @@ def _run_row(row: RunRow) -> rx.Component:
                 spacing="1",
             )
         ),
-        rx.table.cell(row.started),
+        rx.table.cell(
+            rx.vstack(
+                rx.text(row.started, size="1"),
+                rx.text(row.duration, size="1", color_scheme="gray"),
+                spacing="0",
+            )
+        ),
+        data_testid="run-row",
+    )
+
+
+def _runs_table(rows) -> rx.Component:  # noqa: ANN001
+    return rx.box(
+        rx.table.root(
+            rx.table.header(
+                rx.table.row(
+                    *[
+                        rx.table.column_header_cell(h)
+                        for h in ("Agent", "Action", "Supervisor", "Status", "Progress", "Started")
+                    ]
+                )
+            ),
+            rx.table.body(rx.foreach(rows, _run_row)),
+            width="100%",
+        ),
+        overflow_x="auto",
+        width="100%",
     )
 
 
@@ -104,30 +146,20 @@ def monitoring_page() -> rx.Component:
         "Monitoring",
         rx.cond(
             MonitoringState.runs.length() > 0,
-            rx.table.root(
-                rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in (
-                                "Agent",
-                                "Action",
-                                "Supervisor",
-                                "Status",
-                                "Progress",
-                                "Started",
-                            )
-                        ]
-                    )
-                ),
-                rx.table.body(rx.foreach(MonitoringState.runs, _run_row)),
-                width="100%",
-            ),
+            _runs_table(MonitoringState.runs),
             empty_state(
                 "activity",
                 "No active runs",
                 "Runs appear here when an agent you supervise is approved to act: a SUPERVISED "
                 "agent while you are online, an approved proposal, or dispatched queue work.",
+            ),
+        ),
+        rx.cond(
+            MonitoringState.recent.length() > 0,
+            rx.vstack(
+                rx.heading("Recently finished", size="3"),
+                _runs_table(MonitoringState.recent),
+                width="100%",
             ),
         ),
     )

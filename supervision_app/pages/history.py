@@ -1,0 +1,188 @@
+"""Agent history: an agent's past runs with outcome, duration and interventions; open to replay."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import reflex as rx
+from sqlmodel import func, select
+
+from models import Intervention
+from services import agents as agent_service
+from services import executions as execution_service
+from services import governance
+from services.errors import DomainError
+from supervision_app.components.badges import level_badge, status_badge
+from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.states import data
+from supervision_app.states.auth import AuthState
+
+
+@dataclass
+class HistoryRow:
+    id: int
+    action: str
+    status: str
+    started: str
+    duration: str
+    interventions: int
+    supervision: str
+
+
+@dataclass
+class DecisionRow:
+    at: str
+    action: str
+    decision: str
+    reason: str
+
+
+class HistoryState(rx.State):
+    decisions: list[DecisionRow] = []
+    agent_name: str = ""
+    agent_level: str = ""
+    rows: list[HistoryRow] = []
+    found: bool = False
+
+    @rx.event
+    async def load(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        try:
+            agent_id = int(self.router.page.params.get("agent_id", "0"))
+        except ValueError:
+            agent_id = 0
+
+        def fetch(session):  # noqa: ANN001, ANN202
+            agent = agent_service.get_agent(session=session, agent_id=agent_id)
+            runs = execution_service.list_executions(session=session, agent_id=agent_id, limit=200)
+            if not user.is_admin:
+                runs = [r for r in runs if r.supervisor_user_id == user.id]
+            counts = dict(
+                session.exec(
+                    select(Intervention.execution_id, func.count())
+                    .where(
+                        Intervention.execution_id.in_([r.id for r in runs])  # type: ignore[attr-defined]
+                    )
+                    .group_by(Intervention.execution_id)
+                ).all()
+            )
+            decisions = governance.recent_decisions(session=session, agent_id=agent_id, limit=15)
+            return agent, runs, counts, decisions
+
+        try:
+            agent, runs, counts, decisions = await data.read(fetch)
+        except DomainError:
+            self.found = False
+            return
+        if not user.is_admin and agent.supervisor_id != user.id and not runs:
+            self.found = False
+            return
+        self.found = True
+        self.agent_name, self.agent_level = agent.name, str(agent.maturity_level)
+        self.decisions = [
+            DecisionRow(
+                at=d.created_at.strftime("%m-%d %H:%M:%S"),
+                action=d.action,
+                decision=str(d.decision),
+                reason=d.decision_reason,
+            )
+            for d in decisions
+        ]
+        self.rows = []
+        for run in runs:
+            duration = "—"
+            if run.started_at and run.finished_at:
+                seconds = int((run.finished_at - run.started_at).total_seconds())
+                duration = f"{seconds // 60}m {seconds % 60:02d}s"
+            self.rows.append(
+                HistoryRow(
+                    id=run.id,
+                    action=run.action,
+                    status=run.status,
+                    started=(run.started_at or run.created_at).strftime("%Y-%m-%d %H:%M"),
+                    duration=duration,
+                    interventions=counts.get(run.id, 0),
+                    supervision=run.supervision,
+                )
+            )
+
+
+def _row(row: HistoryRow) -> rx.Component:
+    return rx.table.row(
+        rx.table.cell(rx.link(row.action, href="/runs/" + row.id.to_string())),
+        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(row.started),
+        rx.table.cell(row.duration),
+        rx.table.cell(row.interventions),
+        rx.table.cell(row.supervision),
+    )
+
+
+def history_page() -> rx.Component:
+    return dashboard_page(
+        "Agent history",
+        rx.cond(
+            HistoryState.found,
+            rx.vstack(
+                rx.hstack(
+                    rx.heading(HistoryState.agent_name, size="4"),
+                    level_badge(HistoryState.agent_level),
+                    align="center",
+                ),
+                rx.heading("Recent decisions", size="3"),
+                rx.cond(
+                    HistoryState.decisions.length() > 0,
+                    rx.vstack(
+                        rx.foreach(
+                            HistoryState.decisions,
+                            lambda d: rx.hstack(
+                                rx.text(d.at, size="1", color_scheme="gray"),
+                                rx.code(d.action, size="1"),
+                                rx.badge(d.decision, variant="soft"),
+                                rx.text(d.reason, size="1", color_scheme="gray"),
+                                align="center",
+                                data_testid="decision-row",
+                            ),
+                        ),
+                        spacing="1",
+                    ),
+                    rx.text("This agent has not asked to act yet.", size="2", color_scheme="gray"),
+                ),
+                rx.heading("Runs", size="3"),
+                rx.cond(
+                    HistoryState.rows.length() > 0,
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(
+                                *[
+                                    rx.table.column_header_cell(h)
+                                    for h in (
+                                        "Action",
+                                        "Outcome",
+                                        "Started",
+                                        "Duration",
+                                        "Interventions",
+                                        "Supervision",
+                                    )
+                                ]
+                            )
+                        ),
+                        rx.table.body(rx.foreach(HistoryState.rows, _row)),
+                        width="100%",
+                    ),
+                    empty_state(
+                        "history",
+                        "No runs yet",
+                        "Runs of this agent appear here once it is approved to act.",
+                    ),
+                ),
+                width="100%",
+            ),
+            empty_state(
+                "search-x", "Agent not found", "It does not exist or you do not supervise it."
+            ),
+        ),
+    )
