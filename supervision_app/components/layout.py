@@ -46,7 +46,8 @@ COUNTS = {
 
 
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
-    active = rx.State.router.page.path == href
+    path = rx.State.router.page.path
+    active = (path == href) | ((href == "/") & ((path == "/index") | (path == "index")))
     count = COUNTS.get(href)
     return rx.link(
         rx.hstack(

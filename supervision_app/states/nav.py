@@ -55,8 +55,14 @@ def _counts(session, user_id: int, is_admin: bool) -> tuple[int, int, int]:  # n
 PAGE_RELOADS: dict[str, rx.event.EventHandler] = {}
 
 
+def route_key(path: str) -> str:
+    """Reflex names the root route "index"; everywhere else we call it "/"."""
+    stripped = path.strip("/")
+    return "/" if stripped in ("", "index") else f"/{stripped}"
+
+
 def reload_on_change(route: str, handler: rx.event.EventHandler) -> None:
-    PAGE_RELOADS[route] = handler
+    PAGE_RELOADS[route_key(route)] = handler
 
 
 class NavState(rx.State):
@@ -99,14 +105,13 @@ class NavState(rx.State):
         marker = await data.read(lambda session: change_marker(session=session))
         if marker == self._marker:
             return
-        first = not self._marker
         self._marker = marker
         user = await auth.current_user()
         if user is None:
             return
         await self._refresh(user)
-        reload = PAGE_RELOADS.get(self.router.page.path)
-        if reload is not None and not first:
+        reload = PAGE_RELOADS.get(route_key(self.router.page.path))
+        if reload is not None:
             return reload
 
     @rx.event
@@ -143,7 +148,6 @@ class NavState(rx.State):
             from services.dispatch import dispatch_supervisor_work
 
             await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
-        self._marker = ""
         await self._refresh(user)
 
     @rx.event

@@ -163,3 +163,20 @@ def sign_in(page: Page, app: RunningApp, username: str, password: str) -> None:
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{app.url}/")
     page.locator("#signed-in-user").wait_for()
+
+
+PASSWORD = "e2e password 123"
+
+
+def make_supervisor(app: RunningApp, username: str) -> None:
+    app.cli("create-user", username, "--role", "supervisor", "--password", PASSWORD)
+
+
+def make_agent_key(
+    app: RunningApp, name: str, level: str, supervisor: str | None = None, category: str = "ops"
+) -> str:
+    args = ["create-agent", name, "--category", category, "--level", level]
+    if supervisor:
+        args += ["--supervisor", supervisor]
+    output = app.cli(*args)
+    return next(line for line in output.splitlines() if line.startswith("sva_"))

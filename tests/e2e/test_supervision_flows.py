@@ -1,0 +1,140 @@
+"""Supervisors at work: proposals arrive live, runs are watched and steered, queued work waits."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+from playwright.sync_api import Page, expect
+
+from supervision_app.client import SupervisionClient
+from tests.e2e.conftest import PASSWORD, RunningApp, make_agent_key, make_supervisor, sign_in
+
+
+def test_proposal_arrives_live_and_is_approved_with_modified_parameters(
+    page: Page, running_app: RunningApp
+):
+    make_supervisor(running_app, "pam")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "pam-intern", "INTERN", "pam")
+    )
+    sign_in(page, running_app, "pam", PASSWORD)
+    page.goto(f"{running_app.url}/proposals")
+    expect(page.get_by_text("No proposals here")).to_be_visible()
+
+    decision = bot.act("export_rows", {"rows": 1000, "table": "orders"}, reason="monthly export")
+    card = page.get_by_test_id("proposal-card").filter(has_text="export_rows")
+    expect(card).to_be_visible(timeout=15_000)  # no reload: pushed by the live refresh
+    expect(page.get_by_role("link", name=re.compile("Proposals"))).to_contain_text("1")
+    card.click()
+    expect(page.get_by_text("monthly export").first).to_be_visible()
+    page.get_by_text("Approve with modified parameters").click()
+    editor = page.get_by_role("textbox", name="Modified parameters")
+    editor.fill('{"rows": 10, "table": "orders"}')
+    expect(page.get_by_test_id("parameters-diff")).to_contain_text('+  "rows": 10')
+    page.get_by_role("button", name="Approve modified").click()
+    expect(page.get_by_text("Approved: the agent can start.")).to_be_visible()
+
+    run = bot.wait_for_decision(decision, timeout=10, poll=0.5)
+    assert bot.execution(run.execution_id)["parameters"] == {"rows": 10, "table": "orders"}
+
+
+def test_bad_json_is_explained_and_cannot_be_approved(page: Page, running_app: RunningApp):
+    make_supervisor(running_app, "quinn")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "quinn-intern", "INTERN", "quinn")
+    )
+    sign_in(page, running_app, "quinn", PASSWORD)
+    bot.act("rename_files", {"pattern": "*.tmp"})
+    page.goto(f"{running_app.url}/proposals")
+    page.get_by_test_id("proposal-card").first.click()
+    page.get_by_text("Approve with modified parameters").click()
+    page.get_by_role("textbox", name="Modified parameters").fill('{"pattern": ')
+    expect(page.get_by_role("alert").filter(has_text="Not valid JSON")).to_be_visible()
+    expect(page.get_by_role("button", name="Approve modified")).to_be_disabled()
+
+
+def test_supervisor_watches_a_run_live_and_steps_in(page: Page, running_app: RunningApp):
+    make_supervisor(running_app, "rita")
+    key = make_agent_key(running_app, "rita-bot", "SUPERVISED", "rita")
+    sign_in(page, running_app, "rita", PASSWORD)  # the open tab makes rita online
+    bot = SupervisionClient(running_app.url, key)
+    decision = bot.act("write_report", {"month": "2026-10"})
+    assert decision.decision == "approved_to_run"
+
+    page.get_by_test_id("run-row").filter(has_text="write_report").get_by_role("link").click()
+    expect(page.get_by_role("heading", name="write_report")).to_be_visible()
+    headers = {"Authorization": f"Bearer {key}"}
+    events_url = f"{running_app.url}/api/v1/executions/{decision.execution_id}/events"
+    httpx.post(
+        events_url,
+        headers=headers,
+        json={
+            "events": [
+                {
+                    "type": "progress",
+                    "step": "collect",
+                    "step_index": 0,
+                    "total_steps": 2,
+                    "steps": ["collect", "write"],
+                },
+                {"type": "log", "level": "info", "message": "collected 42 rows"},
+                {
+                    "type": "output",
+                    "kind": "table",
+                    "data": {"columns": ["region", "sales"], "rows": [["north", 10]]},
+                },
+            ]
+        },
+    )
+    expect(page.get_by_test_id("log-line").filter(has_text="collected 42 rows")).to_be_visible(
+        timeout=15_000
+    )
+    expect(page.get_by_test_id("step-current")).to_contain_text("collect")
+    expect(page.get_by_role("cell", name="north")).to_be_visible()
+
+    page.get_by_role("button", name="Pause", exact=True).click()
+    expect(page.get_by_test_id("log-line").filter(has_text="pause")).to_be_visible()
+    answer = httpx.post(
+        events_url, headers=headers, json={"events": [{"type": "log", "message": "still here"}]}
+    ).json()
+    assert [c["type"] for c in answer["controls"]] == ["pause"]
+
+    page.get_by_role("button", name="Resume").click()
+    page.get_by_role("button", name="Terminate").click()
+    page.get_by_role("textbox", name="Reason to terminate").fill("wrong month")
+    page.get_by_role("alertdialog").get_by_role("button", name="Terminate").click()
+    expect(page.get_by_text("Run terminated.")).to_be_visible()
+    controls = httpx.get(f"{events_url[:-7]}/control", headers=headers).json()
+    assert [c["type"] for c in controls] == ["resume", "terminate"]
+    assert controls[-1]["text"] == "wrong month"
+
+
+def test_queued_work_waits_for_the_supervisor_and_starts_when_they_are_back(
+    page: Page, running_app: RunningApp
+):
+    make_supervisor(running_app, "sid")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "sid-bot", "SUPERVISED", "sid")
+    )
+    sign_in(page, running_app, "sid", PASSWORD)
+    page.get_by_role("button", name="My presence").click()
+    page.get_by_role("menuitem", name="Appear offline").click()
+    expect(page.locator("#my-presence")).to_contain_text("offline")
+
+    decision = bot.act("send_digest", {"to": "team"}, reason="weekly digest")
+    assert decision.decision == "queued"
+    page.goto(f"{running_app.url}/queue")
+    row = page.get_by_test_id("queue-row").filter(has_text="send_digest")
+    expect(row).to_contain_text("pending")
+    row.get_by_role("button", name="Run now").click()
+    expect(page.get_by_text("you must be online")).to_be_visible()
+
+    page.get_by_role("button", name="My presence").click()
+    page.get_by_role("menuitem", name="Follow my activity").click()
+    expect(page.locator("#my-presence")).to_contain_text("online")
+    expect(row).to_contain_text("executing", timeout=15_000)
+    assert [w.execution_id for w in bot.work()] != []
+
+    page.goto(f"{running_app.url}/presence")
+    expect(page.get_by_test_id("presence-row").filter(has_text="sid")).to_contain_text("online")
