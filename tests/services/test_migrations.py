@@ -1,0 +1,36 @@
+"""The migration and the models agree, and the schema can go down and up again."""
+
+from __future__ import annotations
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import inspect
+from sqlmodel import SQLModel
+
+import models  # noqa: F401
+from services.db import get_engine
+from services.migrations import downgrade_database, upgrade_database
+
+pytestmark = pytest.mark.usefixtures("database")
+
+
+def test_autogenerate_finds_no_difference_between_migration_and_models():
+    with get_engine().connect() as connection:
+        context = MigrationContext.configure(
+            connection, opts={"compare_type": True, "render_as_batch": True}
+        )
+        assert compare_metadata(context, SQLModel.metadata) == []
+
+
+def test_upgrade_downgrade_upgrade():
+    downgrade_database("base")
+    assert set(inspect(get_engine()).get_table_names()) <= {"alembic_version"}
+    upgrade_database()
+    assert set(SQLModel.metadata.tables) <= set(inspect(get_engine()).get_table_names())
+
+
+def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
+    with get_engine().connect() as connection:
+        assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert connection.exec_driver_sql("PRAGMA busy_timeout").scalar() >= 5000

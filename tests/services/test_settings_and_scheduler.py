@@ -1,0 +1,68 @@
+"""Every setting is documented; the scheduler starts its jobs, and they run."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlmodel import select
+
+from models import LoginSession
+from scheduler import runner
+from services import users as user_service
+from services.config import Settings
+from services.db import read_scope, session_scope
+from services.maintenance import purge_stale_sessions
+from tests.factories import make_user
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def test_every_setting_is_documented_in_the_readme():
+    text = README.read_text()
+    missing = [name.upper() for name in Settings.model_fields if f"`{name.upper()}`" not in text]
+    assert missing == []
+
+
+def test_secret_key_is_generated_once_and_kept(tmp_path):
+    settings = Settings(data_dir=tmp_path, secret_key="")
+    first = settings.resolved_secret_key()
+    assert first == Settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.usefixtures("database")
+def test_tidy_job_removes_expired_sign_ins(now):
+    user = make_user(now)
+    with session_scope() as session:
+        user_service.start_login_session(
+            session=session, user=user, now=now, ttl=timedelta(hours=1)
+        )
+        user_service.start_login_session(
+            session=session, user=user, now=now, ttl=timedelta(hours=5)
+        )
+    with session_scope() as session:
+        assert purge_stale_sessions(session=session, now=now + timedelta(hours=2)) == 1
+    with read_scope() as session:
+        assert len(session.exec(select(LoginSession)).all()) == 1
+
+
+@pytest.mark.usefixtures("database")
+def test_scheduler_starts_every_job_and_they_fire():
+    async def run_briefly() -> None:
+        async with runner.run_scheduler() as scheduler:
+            assert {job.id for job in scheduler.get_jobs()} == {
+                job_id for job_id, _, _ in runner.JOBS
+            }
+            for _ in range(100):
+                if len(runner.status.last_run) == len(runner.JOBS):
+                    break
+                await asyncio.sleep(0.05)
+        assert not runner.status.running
+
+    runner.status.last_run.clear()
+    asyncio.run(run_briefly())
+    assert set(runner.status.last_run) == {job_id for job_id, _, _ in runner.JOBS}
+    assert runner.status.last_error == {}
