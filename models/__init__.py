@@ -17,6 +17,7 @@ from models.enums import (
     UserRole,
 )
 from models.events import ExecutionEvent, Intervention
+from models.notifications import Notification
 from models.presence import PresenceChange, PresenceSession, PresenceStatus
 from models.users import LoginSession, User
 from models.work import ActionRequest, Execution, Proposal, QueueEntry
@@ -37,6 +38,7 @@ __all__ = [
     "LogLevel",
     "LoginSession",
     "MaturityLevel",
+    "Notification",
     "PresenceChange",
     "PresenceSession",
     "PresenceState",

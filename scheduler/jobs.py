@@ -51,3 +51,8 @@ def proposal_expiry() -> None:
     expired = dispatch.expire_proposals()
     if expired:
         logger.info("expired %d proposals", expired)
+
+
+def callback_delivery() -> None:
+    """Deliver signed callback notifications to agents, retrying with backoff."""
+    dispatch.deliver_notifications()

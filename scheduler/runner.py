@@ -37,6 +37,7 @@ JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("queue_expiry", jobs.queue_expiry, 60),
     ("proposal_reviews", jobs.proposal_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),
+    ("callback_delivery", jobs.callback_delivery, 3),
 ]
 
 

@@ -8,7 +8,7 @@ import logging
 from sqlmodel import col, select
 
 from models import Proposal, ProposalStatus
-from services import presence, proposals, queue, review
+from services import notifications, presence, proposals, queue, review
 from services.clock import utcnow
 from services.db import session_scope
 from services.errors import Conflict
@@ -100,3 +100,26 @@ def review_waiting_proposals() -> int:
 def expire_proposals() -> int:
     with session_scope() as session:
         return len(proposals.expire_proposals(session=session, now=utcnow()))
+
+
+def _post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    import httpx
+
+    return httpx.post(url, content=body, headers=headers, timeout=5.0).status_code
+
+
+def deliver_notifications(post: notifications.Poster = _post) -> int:
+    """Send due callback notifications; each is recorded, delivered or retried with backoff."""
+    with session_scope() as session:
+        due = notifications.claim_due(session=session, now=utcnow())
+    for delivery in due:
+        status, error = None, None
+        try:
+            status = post(delivery.url, delivery.body, delivery.headers)
+        except Exception as failure:  # noqa: BLE001 - any network failure is retried
+            error = f"{type(failure).__name__}: {failure}"
+        with session_scope() as session:
+            notifications.record_result(
+                session=session, delivery=delivery, now=utcnow(), status=status, error=error
+            )
+    return len(due)

@@ -13,6 +13,7 @@ from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound
+from services.notifications import notify_agent
 from services.users import UserRead
 from services.views import ProposalRead
 
@@ -120,6 +121,22 @@ def _start_execution(
     return execution
 
 
+def _tell(session: Session, proposal: Proposal, now: datetime) -> None:
+    """The agent learns of the decision through its callback (and `/agents/me/work`)."""
+    notify_agent(
+        session=session,
+        agent_id=proposal.agent_id,
+        event=f"proposal.{proposal.status}",
+        now=now,
+        payload={
+            "proposal_id": proposal.id,
+            "status": str(proposal.status),
+            "reason": proposal.decision_reason,
+            "execution_id": proposal.execution_id,
+        },
+    )
+
+
 def approve_proposal(
     *,
     session: Session,
@@ -144,6 +161,7 @@ def approve_proposal(
     ):
         raise Conflict(f"proposal was already {proposal.status}")
     execution = _start_execution(session, proposal, now)
+    _tell(session, proposal, now)
     record_audit(
         session=session,
         actor=caller.as_actor(),
@@ -177,6 +195,7 @@ def reject_proposal(
         by_user=caller.id,
     ):
         raise Conflict(f"proposal was already {proposal.status}")
+    _tell(session, proposal, now)
     record_audit(
         session=session,
         actor=caller.as_actor(),
@@ -207,6 +226,7 @@ def approve_by_autonomous_supervisor(
     ):
         return False
     execution = _start_execution(session, proposal, now, supervisor_agent_id=supervisor.id)
+    _tell(session, proposal, now)
     record_audit(
         session=session,
         actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
@@ -246,6 +266,7 @@ def expire_proposals(*, session: Session, now: datetime) -> list[ProposalRead]:
                 before={"status": "pending"},
                 after={"status": "expired"},
             )
+            _tell(session, proposal, now)
             expired.append(_read(proposal))
     return expired
 

@@ -27,6 +27,7 @@ from models.enums import FINISHED_EXECUTION_STATUSES
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.notifications import notify_agent
 from services.presence import PresenceRules, supervisor_is_available
 from services.users import UserRead
 from services.views import QueueEntryRead
@@ -283,6 +284,14 @@ def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str
     if not won:
         return ""
     new_status = "failed" if final else "pending"
+    if final:
+        notify_agent(
+            session=session,
+            agent_id=entry.agent_id,
+            event="queue.failed",
+            now=now,
+            payload={"queue_entry_id": entry.id, "action": entry.action, "error": error[:500]},
+        )
     _audit(
         session,
         Actor.system("queue"),
@@ -419,6 +428,13 @@ def mark_expired(*, session: Session, now: datetime) -> list[QueueEntryRead]:
                 "expired",
             )
             session.refresh(entry)
+            notify_agent(
+                session=session,
+                agent_id=entry.agent_id,
+                event="queue.expired",
+                now=now,
+                payload={"queue_entry_id": entry.id, "action": entry.action},
+            )
             expired.append(_read(entry))
     return expired
 

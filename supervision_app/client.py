@@ -34,6 +34,7 @@ __all__ = [
     "SupervisionClient",
     "SupervisionError",
     "Terminated",
+    "verify_signature",
 ]
 
 
@@ -79,6 +80,15 @@ class Decision:
     queue_entry_id: int | None = None
     execution_id: int | None = None
     replayed: bool = False
+
+
+def verify_signature(webhook_secret: str, body: bytes, signature_header: str) -> bool:
+    """Check a callback's `X-Supervision-Signature` (HMAC-SHA256 of the raw body)."""
+    import hashlib
+    import hmac
+
+    expected = "sha256=" + hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, signature_header)
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -142,6 +152,14 @@ class SupervisionClient:
         _raise_for(response)
         data = response.json()
         return Decision(**{k: data.get(k) for k in Decision.__dataclass_fields__})
+
+    def register_callback(self, url: str | None) -> dict[str, Any]:
+        """Receive signed POSTs when a proposal is decided or queued work is dispatched.
+
+        Check each with `verify_signature(webhook_secret, raw_body, signature_header)`; the
+        signature is in the `X-Supervision-Signature` header.
+        """
+        return self._json("PUT", "/api/v1/agents/me/callback", json={"url": url})
 
     def run(self, execution_id: int) -> Run:
         return Run(self, execution_id)

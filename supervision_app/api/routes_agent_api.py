@@ -176,6 +176,25 @@ def who_am_i(agent: AgentDep) -> AgentMe:
     return AgentMe(agent=agent, supervisor=supervisor)
 
 
+class CallbackBody(StrictBody):
+    url: str | None = Field(max_length=500, pattern=r"^https?://", description="null removes it")
+
+
+@router.put("/agents/me/callback")
+def register_callback(body: CallbackBody, agent: AgentDep) -> AgentRead:
+    """Register (or remove) the URL that receives signed notifications of my decisions."""
+    from services.agents import update_agent
+
+    with session_scope() as session:
+        return update_agent(
+            session=session,
+            agent_id=agent.id,
+            callback_url=body.url,
+            now=utcnow(),
+            actor=agent.as_actor(),
+        )
+
+
 class WorkItem(BaseModel):
     execution: ExecutionRead
     source: str

@@ -45,3 +45,4 @@ class AgentUpdateBody(StrictBody):
     specialties: list[str] | None = Field(default=None, max_length=20)
     can_supervise: bool | None = None
     is_enabled: bool | None = None
+    callback_url: str | None = Field(default=None, max_length=500, pattern=r"^https?://")
