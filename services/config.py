@@ -53,6 +53,10 @@ class Settings(BaseSettings):
         description="Words that make an action medium risk (rule reviewer).",
     )
     max_payload_bytes: int = Field(262_144, description="Largest request body the API accepts.")
+    governance_cache: bool = Field(
+        True,
+        description="Cache supervisors' presence per process (turn off with several processes).",
+    )
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
 
     @property

@@ -75,6 +75,16 @@ def decide(
     return Decision.APPROVED_TO_RUN, "AUTONOMOUS agent: runs now, streamed and audited"
 
 
+def check(
+    *, session: Session, agent: AgentRead, now: datetime, policy: GovernancePolicy
+) -> tuple[Decision, str]:
+    """The routing decision for `agent` now; with a warm presence cache it does no I/O."""
+    available = agent.supervisor_id is not None and supervisor_is_available(
+        session=session, user_id=agent.supervisor_id, now=now, rules=policy.presence
+    )
+    return decide(agent.maturity_level, agent.supervisor_id is not None, available)
+
+
 def _replay(session: Session, agent_id: int, key: str) -> ActionDecision | None:
     previous = session.exec(
         select(ActionRequest).where(
@@ -118,10 +128,7 @@ def route_action(
         previous = _replay(session, agent.id, request.idempotency_key)
         if previous is not None:
             return previous
-    available = agent.supervisor_id is not None and supervisor_is_available(
-        session=session, user_id=agent.supervisor_id, now=now, rules=policy.presence
-    )
-    decision, why = decide(agent.maturity_level, agent.supervisor_id is not None, available)
+    decision, why = check(session=session, agent=agent, now=now, policy=policy)
     record = ActionRequest(
         agent_id=agent.id,
         idempotency_key=request.idempotency_key,

@@ -18,6 +18,7 @@ from services.actors import Actor
 from services.audit import record_audit
 from services.config import Settings
 from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.presence_cache import SupervisorSnapshot, invalidate_after_commit, presence_cache
 from services.security import PRESENCE_TOKEN_PREFIX, new_token, token_hash
 from services.users import UserRead
 
@@ -109,12 +110,20 @@ def supervisor_is_available(
     *, session: Session, user_id: int, now: datetime, rules: PresenceRules
 ) -> bool:
     """The one place that decides whether a human supervisor can watch work now."""
-    user = session.get(User, user_id)
-    if user is None or not user.is_active:
+    return snapshot_is_available(presence_cache.get(session, user_id), now, rules)
+
+
+def snapshot_is_available(
+    snapshot: SupervisorSnapshot, now: datetime, rules: PresenceRules
+) -> bool:
+    """Availability from a cached snapshot: pure, so the cached governance check does no I/O."""
+    if not snapshot.active:
         return False
-    return is_available_state(
-        effective_state(session.get(PresenceStatus, user_id), now, rules), rules
-    )
+    if snapshot.override_state is not None and (
+        snapshot.override_expires_at is None or snapshot.override_expires_at > now
+    ):
+        return is_available_state(snapshot.override_state, rules)
+    return is_available_state(derived_state(snapshot.last_heartbeat_at, now, rules), rules)
 
 
 def _read(status: PresenceStatus) -> PresenceRead:
@@ -135,6 +144,7 @@ def _settle(
     session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
 ) -> PresenceUpdate:
     """Store the state that counts now; record and audit a change if there is one."""
+    invalidate_after_commit(session, status.user_id)
     if (
         status.override_state is not None
         and status.override_expires_at is not None

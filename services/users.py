@@ -141,6 +141,9 @@ def update_user(
         if not is_active:
             _revoke_all_sessions(session, user.id or 0, now)
     session.add(user)
+    from services.presence_cache import invalidate_after_commit
+
+    invalidate_after_commit(session, user.id or 0)
     record_audit(
         session=session,
         actor=actor,

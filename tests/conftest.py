@@ -11,6 +11,7 @@ import pytest
 
 from services.config import get_settings
 from services.db import dispose_engines
+from services.presence_cache import presence_cache
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
@@ -21,6 +22,7 @@ def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     get_settings.cache_clear()
     dispose_engines()
+    presence_cache.clear()
 
 
 @pytest.fixture(scope="session")

@@ -150,3 +150,46 @@ def test_bad_override_and_foreign_session_token_are_refused(now):
     token = open_tab(other.id, now)
     with pytest.raises(NotFound):
         beat(user.id, token, now)
+
+
+def test_cached_availability_follows_each_committed_change(now):
+    from services.presence_cache import presence_cache
+
+    user = make_user(now)
+    with read_scope() as session:
+        assert not presence.supervisor_is_available(
+            session=session, user_id=user.id, now=now, rules=RULES
+        )
+    assert presence_cache.peek(user.id) is not None  # warmed
+    beat(user.id, open_tab(user.id, now), now)
+    assert presence_cache.peek(user.id) is None  # dropped on commit
+    with read_scope() as session:
+        assert presence.supervisor_is_available(
+            session=session, user_id=user.id, now=now, rules=RULES
+        )
+    with session_scope() as session:
+        presence.set_override(
+            session=session, user_id=user.id, state="offline", now=now, rules=RULES
+        )
+    with read_scope() as session:
+        assert not presence.supervisor_is_available(
+            session=session, user_id=user.id, now=now, rules=RULES
+        )
+
+
+def test_rolled_back_change_keeps_the_cache(now):
+    from services.presence_cache import presence_cache
+
+    user = make_user(now)
+    with read_scope() as session:
+        presence.supervisor_is_available(session=session, user_id=user.id, now=now, rules=RULES)
+    with pytest.raises(RuntimeError), session_scope() as session:
+        presence.set_override(
+            session=session, user_id=user.id, state="online", now=now, rules=RULES
+        )
+        raise RuntimeError("abort")
+    assert presence_cache.peek(user.id) is not None
+    with read_scope() as session:
+        assert not presence.supervisor_is_available(
+            session=session, user_id=user.id, now=now, rules=RULES
+        )

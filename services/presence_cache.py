@@ -1,0 +1,98 @@
+"""Per-process cache of supervisors' presence, so the governance check needs no presence query.
+
+Entries are dropped after the commit of any change to that user's presence or account (the
+writer registers the user on its session; the `after_commit` hook invalidates). A generation
+counter stops a reader that loaded before a change from storing the old value after it.
+The cache is per process: with several app processes, set GOVERNANCE_CACHE=false.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import event
+from sqlmodel import Session
+
+from models import PresenceState, PresenceStatus, User
+from services.config import get_settings
+
+_INFO_KEY = "presence_cache_invalidate"
+
+
+@dataclass(frozen=True, slots=True)
+class SupervisorSnapshot:
+    active: bool
+    override_state: PresenceState | None
+    override_expires_at: datetime | None
+    last_heartbeat_at: datetime | None
+
+
+class PresenceCache:
+    def __init__(self) -> None:
+        self._entries: dict[int, SupervisorSnapshot] = {}
+        self._generation = 0
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return get_settings().governance_cache
+
+    def get(self, session: Session, user_id: int) -> SupervisorSnapshot:
+        entry = self._entries.get(user_id)
+        if entry is not None:
+            return entry
+        generation = self._generation
+        entry = load_snapshot(session, user_id)
+        with self._lock:
+            if self.enabled and generation == self._generation:
+                self._entries[user_id] = entry
+        return entry
+
+    def peek(self, user_id: int) -> SupervisorSnapshot | None:
+        return self._entries.get(user_id)
+
+    def invalidate(self, user_ids: set[int]) -> None:
+        with self._lock:
+            self._generation += 1
+            for user_id in user_ids:
+                self._entries.pop(user_id, None)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._generation += 1
+            self._entries.clear()
+
+
+def load_snapshot(session: Session, user_id: int) -> SupervisorSnapshot:
+    user = session.get(User, user_id)
+    status = session.get(PresenceStatus, user_id)
+    return SupervisorSnapshot(
+        active=bool(user and user.is_active),
+        override_state=PresenceState(status.override_state)
+        if status and status.override_state
+        else None,
+        override_expires_at=status.override_expires_at if status else None,
+        last_heartbeat_at=status.last_heartbeat_at if status else None,
+    )
+
+
+presence_cache = PresenceCache()
+
+
+def invalidate_after_commit(session: Session, user_id: int) -> None:
+    """Drop `user_id`'s cached presence once this session's transaction commits."""
+    session.info.setdefault(_INFO_KEY, set()).add(user_id)
+
+
+@event.listens_for(Session, "after_commit")
+def _after_commit(session: Session) -> None:
+    user_ids = session.info.pop(_INFO_KEY, None)
+    if user_ids:
+        presence_cache.invalidate(user_ids)
+
+
+@event.listens_for(Session, "after_rollback")
+def _after_rollback(session: Session) -> None:
+    session.info.pop(_INFO_KEY, None)
