@@ -49,7 +49,8 @@ def free_port() -> int:
 
 
 class ApiServer:
-    """The app's HTTP API (the same FastAPI app Reflex mounts) in its own uvicorn process."""
+    """The app's HTTP API (the FastAPI app Reflex mounts) served by granian, as `reflex run
+    --env prod` serves it, in its own process."""
 
     def __init__(self, workers_env: dict[str, str] | None = None) -> None:
         self.port = free_port()

@@ -8,8 +8,9 @@ and SQLAlchemy's `begin` event emits the BEGIN itself (the recipe from SQLAlchem
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,12 @@ def is_sqlite(engine: Engine | None = None) -> bool:
     return (engine or get_engine()).dialect.name == "sqlite"
 
 
+# SQLite has one writer at a time, and its busy handler waits by sleeping in growing steps:
+# threads of one process queue here instead, in order, and only other processes meet the
+# busy timeout.
+_sqlite_writer = threading.Lock()
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A read-write transaction, committed on success and rolled back on error.
@@ -84,7 +91,9 @@ def session_scope() -> Iterator[Session]:
     On SQLite it begins IMMEDIATE, so the writer lock is taken before the first read and
     read-then-write sequences cannot fail half-way.
     """
-    with Session(get_engine(), expire_on_commit=False) as session:
+    engine = get_engine()
+    guard = _sqlite_writer if is_sqlite(engine) else nullcontext()
+    with guard, Session(engine, expire_on_commit=False) as session:
         try:
             yield session
             session.commit()

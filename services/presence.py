@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
+from sqlalchemy import bindparam, insert, update
 from sqlmodel import Session, col, func, select
 
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
@@ -72,6 +73,7 @@ class PresenceUpdate:
     presence: PresenceRead
     changed: bool
     became_available: bool
+    tab_id: int | None = None
 
 
 def derived_state(
@@ -233,7 +235,13 @@ def record_heartbeat(
     session.add(tab)
     status = _status_for(session, user_id, now)
     status.last_heartbeat_at = now
-    return _settle(session, status, now, rules, "heartbeat")
+    update = _settle(session, status, now, rules, "heartbeat")
+    return PresenceUpdate(
+        presence=update.presence,
+        changed=update.changed,
+        became_available=update.became_available,
+        tab_id=tab.id,
+    )
 
 
 def end_presence_session(
@@ -351,11 +359,72 @@ def apply_presence_transitions(
             )
         )
     ).all()
-    available = []
+    # Set-based: one pass may move thousands of users, so rows are written in bulk and the
+    # pass is one audit event listing every change (each is also a presence_changes row).
+    changes: list[dict[str, object]] = []
+    updates: list[dict[str, object]] = []
+    available: list[int] = []
     for status in due:
-        update = _settle(session, status, now, rules, "timeout")
-        if update.became_available:
-            available.append(status.user_id)
+        expired = status.override_expires_at is not None and status.override_expires_at <= now
+        override = None if expired else status.override_state
+        expires = None if expired else status.override_expires_at
+        old_state = PresenceState(status.state)
+        if override is not None:
+            new_state = PresenceState(override)
+        else:
+            new_state = derived_state(status.last_heartbeat_at, now, rules)
+        reason = "expiry" if expired else "timeout"
+        updates.append(
+            {
+                "uid": status.user_id,
+                "state": new_state.value,
+                "since": now if new_state != old_state else status.since,
+                "override": override,
+                "expires": expires,
+            }
+        )
+        if new_state != old_state:
+            changes.append(
+                {
+                    "user_id": status.user_id,
+                    "from_state": old_state.value,
+                    "to_state": new_state.value,
+                    "reason": reason,
+                    "at": now,
+                }
+            )
+            if is_available_state(new_state, rules) and not is_available_state(old_state, rules):
+                available.append(status.user_id)
+        invalidate_after_commit(session, status.user_id)
+    if not updates:
+        return []
+    connection = session.connection()
+    connection.execute(
+        update(PresenceStatus)
+        .where(col(PresenceStatus.user_id) == bindparam("uid"))
+        .values(
+            state=bindparam("state"),
+            since=bindparam("since"),
+            override_state=bindparam("override"),
+            override_expires_at=bindparam("expires"),
+        ),
+        updates,
+    )
+    if changes:
+        connection.execute(insert(PresenceChange), changes)
+        record_audit(
+            session=session,
+            actor=Actor.system("presence"),
+            action="presence.changed",
+            object_type="team",
+            object_id=None,
+            now=now,
+            after={
+                "changes": [
+                    [c["user_id"], c["from_state"], c["to_state"], c["reason"]] for c in changes
+                ]
+            },
+        )
     return available
 
 

@@ -32,7 +32,7 @@ class SupervisorSnapshot:
 class PresenceCache:
     def __init__(self) -> None:
         self._entries: dict[int, SupervisorSnapshot] = {}
-        self._generation = 0
+        self._generations: dict[int, int] = {}  # per user: bumped by each invalidation
         self._lock = threading.Lock()
 
     @property
@@ -43,10 +43,10 @@ class PresenceCache:
         entry = self._entries.get(user_id)
         if entry is not None:
             return entry
-        generation = self._generation
+        generation = self._generations.get(user_id, 0)
         entry = load_snapshot(session, user_id)
         with self._lock:
-            if self.enabled and generation == self._generation:
+            if self.enabled and generation == self._generations.get(user_id, 0):
                 self._entries[user_id] = entry
         return entry
 
@@ -55,13 +55,14 @@ class PresenceCache:
 
     def invalidate(self, user_ids: set[int]) -> None:
         with self._lock:
-            self._generation += 1
             for user_id in user_ids:
+                self._generations[user_id] = self._generations.get(user_id, 0) + 1
                 self._entries.pop(user_id, None)
 
     def clear(self) -> None:
         with self._lock:
-            self._generation += 1
+            for user_id in self._entries:
+                self._generations[user_id] = self._generations.get(user_id, 0) + 1
             self._entries.clear()
 
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.actors import current_request_id
 from services.config import get_settings
@@ -23,6 +23,42 @@ from supervision_app.api import (
 from supervision_app.api.errors import install_error_handlers
 
 
+class RequestContext:
+    """Pure ASGI middleware: refuses oversize bodies and tags each request with an id.
+
+    (Starlette's BaseHTTPMiddleware costs a task and a stream per request and breaks streaming.)
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            detail = f"body: request body larger than {self.max_bytes} bytes"
+            response = JSONResponse({"detail": detail, "field": "body"}, status_code=413)
+            await response(scope, receive, send)
+            return
+        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id)]
+            await send(message)
+
+        token = current_request_id.set(request_id.decode(errors="replace"))
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            current_request_id.reset(token)
+
+
 def build_api() -> FastAPI:
     api = FastAPI(
         title="Agent supervision API",
@@ -34,25 +70,7 @@ def build_api() -> FastAPI:
     install_error_handlers(api)
     max_bytes = get_settings().max_payload_bytes
 
-    @api.middleware("http")
-    async def request_context(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > max_bytes:
-            return JSONResponse(
-                {"detail": f"body: request body larger than {max_bytes} bytes", "field": "body"},
-                status_code=413,
-            )
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = current_request_id.set(request_id[:64])
-        try:
-            response = await call_next(request)
-        finally:
-            current_request_id.reset(token)
-        response.headers["X-Request-ID"] = request_id[:64]
-        return response
-
+    api.add_middleware(RequestContext, max_bytes=max_bytes)
     api.include_router(routes_system.router)
     api.include_router(routes_users.router)
     api.include_router(routes_agents.router)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -13,7 +15,7 @@ from services.agents import AgentRead
 from services.clock import utcnow
 from services.db import read_scope
 from services.errors import AuthenticationFailed, PermissionDenied
-from services.security import AGENT_KEY_PREFIX
+from services.security import AGENT_KEY_PREFIX, token_hash
 from services.users import UserRead
 
 
@@ -31,14 +33,34 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def get_caller(request: Request) -> Caller:
-    token = bearer_token(request)
+# Signed-in users' tokens, resolved for a few seconds: dashboards poll and heartbeat often.
+# Sign-out drops the entry at once; other revocations take effect within USER_CACHE_S.
+USER_CACHE_S = 5.0
+_user_cache: dict[str, tuple[UserRead, float]] = {}
+
+
+def forget_user_token(token: str) -> None:
+    _user_cache.pop(token_hash(token), None)
+
+
+def _resolve(token: str) -> Caller:
     with read_scope() as session:
         if token.startswith(AGENT_KEY_PREFIX):
             return Caller(agent=agent_service.authenticate_agent(session=session, api_key=token))
-        return Caller(
-            user=user_service.resolve_login_token(session=session, token=token, now=utcnow())
-        )
+        user = user_service.resolve_login_token(session=session, token=token, now=utcnow())
+    if len(_user_cache) > 10_000:
+        _user_cache.clear()
+    _user_cache[token_hash(token)] = (user, time.monotonic() + USER_CACHE_S)
+    return Caller(user=user)
+
+
+async def get_caller(request: Request) -> Caller:
+    token = bearer_token(request)
+    if not token.startswith(AGENT_KEY_PREFIX):
+        cached = _user_cache.get(token_hash(token))
+        if cached is not None and cached[1] > time.monotonic():
+            return Caller(user=cached[0])
+    return await asyncio.to_thread(_resolve, token)
 
 
 def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 
 from fastapi import APIRouter, Query
@@ -13,6 +14,7 @@ from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.dispatch import dispatch_supervisor_work
 from services.errors import PermissionDenied
+from services.heartbeats import heartbeat_buffer
 from services.policy import presence_rules
 from services.presence import PresenceChangeRead, PresenceRead, PresenceSessionRead, PresenceUpdate
 from services.users import UserRead
@@ -72,16 +74,30 @@ def start_session(user_id: int, body: StartSessionBody, caller: UserDep) -> Sess
 
 
 @router.post("/users/{user_id}/activity/heartbeat")
-def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> PresenceRead:
+async def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> PresenceRead:
     """Real activity in a tab. The server's clock is the only one that counts."""
     presence.require_self(caller.id, user_id)
+    rules = presence_rules()
+    fast = heartbeat_buffer.try_record(user_id, body.session_token, utcnow(), rules)
+    if fast is not None:
+        return fast
+    return await asyncio.to_thread(_full_heartbeat, user_id, body.session_token)
+
+
+def _full_heartbeat(user_id: int, token: str) -> PresenceRead:
     with session_scope() as session:
         update = presence.record_heartbeat(
             session=session,
             user_id=user_id,
-            session_token=body.session_token,
+            session_token=token,
             now=utcnow(),
             rules=presence_rules(),
+        )
+    if update.tab_id is not None:
+        heartbeat_buffer.remember_tab(token, user_id, update.tab_id)
+    with read_scope() as session:  # warm the cache so the next heartbeats take the fast path
+        presence.supervisor_is_available(
+            session=session, user_id=user_id, now=utcnow(), rules=presence_rules()
         )
     return _after(update)
 
@@ -170,6 +186,7 @@ def list_changes(user_id: int, caller: UserDep) -> list[PresenceChangeRead]:
 @router.delete("/activity/sessions/{session_token}")
 def end_session(session_token: str, caller: UserDep) -> PresenceRead:
     """End a tab session (the dashboard calls this when the tab closes)."""
+    heartbeat_buffer.forget_tab(session_token)
     with session_scope() as session:
         update = presence.end_presence_session(
             session=session,

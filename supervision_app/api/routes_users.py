@@ -11,7 +11,7 @@ from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.users import SignIn, UserRead
-from supervision_app.api.auth import AdminDep, UserDep, bearer_token
+from supervision_app.api.auth import AdminDep, UserDep, bearer_token, forget_user_token
 from supervision_app.api.schemas import LoginBody, UserCreateBody, UserUpdateBody
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -31,6 +31,7 @@ def login(body: LoginBody) -> SignIn:
 
 @router.post("/auth/logout", status_code=204)
 def logout(request: Request, _user: UserDep) -> None:
+    forget_user_token(bearer_token(request))
     with session_scope() as session:
         user_service.end_login_session(session=session, token=bearer_token(request), now=utcnow())
 

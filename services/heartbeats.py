@@ -1,0 +1,119 @@
+"""The heartbeat fast path: most heartbeats change nothing but a timestamp.
+
+A heartbeat from a known live tab of a user who is already online, whose stored heartbeat
+is recent, is kept in memory and written with the others in one transaction about once a
+second. Anything else — a first heartbeat, a state change, an unknown tab, an override, a
+stored heartbeat older than REFRESH — takes the full path through the database. A crash
+loses at most a second of timestamps, which the minutes-long thresholds absorb.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime, timedelta
+
+from sqlalchemy import bindparam, update
+from sqlmodel import col
+
+from models import PresenceSession, PresenceState, PresenceStatus
+from services.presence import PresenceRead, PresenceRules, derived_state
+from services.presence_cache import presence_cache
+from services.security import token_hash
+
+logger = logging.getLogger(__name__)
+
+REFRESH = timedelta(seconds=60)
+FLUSH_EVERY_S = 1.0
+
+
+class HeartbeatBuffer:
+    def __init__(self) -> None:
+        self._tabs: dict[str, tuple[int, int]] = {}  # token hash -> (user id, tab id)
+        self._pending: dict[int, tuple[int, datetime]] = {}  # tab id -> (user id, at)
+        self._lock = threading.Lock()
+        self._flushing = threading.Lock()
+        self._last_flush = time.monotonic()
+
+    def remember_tab(self, token: str, user_id: int, tab_id: int) -> None:
+        with self._lock:
+            self._tabs[token_hash(token)] = (user_id, tab_id)
+
+    def forget_tab(self, token: str) -> None:
+        with self._lock:
+            known = self._tabs.pop(token_hash(token), None)
+            if known is not None:
+                self._pending.pop(known[1], None)
+
+    def try_record(
+        self, user_id: int, token: str, now: datetime, rules: PresenceRules
+    ) -> PresenceRead | None:
+        """Record in memory and answer, or None when the full path is needed."""
+        known = self._tabs.get(token_hash(token))
+        snapshot = presence_cache.peek(user_id)
+        if known is None or known[0] != user_id or snapshot is None or not snapshot.active:
+            return None
+        if snapshot.override_state is not None or snapshot.last_heartbeat_at is None:
+            return None
+        if now - snapshot.last_heartbeat_at > REFRESH:
+            return None
+        if derived_state(snapshot.last_heartbeat_at, now, rules) != PresenceState.ONLINE:
+            return None
+        with self._lock:
+            self._pending[known[1]] = (user_id, now)
+        self._maybe_flush()
+        return PresenceRead(
+            user_id=user_id,
+            state=PresenceState.ONLINE,
+            since=snapshot.last_heartbeat_at,
+            last_heartbeat_at=now,
+            override_state=None,
+            override_expires_at=None,
+        )
+
+    def _maybe_flush(self) -> None:
+        if time.monotonic() - self._last_flush < FLUSH_EVERY_S or self._flushing.locked():
+            return
+        self._last_flush = time.monotonic()
+        threading.Thread(target=self.flush, name="heartbeat-flush", daemon=True).start()
+
+    def flush(self) -> int:
+        """Write buffered heartbeats in one transaction; live tabs only."""
+        from services.db import session_scope
+
+        with self._flushing:
+            with self._lock:
+                pending, self._pending = self._pending, {}
+            if not pending:
+                return 0
+            latest: dict[int, datetime] = {}
+            for user_id, at in pending.values():
+                latest[user_id] = max(at, latest.get(user_id, at))
+            try:
+                with session_scope() as session:
+                    session.connection().execute(
+                        update(PresenceSession)
+                        .where(
+                            col(PresenceSession.id) == bindparam("tab_id"),
+                            col(PresenceSession.ended_at).is_(None),
+                        )
+                        .values(last_heartbeat_at=bindparam("at")),
+                        [{"tab_id": tab_id, "at": at} for tab_id, (_, at) in pending.items()],
+                    )
+                    session.connection().execute(
+                        update(PresenceStatus)
+                        .where(col(PresenceStatus.user_id) == bindparam("uid"))
+                        .values(last_heartbeat_at=bindparam("at")),
+                        [{"uid": uid, "at": at} for uid, at in latest.items()],
+                    )
+            except Exception:  # noqa: BLE001 - keep them for the next flush
+                logger.exception("heartbeat flush failed; will retry")
+                with self._lock:
+                    for tab_id, value in pending.items():
+                        self._pending.setdefault(tab_id, value)
+                return 0
+            return len(pending)
+
+
+heartbeat_buffer = HeartbeatBuffer()

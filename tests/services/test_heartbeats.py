@@ -1,0 +1,74 @@
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from models import PresenceSession
+from services import presence
+from services.db import read_scope, session_scope
+from services.heartbeats import HeartbeatBuffer
+from services.presence import PresenceRules
+from tests.factories import make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+
+
+def online_tab(user_id, now):
+    with session_scope() as session:
+        token, tab = presence.start_presence_session(session=session, user_id=user_id, now=now)
+        presence.record_heartbeat(
+            session=session, user_id=user_id, session_token=token, now=now, rules=RULES
+        )
+    with read_scope() as session:
+        presence.supervisor_is_available(session=session, user_id=user_id, now=now, rules=RULES)
+    return token, tab.id
+
+
+def test_known_online_tab_takes_the_fast_path_and_is_flushed(now):
+    user = make_user(now)
+    token, tab_id = online_tab(user.id, now)
+    buffer = HeartbeatBuffer()
+    buffer.remember_tab(token, user.id, tab_id)
+    answer = buffer.try_record(user.id, token, now + timedelta(seconds=30), RULES)
+    assert answer is not None and answer.state == "online"
+    assert buffer.flush() == 1
+    with read_scope() as session:
+        tab = session.get(PresenceSession, tab_id)
+        assert tab.last_heartbeat_at == now + timedelta(seconds=30)
+        assert presence.get_presence(
+            session=session, user_id=user.id, now=now, rules=RULES
+        ).last_heartbeat_at == now + timedelta(seconds=30)
+
+
+def test_anything_unusual_takes_the_full_path(now):
+    user, other = make_user(now), make_user(now)
+    token, tab_id = online_tab(user.id, now)
+    buffer = HeartbeatBuffer()
+    assert buffer.try_record(user.id, token, now, RULES) is None  # tab not known yet
+    buffer.remember_tab(token, user.id, tab_id)
+    assert buffer.try_record(other.id, token, now, RULES) is None  # someone else's tab
+    assert (
+        buffer.try_record(user.id, token, now + timedelta(minutes=2), RULES) is None
+    )  # stored beat too old
+    with session_scope() as session:
+        presence.set_override(session=session, user_id=user.id, state="away", now=now, rules=RULES)
+    with read_scope() as session:
+        presence.supervisor_is_available(session=session, user_id=user.id, now=now, rules=RULES)
+    assert buffer.try_record(user.id, token, now, RULES) is None  # override in force
+
+
+def test_flush_never_revives_an_ended_tab(now):
+    user = make_user(now)
+    token, tab_id = online_tab(user.id, now)
+    buffer = HeartbeatBuffer()
+    buffer.remember_tab(token, user.id, tab_id)
+    assert buffer.try_record(user.id, token, now + timedelta(seconds=5), RULES) is not None
+    with session_scope() as session:
+        presence.end_presence_session(
+            session=session, session_token=token, now=now, rules=RULES, caller_id=user.id
+        )
+    buffer.flush()
+    with read_scope() as session:
+        tab = session.exec(select(PresenceSession).where(PresenceSession.id == tab_id)).one()
+    assert tab.ended_at is not None and tab.last_heartbeat_at == now
