@@ -16,6 +16,7 @@ class ExecutionHub:
     def __init__(self) -> None:
         self._waiters: dict[int, set[asyncio.Event]] = defaultdict(set)
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.versions: dict[int, int] = defaultdict(int)  # bumped by every publish
 
     def _bind(self) -> None:
         if self._loop is None:
@@ -46,6 +47,7 @@ class ExecutionHub:
         loop.call_soon_threadsafe(self._wake, execution_id)
 
     def _wake(self, execution_id: int) -> None:
+        self.versions[execution_id] += 1
         for event in list(self._waiters.get(execution_id, ())):
             event.set()
 

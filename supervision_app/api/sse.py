@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -52,6 +53,70 @@ def _fetch(execution_id: int, after: int) -> tuple[list[EventRead], bool, int]:
         execution = get_execution(session=session, execution_id=execution_id)
     finished = execution.status in FINISHED_EXECUTION_STATUSES
     return events, finished, execution.last_seq
+
+
+FEED_RETAIN = 2000
+
+
+class Feed:
+    """One execution's recent events, shared by all its streams in this process.
+
+    Without it, every stream ran its own query per event: with 100 watchers, 100 queries.
+    """
+
+    def __init__(self) -> None:
+        self.events: list[EventRead] = []
+        self.upto = 0
+        self.finished = False
+        self.version = -1
+        self.fetched_at = 0.0
+        self.lock = asyncio.Lock()
+        self.subscribers = 0
+
+    async def after(self, execution_id: int, after: int) -> tuple[list[EventRead], bool]:
+        async with self.lock:
+            stale = (
+                hub.versions[execution_id] != self.version
+                or time.monotonic() - self.fetched_at > 1.0
+            )
+            if stale:
+                self.version = hub.versions[execution_id]
+                self.fetched_at = time.monotonic()
+                new, self.finished, _ = await asyncio.to_thread(_fetch, execution_id, self.upto)
+                if new:
+                    self.events.extend(new)
+                    self.upto = new[-1].seq
+                    del self.events[:-FEED_RETAIN]
+                if len(new) == BATCH:  # more to read: not caught up, so not finished either
+                    self.version, self.finished = -1, False
+        first = self.events[0].seq if self.events else self.upto + 1
+        if after + 1 >= first:
+            return [e for e in self.events if e.seq > after][:BATCH], self.finished
+        events, finished, _ = await asyncio.to_thread(
+            _fetch, execution_id, after
+        )  # older than retained
+        return events, finished
+
+
+_feeds: dict[int, Feed] = {}
+
+
+def _subscribe(execution_id: int) -> Feed:
+    feed = _feeds.get(execution_id)
+    if feed is None:
+        feed = _feeds[execution_id] = Feed()
+    feed.subscribers += 1
+    return feed
+
+
+def _unsubscribe(execution_id: int, feed: Feed) -> None:
+    feed.subscribers -= 1
+    if feed.subscribers <= 0 and _feeds.get(execution_id) is feed:
+        del _feeds[execution_id]
+
+
+def open_feeds() -> int:
+    return len(_feeds)
 
 
 class EventStream(Response):
@@ -109,9 +174,19 @@ class EventStream(Response):
             notice = {"requested": after, "available_from": 1, "last": last_seq}
             await self._write(send, f"event: reset\ndata: {json.dumps(notice)}\n\n".encode())
             after = 0
+        feed = _subscribe(self.execution_id)
+        try:
+            await self._follow(send, disconnected, feed, after)
+        finally:
+            _unsubscribe(self.execution_id, feed)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _follow(
+        self, send: Send, disconnected: asyncio.Event, feed: Feed, after: int
+    ) -> None:
         idle = 0.0
         while not disconnected.is_set():
-            events, finished, _ = await asyncio.to_thread(_fetch, self.execution_id, after)
+            events, finished = await feed.after(self.execution_id, after)
             for event in events:
                 await self._write(send, format_event(event))
                 after = event.seq
@@ -128,4 +203,3 @@ class EventStream(Response):
                 if idle >= KEEPALIVE_S:
                     await self._write(send, b": keep-alive\n\n")
                     idle = 0.0
-        await send({"type": "http.response.body", "body": b"", "more_body": False})

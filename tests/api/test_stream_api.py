@@ -13,6 +13,7 @@ import uvicorn
 
 from supervision_app.api.app import build_api
 from supervision_app.api.live import hub
+from supervision_app.api.sse import open_feeds
 from supervision_app.client import SupervisionClient
 from tests.api.conftest import sign_in
 from tests.api.test_governance_api import go_online
@@ -138,4 +139,5 @@ def test_live_events_arrive_while_streaming_and_closed_clients_are_cleaned_up(li
         while hub.waiter_count() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert hub.waiter_count() == 0
+        assert open_feeds() == 0
         run.complete()

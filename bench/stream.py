@@ -1,0 +1,146 @@
+"""Live streaming latency: from an agent's events POST returning to the event arriving at
+each SSE client, with 1 and 100 concurrent streams; then sustained events per second.
+
+Prints JSON lines: sse_latency_1_stream, sse_latency_100_streams ({p50_ms, p99_ms, n}) and
+events_per_s. Seed target < 100 ms; goal p99 < 25 ms with 100 streams, p50 single-digit ms.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from datetime import timedelta
+
+import aiohttp
+from common import ApiServer, emit, percentiles, use_temp_data_dir
+
+use_temp_data_dir()
+
+from services import presence  # noqa: E402
+from services.actors import Actor  # noqa: E402
+from services.agents import create_agent  # noqa: E402
+from services.clock import utcnow  # noqa: E402
+from services.db import session_scope  # noqa: E402
+from services.migrations import upgrade_database  # noqa: E402
+from services.policy import presence_rules  # noqa: E402
+from services.users import create_user, start_login_session  # noqa: E402
+
+EVENTS = 200
+
+
+def setup() -> tuple[str, str]:
+    now = utcnow()
+    with session_scope() as session:
+        user = create_user(
+            session=session,
+            username="watcher",
+            password="bench password",
+            role="supervisor",
+            now=now,
+            actor=Actor.system(),
+        )
+        login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
+        token, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
+        presence.record_heartbeat(
+            session=session, user_id=user.id, session_token=token, now=now, rules=presence_rules()
+        )
+        agent = create_agent(
+            session=session,
+            name="streamer",
+            category="bench",
+            maturity_level="SUPERVISED",
+            supervisor_id=user.id,
+            now=now,
+            actor=Actor.system(),
+        )
+    return login.token, agent.api_key
+
+
+async def stream_latency(url: str, user_token: str, agent_key: str, streams: int) -> list[float]:
+    agent_headers = {"Authorization": f"Bearer {agent_key}"}
+    user_headers = {"Authorization": f"Bearer {user_token}"}
+    posted_at: dict[int, float] = {}
+    samples: list[float] = []
+    async with aiohttp.ClientSession(
+        url, connector=aiohttp.TCPConnector(limit=streams + 10)
+    ) as http:
+        async with http.post(
+            "/api/v1/actions", json={"action": "stream"}, headers=agent_headers
+        ) as response:
+            execution_id = (await response.json())["execution_id"]
+        ready = asyncio.Event()
+        connected = 0
+
+        async def reader() -> None:
+            nonlocal connected
+            async with http.get(
+                f"/api/supervision/{execution_id}/stream", headers=user_headers
+            ) as response:
+                connected += 1
+                if connected == streams:
+                    ready.set()
+                async for raw in response.content:
+                    line = raw.decode().strip()
+                    if line.startswith("data: ") and '"message":"m' in line:
+                        arrived = time.perf_counter()
+                        index = int(json.loads(line[6:])["message"][1:])
+                        # Arriving before the POST even returned counts as 0 ms.
+                        samples.append(max(0.0, (arrived - posted_at.get(index, arrived)) * 1000))
+                    elif line.startswith("event: end"):
+                        return
+
+        readers = [asyncio.create_task(reader()) for _ in range(streams)]
+        await asyncio.wait_for(ready.wait(), 30)
+        await asyncio.sleep(0.5)
+        events_url = f"/api/v1/executions/{execution_id}/events"
+        for index in range(EVENTS):
+            body = {"events": [{"type": "log", "message": f"m{index}"}]}
+            async with http.post(events_url, json=body, headers=agent_headers) as response:
+                await response.read()
+            posted_at[index] = time.perf_counter()
+            await asyncio.sleep(0.02)
+        async with http.post(
+            events_url, json={"events": [{"type": "completed"}]}, headers=agent_headers
+        ) as response:
+            await response.read()
+        await asyncio.wait_for(asyncio.gather(*readers), 60)
+    return samples
+
+
+async def throughput(url: str, user_token: str, agent_key: str, seconds: float = 5.0) -> float:
+    agent_headers = {"Authorization": f"Bearer {agent_key}"}
+    async with aiohttp.ClientSession(url) as http:
+        async with http.post(
+            "/api/v1/actions", json={"action": "flood"}, headers=agent_headers
+        ) as response:
+            execution_id = (await response.json())["execution_id"]
+        events_url = f"/api/v1/executions/{execution_id}/events"
+        batch = {"events": [{"type": "log", "message": "x" * 80} for _ in range(50)]}
+        sent = 0
+        started = time.perf_counter()
+        while time.perf_counter() - started < seconds:
+            async with http.post(events_url, json=batch, headers=agent_headers) as response:
+                await response.read()
+            sent += 50
+        return sent / (time.perf_counter() - started)
+
+
+def main() -> None:
+    upgrade_database()
+    user_token, agent_key = setup()
+    server = ApiServer()
+    try:
+        for streams, name in ((1, "sse_latency_1_stream"), (100, "sse_latency_100_streams")):
+            samples = asyncio.run(stream_latency(server.url, user_token, agent_key, streams))
+            emit(metric=name, **percentiles(samples))
+        emit(
+            metric="events_per_s",
+            value=round(asyncio.run(throughput(server.url, user_token, agent_key)), 1),
+        )
+    finally:
+        server.stop()
+
+
+if __name__ == "__main__":
+    main()
