@@ -14,4 +14,6 @@ config = rx.Config(
     backend_port=_settings.port,
     plugins=[rx.plugins.RadixThemesPlugin(theme=rx.theme(accent_color="indigo", radius="medium"))],
     disable_plugins=[rx.plugins.SitemapPlugin],
+    # Reflex accepts websocket connections from any origin by default: only our own site.
+    cors_allowed_origins=_settings.allowed_origins(),
 )

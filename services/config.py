@@ -52,6 +52,12 @@ class Settings(BaseSettings):
         "update,write,modify,create,insert,upload,rename,move,schedule",
         description="Words that make an action medium risk (rule reviewer).",
     )
+    login_attempts_per_15_min: int = Field(
+        10, description="Failed sign-ins allowed per username and address in 15 minutes."
+    )
+    agent_requests_per_minute: int = Field(
+        1200, description="Requests one agent may make per minute before getting 429."
+    )
     max_payload_bytes: int = Field(262_144, description="Largest request body the API accepts.")
     governance_cache: bool = Field(
         True,
@@ -68,6 +74,12 @@ class Settings(BaseSettings):
     @property
     def resolved_site_url(self) -> str:
         return self.site_url.rstrip("/") or f"http://localhost:{self.port}"
+
+    def allowed_origins(self) -> list[str]:
+        """Origins whose pages may call the API and open the dashboard's websocket."""
+        if self.site_url:
+            return [self.site_url.rstrip("/")]
+        return [f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"]
 
     def resolved_secret_key(self) -> str:
         """The configured secret, or one generated once and kept in DATA_DIR."""

@@ -40,3 +40,11 @@ class AgentDisabled(PermissionDenied):
 
 class ActionBlocked(PermissionDenied):
     pass
+
+
+class RateLimited(DomainError):
+    status_code = 429
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

@@ -24,20 +24,31 @@ from supervision_app.api.errors import install_error_handlers
 
 
 class RequestContext:
-    """Pure ASGI middleware: refuses oversize bodies and tags each request with an id.
+    """Pure ASGI middleware: refuses other sites' requests and oversize bodies, and tags each
+    request with an id.
 
     (Starlette's BaseHTTPMiddleware costs a task and a stream per request and breaks streaming.)
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, allowed_origins: list[str]) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.allowed_origins = {origin.encode() for origin in allowed_origins}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = dict(scope.get("headers") or [])
+        origin = headers.get(b"origin")
+        if origin is not None and origin not in self.allowed_origins:
+            # A page on another site is calling us with someone's credentials: refuse.
+            response = JSONResponse(
+                {"detail": "cross-site request refused (Origin not allowed)", "field": "Origin"},
+                status_code=403,
+            )
+            await response(scope, receive, send)
+            return
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
             detail = f"body: request body larger than {self.max_bytes} bytes"
@@ -70,7 +81,9 @@ def build_api() -> FastAPI:
     install_error_handlers(api)
     max_bytes = get_settings().max_payload_bytes
 
-    api.add_middleware(RequestContext, max_bytes=max_bytes)
+    api.add_middleware(
+        RequestContext, max_bytes=max_bytes, allowed_origins=get_settings().allowed_origins()
+    )
     api.include_router(routes_system.router)
     api.include_router(routes_users.router)
     api.include_router(routes_agents.router)

@@ -13,8 +13,10 @@ from services import agents as agent_service
 from services import users as user_service
 from services.agents import AgentRead
 from services.clock import utcnow
+from services.config import get_settings
 from services.db import read_scope
-from services.errors import AuthenticationFailed, PermissionDenied
+from services.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
 from services.users import UserRead
 
@@ -43,10 +45,29 @@ def forget_user_token(token: str) -> None:
     _user_cache.pop(token_hash(token), None)
 
 
+_agent_budget: SlidingWindow | None = None
+
+
+def _spend_budget(agent: AgentRead) -> None:
+    """Each agent may make AGENT_REQUESTS_PER_MINUTE requests a minute; then 429."""
+    global _agent_budget
+    limit = get_settings().agent_requests_per_minute
+    if _agent_budget is None or _agent_budget.limit != limit:
+        _agent_budget = SlidingWindow(limit, 60.0)
+    verdict = _agent_budget.hit(f"agent:{agent.id}", time.monotonic())
+    if not verdict.allowed:
+        raise RateLimited(
+            f"request budget exceeded ({limit}/min); retry in {verdict.retry_after_s} s",
+            retry_after_s=verdict.retry_after_s,
+        )
+
+
 def _resolve(token: str) -> Caller:
     with read_scope() as session:
         if token.startswith(AGENT_KEY_PREFIX):
-            return Caller(agent=agent_service.authenticate_agent(session=session, api_key=token))
+            agent = agent_service.authenticate_agent(session=session, api_key=token)
+            _spend_budget(agent)
+            return Caller(agent=agent)
         user = user_service.resolve_login_token(session=session, token=token, now=utcnow())
     if len(_user_cache) > 10_000:
         _user_cache.clear()

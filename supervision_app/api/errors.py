@@ -6,7 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
-from services.errors import AuthenticationFailed, DomainError
+from services.errors import AuthenticationFailed, DomainError, RateLimited
 
 
 def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -15,6 +15,8 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     if exc.field:
         body["field"] = exc.field
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
+    if isinstance(exc, RateLimited):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
 

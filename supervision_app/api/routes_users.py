@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from fastapi import APIRouter, Request
 
 from services import users as user_service
 from services.clock import utcnow
-from services.config import get_settings
 from services.db import read_scope, session_scope
+from services.sign_in import sign_in
 from services.users import SignIn, UserRead
 from supervision_app.api.auth import AdminDep, UserDep, bearer_token, forget_user_token
 from supervision_app.api.schemas import LoginBody, UserCreateBody, UserUpdateBody
@@ -17,16 +15,11 @@ from supervision_app.api.schemas import LoginBody, UserCreateBody, UserUpdateBod
 router = APIRouter(prefix="/api", tags=["users"])
 
 
-@router.post("/auth/login")
-def login(body: LoginBody) -> SignIn:
+@router.post("/auth/login", responses={429: {"description": "too many failed attempts"}})
+def login(body: LoginBody, request: Request) -> SignIn:
     """Exchange a username and password for a bearer token."""
-    with read_scope() as session:
-        user = user_service.check_password(
-            session=session, username=body.username, password=body.password
-        )
-    ttl = timedelta(hours=get_settings().session_ttl_hours)
-    with session_scope() as session:
-        return user_service.start_login_session(session=session, user=user, now=utcnow(), ttl=ttl)
+    address = request.client.host if request.client else "unknown"
+    return sign_in(username=body.username, password=body.password, address=address, now=utcnow())
 
 
 @router.post("/auth/logout", status_code=204)

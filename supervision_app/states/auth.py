@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import reflex as rx
 
+from services import sign_in as sign_in_service
 from services import users as user_service
 from services.actors import Actor
 from services.clock import utcnow
@@ -85,7 +86,8 @@ class AuthState(rx.State):
         self.busy = True
         yield
         try:
-            sign_in = await asyncio.to_thread(_sign_in, username, password)
+            address = self.router.session.client_ip or "unknown"
+            sign_in = await asyncio.to_thread(_sign_in, username, password, address)
         except DomainError as error:
             self.login_error = error.message.capitalize() + "."
             return
@@ -135,13 +137,10 @@ def _ttl() -> timedelta:
     return timedelta(hours=get_settings().session_ttl_hours)
 
 
-def _sign_in(username: str, password: str) -> user_service.SignIn:
-    with read_scope() as session:
-        user = user_service.check_password(session=session, username=username, password=password)
-    with session_scope() as session:
-        return user_service.start_login_session(
-            session=session, user=user, now=utcnow(), ttl=_ttl()
-        )
+def _sign_in(username: str, password: str, address: str) -> user_service.SignIn:
+    return sign_in_service.sign_in(
+        username=username, password=password, address=address, now=utcnow()
+    )
 
 
 def _create_first_admin(username: str, password: str) -> user_service.SignIn:

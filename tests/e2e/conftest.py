@@ -74,6 +74,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         "DATA_DIR": str(data_dir),
         "DATABASE_URL": f"sqlite:///{data_dir / 'supervision.db'}",
         "SECRET_KEY": "e2e-secret",
+        "SITE_URL": f"http://127.0.0.1:{port}",
         "REFLEX_TELEMETRY_ENABLED": "false",
         "REFLEX_CHECK_LATEST_VERSION": "false",
         "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
