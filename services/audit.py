@@ -157,3 +157,57 @@ def list_audit_events(
 
 def count_audit_events(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(AuditEvent)).one()
+
+
+EXPORT_FIELDS = [
+    "id",
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "request_id",
+    "hash",
+]
+
+
+def export_audit_csv(events: list[AuditEventRead]) -> str:
+    """CSV with before/after as JSON text, one event per row, oldest first."""
+    import csv
+    import io
+
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(EXPORT_FIELDS)
+    for event in sorted(events, key=lambda e: e.id):
+        row = event.model_dump(mode="json")
+        writer.writerow(
+            [
+                json.dumps(row[f], sort_keys=True) if f in ("before", "after") else row[f]
+                for f in EXPORT_FIELDS
+            ]
+        )
+    return buffer.getvalue()
+
+
+def export_audit_json(events: list[AuditEventRead]) -> str:
+    return json.dumps(
+        [e.model_dump(mode="json") for e in sorted(events, key=lambda e: e.id)], indent=1
+    )
+
+
+class ChainHead(BaseModel):
+    last_event_id: int
+    hash: str
+
+
+def chain_head(*, session: Session) -> ChainHead:
+    """What an auditor keeps: a later `verify` proves nothing before it was changed."""
+    head = session.get(AuditHead, 1)
+    if head is None:
+        return ChainHead(last_event_id=0, hash=GENESIS_HASH)
+    return ChainHead(last_event_id=head.last_event_id, hash=head.last_hash)

@@ -9,11 +9,11 @@ from services import queue
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.dispatch import dispatch_all_available, dispatch_supervisor_work
-from services.errors import NotFound
+from services.errors import NotFound, PermissionDenied
 from services.policy import queue_policy
 from services.queue import Dispatched, QueueStats
 from services.views import QueueEntryRead
-from supervision_app.api.auth import UserDep
+from supervision_app.api.auth import AdminDep, UserDep
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 
@@ -67,6 +67,8 @@ def stats(caller: UserDep) -> QueueStats:
 @router.post("/process")
 def process(caller: UserDep) -> ProcessResult:
     """Dispatch now: the caller's pending entries (if available), or everyone's for admins."""
+    if caller.role == "viewer":
+        raise PermissionDenied("viewers cannot dispatch work")
     dispatched = (
         dispatch_all_available() if caller.is_admin else dispatch_supervisor_work(caller.id)
     )
@@ -76,7 +78,7 @@ def process(caller: UserDep) -> ProcessResult:
 
 
 @router.post("/mark-expired")
-def mark_expired(caller: UserDep) -> ExpireResult:
+def mark_expired(caller: AdminDep) -> ExpireResult:
     with session_scope() as session:
         expired = queue.mark_expired(session=session, now=utcnow())
     return ExpireResult(expired=len(expired))

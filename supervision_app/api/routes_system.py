@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Query
+from fastapi.responses import JSONResponse, Response
 
 from scheduler.runner import status as scheduler_status
 from services import audit as audit_service
@@ -57,6 +57,43 @@ def list_audit(
             limit=max(1, min(limit, 1000)),
             offset=max(0, offset),
         )
+
+
+@router.get("/audit/export")
+def export_audit(
+    _admin: AdminDep,
+    format: str = Query(default="json", pattern="^(json|csv)$"),
+    actor_type: str | None = None,
+    action: str | None = None,
+    object_type: str | None = None,
+    object_id: str | None = None,
+) -> Response:
+    """The filtered trail as a CSV or JSON download (up to 100,000 events)."""
+    with read_scope() as session:
+        events = audit_service.list_audit_events(
+            session=session,
+            actor_type=actor_type,
+            action=action,
+            object_type=object_type,
+            object_id=object_id,
+            limit=100_000,
+        )
+    if format == "csv":
+        body, media = audit_service.export_audit_csv(events), "text/csv"
+    else:
+        body, media = audit_service.export_audit_json(events), "application/json"
+    return Response(
+        body,
+        media_type=media,
+        headers={"Content-Disposition": f'attachment; filename="audit.{format}"'},
+    )
+
+
+@router.get("/audit/head")
+def audit_head(_admin: AdminDep) -> audit_service.ChainHead:
+    """The chain's current head: keep it to prove later that nothing before it changed."""
+    with read_scope() as session:
+        return audit_service.chain_head(session=session)
 
 
 @router.get("/audit/verify")

@@ -84,11 +84,36 @@ class AuditState(rx.State):
             self.page -= 1
             await self.load()
 
+    async def _export(self, kind: str):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None or not user.is_admin:
+            return rx.toast.error("Only admins can export the audit trail.")
+        action = self.action_filter.strip() or None
+        events = await data.read(
+            lambda session: audit_service.list_audit_events(
+                session=session, action=action, limit=100_000
+            )
+        )
+        if kind == "csv":
+            return rx.download(data=audit_service.export_audit_csv(events), filename="audit.csv")
+        return rx.download(data=audit_service.export_audit_json(events), filename="audit.json")
+
+    @rx.event
+    async def export_csv(self):
+        return await self._export("csv")
+
+    @rx.event
+    async def export_json(self):
+        return await self._export("json")
+
     @rx.event
     async def verify(self):
         result = await data.read(lambda session: audit_service.verify_audit_chain(session=session))
         if result.intact:
-            self.chain_status = f"Chain intact: {result.checked} events verified."
+            self.chain_status = (
+                f"Chain intact: {result.checked} events verified; head {result.head_hash[:16]}…"
+            )
             return rx.toast.success(self.chain_status)
         self.chain_status = f"Chain BROKEN at event {result.broken_at_id}: {result.problem}."
         return rx.toast.error(self.chain_status)
@@ -126,6 +151,8 @@ def audit_page() -> rx.Component:
                     rx.spacer(),
                     rx.text(AuditState.chain_status, size="2"),
                     rx.button("Verify chain", variant="soft", on_click=AuditState.verify),
+                    rx.button("Export CSV", variant="outline", on_click=AuditState.export_csv),
+                    rx.button("Export JSON", variant="outline", on_click=AuditState.export_json),
                     width="100%",
                     align="center",
                 ),

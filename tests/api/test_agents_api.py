@@ -91,3 +91,21 @@ def test_audit_trail_lists_changes_and_verifies(client, admin_headers):
     assert any(e["action"] == "agent.created" for e in events)
     assert all("sva_" not in str(e) for e in events)
     assert client.get("/api/audit/verify", headers=admin_headers).json()["intact"] is True
+
+
+def test_audit_exports_as_csv_and_json_and_head_matches_verify(client, admin_headers):
+    import csv
+    import io
+
+    client.post("/api/agents", json=AGENT, headers=admin_headers)
+    as_json = client.get("/api/audit/export?format=json&action=agent.", headers=admin_headers)
+    assert as_json.headers["content-disposition"].endswith('audit.json"')
+    assert [e["action"] for e in as_json.json()] == ["agent.created"]
+    as_csv = client.get("/api/audit/export?format=csv", headers=admin_headers)
+    rows = list(csv.DictReader(io.StringIO(as_csv.text)))
+    assert {r["action"] for r in rows} >= {"user.created", "agent.created"}
+    head = client.get("/api/audit/head", headers=admin_headers).json()
+    assert (
+        head["hash"] == client.get("/api/audit/verify", headers=admin_headers).json()["head_hash"]
+    )
+    assert client.get("/api/audit/export?format=xml", headers=admin_headers).status_code == 422
