@@ -20,7 +20,7 @@ from supervision_app.api import (
     routes_system,
     routes_users,
 )
-from supervision_app.api.errors import install_error_handlers
+from supervision_app.api.errors import document_error_shape, install_error_handlers
 
 
 class RequestContext:
@@ -79,6 +79,7 @@ def build_api() -> FastAPI:
         redoc_url=None,
     )
     install_error_handlers(api)
+    document_error_shape(api)
     max_bytes = get_settings().max_payload_bytes
 
     api.add_middleware(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from services.errors import AuthenticationFailed, DomainError, RateLimited
 
@@ -41,6 +42,44 @@ def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     )
 
 
+def _number_out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
+    # An id or number past 64 bits reaches the database driver, which cannot store it.
+    return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(OverflowError, _number_out_of_range)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong, and the field when one is to blame."""
+
+    detail: str
+    field: str | None = None
+    errors: list[FieldError] | None = None
+
+
+def document_error_shape(app: FastAPI) -> None:
+    """Make the OpenAPI document describe our 422 body instead of FastAPI's default one."""
+    default_openapi = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = default_openapi()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+        for name, definition in error_schema.pop("$defs", {}).items():
+            components[name] = definition
+        components["HTTPValidationError"] = error_schema
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
