@@ -56,3 +56,8 @@ def proposal_expiry() -> None:
 def callback_delivery() -> None:
     """Deliver signed callback notifications to agents, retrying with backoff."""
     dispatch.deliver_notifications()
+
+
+def run_monitoring() -> None:
+    """The autonomous supervisor's batched LLM look at the runs it watches."""
+    dispatch.monitor_autonomous_runs()

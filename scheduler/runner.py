@@ -38,6 +38,7 @@ JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("proposal_reviews", jobs.proposal_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),
     ("callback_delivery", jobs.callback_delivery, 3),
+    ("run_monitoring", jobs.run_monitoring, 10),
 ]
 
 

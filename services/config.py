@@ -52,6 +52,13 @@ class Settings(BaseSettings):
         "update,write,modify,create,insert,upload,rename,move,schedule",
         description="Words that make an action medium risk (rule reviewer).",
     )
+    monitor_high_risk_words: str = Field(
+        "delete,drop,purge,destroy,truncate,transfer,wire,shutdown,credential,password,secret",
+        description="Words in a run's log or output that the autonomous supervisor acts on.",
+    )
+    monitor_action: str = Field(
+        "pause", description="What the autonomous supervisor does on a high-risk finding."
+    )
     login_attempts_per_15_min: int = Field(
         10, description="Failed sign-ins allowed per username and address in 15 minutes."
     )

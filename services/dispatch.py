@@ -8,11 +8,11 @@ import logging
 from sqlmodel import col, select
 
 from models import Proposal, ProposalStatus
-from services import notifications, presence, proposals, queue, review
+from services import notifications, presence, proposals, queue, review, run_monitor
 from services.clock import utcnow
 from services.db import session_scope
 from services.errors import Conflict
-from services.policy import presence_rules, queue_policy, review_policy
+from services.policy import monitor_policy, presence_rules, queue_policy, review_policy
 from services.queue import Dispatched
 
 logger = logging.getLogger(__name__)
@@ -123,3 +123,28 @@ def deliver_notifications(post: notifications.Poster = _post) -> int:
                 session=session, delivery=delivery, now=utcnow(), status=status, error=error
             )
     return len(due)
+
+
+# Per process: how far the LLM monitor has read each watched run (a restart re-reads).
+_monitored_upto: dict[int, int] = {}
+
+
+def monitor_autonomous_runs() -> int:
+    """One batched LLM look at the new events of each autonomously supervised run."""
+    policy = monitor_policy()
+    if not policy.model:
+        return 0  # the rules already checked every batch as it arrived
+    with session_scope() as session:
+        watched = run_monitor.watched_runs(session=session)
+    for execution_id in watched:
+        with session_scope() as session:
+            _monitored_upto[execution_id] = run_monitor.llm_review_new_events(
+                session=session,
+                execution_id=execution_id,
+                after_seq=_monitored_upto.get(execution_id, 0),
+                now=utcnow(),
+                policy=policy,
+            )
+    for execution_id in set(_monitored_upto) - set(watched):
+        del _monitored_upto[execution_id]
+    return len(watched)

@@ -21,6 +21,7 @@ from services.agents import AgentRead
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound
 from services.queue import renew_lease, settle_queue_entry_for
+from services.run_monitor import MonitorPolicy, check_batch
 
 MAX_EVENTS_PER_BATCH = 500
 
@@ -131,6 +132,7 @@ def record_events(
     events: list[AgentEvent],
     now: datetime,
     queue_lease: timedelta = timedelta(minutes=5),
+    monitor: MonitorPolicy | None = None,
 ) -> EventsAccepted:
     """Store a batch in order with per-execution sequence numbers; answer with pending controls."""
     execution = _agent_execution(session, agent, execution_id)
@@ -187,7 +189,9 @@ def record_events(
             execution.status = ExecutionStatus.FAILED
             execution.error = event.error
         session.add(row)
-    if execution.status in FINISHED_EXECUTION_STATUSES:
+    if monitor is not None and execution.status not in FINISHED_EXECUTION_STATUSES:
+        check_batch(session=session, execution=execution, events=events, now=now, policy=monitor)
+    if execution.status in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
         execution.finished_at = now
         record_audit(
             session=session,

@@ -9,6 +9,7 @@ from services.governance import GovernancePolicy
 from services.presence import PresenceRules
 from services.queue import QueuePolicy
 from services.review import ReviewPolicy
+from services.run_monitor import MonitorPolicy
 
 
 def presence_rules(settings: Settings | None = None) -> PresenceRules:
@@ -44,4 +45,16 @@ def review_policy(settings: Settings | None = None) -> ReviewPolicy:
         confidence_threshold=settings.review_confidence_threshold,
         high_risk_words=words(settings.review_high_risk_words),
         medium_risk_words=words(settings.review_medium_risk_words),
+    )
+
+
+def monitor_policy(settings: Settings | None = None) -> MonitorPolicy:
+    settings = settings or get_settings()
+    return MonitorPolicy(
+        high_risk_words=frozenset(
+            w.strip().lower() for w in settings.monitor_high_risk_words.split(",") if w.strip()
+        ),
+        action="terminate" if settings.monitor_action == "terminate" else "pause",
+        model=settings.llm_model,
+        timeout_s=settings.llm_timeout_s,
     )

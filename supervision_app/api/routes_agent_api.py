@@ -24,7 +24,7 @@ from services.errors import NotFound
 from services.execution_events import AgentEvent, Control, EventsAccepted
 from services.executions import read_execution
 from services.governance import ActionDecision, ActionInput
-from services.policy import governance_policy, presence_rules
+from services.policy import governance_policy, monitor_policy, presence_rules
 from services.views import ExecutionRead
 from supervision_app.api.auth import AgentDep
 from supervision_app.api.live import hub
@@ -90,6 +90,7 @@ def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> Event
             events=body.events,
             now=utcnow(),
             queue_lease=timedelta(seconds=get_settings().queue_lease_s),
+            monitor=monitor_policy(),
         )
     hub.publish(execution_id)
     return accepted

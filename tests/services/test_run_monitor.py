@@ -1,0 +1,128 @@
+import json
+from dataclasses import replace
+from datetime import timedelta
+
+import pytest
+
+from models import Execution
+from services import execution_events, governance, proposals, run_monitor
+from services.db import read_scope, session_scope
+from services.execution_events import LogEvent
+from services.governance import ActionInput, GovernancePolicy
+from services.presence import PresenceRules
+from services.run_monitor import MonitorPolicy
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+GOVERNANCE = GovernancePolicy(
+    presence=RULES,
+    proposal_ttl=timedelta(hours=1),
+    queue_ttl=timedelta(hours=1),
+    queue_max_attempts=3,
+)
+POLICY = MonitorPolicy(high_risk_words=frozenset({"drop", "password"}), action="pause")
+
+
+@pytest.fixture
+def watched_run(now):
+    human = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=human.id, category="data")
+    steward = make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True)
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=intern.agent,
+            request=ActionInput(action="report"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+        proposals.approve_by_autonomous_supervisor(
+            session=session,
+            proposal_id=decision.proposal_id,
+            supervisor=steward.agent,
+            now=now,
+            reason="safe",
+        )
+    with read_scope() as session:
+        execution_id = proposals.get_proposal(
+            session=session, proposal_id=decision.proposal_id, caller=make_user(now, role="admin")
+        ).execution_id
+    return intern, steward, execution_id
+
+
+def report(agent, execution_id, message, now, policy=POLICY):
+    with session_scope() as session:
+        return execution_events.record_events(
+            session=session,
+            agent=agent.agent,
+            execution_id=execution_id,
+            events=[LogEvent(type="log", message=message)],
+            now=now,
+            monitor=policy,
+        )
+
+
+def test_high_risk_event_pauses_the_run_and_the_agent_is_told_at_once(watched_run, now):
+    intern, steward, execution_id = watched_run
+    assert report(intern, execution_id, "reading rows", now).controls == []
+    answer = report(intern, execution_id, "about to DROP table customers", now)
+    assert [c.type for c in answer.controls] == ["pause"]
+    assert "drop" in answer.controls[0].text
+    with read_scope() as session:
+        assert session.get(Execution, execution_id).status == "paused"
+
+
+def test_terminate_policy_stops_the_run(watched_run, now):
+    intern, _, execution_id = watched_run
+    answer = report(
+        intern,
+        execution_id,
+        "printing the admin password",
+        now,
+        replace(POLICY, action="terminate"),
+    )
+    assert answer.status == "terminated"
+
+
+def test_llm_monitor_reviews_new_events_in_one_call_and_fails_visibly(watched_run, now):
+    intern, _, execution_id = watched_run
+    for index in range(5):
+        report(intern, execution_id, f"step {index}", now)
+    high = json.dumps({"risk": "high", "action": "pause", "reasons": ["exfiltrating data"]})
+    with session_scope() as session:
+        upto = run_monitor.llm_review_new_events(
+            session=session,
+            execution_id=execution_id,
+            after_seq=0,
+            now=now,
+            policy=replace(POLICY, model="gpt-4o-mini", mock_response=high),
+        )
+    assert upto == 5
+    with read_scope() as session:
+        assert session.get(Execution, execution_id).status == "paused"
+    report(intern, execution_id, "more", now)
+    with session_scope() as session:
+        run_monitor.llm_review_new_events(
+            session=session,
+            execution_id=execution_id,
+            after_seq=upto,
+            now=now,
+            policy=replace(POLICY, model="gpt-4o-mini", mock_response="not json"),
+        )
+    with read_scope() as session:
+        log = execution_events.list_events(session=session, execution_id=execution_id)
+    assert "could not review" in log[-1].message
+
+
+def test_unsupervised_runs_are_not_touched(now):
+    agent = make_agent(now, level="AUTONOMOUS")
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=agent.agent,
+            request=ActionInput(action="x"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    assert report(agent, decision.execution_id, "drop everything", now).controls == []
