@@ -21,6 +21,7 @@ from supervision_app.api import (
     routes_users,
 )
 from supervision_app.api.errors import document_error_shape, install_error_handlers
+from supervision_app.api.loop_monitor import loop_monitor
 
 
 class RequestContext:
@@ -39,6 +40,7 @@ class RequestContext:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        loop_monitor.ensure_running()
         headers = dict(scope.get("headers") or [])
         origin = headers.get(b"origin")
         if origin is not None and origin not in self.allowed_origins:

@@ -13,6 +13,7 @@ from services.audit import AuditEventRead
 from services.db import read_scope
 from services.maintenance import database_is_reachable
 from supervision_app.api.auth import AdminDep
+from supervision_app.api.loop_monitor import loop_monitor
 
 router = APIRouter(prefix="/api", tags=["system"])
 
@@ -28,6 +29,7 @@ def health() -> JSONResponse:
     body: dict[str, Any] = {
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "unreachable",
+        "event_loop_max_stall_ms": round(loop_monitor.max_stall_ms, 2),
         "scheduler": {
             "running": scheduler_status.running,
             "last_run": {k: v.isoformat() for k, v in scheduler_status.last_run.items()},
