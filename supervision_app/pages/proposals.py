@@ -461,6 +461,7 @@ def _detail() -> rx.Component:
                         ),
                         collapsible=True,
                         type="single",
+                        variant="outline",
                         width="100%",
                     ),
                     width="100%",
