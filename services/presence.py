@@ -259,6 +259,39 @@ def end_presence_session(
     ).first()
     if tab is None or (tab.user_id != caller_id and not caller_is_admin):
         raise NotFound("no such session")
+    return _end_tab(session, tab, now, rules)
+
+
+def close_tab(
+    *, session: Session, session_token: str, now: datetime, rules: PresenceRules
+) -> PresenceUpdate:
+    """A closing tab ends its own session: holding its token is the proof."""
+    tab = session.exec(
+        select(PresenceSession).where(PresenceSession.token_hash == token_hash(session_token))
+    ).first()
+    if tab is None:
+        raise NotFound("no such session")
+    return _end_tab(session, tab, now, rules)
+
+
+def end_stale_tabs(*, session: Session, now: datetime, rules: PresenceRules) -> int:
+    """Tabs silent for longer than the offline threshold are ended (closed without a word)."""
+    cutoff = now - rules.offline_after
+    stale = session.exec(
+        select(PresenceSession).where(
+            col(PresenceSession.ended_at).is_(None),
+            func.coalesce(PresenceSession.last_heartbeat_at, PresenceSession.started_at) < cutoff,
+        )
+    ).all()
+    for tab in stale:
+        tab.ended_at = now
+        session.add(tab)
+    return len(stale)
+
+
+def _end_tab(
+    session: Session, tab: PresenceSession, now: datetime, rules: PresenceRules
+) -> PresenceUpdate:
     if tab.ended_at is None:
         tab.ended_at = now
         session.add(tab)

@@ -13,7 +13,7 @@ from services.agents import list_agents
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.dispatch import dispatch_supervisor_work
-from services.errors import PermissionDenied
+from services.errors import NotFound, PermissionDenied
 from services.heartbeats import heartbeat_buffer
 from services.policy import presence_rules
 from services.presence import PresenceChangeRead, PresenceRead, PresenceSessionRead, PresenceUpdate
@@ -181,6 +181,23 @@ def list_changes(user_id: int, caller: UserDep) -> list[PresenceChangeRead]:
     _can_read(caller, user_id)
     with read_scope() as session:
         return presence.list_presence_changes(session=session, user_id=user_id)
+
+
+@router.post("/activity/sessions/close", status_code=204)
+def close_tab(body: HeartbeatBody) -> None:
+    """Sent by a closing dashboard tab (navigator.sendBeacon): the tab's token is the credential."""
+    heartbeat_buffer.forget_tab(body.session_token)
+    try:
+        with session_scope() as session:
+            update = presence.close_tab(
+                session=session,
+                session_token=body.session_token,
+                now=utcnow(),
+                rules=presence_rules(),
+            )
+    except NotFound:
+        return  # already gone: closing twice is fine
+    _after(update)
 
 
 @router.delete("/activity/sessions/{session_token}")

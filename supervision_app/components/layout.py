@@ -7,7 +7,7 @@ import reflex as rx
 from services.config import get_settings
 from supervision_app.components.badges import presence_badge
 from supervision_app.states.auth import AuthState
-from supervision_app.states.nav import NavState
+from supervision_app.states.nav import TAKE_ACTIVITY, NavState
 
 # Marks the tab active on real input while it is visible; the heartbeat tick reads and resets it.
 ACTIVITY_SCRIPT = """
@@ -19,12 +19,14 @@ ACTIVITY_SCRIPT = """
   ['pointermove', 'pointerdown', 'keydown', 'scroll', 'wheel', 'touchstart', 'focus']
     .forEach((name) => window.addEventListener(name, mark, { passive: true, capture: true }));
   document.addEventListener('visibilitychange', mark);
+  window.addEventListener('pagehide', () => {
+    if (!window.__svTab) return;
+    const body = new Blob([JSON.stringify({ session_token: window.__svTab })],
+                          { type: 'application/json' });
+    navigator.sendBeacon('/api/activity/sessions/close', body);
+  });
 })();
 """
-TAKE_ACTIVITY = (
-    "(() => { const active = !!window.__svActive && document.visibilityState === 'visible';"
-    " window.__svActive = false; return active; })()"
-)
 LIVE_TICK_MS = 2000
 
 SCREENS = [
@@ -175,7 +177,8 @@ def live_tickers() -> rx.Component:
             on_change=rx.call_script(TAKE_ACTIVITY, callback=NavState.activity),
             display="none",
         ),
-        on_mount=[NavState.tick(""), rx.call_script(TAKE_ACTIVITY, callback=NavState.activity)],
+        # Opening or reloading a page is activity in itself.
+        on_mount=[NavState.tick(""), NavState.activity(True)],
         display="none",
     )
 

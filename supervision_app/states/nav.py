@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import reflex as rx
@@ -50,6 +51,11 @@ def _counts(session, user_id: int, is_admin: bool) -> tuple[int, int, int]:  # n
     ).one()
     return proposals, queued, active
 
+
+TAKE_ACTIVITY = (
+    "(() => { const active = !!window.__svActive && document.visibilityState === 'visible';"
+    " window.__svActive = false; return active; })()"
+)
 
 # Route -> the page's load event; the live tick re-runs it when anything changed.
 PAGE_RELOADS: dict[str, rx.event.EventHandler] = {}
@@ -102,17 +108,19 @@ class NavState(rx.State):
         auth = await self.get_state(AuthState)
         if not auth.user_id:
             return
+        events: list = []
         marker = await data.read(lambda session: change_marker(session=session))
         if marker == self._marker:
-            return
+            return events
         self._marker = marker
         user = await auth.current_user()
         if user is None:
-            return
+            return events
         await self._refresh(user)
         reload = PAGE_RELOADS.get(route_key(self.router.page.path))
         if reload is not None:
-            return reload
+            events.append(reload)
+        return events
 
     @rx.event
     async def activity(self, active: bool):
@@ -123,27 +131,32 @@ class NavState(rx.State):
         user = await auth.current_user()
         if user is None:
             return
-        rules = presence_rules()
-        if not self._tab_token:
-            token, _ = await data.write(
-                lambda session: presence.start_presence_session(
-                    session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
+        update = None
+        for _attempt in range(2):
+            if not self._tab_token:
+                token, _ = await data.write(
+                    lambda session: presence.start_presence_session(
+                        session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
+                    )
                 )
-            )
-            self._tab_token = token
-        try:
-            update = await data.write(
-                lambda session: presence.record_heartbeat(
-                    session=session,
-                    user_id=user.id,
-                    session_token=self._tab_token,
-                    now=utcnow(),
-                    rules=rules,
+                self._tab_token = token
+            try:
+                update = await data.write(
+                    lambda session: presence.record_heartbeat(
+                        session=session,
+                        user_id=user.id,
+                        session_token=self._tab_token,
+                        now=utcnow(),
+                        rules=presence_rules(),
+                    )
                 )
-            )
-        except DomainError:
-            self._tab_token = ""
+                break
+            except DomainError:
+                self._tab_token = ""  # ended (the page was reloaded or closed): open a new one
+        if update is None:
             return
+        # The page keeps its tab's token so that closing it can end the session (beacon).
+        yield rx.call_script(f"window.__svTab = {json.dumps(self._tab_token)}")
         if update.became_available:
             from services.dispatch import dispatch_supervisor_work
 

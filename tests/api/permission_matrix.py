@@ -49,6 +49,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/users/{user_id}/activity/changes"): {"owner", "admin"},
     ("GET", "/api/users/available-supervisors"): USERS,
     ("DELETE", "/api/activity/sessions/{session_token}"): {"owner", "admin"},
+    # A closing tab's beacon carries no credentials but the tab's own token (in the body).
+    ("POST", "/api/activity/sessions/close"): ANYONE,
     ("GET", "/api/supervised-queue/users/{user_id}"): {"owner", "admin"},
     ("GET", "/api/supervised-queue/stats"): USERS,
     ("POST", "/api/supervised-queue/process"): {"supervisor", "owner", "admin"},

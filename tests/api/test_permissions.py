@@ -159,7 +159,7 @@ def test_no_route_lets_the_wrong_caller_through(client, world):
                 continue  # agent A owns the queue entry and runs, B the proposal: checked below
             url = path.format(**values)
             body = BODIES.get((method, path))
-            if path.endswith("/heartbeat"):
+            if path.endswith("/heartbeat") or path.endswith("/sessions/close"):
                 body = {"session_token": tab_token}
             caller_headers = headers[caller]
             if path == "/api/auth/logout" and caller in ("viewer", "supervisor", "owner", "admin"):

@@ -136,7 +136,7 @@ def test_live_events_arrive_while_streaming_and_closed_clients_are_cleaned_up(li
                     break
         assert received
         deadline = time.monotonic() + 5
-        while hub.waiter_count() and time.monotonic() < deadline:
+        while (hub.waiter_count() or open_feeds()) and time.monotonic() < deadline:
             time.sleep(0.1)
         assert hub.waiter_count() == 0
         assert open_feeds() == 0

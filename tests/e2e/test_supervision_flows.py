@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 from playwright.sync_api import Page, expect
@@ -138,3 +139,33 @@ def test_queued_work_waits_for_the_supervisor_and_starts_when_they_are_back(
 
     page.goto(f"{running_app.url}/presence")
     expect(page.get_by_test_id("presence-row").filter(has_text="sid")).to_contain_text("online")
+
+
+def test_closing_the_tab_ends_its_presence_session(browser, running_app: RunningApp):
+    make_supervisor(running_app, "tess")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in(page, running_app, "tess", PASSWORD)
+    expect(page.locator("#my-presence")).to_contain_text("online")
+    token = httpx.post(
+        f"{running_app.url}/api/auth/login", json={"username": "tess", "password": PASSWORD}
+    ).json()["token"]
+    headers = {"Authorization": f"Bearer {token}"}
+    me = httpx.get(f"{running_app.url}/api/auth/me", headers=headers).json()
+    sessions_url = f"{running_app.url}/api/users/{me['id']}/activity/sessions"
+    assert [s["ended_at"] for s in httpx.get(sessions_url, headers=headers).json()] == [None]
+    page.close(run_before_unload=True)
+    context.close()
+    deadline = time.monotonic() + 10
+    while (
+        time.monotonic() < deadline
+        and httpx.get(sessions_url, headers=headers).json()[0]["ended_at"] is None
+    ):
+        time.sleep(0.2)
+    assert httpx.get(sessions_url, headers=headers).json()[0]["ended_at"] is not None
+    assert (
+        httpx.get(f"{running_app.url}/api/users/{me['id']}/activity/state", headers=headers).json()[
+            "state"
+        ]
+        == "offline"
+    )

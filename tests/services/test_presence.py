@@ -193,3 +193,31 @@ def test_rolled_back_change_keeps_the_cache(now):
         assert not presence.supervisor_is_available(
             session=session, user_id=user.id, now=now, rules=RULES
         )
+
+
+def test_closed_and_silent_tabs_end(now):
+    user = make_user(now)
+    closing, silent = open_tab(user.id, now), open_tab(user.id, now)
+    beat(user.id, closing, now)
+    with session_scope() as session:
+        assert (
+            presence.close_tab(
+                session=session, session_token=closing, now=now, rules=RULES
+            ).presence.state
+            == "offline"
+        )
+    with session_scope() as session:
+        assert (
+            presence.end_stale_tabs(session=session, now=now + timedelta(minutes=14), rules=RULES)
+            == 0
+        )
+    with session_scope() as session:
+        assert (
+            presence.end_stale_tabs(session=session, now=now + timedelta(minutes=16), rules=RULES)
+            == 1
+        )
+    with read_scope() as session:
+        assert all(
+            s.ended_at for s in presence.list_presence_sessions(session=session, user_id=user.id)
+        )
+    del silent
