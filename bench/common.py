@@ -83,11 +83,12 @@ class ApiServer:
         raise RuntimeError("API server did not start")
 
     def rss_mb(self) -> float:
-        with open(f"/proc/{self.process.pid}/status") as handle:
-            for line in handle:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        return 0.0
+        """Resident memory of the server and its worker processes (granian forks workers)."""
+        import psutil
+
+        parent = psutil.Process(self.process.pid)
+        processes = [parent, *parent.children(recursive=True)]
+        return sum(p.memory_info().rss for p in processes) / (1024 * 1024)
 
     def stop(self) -> None:
         self.process.terminate()

@@ -1,8 +1,9 @@
 """Live streaming latency: from an agent's events POST returning to the event arriving at
 each SSE client, with 1 and 100 concurrent streams; then sustained events per second.
 
-Prints JSON lines: sse_latency_1_stream, sse_latency_100_streams ({p50_ms, p99_ms, n}) and
-events_per_s. Seed target < 100 ms; goal p99 < 25 ms with 100 streams, p50 single-digit ms.
+Prints JSON lines: sse_latency_1_stream, sse_latency_100_streams ({p50_ms, p99_ms, n}),
+events_per_s, and sse_memory_growth_mb_500_cycles (connect/disconnect; should stay flat).
+Seed target < 100 ms; goal p99 < 25 ms with 100 streams, p50 single-digit ms.
 """
 
 from __future__ import annotations
@@ -126,6 +127,22 @@ async def throughput(url: str, user_token: str, agent_key: str, seconds: float =
         return sent / (time.perf_counter() - started)
 
 
+async def connect_cycles(url: str, user_token: str, agent_key: str, cycles: int) -> None:
+    """Open a stream on a live run, read its first bytes, hang up; again and again."""
+    agent_headers = {"Authorization": f"Bearer {agent_key}"}
+    user_headers = {"Authorization": f"Bearer {user_token}"}
+    async with aiohttp.ClientSession(url) as http:
+        async with http.post(
+            "/api/v1/actions", json={"action": "cycles"}, headers=agent_headers
+        ) as response:
+            execution_id = (await response.json())["execution_id"]
+        for _ in range(cycles):
+            async with http.get(
+                f"/api/supervision/{execution_id}/stream", headers=user_headers
+            ) as response:
+                await response.content.readline()
+
+
 def main() -> None:
     upgrade_database()
     user_token, agent_key = setup()
@@ -138,6 +155,11 @@ def main() -> None:
             metric="events_per_s",
             value=round(asyncio.run(throughput(server.url, user_token, agent_key)), 1),
         )
+        asyncio.run(connect_cycles(server.url, user_token, agent_key, 50))  # warm up
+        before = server.rss_mb()
+        asyncio.run(connect_cycles(server.url, user_token, agent_key, 500))
+        time.sleep(2)
+        emit(metric="sse_memory_growth_mb_500_cycles", value=round(server.rss_mb() - before, 1))
     finally:
         server.stop()
 
