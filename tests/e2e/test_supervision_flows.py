@@ -40,6 +40,27 @@ def test_proposal_arrives_live_and_is_approved_with_modified_parameters(
     assert bot.execution(run.execution_id)["parameters"] == {"rows": 10, "table": "orders"}
 
 
+def test_proposal_is_rejected_with_a_reason_the_agent_receives(page: Page, running_app: RunningApp):
+    make_supervisor(running_app, "uma")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "uma-intern", "INTERN", "uma")
+    )
+    sign_in(page, running_app, "uma", PASSWORD)
+    decision = bot.act("delete_customer", {"id": 7}, reason="duplicate record")
+    page.goto(f"{running_app.url}/proposals")
+    page.get_by_test_id("proposal-card").filter(has_text="delete_customer").click()
+    page.get_by_role("button", name="Reject").click()
+    expect(page.get_by_text("Say why you reject it")).to_be_visible()
+    page.get_by_role("textbox", name="Rejection reason").fill("customer 7 is not a duplicate")
+    page.get_by_role("button", name="Reject").click()
+    expect(page.get_by_text("Rejected; the agent is told why.")).to_be_visible()
+    status = httpx.get(
+        f"{running_app.url}/api/v1/proposals/{decision.proposal_id}",
+        headers={"Authorization": f"Bearer {bot._headers['Authorization'][7:]}"},
+    ).json()
+    assert status["status"] == "rejected" and status["reason"] == "customer 7 is not a duplicate"
+
+
 def test_bad_json_is_explained_and_cannot_be_approved(page: Page, running_app: RunningApp):
     make_supervisor(running_app, "quinn")
     bot = SupervisionClient(
@@ -93,6 +114,11 @@ def test_supervisor_watches_a_run_live_and_steps_in(page: Page, running_app: Run
     )
     expect(page.get_by_test_id("step-current")).to_contain_text("collect")
     expect(page.get_by_role("cell", name="north")).to_be_visible()
+
+    page.get_by_role("checkbox", name="info").click()  # the level filter hides info lines
+    expect(page.get_by_test_id("log-line").filter(has_text="collected 42 rows")).to_have_count(0)
+    page.get_by_role("checkbox", name="info").click()
+    expect(page.get_by_test_id("log-line").filter(has_text="collected 42 rows")).to_be_visible()
 
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_test_id("log-line").filter(has_text="pause")).to_be_visible()
