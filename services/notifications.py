@@ -36,7 +36,7 @@ def notify_agent(
     *, session: Session, agent_id: int, event: str, payload: dict[str, Any], now: datetime
 ) -> None:
     """Queue a notification if the agent registered a callback URL."""
-    agent = session.get(Agent, agent_id)
+    agent = session.get(Agent, agent_id)  # identity map: repeated calls cost no query
     if agent is None or not agent.callback_url:
         return
     session.add(

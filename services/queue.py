@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, func, select
 
 from models import (
@@ -147,56 +147,6 @@ def set_priority(
     return _read(entry)
 
 
-def _claim(
-    session: Session, entry: QueueEntry, now: datetime, policy: QueuePolicy
-) -> Dispatched | None:
-    """Try to move one pending entry to executing; None when someone else won."""
-    token = secrets.token_hex(16)
-    won = session.exec(  # type: ignore[call-overload]
-        update(QueueEntry)
-        .where(col(QueueEntry.id) == entry.id, QueueEntry.status == QueueStatus.PENDING)
-        .values(
-            status=QueueStatus.EXECUTING,
-            lease_token=token,
-            lease_expires_at=now + policy.lease,
-            started_at=now,
-            attempts=QueueEntry.attempts + 1,
-        )
-    ).rowcount
-    if not won:
-        return None
-    execution = Execution(
-        agent_id=entry.agent_id,
-        action=entry.action,
-        parameters=entry.parameters,
-        reason=entry.reason,
-        status=ExecutionStatus.READY,
-        supervision=SupervisionMode.HUMAN,
-        supervisor_user_id=entry.supervisor_id,
-        queue_entry_id=entry.id,
-        created_at=now,
-    )
-    session.add(execution)
-    session.flush()
-    session.exec(  # type: ignore[call-overload]
-        update(QueueEntry)
-        .where(col(QueueEntry.id) == entry.id, QueueEntry.lease_token == token)
-        .values(execution_id=execution.id)
-    )
-    _audit(
-        session,
-        Actor.system("queue"),
-        "queue.dispatched",
-        entry.id or 0,
-        now,
-        "pending",
-        "executing",
-    )
-    return Dispatched(
-        entry_id=entry.id or 0, execution_id=execution.id or 0, agent_id=entry.agent_id
-    )
-
-
 def dispatch_for_supervisor(
     *, session: Session, supervisor_id: int, now: datetime, policy: QueuePolicy, force: bool = False
 ) -> list[Dispatched]:
@@ -215,11 +165,89 @@ def dispatch_for_supervisor(
         )
         .order_by(col(QueueEntry.priority).desc(), col(QueueEntry.created_at), col(QueueEntry.id))
     ).all()
-    dispatched = []
-    for entry in candidates:
-        claimed = _claim(session, entry, now, policy)
-        if claimed is not None:
-            dispatched.append(claimed)
+    if not candidates:
+        return []
+    return _claim_batch(session, list(candidates), now, policy)
+
+
+def _claim_batch(
+    session: Session, candidates: list[QueueEntry], now: datetime, policy: QueuePolicy
+) -> list[Dispatched]:
+    """Claim many pending entries with one conditional UPDATE; only those still pending win.
+
+    Each claim gets a fresh lease token (one per batch: a later re-claim always gets another),
+    and the batch is one audit event listing every entry and the execution it became.
+    """
+    token = secrets.token_hex(16)
+    order = {entry.id: index for index, entry in enumerate(candidates)}
+    won = set(
+        session.exec(  # type: ignore[call-overload]
+            update(QueueEntry)
+            .where(col(QueueEntry.id).in_(list(order)), QueueEntry.status == QueueStatus.PENDING)
+            .values(
+                status=QueueStatus.EXECUTING,
+                lease_token=token,
+                lease_expires_at=now + policy.lease,
+                started_at=now,
+                attempts=QueueEntry.attempts + 1,
+            )
+            .returning(QueueEntry.id)
+        ).scalars()
+    )
+    entries = sorted((e for e in candidates if e.id in won), key=lambda e: order[e.id])
+    if not entries:
+        return []
+    executions = [
+        Execution(
+            agent_id=entry.agent_id,
+            action=entry.action,
+            parameters=entry.parameters,
+            reason=entry.reason,
+            status=ExecutionStatus.READY,
+            supervision=SupervisionMode.HUMAN,
+            supervisor_user_id=entry.supervisor_id,
+            queue_entry_id=entry.id,
+            created_at=now,
+        )
+        for entry in entries
+    ]
+    session.add_all(executions)
+    session.flush()
+    session.connection().execute(
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == bindparam("entry_id"), QueueEntry.lease_token == token)
+        .values(execution_id=bindparam("execution_id")),
+        [{"entry_id": e.queue_entry_id, "execution_id": e.id} for e in executions],
+    )
+    dispatched = [
+        Dispatched(entry_id=entry.id or 0, execution_id=execution.id or 0, agent_id=entry.agent_id)
+        for entry, execution in zip(entries, executions, strict=True)
+    ]
+    record_audit(
+        session=session,
+        actor=Actor.system("queue"),
+        action="queue.dispatched",
+        object_type="queue_entry",
+        object_id=dispatched[0].entry_id if len(dispatched) == 1 else None,
+        now=now,
+        before={"status": "pending"},
+        after={
+            "status": "executing",
+            "dispatched": [[d.entry_id, d.execution_id] for d in dispatched],
+        },
+    )
+    for entry, item in zip(entries, dispatched, strict=True):
+        notify_agent(
+            session=session,
+            agent_id=entry.agent_id,
+            event="queue.dispatched",
+            now=now,
+            payload={
+                "queue_entry_id": item.entry_id,
+                "execution_id": item.execution_id,
+                "action": entry.action,
+            },
+        )
     return dispatched
 
 
@@ -236,10 +264,10 @@ def run_entry_now(
         raise Conflict("you must be online to watch the run")
     if entry.status != QueueStatus.PENDING:
         raise Conflict(f"entry is {entry.status}")
-    claimed = _claim(session, entry, now, policy)
-    if claimed is None:
+    claimed = _claim_batch(session, [entry], now, policy)
+    if not claimed:
         raise Conflict("entry was started by someone else")
-    return claimed
+    return claimed[0]
 
 
 def supervisors_with_pending(*, session: Session, now: datetime) -> list[int]:
