@@ -39,7 +39,7 @@ test-fast: install
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: install
-	@set -e; for script in bench/*.py; do echo "== $$script"; $(PY) $$script; done
+	@set -e; for script in bench/[a-z]*.py; do case $$script in */common.py) continue;; esac; echo "== $$script"; $(PY) $$script; done
 
 lint: install
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

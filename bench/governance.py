@@ -7,10 +7,18 @@ Goal: governance_check_cached p99 < 0.1 ms (seed target: < 1 ms).
 
 from __future__ import annotations
 
-import time
+import sys
+from pathlib import Path
 
-import httpx
-from common import ApiServer, emit, percentiles, use_temp_data_dir
+# Import from the repository root, never from bench/: bench/queue.py would shadow the standard
+# library's queue module for every import made by this process.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import time  # noqa: E402
+
+import httpx  # noqa: E402
+
+from bench.common import ApiServer, emit, percentiles, use_temp_data_dir  # noqa: E402
 
 use_temp_data_dir()
 

@@ -10,13 +10,21 @@ apart as ..._first_beat, since all tabs join in the same second here.
 
 from __future__ import annotations
 
-import asyncio
-import random
-import time
-from datetime import timedelta
+import sys
+from pathlib import Path
 
-import aiohttp
-from common import ApiServer, emit, percentiles, use_temp_data_dir
+# Import from the repository root, never from bench/: bench/queue.py would shadow the standard
+# library's queue module for every import made by this process.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+import asyncio  # noqa: E402
+import random  # noqa: E402
+import time  # noqa: E402
+from datetime import timedelta  # noqa: E402
+
+import aiohttp  # noqa: E402
+
+from bench.common import ApiServer, emit, percentiles, use_temp_data_dir  # noqa: E402
 
 use_temp_data_dir()
 

@@ -7,19 +7,19 @@ dispatch_throughput ({"metric", "per_s"}). Seed target < 5 s per 10; goal 1,000 
 
 from __future__ import annotations
 
-import os
 import sys
+from pathlib import Path
 
-# This file is named queue.py, like the standard library's queue module: keep its folder
-# behind the standard library on the path, or every `import queue` would load this script.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or ".") != _HERE] + [_HERE]
+# Import from the repository root, never from bench/: bench/queue.py would shadow the standard
+# library's queue module for every import made by this process.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import time  # noqa: E402
 from datetime import timedelta  # noqa: E402
 
 import httpx  # noqa: E402
-from common import ApiServer, emit, use_temp_data_dir  # noqa: E402
+
+from bench.common import ApiServer, emit, use_temp_data_dir  # noqa: E402
 
 use_temp_data_dir()
 

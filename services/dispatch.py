@@ -10,7 +10,7 @@ from sqlmodel import col, select
 from models import Proposal, ProposalStatus
 from services import notifications, presence, proposals, queue, review, run_monitor
 from services.clock import utcnow
-from services.db import session_scope
+from services.db import read_scope, session_scope
 from services.errors import Conflict
 from services.policy import monitor_policy, presence_rules, queue_policy, review_policy
 from services.queue import Dispatched
@@ -20,6 +20,9 @@ logger = logging.getLogger(__name__)
 
 def dispatch_supervisor_work(supervisor_id: int) -> list[Dispatched]:
     """Start the queued work of a supervisor who is available now (no-op otherwise)."""
+    with read_scope() as session:  # most returning supervisors have nothing waiting: no write lock
+        if not queue.has_pending(session=session, supervisor_id=supervisor_id):
+            return []
     with session_scope() as session:
         dispatched = queue.dispatch_for_supervisor(
             session=session, supervisor_id=supervisor_id, now=utcnow(), policy=queue_policy()

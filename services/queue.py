@@ -270,6 +270,19 @@ def run_entry_now(
     return claimed[0]
 
 
+def has_pending(*, session: Session, supervisor_id: int) -> bool:
+    return (
+        session.exec(
+            select(QueueEntry.id)
+            .where(
+                QueueEntry.supervisor_id == supervisor_id, QueueEntry.status == QueueStatus.PENDING
+            )
+            .limit(1)
+        ).first()
+        is not None
+    )
+
+
 def supervisors_with_pending(*, session: Session, now: datetime) -> list[int]:
     return list(
         session.exec(
