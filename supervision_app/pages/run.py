@@ -163,11 +163,16 @@ class RunState(rx.State):
             return
         self.found = True
         self.agent_name, self.agent_id = agent.name, agent.id
-        self.supervisor = supervisor or "unsupervised (audited)"
+        self.supervisor = supervisor
         self.supervision_completed = done
         for key, value in snapshot.items():
             setattr(self, key, value)
         self._ingest(events)
+        if events and self.following:
+            # Follow the tail: keep the newest line in view inside the log box.
+            return rx.call_script(
+                "document.getElementById('log-end')?.scrollIntoView({block: 'nearest'})"
+            )
 
     def _reset(self, execution_id: int) -> None:
         self.execution_id = execution_id
@@ -508,10 +513,6 @@ def _log_viewer() -> rx.Component:
                 height="24em",
                 id="log-viewer",
             ),
-            rx.cond(
-                RunState.following,
-                rx.script("document.getElementById('log-end')?.scrollIntoView({block: 'end'})"),
-            ),
             width="100%",
         ),
         width="100%",
@@ -735,7 +736,11 @@ def run_page() -> rx.Component:
                         ),
                         size="2",
                     ),
-                    rx.text("· supervised by ", RunState.supervisor, size="2"),
+                    rx.cond(
+                        RunState.supervision == "none",
+                        rx.text("· unsupervised (audited)", size="2"),
+                        rx.text("· supervised by ", RunState.supervisor, size="2"),
+                    ),
                     rx.cond(
                         RunState.supervision == "autonomous",
                         rx.badge("AI supervisor", color_scheme="purple"),
