@@ -32,6 +32,7 @@ demo: install
 ## Install what tests need (Chromium from Debian) and run the whole suite, browser tests included.
 test: install install-browser
 	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider
 
 ## Services and API only (no browser).
