@@ -85,10 +85,13 @@ def check(
     return decide(agent.maturity_level, agent.supervisor_id is not None, available)
 
 
-def _replay(session: Session, agent_id: int, key: str) -> ActionDecision | None:
+def find_previous_decision(
+    *, session: Session, agent_id: int, idempotency_key: str
+) -> ActionDecision | None:
+    """The first decision for this idempotency key, replayed; None for a new key."""
     previous = session.exec(
         select(ActionRequest).where(
-            ActionRequest.agent_id == agent_id, ActionRequest.idempotency_key == key
+            ActionRequest.agent_id == agent_id, ActionRequest.idempotency_key == idempotency_key
         )
     ).first()
     if previous is None:
@@ -109,12 +112,6 @@ def _decision_of(request: ActionRequest, *, replayed: bool = False) -> ActionDec
     )
 
 
-def find_previous_decision(
-    *, session: Session, agent_id: int, idempotency_key: str
-) -> ActionDecision | None:
-    return _replay(session, agent_id, idempotency_key)
-
-
 def route_action(
     *,
     session: Session,
@@ -125,7 +122,9 @@ def route_action(
 ) -> ActionDecision:
     """Decide and record an action request, creating what the decision needs, in one transaction."""
     if request.idempotency_key:
-        previous = _replay(session, agent.id, request.idempotency_key)
+        previous = find_previous_decision(
+            session=session, agent_id=agent.id, idempotency_key=request.idempotency_key
+        )
         if previous is not None:
             return previous
     decision, why = check(session=session, agent=agent, now=now, policy=policy)

@@ -12,6 +12,7 @@ from models import ActorType, LoginSession, User, UserRole
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from services.presence_cache import invalidate_after_commit
 from services.security import (
     USER_TOKEN_PREFIX,
     hash_password,
@@ -141,8 +142,6 @@ def update_user(
         if not is_active:
             _revoke_all_sessions(session, user.id or 0, now)
     session.add(user)
-    from services.presence_cache import invalidate_after_commit
-
     invalidate_after_commit(session, user.id or 0)
     record_audit(
         session=session,

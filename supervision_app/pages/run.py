@@ -519,6 +519,30 @@ def _log_viewer() -> rx.Component:
     )
 
 
+def _chart(kind: str) -> rx.Component:
+    """A line or bar chart of the output's series (one component per kind: Recharts needs it)."""
+    if kind == "bar":
+        chart, series = (
+            rx.recharts.bar_chart,
+            (lambda n: rx.recharts.bar(data_key=n, fill=rx.color("accent", 9))),
+        )
+    else:
+        chart, series = (
+            rx.recharts.line_chart,
+            (lambda n: rx.recharts.line(data_key=n, stroke=rx.color("accent", 9))),
+        )
+    return chart(
+        rx.foreach(RunState.output_series, series),
+        rx.recharts.x_axis(data_key="x"),
+        rx.recharts.y_axis(),
+        rx.recharts.tooltip(),
+        rx.recharts.legend(),
+        data=RunState.output_chart,
+        width="100%",
+        height=240,
+    )
+
+
 def _output() -> rx.Component:
     return rx.card(
         rx.vstack(
@@ -566,39 +590,7 @@ def _output() -> rx.Component:
                 ),
                 (
                     "chart",
-                    rx.cond(
-                        RunState.output_chart_type == "bar",
-                        rx.recharts.bar_chart(
-                            rx.foreach(
-                                RunState.output_series,
-                                lambda name: rx.recharts.bar(
-                                    data_key=name, fill=rx.color("accent", 9)
-                                ),
-                            ),
-                            rx.recharts.x_axis(data_key="x"),
-                            rx.recharts.y_axis(),
-                            rx.recharts.tooltip(),
-                            rx.recharts.legend(),
-                            data=RunState.output_chart,
-                            width="100%",
-                            height=240,
-                        ),
-                        rx.recharts.line_chart(
-                            rx.foreach(
-                                RunState.output_series,
-                                lambda name: rx.recharts.line(
-                                    data_key=name, stroke=rx.color("accent", 9)
-                                ),
-                            ),
-                            rx.recharts.x_axis(data_key="x"),
-                            rx.recharts.y_axis(),
-                            rx.recharts.tooltip(),
-                            rx.recharts.legend(),
-                            data=RunState.output_chart,
-                            width="100%",
-                            height=240,
-                        ),
-                    ),
+                    rx.cond(RunState.output_chart_type == "bar", _chart("bar"), _chart("line")),
                 ),
                 rx.text(
                     "No output yet: it appears here as the agent reports it.",

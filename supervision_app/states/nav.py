@@ -13,6 +13,7 @@ from models.enums import FINISHED_EXECUTION_STATUSES
 from services import presence
 from services.changes import change_marker
 from services.clock import utcnow
+from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
 from services.policy import presence_rules
 from supervision_app.states import data
@@ -81,6 +82,12 @@ class NavState(rx.State):
     connected: bool = False
     _marker: str = ""
     _tab_token: str = ""
+
+    async def _after_change(self, update: presence.PresenceUpdate, user) -> None:  # noqa: ANN001
+        """Committed first, then: start work waiting for a returning supervisor, show the state."""
+        if update.became_available:
+            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
+        await self._refresh(user)
 
     async def _refresh(self, user) -> None:  # noqa: ANN001
         rules = presence_rules()
@@ -157,11 +164,7 @@ class NavState(rx.State):
             return
         # The page keeps its tab's token so that closing it can end the session (beacon).
         yield rx.call_script(f"window.__svTab = {json.dumps(self._tab_token)}")
-        if update.became_available:
-            from services.dispatch import dispatch_supervisor_work
-
-            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
-        await self._refresh(user)
+        await self._after_change(update, user)
 
     @rx.event
     async def set_override(self, state: str, minutes: int = 0):
@@ -180,11 +183,7 @@ class NavState(rx.State):
                 rules=presence_rules(),
             )
         )
-        if update.became_available:
-            from services.dispatch import dispatch_supervisor_work
-
-            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
-        await self._refresh(user)
+        await self._after_change(update, user)
         until = f" for {minutes} minutes" if minutes else ""
         return rx.toast.info(f"You appear {state}{until}.")
 
@@ -199,9 +198,5 @@ class NavState(rx.State):
                 session=session, user_id=user.id, now=utcnow(), rules=presence_rules()
             )
         )
-        if update.became_available:
-            from services.dispatch import dispatch_supervisor_work
-
-            await data.run_blocking(lambda: dispatch_supervisor_work(user.id))
-        await self._refresh(user)
+        await self._after_change(update, user)
         return rx.toast.info("Presence follows your activity again.")
