@@ -1,5 +1,5 @@
 # The README's commands. Everything installs into the repo (.venv, .tools); nothing global but
-# Debian's chromium for the browser tests.
+# Debian's chromium and postgresql for the tests.
 SHELL := /bin/bash
 PORT ?= 3000
 DATA_DIR ?= ./data
@@ -13,7 +13,7 @@ export REFLEX_HTTP_CLIENT_BIND_ADDRESS := 0.0.0.0
 export REFLEX_BUN_PATH := $(CURDIR)/.tools/bin/bun
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install install-browser run demo test test-fast bench lint format
+.PHONY: install install-browser run demo test test-postgres test-fast bench lint format
 
 install:
 	@scripts/bootstrap.sh
@@ -29,11 +29,17 @@ run: install
 demo: install
 	$(PY) -m supervision_app.cli serve --demo
 
-## Install what tests need (Chromium from Debian) and run the whole suite, browser tests included.
+## Install what tests need (Chromium and PostgreSQL from Debian) and run the whole suite,
+## browser tests included, on SQLite and then again on PostgreSQL.
 test: install install-browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider
+	scripts/with-test-postgres.sh $(PY) -m pytest -q -p no:cacheprovider
+
+## The whole suite on PostgreSQL only.
+test-postgres: install install-browser
+	scripts/with-test-postgres.sh $(PY) -m pytest -q -p no:cacheprovider
 
 ## Services and API only (no browser).
 test-fast: install

@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from pydantic import BaseModel
 from sqlalchemy import bindparam, insert, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col, func, select
 
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
@@ -133,12 +135,23 @@ def _read(status: PresenceStatus) -> PresenceRead:
 
 
 def _status_for(session: Session, user_id: int, now: datetime) -> PresenceStatus:
-    status = session.get(PresenceStatus, user_id)
+    """The user's status row, locked for this transaction.
+
+    On PostgreSQL two processes may settle the same user at once; the row lock makes the
+    second one see the first one's result, so a change is recorded once. (SQLite's writer
+    lock already serialises them.) A missing row is created first, tolerating a racing twin.
+    """
+    status = session.get(PresenceStatus, user_id, with_for_update=True)
     if status is None:
         if session.get(User, user_id) is None:
             raise NotFound("no such user")
-        status = PresenceStatus(user_id=user_id, state=PresenceState.OFFLINE, since=now)
-        session.add(status)
+        row = {"user_id": user_id, "state": PresenceState.OFFLINE.value, "since": now}
+        if session.get_bind().dialect.name == "postgresql":
+            session.execute(postgresql_insert(PresenceStatus).values(row).on_conflict_do_nothing())
+        else:
+            session.execute(sqlite_insert(PresenceStatus).values(row).on_conflict_do_nothing())
+        status = session.get(PresenceStatus, user_id, with_for_update=True)
+        assert status is not None
     return status
 
 
@@ -368,7 +381,8 @@ def apply_presence_transitions(
     online_cutoff = now - rules.away_after
     offline_cutoff = now - rules.offline_after
     due = session.exec(
-        select(PresenceStatus).where(
+        select(PresenceStatus)
+        .where(
             (
                 col(PresenceStatus.override_expires_at).is_not(None)
                 & (col(PresenceStatus.override_expires_at) <= now)
@@ -391,6 +405,9 @@ def apply_presence_transitions(
                 )
             )
         )
+        # Several processes may run this pass at once (PostgreSQL): each takes the rows no
+        # other one holds, so a change is made and recorded by exactly one of them.
+        .with_for_update(skip_locked=True)
     ).all()
     # Set-based: one pass may move thousands of users, so rows are written in bulk and the
     # pass is one audit event listing every change (each is also a presence_changes row).

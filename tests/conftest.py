@@ -1,8 +1,10 @@
-"""Shared fixtures: every test gets its own migrated SQLite database and a fixed clock."""
+"""Shared fixtures: every test gets its own migrated database and a fixed clock.
+
+SQLite by default; `TEST_DATABASE_URL` runs the same suite on PostgreSQL (tests/databases.py).
+"""
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -12,44 +14,52 @@ import pytest
 from services.config import get_settings
 from services.db import dispose_engines
 from services.presence_cache import presence_cache
+from tests.databases import TestDatabases, on_postgres
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 
 
-def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> None:
+def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str) -> None:
     monkeypatch.setenv("DATA_DIR", str(data_dir))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{data_dir / 'supervision.db'}")
+    monkeypatch.setenv("DATABASE_URL", url)
     monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     get_settings.cache_clear()
     dispose_engines()
     presence_cache.clear()
 
 
+def pytest_report_header() -> str:
+    return f"database: {'PostgreSQL' if on_postgres() else 'SQLite'}"
+
+
 @pytest.fixture(scope="session")
-def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Run the migrations once; each test copies the resulting file."""
+def migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestDatabases]:
+    """Run the migrations once; each test gets a copy of the result."""
     from services.migrations import upgrade_database
 
-    data_dir = tmp_path_factory.mktemp("template")
+    databases = TestDatabases(tmp_path_factory.mktemp("template"))
     with pytest.MonkeyPatch.context() as monkeypatch:
-        _point_settings_at(monkeypatch, data_dir)
+        _point_settings_at(monkeypatch, databases.root, databases.template_url())
         upgrade_database()
         dispose_engines()
     get_settings.cache_clear()
-    return data_dir / "supervision.db"
+    yield databases
+    databases.drop_template()
 
 
 @pytest.fixture
 def database(
-    migrated_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[Path]:
+    migrated_template: TestDatabases, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[str]:
+    """This test's database URL (settings already point at it)."""
     data_dir = tmp_path / "data"
     data_dir.mkdir()
-    shutil.copy(migrated_template, data_dir / "supervision.db")
-    _point_settings_at(monkeypatch, data_dir)
-    yield data_dir / "supervision.db"
+    url = migrated_template.fresh_url(data_dir)
+    _point_settings_at(monkeypatch, data_dir, url)
+    yield url
     dispose_engines()
     get_settings.cache_clear()
+    migrated_template.drop(url)
 
 
 @pytest.fixture

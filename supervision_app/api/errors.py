@@ -6,6 +6,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 
 from services.errors import AuthenticationFailed, DomainError, RateLimited
 
@@ -47,8 +48,21 @@ def _number_out_of_range(_request: Request, _exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": "a number in the request is out of range"}, status_code=422)
 
 
+def _value_not_storable(_request: Request, _exc: Exception) -> JSONResponse:
+    # PostgreSQL is stricter than SQLite: a number past its column's type, or a NUL character
+    # in text, is refused by the database itself. The transaction was rolled back.
+    return JSONResponse(
+        {
+            "detail": "a value in the request is out of range or holds characters "
+            "that cannot be stored"
+        },
+        status_code=422,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(OverflowError, _number_out_of_range)
+    app.add_exception_handler(DataError, _value_not_storable)
     app.add_exception_handler(DomainError, _domain_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
 

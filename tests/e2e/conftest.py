@@ -19,6 +19,8 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Playwright, sync_playwright
 
+from tests.databases import TestDatabases
+
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -67,12 +69,14 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp]:
     data_dir = tmp_path_factory.mktemp("e2e-data")
+    databases = TestDatabases(data_dir)
+    database_url = databases.empty_url(data_dir)
     port = _free_port()
     env = {
         **os.environ,
         "PORT": str(port),
         "DATA_DIR": str(data_dir),
-        "DATABASE_URL": f"sqlite:///{data_dir / 'supervision.db'}",
+        "DATABASE_URL": database_url,
         "SECRET_KEY": "e2e-secret",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "REFLEX_TELEMETRY_ENABLED": "false",
@@ -114,6 +118,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, 9)
         log.close()
+        databases.drop(database_url)
 
 
 @pytest.fixture(scope="module")

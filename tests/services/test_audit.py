@@ -4,6 +4,7 @@ from sqlalchemy.exc import DatabaseError
 
 from services.audit import verify_audit_chain
 from services.db import read_scope, session_scope
+from tests.databases import on_postgres
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
@@ -25,11 +26,26 @@ def test_database_refuses_to_rewrite_or_delete_audit_events(now):
         session.exec(text("DELETE FROM audit_events"))
 
 
+@pytest.mark.skipif(not on_postgres(), reason="SQLite has no TRUNCATE; DELETE covers it")
+def test_postgres_refuses_to_truncate_audit_events(now):
+    make_user(now)
+    with pytest.raises(DatabaseError, match="append-only"), session_scope() as session:
+        session.exec(text("TRUNCATE audit_events"))
+
+
+def _remove_guards(session) -> None:
+    """What an attacker with the database owner's rights could do."""
+    if on_postgres():
+        session.exec(text("ALTER TABLE audit_events DISABLE TRIGGER USER"))
+    else:
+        session.exec(text("DROP TRIGGER audit_events_no_update"))
+
+
 def test_tampering_is_located(now):
     make_user(now)
     make_user(now)
     with session_scope() as session:
-        session.exec(text("DROP TRIGGER audit_events_no_update"))
+        _remove_guards(session)
         session.exec(text("UPDATE audit_events SET actor_name = 'mallory' WHERE id = 2"))
     with read_scope() as session:
         result = verify_audit_chain(session=session)

@@ -11,6 +11,7 @@ from sqlmodel import SQLModel
 import models  # noqa: F401
 from services.db import get_engine
 from services.migrations import downgrade_database, upgrade_database
+from tests.databases import on_postgres
 
 pytestmark = pytest.mark.usefixtures("database")
 
@@ -30,6 +31,7 @@ def test_upgrade_downgrade_upgrade():
     assert set(SQLModel.metadata.tables) <= set(inspect(get_engine()).get_table_names())
 
 
+@pytest.mark.skipif(on_postgres(), reason="SQLite's own settings")
 def test_sqlite_runs_in_wal_mode_with_a_busy_timeout():
     with get_engine().connect() as connection:
         assert connection.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"

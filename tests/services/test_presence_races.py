@@ -1,0 +1,91 @@
+"""Several workers settling the same users at once record each change exactly once.
+
+On SQLite the writer lock serialises them; on PostgreSQL (TEST_DATABASE_URL) it is the row
+locks in services/presence.py that make this hold, as it must for several app processes.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import Counter
+from collections.abc import Callable
+from datetime import timedelta
+
+import pytest
+from sqlmodel import select
+
+from models import PresenceChange
+from services import presence
+from services.db import read_scope, session_scope
+from services.presence import PresenceRules
+from tests.factories import make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
+WORKERS = 8
+
+
+def all_at_once(work: Callable[[int], object]) -> None:
+    start = threading.Barrier(WORKERS)
+    failures: list[BaseException] = []
+
+    def run(index: int) -> None:
+        start.wait()
+        try:
+            work(index)
+        except BaseException as error:  # noqa: BLE001 - reported below
+            failures.append(error)
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
+
+
+def changes() -> Counter[tuple[int, str, str]]:
+    with read_scope() as session:
+        rows = session.exec(select(PresenceChange)).all()
+    return Counter((row.user_id, row.from_state, row.to_state) for row in rows)
+
+
+def test_simultaneous_first_heartbeats_bring_a_user_online_once(now):
+    user = make_user(now)
+    tokens = []
+    for _ in range(WORKERS):
+        with session_scope() as session:
+            token, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
+        tokens.append(token)
+
+    def heartbeat(index: int) -> None:
+        with session_scope() as session:
+            presence.record_heartbeat(
+                session=session, user_id=user.id, session_token=tokens[index], now=now, rules=RULES
+            )
+
+    all_at_once(heartbeat)
+    assert changes() == Counter({(user.id, "offline", "online"): 1})
+
+
+def test_simultaneous_transition_passes_move_each_user_once(now):
+    users = [make_user(now) for _ in range(20)]
+    for user in users:
+        with session_scope() as session:
+            presence.set_override(
+                session=session,
+                user_id=user.id,
+                state="online",
+                now=now,
+                rules=RULES,
+                expires_at=now + timedelta(minutes=1),
+            )
+    later = now + timedelta(minutes=2)
+
+    def transition_pass(_index: int) -> None:
+        with session_scope() as session:
+            presence.apply_presence_transitions(session=session, now=later, rules=RULES)
+
+    all_at_once(transition_pass)
+    moved = changes()
+    assert all(moved[(user.id, "online", "offline")] == 1 for user in users)
