@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 import models  # noqa: F401  (registers every table)
@@ -9,6 +10,7 @@ from alembic import context
 from services.db import get_engine
 
 target_metadata = SQLModel.metadata
+MIGRATION_LOCK = 7_312_001  # any constant shared by every process of this app
 
 
 def run_migrations_offline() -> None:
@@ -39,6 +41,10 @@ def _run(connection) -> None:  # noqa: ANN001
         compare_type=True,
     )
     with context.begin_transaction():
+        if connection.dialect.name == "postgresql":
+            # Several app processes may start at once: one migrates, the others wait here
+            # and then find nothing left to do. (SQLite's BEGIN IMMEDIATE does the same.)
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -14,6 +18,7 @@ from services.migrations import downgrade_database, upgrade_database
 from tests.databases import on_postgres
 
 pytestmark = pytest.mark.usefixtures("database")
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_autogenerate_finds_no_difference_between_migration_and_models():
@@ -28,6 +33,18 @@ def test_upgrade_downgrade_upgrade():
     downgrade_database("base")
     assert set(inspect(get_engine()).get_table_names()) <= {"alembic_version"}
     upgrade_database()
+    assert set(SQLModel.metadata.tables) <= set(inspect(get_engine()).get_table_names())
+
+
+def test_processes_starting_together_upgrade_the_database_once():
+    downgrade_database("base")
+    upgrade = "from services.migrations import upgrade_database; upgrade_database()"
+    starts = [
+        subprocess.Popen([sys.executable, "-c", upgrade], cwd=ROOT, stderr=subprocess.PIPE)
+        for _ in range(3)
+    ]
+    errors = [start.communicate(timeout=120)[1].decode() for start in starts]
+    assert [start.returncode for start in starts] == [0, 0, 0], errors
     assert set(SQLModel.metadata.tables) <= set(inspect(get_engine()).get_table_names())
 
 
