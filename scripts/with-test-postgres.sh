@@ -7,7 +7,7 @@
 # if it started it. Tests create and drop their own databases, named per run, so several
 # checkouts can share one server.
 set -euo pipefail
-PORT="${TEST_PG_PORT:-55432}"
+PG_PORT="${TEST_PG_PORT:-55432}"
 DIR="${TEST_PG_DIR:-/tmp/supervision-test-pg}"
 
 if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
@@ -34,9 +34,9 @@ fi
 started=""
 if ! as_owner "$BIN/pg_ctl" -D "$DIR" status >/dev/null 2>&1; then
   started=1
-  echo "== starting the test PostgreSQL on 127.0.0.1:$PORT ($DIR)" >&2
+  echo "== starting the test PostgreSQL on 127.0.0.1:$PG_PORT ($DIR)" >&2
   as_owner "$BIN/pg_ctl" -D "$DIR" -l "$DIR/server.log" -w -t 60 \
-    -o "-p $PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
+    -o "-p $PG_PORT -k $DIR -c listen_addresses=127.0.0.1 -c max_connections=400 -c fsync=off -c synchronous_commit=off -c full_page_writes=off" \
     start >/dev/null
 fi
 
@@ -44,5 +44,5 @@ stop() {
   if [ -n "$started" ]; then as_owner "$BIN/pg_ctl" -D "$DIR" -m fast stop >/dev/null || true; fi
 }
 trap stop EXIT
-export TEST_DATABASE_URL="postgresql+psycopg://supervision@127.0.0.1:$PORT/postgres"
+export TEST_DATABASE_URL="postgresql+psycopg://supervision@127.0.0.1:$PG_PORT/postgres"
 "$@"

@@ -1,10 +1,15 @@
-"""The heartbeat fast path: most heartbeats change nothing but a timestamp.
+"""Heartbeats at scale: most change nothing but a timestamp.
 
-A heartbeat from a known live tab of a user who is already online, whose stored heartbeat
-is recent, is kept in memory and written with the others in one transaction about once a
-second. Anything else — a first heartbeat, a state change, an unknown tab, an override, a
-stored heartbeat older than REFRESH — takes the full path through the database. A crash
-loses at most a second of timestamps, which the minutes-long thresholds absorb.
+Fast path: a heartbeat from a known live tab of a user who is already online, whose stored
+heartbeat is recent, is kept in memory and written with the others in one transaction about
+once a second. A crash loses at most a second of timestamps, which the minutes-long
+thresholds absorb.
+
+Full path: anything else — a first heartbeat, a state change, an unknown tab, an override, a
+stored heartbeat older than REFRESH — goes through the database, group-committed with the
+other full heartbeats of the moment (services/group_commit.py): a state change is committed
+and recorded before it is answered, but a burst of tabs joining at once costs one commit,
+not one each.
 """
 
 from __future__ import annotations
@@ -12,13 +17,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, update
 from sqlmodel import col
 
 from models import PresenceSession, PresenceState, PresenceStatus
-from services.presence import PresenceRead, PresenceRules, derived_state
+from services import presence
+from services.group_commit import GroupCommitter
+from services.presence import PresenceRead, PresenceRules, PresenceUpdate, derived_state
 from services.presence_cache import presence_cache
 from services.security import token_hash
 
@@ -117,3 +127,39 @@ class HeartbeatBuffer:
 
 
 heartbeat_buffer = HeartbeatBuffer()
+
+
+@dataclass(frozen=True)
+class RecordedHeartbeat:
+    token: str
+    update: PresenceUpdate
+
+
+def _after_full_heartbeats(recorded: list[RecordedHeartbeat]) -> None:
+    """Committed: later beats of these tabs can take the fast path."""
+    from services.db import read_scope
+
+    for item in recorded:
+        if item.update.tab_id is not None:
+            heartbeat_buffer.remember_tab(
+                item.token, item.update.presence.user_id, item.update.tab_id
+            )
+    with read_scope() as session:
+        presence_cache.warm(session, {item.update.presence.user_id for item in recorded})
+
+
+heartbeat_writer = GroupCommitter("heartbeat-writer", after_commit=_after_full_heartbeats)
+
+
+def submit_full_heartbeat(
+    user_id: int, token: str, rules: PresenceRules, clock: Callable[[], datetime]
+) -> Future[RecordedHeartbeat]:
+    """Record a heartbeat through the database; the future resolves after its commit."""
+
+    def unit(session) -> RecordedHeartbeat:  # noqa: ANN001 - a Session
+        update = presence.record_heartbeat(
+            session=session, user_id=user_id, session_token=token, now=clock(), rules=rules
+        )
+        return RecordedHeartbeat(token, update)
+
+    return heartbeat_writer.submit(unit)

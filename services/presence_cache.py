@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import event
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from models import PresenceState, PresenceStatus, User
 from services.config import get_settings
@@ -50,6 +50,24 @@ class PresenceCache:
                 self._entries[user_id] = entry
         return entry
 
+    def warm(self, session: Session, user_ids: set[int]) -> None:
+        """Load several users' snapshots in two queries (after a batch of heartbeats)."""
+        if not self.enabled or not user_ids:
+            return
+        generations = {uid: self._generations.get(uid, 0) for uid in user_ids}
+        ids = list(user_ids)
+        users = {u.id: u for u in session.exec(select(User).where(col(User.id).in_(ids)))}
+        statuses = {
+            s.user_id: s
+            for s in session.exec(
+                select(PresenceStatus).where(col(PresenceStatus.user_id).in_(ids))
+            )
+        }
+        with self._lock:
+            for uid, generation in generations.items():
+                if generation == self._generations.get(uid, 0):
+                    self._entries[uid] = _snapshot(users.get(uid), statuses.get(uid))
+
     def peek(self, user_id: int) -> SupervisorSnapshot | None:
         return self._entries.get(user_id)
 
@@ -67,8 +85,10 @@ class PresenceCache:
 
 
 def load_snapshot(session: Session, user_id: int) -> SupervisorSnapshot:
-    user = session.get(User, user_id)
-    status = session.get(PresenceStatus, user_id)
+    return _snapshot(session.get(User, user_id), session.get(PresenceStatus, user_id))
+
+
+def _snapshot(user: User | None, status: PresenceStatus | None) -> SupervisorSnapshot:
     return SupervisorSnapshot(
         active=bool(user and user.is_active),
         override_state=PresenceState(status.override_state)

@@ -84,19 +84,19 @@ async def get_caller(request: Request) -> Caller:
     return await asyncio.to_thread(_resolve, token)
 
 
-def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:
+async def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:
     if caller.user is None:
         raise PermissionDenied("this route is for signed-in users, not agents")
     return caller.user
 
 
-def current_admin(user: Annotated[UserRead, Depends(current_user)]) -> UserRead:
+async def current_admin(user: Annotated[UserRead, Depends(current_user)]) -> UserRead:
     if not user.is_admin:
         raise PermissionDenied("only admins may do this")
     return user
 
 
-def current_agent(caller: Annotated[Caller, Depends(get_caller)]) -> AgentRead:
+async def current_agent(caller: Annotated[Caller, Depends(get_caller)]) -> AgentRead:
     if caller.agent is None:
         raise PermissionDenied("this route is for agents (use the agent's API key)")
     return caller.agent

@@ -14,7 +14,7 @@ from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.dispatch import dispatch_supervisor_work
 from services.errors import NotFound, PermissionDenied
-from services.heartbeats import heartbeat_buffer
+from services.heartbeats import heartbeat_buffer, submit_full_heartbeat
 from services.policy import presence_rules
 from services.presence import PresenceChangeRead, PresenceRead, PresenceSessionRead, PresenceUpdate
 from services.users import UserRead
@@ -81,25 +81,12 @@ async def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> Prese
     fast = heartbeat_buffer.try_record(user_id, body.session_token, utcnow(), rules)
     if fast is not None:
         return fast
-    return await asyncio.to_thread(_full_heartbeat, user_id, body.session_token)
-
-
-def _full_heartbeat(user_id: int, token: str) -> PresenceRead:
-    with session_scope() as session:
-        update = presence.record_heartbeat(
-            session=session,
-            user_id=user_id,
-            session_token=token,
-            now=utcnow(),
-            rules=presence_rules(),
-        )
-    if update.tab_id is not None:
-        heartbeat_buffer.remember_tab(token, user_id, update.tab_id)
-    with read_scope() as session:  # warm the cache so the next heartbeats take the fast path
-        presence.supervisor_is_available(
-            session=session, user_id=user_id, now=utcnow(), rules=presence_rules()
-        )
-    return _after(update)
+    recorded = await asyncio.wrap_future(
+        submit_full_heartbeat(user_id, body.session_token, rules, utcnow)
+    )
+    if recorded.update.became_available:
+        return await asyncio.to_thread(_after, recorded.update)
+    return recorded.update.presence
 
 
 @router.get("/users/available-supervisors")

@@ -18,7 +18,7 @@ def test_requests_from_another_site_are_refused_and_change_nothing(client, now, 
     same_site = client.get(
         "/api/agents", headers={**admin_headers, "Origin": "http://localhost:3000"}
     )
-    assert same_site.status_code == 200
+    assert same_site.status_code == 200, same_site.text
 
 
 def test_repeated_wrong_passwords_are_slowed_down_with_429(client, now, monkeypatch):
