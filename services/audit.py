@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from models import AuditEvent, AuditHead
@@ -58,6 +59,18 @@ def _event_digest(prev_hash: str, event: AuditEvent) -> str:
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class AuditEntry:
+    """One event to append: who did what to which object, and what it was before and after."""
+
+    actor: Actor
+    action: str
+    object_type: str
+    object_id: int | str | None
+    before: Any | None = None
+    after: Any | None = None
+
+
 def record_audit(
     *,
     session: Session,
@@ -69,34 +82,47 @@ def record_audit(
     before: Any | None = None,
     after: Any | None = None,
 ) -> None:
-    """Append one event to the chain, inside the caller's transaction.
+    """Append one event to the chain, inside the caller's transaction."""
+    entry = AuditEntry(actor, action, object_type, object_id, before, after)
+    record_audit_many(session=session, entries=[entry], now=now)
+
+
+def record_audit_many(*, session: Session, entries: list[AuditEntry], now: datetime) -> None:
+    """Append events to the chain in order, inside the caller's transaction.
 
     The head row is locked first (FOR UPDATE on PostgreSQL; SQLite's writer lock already
     serialises), so two writers can never link to the same previous hash.
     """
+    if not entries:
+        return
     head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
     if head is None:
         head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS_HASH)
         session.add(head)
-    event = AuditEvent(
-        at=now,
-        actor_type=actor.type,
-        actor_id=actor.id,
-        actor_name=actor.name,
-        action=action,
-        object_type=object_type,
-        object_id=None if object_id is None else str(object_id),
-        before=before,
-        after=after,
-        request_id=current_request_id.get(),
-        prev_hash=head.last_hash,
-        hash="",
-    )
-    event.hash = _event_digest(head.last_hash, event)
-    session.add(event)
-    session.flush()
-    head.last_event_id = event.id or 0
-    head.last_hash = event.hash
+    request_id = current_request_id.get()
+    rows = []
+    for entry in entries:
+        event = AuditEvent(
+            at=now,
+            actor_type=entry.actor.type,
+            actor_id=entry.actor.id,
+            actor_name=entry.actor.name,
+            action=entry.action,
+            object_type=entry.object_type,
+            object_id=None if entry.object_id is None else str(entry.object_id),
+            before=entry.before,
+            after=entry.after,
+            request_id=request_id,
+            prev_hash=head.last_hash,
+            hash="",
+        )
+        event.hash = _event_digest(head.last_hash, event)
+        rows.append(event.model_dump(exclude={"id"}))
+        head.last_hash = event.hash
+    # One executemany, run in list order: ids ascend along the chain. Every writer holds the
+    # head's lock, so the newest id is ours.
+    session.connection().execute(insert(AuditEvent), rows)
+    head.last_event_id = session.exec(select(func.max(AuditEvent.id))).one() or 0
     session.add(head)
 
 

@@ -1,10 +1,11 @@
-"""Group commit: many small writes share one transaction, each still all-or-nothing.
+"""Group commit: many small writes of one kind share one transaction.
 
 With one writer at a time (SQLite), a burst of small write transactions queues behind the
-lock and each pays for its own BEGIN and commit. Here one thread takes whatever has queued,
-runs each unit in its own savepoint inside one transaction, commits once, and only then
-answers every caller: a write is still committed before it is announced, a failing unit
-rolls back alone, and a failed commit fails them all (nothing is announced that was lost).
+lock and each pays for its own BEGIN, queries and commit. Here one thread takes whatever has
+queued and hands it all to a set-based `apply` function in one transaction, commits once,
+and only then answers every caller: a write is still committed before it is announced, an
+item `apply` refuses gets its own error (apply writes nothing for it), and a failed commit
+fails them all (nothing is announced that was lost).
 """
 
 from __future__ import annotations
@@ -23,21 +24,29 @@ from services.db import session_scope
 
 logger = logging.getLogger(__name__)
 
-WriteUnit = Callable[[Session], Any]
+# Items in, one answer per item out (a result, or the exception for that item alone).
+Apply = Callable[[Session, list[Any]], list[Any]]
 AfterCommit = Callable[[list[Any]], None]
 
 
 @dataclass
 class _Pending:
-    unit: WriteUnit
+    item: Any
     future: Future[Any] = field(default_factory=Future)
 
 
 class GroupCommitter:
     """One writer thread; `submit` returns a future resolved after the shared commit."""
 
-    def __init__(self, name: str, max_batch: int = 250, after_commit: AfterCommit | None = None):
+    def __init__(
+        self,
+        name: str,
+        apply: Apply,
+        max_batch: int = 500,
+        after_commit: AfterCommit | None = None,
+    ) -> None:
         self.name = name
+        self.apply = apply
         self.max_batch = max_batch
         self.after_commit = after_commit
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
@@ -45,8 +54,8 @@ class GroupCommitter:
         self._start_lock = threading.Lock()
         self.batches = 0
 
-    def submit(self, unit: WriteUnit) -> Future[Any]:
-        pending = _Pending(unit)
+    def submit(self, item: Any) -> Future[Any]:
+        pending = _Pending(item)
         self._queue.put(pending)
         self._ensure_thread()
         return pending.future
@@ -73,29 +82,25 @@ class GroupCommitter:
                 logger.exception("%s: batch failed", self.name)
 
     def run_batch(self, batch: list[_Pending]) -> None:
-        """Run every unit in one transaction; resolve the futures after the commit."""
-        outcomes: list[tuple[_Pending, bool, Any]] = []
+        """Apply every item in one transaction; resolve the futures after the commit."""
         try:
             with session_scope() as session:
-                for pending in batch:
-                    try:
-                        with session.begin_nested():
-                            outcomes.append((pending, True, pending.unit(session)))
-                    except Exception as error:  # noqa: BLE001 - this unit alone fails
-                        outcomes.append((pending, False, error))
-        except Exception as error:  # noqa: BLE001 - the commit failed: nobody is told "done"
+                answers = self.apply(session, [pending.item for pending in batch])
+                if len(answers) != len(batch):
+                    raise RuntimeError(f"{self.name}: {len(answers)} answers for {len(batch)}")
+        except Exception as error:  # noqa: BLE001 - nothing committed: nobody is told "done"
             for pending in batch:
                 pending.future.set_exception(error)
             raise
         self.batches += 1
-        results = [value for _pending, ok, value in outcomes if ok]
+        results = [answer for answer in answers if not isinstance(answer, Exception)]
         if self.after_commit is not None and results:
             try:
                 self.after_commit(results)
             except Exception:  # noqa: BLE001 - committed already; a hook's failure is logged
                 logger.exception("%s: after-commit hook failed", self.name)
-        for pending, ok, value in outcomes:
-            if ok:
-                pending.future.set_result(value)
+        for pending, answer in zip(batch, answers, strict=True):
+            if isinstance(answer, Exception):
+                pending.future.set_exception(answer)
             else:
-                pending.future.set_exception(value)
+                pending.future.set_result(answer)

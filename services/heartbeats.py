@@ -17,9 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import bindparam, update
@@ -27,7 +25,9 @@ from sqlmodel import col
 
 from models import PresenceSession, PresenceState, PresenceStatus
 from services import presence
+from services.clock import utcnow
 from services.group_commit import GroupCommitter
+from services.policy import presence_rules
 from services.presence import PresenceRead, PresenceRules, PresenceUpdate, derived_state
 from services.presence_cache import presence_cache
 from services.security import token_hash
@@ -129,37 +129,32 @@ class HeartbeatBuffer:
 heartbeat_buffer = HeartbeatBuffer()
 
 
-@dataclass(frozen=True)
-class RecordedHeartbeat:
-    token: str
-    update: PresenceUpdate
+def _record_full_heartbeats(session, beats: list[presence.Heartbeat]) -> list:  # noqa: ANN001
+    return presence.record_heartbeats(
+        session=session, beats=beats, now=utcnow(), rules=presence_rules()
+    )
 
 
-def _after_full_heartbeats(recorded: list[RecordedHeartbeat]) -> None:
-    """Committed: later beats of these tabs can take the fast path."""
+def _after_full_heartbeats(updates: list[PresenceUpdate]) -> None:
+    """Committed: these tabs' next beats can take the fast path."""
     from services.db import read_scope
 
-    for item in recorded:
-        if item.update.tab_id is not None:
-            heartbeat_buffer.remember_tab(
-                item.token, item.update.presence.user_id, item.update.tab_id
-            )
     with read_scope() as session:
-        presence_cache.warm(session, {item.update.presence.user_id for item in recorded})
+        presence_cache.warm(session, {update.presence.user_id for update in updates})
 
 
-heartbeat_writer = GroupCommitter("heartbeat-writer", after_commit=_after_full_heartbeats)
+heartbeat_writer = GroupCommitter(
+    "heartbeat-writer", apply=_record_full_heartbeats, after_commit=_after_full_heartbeats
+)
 
 
-def submit_full_heartbeat(
-    user_id: int, token: str, rules: PresenceRules, clock: Callable[[], datetime]
-) -> Future[RecordedHeartbeat]:
+def submit_full_heartbeat(user_id: int, token: str) -> Future[PresenceUpdate]:
     """Record a heartbeat through the database; the future resolves after its commit."""
+    future = heartbeat_writer.submit(presence.Heartbeat(user_id, token))
 
-    def unit(session) -> RecordedHeartbeat:  # noqa: ANN001 - a Session
-        update = presence.record_heartbeat(
-            session=session, user_id=user_id, session_token=token, now=clock(), rules=rules
-        )
-        return RecordedHeartbeat(token, update)
+    def remember(done: Future[PresenceUpdate]) -> None:
+        if done.exception() is None and done.result().tab_id is not None:
+            heartbeat_buffer.remember_tab(token, user_id, done.result().tab_id)
 
-    return heartbeat_writer.submit(unit)
+    future.add_done_callback(remember)
+    return future

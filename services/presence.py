@@ -18,9 +18,9 @@ from sqlmodel import Session, col, func, select
 
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
 from services.actors import Actor
-from services.audit import record_audit
+from services.audit import AuditEntry, record_audit, record_audit_many
 from services.config import Settings
-from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from services.presence_cache import SupervisorSnapshot, invalidate_after_commit, presence_cache
 from services.security import PRESENCE_TOKEN_PREFIX, new_token, token_hash
 from services.users import UserRead
@@ -159,6 +159,17 @@ def _settle(
     session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
 ) -> PresenceUpdate:
     """Store the state that counts now; record and audit a change if there is one."""
+    update, entry = _transition(session, status, now, rules, reason)
+    if entry is not None:
+        record_audit_many(session=session, entries=[entry], now=now)
+    return update
+
+
+def _transition(
+    session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
+) -> tuple[PresenceUpdate, AuditEntry | None]:
+    """Move `status` to the state that counts now and record the change; the audit entry
+    is returned for the caller to append (one by one, or many at once)."""
     invalidate_after_commit(session, status.user_id)
     if (
         status.override_state is not None
@@ -171,6 +182,7 @@ def _settle(
     new_state = effective_state(status, now, rules)
     old_state = PresenceState(status.state)
     changed = new_state != old_state
+    entry = None
     if changed:
         status.state = new_state
         status.since = now
@@ -183,15 +195,13 @@ def _settle(
                 at=now,
             )
         )
-        record_audit(
-            session=session,
+        entry = AuditEntry(
             actor=Actor.system("presence")
             if reason in ("timeout", "expiry")
             else _user_actor(session, status.user_id),
             action="presence.changed",
             object_type="user",
             object_id=status.user_id,
-            now=now,
             before={"state": old_state.value},
             after={"state": new_state.value, "reason": reason},
         )
@@ -201,9 +211,10 @@ def _settle(
         and is_available_state(new_state, rules)
         and not is_available_state(old_state, rules)
     )
-    return PresenceUpdate(
+    update = PresenceUpdate(
         presence=_read(status), changed=changed, became_available=became_available
     )
+    return update, entry
 
 
 def _user_actor(session: Session, user_id: int) -> Actor:
@@ -255,6 +266,92 @@ def record_heartbeat(
         became_available=update.became_available,
         tab_id=tab.id,
     )
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    user_id: int
+    session_token: str
+
+
+def record_heartbeats(
+    *, session: Session, beats: list[Heartbeat], now: datetime, rules: PresenceRules
+) -> list[PresenceUpdate | DomainError]:
+    """Many tabs' heartbeats at once (a burst of tabs joining), in a few set-based queries.
+
+    The same rules as `record_heartbeat`, one answer per beat in order: an update, or the
+    error for that beat alone (nothing is written for it).
+    """
+    hashes = {beat.session_token: token_hash(beat.session_token) for beat in beats}
+    tabs = {
+        tab.token_hash: tab
+        for tab in session.exec(
+            select(PresenceSession).where(col(PresenceSession.token_hash).in_(set(hashes.values())))
+        )
+    }
+    answers: list[PresenceUpdate | DomainError | PresenceSession] = []
+    for beat in beats:
+        tab = tabs.get(hashes[beat.session_token])
+        if tab is None or tab.user_id != beat.user_id:
+            answers.append(NotFound("no such session"))
+        elif tab.ended_at is not None:
+            answers.append(
+                InvalidInput("this session has ended; open a new one", field="session_token")
+            )
+        else:
+            answers.append(tab)
+    user_ids = {a.user_id for a in answers if isinstance(a, PresenceSession)}
+    if not user_ids:
+        return [a for a in answers if not isinstance(a, PresenceSession)]  # all refused
+    statuses = _lock_statuses(session, user_ids, now)
+    # Held here so `_user_actor` finds them in the session instead of querying each.
+    actors = session.exec(select(User).where(col(User.id).in_(user_ids))).all()
+    entries: list[AuditEntry] = []
+    results: list[PresenceUpdate | DomainError] = []
+    for answer in answers:
+        if not isinstance(answer, PresenceSession):
+            results.append(answer)
+            continue
+        answer.last_heartbeat_at = now
+        session.add(answer)
+        status = statuses[answer.user_id]
+        status.last_heartbeat_at = now
+        update, entry = _transition(session, status, now, rules, "heartbeat")
+        if entry is not None:
+            entries.append(entry)
+        results.append(
+            PresenceUpdate(
+                presence=update.presence,
+                changed=update.changed,
+                became_available=update.became_available,
+                tab_id=answer.id,
+            )
+        )
+    session.flush()
+    record_audit_many(session=session, entries=entries, now=now)
+    del actors
+    return results
+
+
+def _lock_statuses(
+    session: Session, user_ids: set[int], now: datetime
+) -> dict[int, PresenceStatus]:
+    """Several users' status rows, created where missing and locked (see `_status_for`)."""
+    rows = [
+        {"user_id": uid, "state": PresenceState.OFFLINE.value, "since": now} for uid in user_ids
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(postgresql_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
+    else:
+        session.execute(sqlite_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
+    locked = session.exec(
+        select(PresenceStatus)
+        .where(col(PresenceStatus.user_id).in_(user_ids))
+        .order_by(col(PresenceStatus.user_id))
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).all()
+    return {status.user_id: status for status in locked}
 
 
 def end_presence_session(

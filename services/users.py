@@ -191,6 +191,11 @@ def start_login_session(
 
 def resolve_login_token(*, session: Session, token: str, now: datetime) -> UserRead:
     """The user a bearer token belongs to; expired, revoked or unknown tokens fail alike."""
+    return resolve_login(session=session, token=token, now=now)[0]
+
+
+def resolve_login(*, session: Session, token: str, now: datetime) -> tuple[UserRead, datetime]:
+    """The user a bearer token belongs to, and when that sign-in expires."""
     if not token.startswith(USER_TOKEN_PREFIX):
         raise AuthenticationFailed("invalid or expired session")
     row = session.exec(
@@ -203,7 +208,7 @@ def resolve_login_token(*, session: Session, token: str, now: datetime) -> UserR
     login, user = row
     if login.revoked_at is not None or login.expires_at <= now or not user.is_active:
         raise AuthenticationFailed("invalid or expired session")
-    return _read(user)
+    return _read(user), login.expires_at
 
 
 def end_login_session(*, session: Session, token: str, now: datetime) -> None:

@@ -13,6 +13,7 @@ import pytest
 
 from services.config import get_settings
 from services.db import dispose_engines
+from services.login_cache import login_cache
 from services.presence_cache import presence_cache
 from tests.databases import TestDatabases, on_postgres
 
@@ -26,6 +27,7 @@ def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str
     get_settings.cache_clear()
     dispose_engines()
     presence_cache.clear()
+    login_cache.clear()
 
 
 def pytest_report_header() -> str:

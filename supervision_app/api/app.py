@@ -21,6 +21,7 @@ from supervision_app.api import (
     routes_users,
 )
 from supervision_app.api.errors import document_error_shape, install_error_handlers
+from supervision_app.api.gc_tuning import tune_garbage_collector
 from supervision_app.api.loop_monitor import loop_monitor
 
 
@@ -82,6 +83,7 @@ def build_api() -> FastAPI:
     )
     install_error_handlers(api)
     document_error_shape(api)
+    tune_garbage_collector()
     max_bytes = get_settings().max_payload_bytes
 
     api.add_middleware(

@@ -16,6 +16,7 @@ from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope
 from services.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from services.login_cache import login_cache
 from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
 from services.users import UserRead
@@ -35,14 +36,8 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-# Signed-in users' tokens, resolved for a few seconds: dashboards poll and heartbeat often.
-# Sign-out drops the entry at once; other revocations take effect within USER_CACHE_S.
-USER_CACHE_S = 5.0
-_user_cache: dict[str, tuple[UserRead, float]] = {}
-
-
 def forget_user_token(token: str) -> None:
-    _user_cache.pop(token_hash(token), None)
+    login_cache.forget(token_hash(token))
 
 
 _agent_budget: SlidingWindow | None = None
@@ -68,19 +63,18 @@ def _resolve(token: str) -> Caller:
             agent = agent_service.authenticate_agent(session=session, api_key=token)
             _spend_budget(agent)
             return Caller(agent=agent)
-        user = user_service.resolve_login_token(session=session, token=token, now=utcnow())
-    if len(_user_cache) > 10_000:
-        _user_cache.clear()
-    _user_cache[token_hash(token)] = (user, time.monotonic() + USER_CACHE_S)
+        generation, now = login_cache.generation(), utcnow()
+        user, expires_at = user_service.resolve_login(session=session, token=token, now=now)
+    login_cache.put(token_hash(token), user, expires_at, now, generation)
     return Caller(user=user)
 
 
 async def get_caller(request: Request) -> Caller:
     token = bearer_token(request)
     if not token.startswith(AGENT_KEY_PREFIX):
-        cached = _user_cache.get(token_hash(token))
-        if cached is not None and cached[1] > time.monotonic():
-            return Caller(user=cached[0])
+        cached = login_cache.get(token_hash(token))
+        if cached is not None:
+            return Caller(user=cached)
     return await asyncio.to_thread(_resolve, token)
 
 

@@ -81,12 +81,10 @@ async def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> Prese
     fast = heartbeat_buffer.try_record(user_id, body.session_token, utcnow(), rules)
     if fast is not None:
         return fast
-    recorded = await asyncio.wrap_future(
-        submit_full_heartbeat(user_id, body.session_token, rules, utcnow)
-    )
-    if recorded.update.became_available:
-        return await asyncio.to_thread(_after, recorded.update)
-    return recorded.update.presence
+    update = await asyncio.wrap_future(submit_full_heartbeat(user_id, body.session_token))
+    if update.became_available:
+        return await asyncio.to_thread(_after, update)
+    return update.presence
 
 
 @router.get("/users/available-supervisors")

@@ -58,3 +58,30 @@ def test_health_reports_database(client):
 def test_openapi_document_lists_routes(client):
     paths = client.get("/api/openapi.json").json()["paths"]
     assert "/api/agents" in paths and "/api/health" in paths
+
+
+def test_a_deactivated_user_is_locked_out_at_once_even_with_a_recently_used_token(
+    client, now, admin_headers
+):
+    user = make_user(now, username="leaving")
+    headers = sign_in(client, "leaving")
+    assert client.get("/api/auth/me", headers=headers).status_code == 200
+    assert client.get("/api/auth/me", headers=headers).status_code == 200  # now cached
+
+    changed = client.patch(
+        f"/api/users/{user.id}", json={"is_active": False}, headers=admin_headers
+    )
+    assert changed.status_code == 200
+    assert client.get("/api/auth/me", headers=headers).status_code == 401
+
+
+def test_a_demoted_admin_loses_admin_routes_at_once(client, now, admin_headers):
+    other = make_user(now, role="admin", username="second-admin")
+    theirs = sign_in(client, "second-admin")
+    assert client.get("/api/auth/me", headers=theirs).json()["role"] == "admin"
+
+    changed = client.patch(f"/api/users/{other.id}", json={"role": "viewer"}, headers=admin_headers)
+    assert changed.status_code == 200
+    assert client.get("/api/auth/me", headers=theirs).json()["role"] == "viewer"
+    new_user = {"username": "sneaky", "password": "long enough pw", "role": "admin"}
+    assert client.post("/api/users", json=new_user, headers=theirs).status_code == 403
