@@ -34,6 +34,17 @@ def dispatch_supervisor_work(supervisor_id: int) -> list[Dispatched]:
     return dispatched
 
 
+def dispatch_for_returning_supervisors(supervisor_ids: set[int]) -> list[Dispatched]:
+    """Many supervisors just became available (a burst of heartbeats): one query finds
+    those with work waiting, and only theirs is dispatched."""
+    with read_scope() as session:
+        waiting = queue.pending_among(session=session, supervisor_ids=supervisor_ids)
+    dispatched: list[Dispatched] = []
+    for supervisor_id in sorted(waiting):
+        dispatched.extend(dispatch_supervisor_work(supervisor_id))
+    return dispatched
+
+
 def dispatch_all_available() -> list[Dispatched]:
     with session_scope() as session:
         supervisors = queue.supervisors_with_pending(session=session, now=utcnow())

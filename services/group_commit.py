@@ -3,9 +3,10 @@
 With one writer at a time (SQLite), a burst of small write transactions queues behind the
 lock and each pays for its own BEGIN, queries and commit. Here one thread takes whatever has
 queued and hands it all to a set-based `apply` function in one transaction, commits once,
-and only then answers every caller: a write is still committed before it is announced, an
-item `apply` refuses gets its own error (apply writes nothing for it), and a failed commit
-fails them all (nothing is announced that was lost).
+runs the optional `after_commit` hook, and only then answers every caller.
+A write is still committed before it is announced; an item `apply` refuses gets its own
+error (apply writes nothing for it); a failed commit fails them all (nothing is announced
+that was lost). With `scope=read_scope` the same batching serves bursts of reads.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import queue
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +46,11 @@ class GroupCommitter:
         apply: Apply,
         max_batch: int = 500,
         after_commit: AfterCommit | None = None,
+        scope: Callable[[], AbstractContextManager[Session]] = session_scope,
     ) -> None:
         self.name = name
         self.apply = apply
+        self.scope = scope
         self.max_batch = max_batch
         self.after_commit = after_commit
         self._queue: queue.SimpleQueue[_Pending] = queue.SimpleQueue()
@@ -84,7 +88,7 @@ class GroupCommitter:
     def run_batch(self, batch: list[_Pending]) -> None:
         """Apply every item in one transaction; resolve the futures after the commit."""
         try:
-            with session_scope() as session:
+            with self.scope() as session:
                 answers = self.apply(session, [pending.item for pending in batch])
                 if len(answers) != len(batch):
                     raise RuntimeError(f"{self.name}: {len(answers)} answers for {len(batch)}")

@@ -136,11 +136,17 @@ def _record_full_heartbeats(session, beats: list[presence.Heartbeat]) -> list:  
 
 
 def _after_full_heartbeats(updates: list[PresenceUpdate]) -> None:
-    """Committed: these tabs' next beats can take the fast path."""
+    """Committed, not yet answered: warm the cache so these tabs' next beats take the fast
+    path, and start the queued work of everyone who just became available (so a supervisor
+    whose heartbeat is answered finds their queued work already running)."""
     from services.db import read_scope
+    from services.dispatch import dispatch_for_returning_supervisors
 
     with read_scope() as session:
         presence_cache.warm(session, {update.presence.user_id for update in updates})
+    returning = {update.presence.user_id for update in updates if update.became_available}
+    if returning:
+        dispatch_for_returning_supervisors(returning)
 
 
 heartbeat_writer = GroupCommitter(

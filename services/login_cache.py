@@ -11,13 +11,17 @@ from __future__ import annotations
 
 import threading
 import time
+from concurrent.futures import Future
 from datetime import datetime
 
 from sqlalchemy import event
 from sqlmodel import Session
 
 from models import LoginSession, User
-from services.users import UserRead
+from services.clock import utcnow
+from services.db import read_scope
+from services.group_commit import GroupCommitter
+from services.users import UserRead, resolve_logins
 
 TTL_S = 60.0
 MAX_ENTRIES = 20_000
@@ -67,6 +71,19 @@ class LoginCache:
 
 
 login_cache = LoginCache()
+
+
+def _resolve_batch(session: Session, tokens: list[str]) -> list[object]:
+    return list(resolve_logins(session=session, tokens=tokens, now=utcnow()))
+
+
+# Cache misses of the moment are resolved together, in one query on one thread.
+login_resolver = GroupCommitter("login-resolver", apply=_resolve_batch, scope=read_scope)
+
+
+def resolve_login_batched(token: str) -> Future[tuple[UserRead, datetime]]:
+    """The user and sign-in expiry for `token`; AuthenticationFailed when it is not valid."""
+    return login_resolver.submit(token)
 
 
 @event.listens_for(Session, "after_flush")

@@ -283,6 +283,22 @@ def has_pending(*, session: Session, supervisor_id: int) -> bool:
     )
 
 
+def pending_among(*, session: Session, supervisor_ids: set[int]) -> set[int]:
+    """Which of these supervisors have queued work waiting (one query for many)."""
+    if not supervisor_ids:
+        return set()
+    return set(
+        session.exec(
+            select(QueueEntry.supervisor_id)
+            .where(
+                col(QueueEntry.supervisor_id).in_(supervisor_ids),
+                QueueEntry.status == QueueStatus.PENDING,
+            )
+            .distinct()
+        ).all()
+    )
+
+
 def supervisors_with_pending(*, session: Session, now: datetime) -> list[int]:
     return list(
         session.exec(

@@ -211,6 +211,29 @@ def resolve_login(*, session: Session, token: str, now: datetime) -> tuple[UserR
     return _read(user), login.expires_at
 
 
+def resolve_logins(
+    *, session: Session, tokens: list[str], now: datetime
+) -> list[tuple[UserRead, datetime] | AuthenticationFailed]:
+    """`resolve_login` for many tokens in one query (a burst of dashboards connecting)."""
+    hashes = {token: token_hash(token) for token in tokens if token.startswith(USER_TOKEN_PREFIX)}
+    rows = session.exec(
+        select(LoginSession, User)
+        .join(User, col(User.id) == LoginSession.user_id)
+        .where(col(LoginSession.token_hash).in_(set(hashes.values())))
+    ).all()
+    found = {login.token_hash: (login, user) for login, user in rows}
+    answers: list[tuple[UserRead, datetime] | AuthenticationFailed] = []
+    for token in tokens:
+        row = found.get(hashes.get(token, ""))
+        if row is None or row[0].revoked_at is not None or row[0].expires_at <= now:
+            answers.append(AuthenticationFailed("invalid or expired session"))
+        elif not row[1].is_active:
+            answers.append(AuthenticationFailed("invalid or expired session"))
+        else:
+            answers.append((_read(row[1]), row[0].expires_at))
+    return answers
+
+
 def end_login_session(*, session: Session, token: str, now: datetime) -> None:
     login = session.exec(
         select(LoginSession).where(LoginSession.token_hash == token_hash(token))

@@ -10,13 +10,12 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services import agents as agent_service
-from services import users as user_service
 from services.agents import AgentRead
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope
 from services.errors import AuthenticationFailed, PermissionDenied, RateLimited
-from services.login_cache import login_cache
+from services.login_cache import login_cache, resolve_login_batched
 from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
 from services.users import UserRead
@@ -57,25 +56,25 @@ def _spend_budget(agent: AgentRead) -> None:
         )
 
 
-def _resolve(token: str) -> Caller:
+def _resolve_agent(token: str) -> Caller:
     with read_scope() as session:
-        if token.startswith(AGENT_KEY_PREFIX):
-            agent = agent_service.authenticate_agent(session=session, api_key=token)
-            _spend_budget(agent)
-            return Caller(agent=agent)
-        generation, now = login_cache.generation(), utcnow()
-        user, expires_at = user_service.resolve_login(session=session, token=token, now=now)
-    login_cache.put(token_hash(token), user, expires_at, now, generation)
-    return Caller(user=user)
+        agent = agent_service.authenticate_agent(session=session, api_key=token)
+    _spend_budget(agent)
+    return Caller(agent=agent)
 
 
 async def get_caller(request: Request) -> Caller:
     token = bearer_token(request)
-    if not token.startswith(AGENT_KEY_PREFIX):
-        cached = login_cache.get(token_hash(token))
-        if cached is not None:
-            return Caller(user=cached)
-    return await asyncio.to_thread(_resolve, token)
+    if token.startswith(AGENT_KEY_PREFIX):
+        return await asyncio.to_thread(_resolve_agent, token)
+    hashed = token_hash(token)
+    cached = login_cache.get(hashed)
+    if cached is not None:
+        return Caller(user=cached)
+    generation, now = login_cache.generation(), utcnow()
+    user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
+    login_cache.put(hashed, user, expires_at, now, generation)
+    return Caller(user=user)
 
 
 async def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:

@@ -81,9 +81,9 @@ async def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> Prese
     fast = heartbeat_buffer.try_record(user_id, body.session_token, utcnow(), rules)
     if fast is not None:
         return fast
+    # Committed before it is answered, and work waiting for a returning supervisor is
+    # started before that too (services/heartbeats.py).
     update = await asyncio.wrap_future(submit_full_heartbeat(user_id, body.session_token))
-    if update.became_available:
-        return await asyncio.to_thread(_after, update)
     return update.presence
 
 

@@ -111,3 +111,24 @@ def test_deactivated_user_cannot_sign_in_and_loses_sessions(now):
         )
     with read_scope() as session, pytest.raises(AuthenticationFailed):
         user_service.resolve_login_token(session=session, token=sign_in.token, now=now)
+
+
+def test_many_tokens_resolve_together_each_with_its_own_answer(now):
+    def sign_in(user, hours=1):
+        with session_scope() as session:
+            return user_service.start_login_session(
+                session=session, user=user, now=now, ttl=timedelta(hours=hours)
+            ).token
+
+    alice, bob = make_user(now), make_user(now)
+    valid, short, signed_out = sign_in(alice), sign_in(bob, hours=0), sign_in(bob)
+    with session_scope() as session:
+        user_service.end_login_session(session=session, token=signed_out, now=now)
+
+    tokens = [valid, "svu_unknown-token", short, signed_out, "not-even-a-token", valid]
+    with read_scope() as session:
+        answers = user_service.resolve_logins(session=session, tokens=tokens, now=now)
+
+    assert answers[0] == answers[5]
+    assert answers[0][0].id == alice.id and answers[0][1] == now + timedelta(hours=1)
+    assert all(isinstance(answer, AuthenticationFailed) for answer in answers[1:5])
