@@ -16,6 +16,7 @@ from models import AuditEvent, AuditHead
 from services.actors import Actor, current_request_id
 
 GENESIS_HASH = "0" * 64
+_COLUMNS = [name for name in AuditEvent.model_fields if name != "id"]
 
 
 class AuditEventRead(BaseModel):
@@ -117,7 +118,7 @@ def record_audit_many(*, session: Session, entries: list[AuditEntry], now: datet
             hash="",
         )
         event.hash = _event_digest(head.last_hash, event)
-        rows.append(event.model_dump(exclude={"id"}))
+        rows.append({name: getattr(event, name) for name in _COLUMNS})
         head.last_hash = event.hash
     # One executemany, run in list order: ids ascend along the chain. Every writer holds the
     # head's lock, so the newest id is ours.
