@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from fastapi import FastAPI
@@ -59,11 +60,18 @@ class RequestContext:
             await response(scope, receive, send)
             return
         request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+        started = time.perf_counter()
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
+                # Server-Timing: how long the app took, apart from the network and the client.
+                took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
                 message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id)]
+                message["headers"] = [
+                    *message["headers"],
+                    (b"x-request-id", request_id),
+                    (b"server-timing", took),
+                ]
             await send(message)
 
         token = current_request_id.set(request_id.decode(errors="replace"))
