@@ -32,6 +32,12 @@ class Settings(BaseSettings):
     presence_away_after_s: int = Field(300, description="No heartbeat for this long: away.")
     presence_offline_after_s: int = Field(900, description="No heartbeat for this long: offline.")
     presence_heartbeat_s: int = Field(30, description="How often an active tab sends a heartbeat.")
+    presence_close_grace_s: int = Field(
+        10,
+        ge=0,
+        description="After a user's last tab closes, wait this long before counting it "
+        "(a page reload closes and reopens its tab); 0 counts it at once.",
+    )
     away_counts_as_available: bool = Field(
         False, description="Let 'away' supervisors be available."
     )

@@ -58,6 +58,7 @@ def run_presence_transitions() -> list[int]:
     """Move users between states on time; dispatch for anyone who became available."""
     with session_scope() as session:
         presence.end_stale_tabs(session=session, now=utcnow(), rules=presence_rules())
+        presence.settle_closed_tabs(session=session, now=utcnow(), rules=presence_rules())
     with session_scope() as session:
         became_available = presence.apply_presence_transitions(
             session=session, now=utcnow(), rules=presence_rules()

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import insert, update
+from sqlalchemy import insert, or_, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
@@ -31,6 +32,9 @@ class PresenceRules:
     away_after: timedelta
     offline_after: timedelta
     away_counts_as_available: bool = False
+    # A closed tab's heartbeats still count this long, so a reload (close, then a new tab a
+    # second later) records nothing; the transition pass settles it afterwards.
+    close_grace: timedelta = timedelta(0)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PresenceRules:
@@ -38,6 +42,7 @@ class PresenceRules:
             away_after=timedelta(seconds=settings.presence_away_after_s),
             offline_after=timedelta(seconds=settings.presence_offline_after_s),
             away_counts_as_available=settings.away_counts_as_available,
+            close_grace=timedelta(seconds=settings.presence_close_grace_s),
         )
 
 
@@ -407,12 +412,50 @@ def _end_tab(
         session.add(tab)
         session.flush()
     status = _status_for(session, tab.user_id, now)
-    status.last_heartbeat_at = session.exec(
+    if rules.close_grace:
+        # Counted by `settle_closed_tabs` once the grace has passed, unless a new tab of
+        # this user (the same page, reloaded) has taken over by then.
+        return PresenceUpdate(presence=_read(status), changed=False, became_available=False)
+    status.last_heartbeat_at = _live_tabs_last_heartbeat(session, tab.user_id)
+    return _settle(session, status, now, rules, "session_ended")
+
+
+def _live_tabs_last_heartbeat(session: Session, user_id: int) -> datetime | None:
+    return session.exec(
         select(func.max(PresenceSession.last_heartbeat_at)).where(
-            PresenceSession.user_id == tab.user_id, col(PresenceSession.ended_at).is_(None)
+            PresenceSession.user_id == user_id, col(PresenceSession.ended_at).is_(None)
         )
     ).one()
-    return _settle(session, status, now, rules, "session_ended")
+
+
+def settle_closed_tabs(*, session: Session, now: datetime, rules: PresenceRules) -> int:
+    """Users whose stored heartbeat came from a tab closed more than the grace ago: their
+    state now follows their live tabs only (offline when none is left). Returns how many."""
+    live_tabs = aliased(PresenceSession)
+    closed_tabs = aliased(PresenceSession)
+    live_last = (
+        select(func.max(live_tabs.last_heartbeat_at))
+        .where(live_tabs.user_id == PresenceStatus.user_id, col(live_tabs.ended_at).is_(None))
+        .scalar_subquery()
+    )
+    last_closed = (
+        select(func.max(closed_tabs.ended_at))
+        .where(closed_tabs.user_id == PresenceStatus.user_id)
+        .scalar_subquery()
+    )
+    due = session.exec(
+        select(PresenceStatus)
+        .where(
+            col(PresenceStatus.last_heartbeat_at).is_not(None),
+            or_(live_last.is_(None), live_last < PresenceStatus.last_heartbeat_at),
+            last_closed <= now - rules.close_grace,
+        )
+        .with_for_update(skip_locked=True)
+    ).all()
+    for status in due:
+        status.last_heartbeat_at = _live_tabs_last_heartbeat(session, status.user_id)
+        _settle(session, status, now, rules, "session_ended")
+    return len(due)
 
 
 def set_override(

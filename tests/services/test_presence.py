@@ -221,3 +221,66 @@ def test_closed_and_silent_tabs_end(now):
             s.ended_at for s in presence.list_presence_sessions(session=session, user_id=user.id)
         )
     del silent
+
+
+GRACEFUL = PresenceRules(
+    away_after=timedelta(minutes=5),
+    offline_after=timedelta(minutes=15),
+    close_grace=timedelta(seconds=10),
+)
+
+
+def close(token, now, rules=GRACEFUL):
+    with session_scope() as session:
+        presence.close_tab(session=session, session_token=token, now=now, rules=rules)
+
+
+def settle_closed(now, rules=GRACEFUL):
+    with session_scope() as session:
+        return presence.settle_closed_tabs(session=session, now=now, rules=rules)
+
+
+def recorded_changes(user_id):
+    with read_scope() as session:
+        return [
+            (c.from_state, c.to_state, c.reason)
+            for c in presence.list_presence_changes(session=session, user_id=user_id)
+        ]
+
+
+def test_a_reloaded_page_keeps_its_user_online_without_recording_anything(now):
+    user = make_user(now)
+    old_token = open_tab(user.id, now)  # the tab that is reloaded
+    beat(user.id, old_token, now + timedelta(seconds=1))
+    close(old_token, now + timedelta(seconds=2))
+    beat(user.id, open_tab(user.id, now), now + timedelta(seconds=3))  # the page again
+
+    assert settle_closed(now + timedelta(seconds=30)) == 0
+    assert state_at(user.id, now + timedelta(seconds=30)) == "online"
+    assert recorded_changes(user.id) == [("offline", "online", "heartbeat")]
+
+
+def test_closing_the_last_tab_counts_once_the_grace_has_passed(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    close(token, now + timedelta(seconds=1))
+
+    assert settle_closed(now + timedelta(seconds=5)) == 0
+    assert state_at(user.id, now + timedelta(seconds=5)) == "online"
+    assert settle_closed(now + timedelta(seconds=12)) == 1
+    assert state_at(user.id, now + timedelta(seconds=12)) == "offline"
+    assert settle_closed(now + timedelta(seconds=30)) == 0  # settled once
+    assert recorded_changes(user.id)[0] == ("online", "offline", "session_ended")
+
+
+def test_closing_one_of_two_tabs_falls_back_to_the_other_tabs_heartbeat(now):
+    user = make_user(now)
+    idle, active = open_tab(user.id, now), open_tab(user.id, now)
+    beat(user.id, idle, now)
+    beat(user.id, active, now + timedelta(minutes=6))
+    close(active, now + timedelta(minutes=6, seconds=1))
+
+    settle_closed(now + timedelta(minutes=6, seconds=20))
+    # The remaining tab was last active six minutes ago: away, not online and not offline.
+    assert state_at(user.id, now + timedelta(minutes=6, seconds=20)) == "away"
