@@ -19,9 +19,10 @@ if ! ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1; then
 fi
 BIN="$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)"
 
-# PostgreSQL refuses to run as root; as root, the cluster belongs to the postgres user.
+# PostgreSQL refuses to run as root; as root, the cluster belongs to the postgres user (run
+# from /, as the checkout may not be readable by that user).
 as_owner() {
-  if [ "$(id -u)" -eq 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+  if [ "$(id -u)" -eq 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi
 }
 
 if [ ! -f "$DIR/PG_VERSION" ]; then
