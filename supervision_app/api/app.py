@@ -97,11 +97,13 @@ def build_api() -> FastAPI:
     api.add_middleware(
         RequestContext, max_bytes=max_bytes, allowed_origins=get_settings().allowed_origins()
     )
+    # Routes are matched in order, router by router: the busiest (dashboards' heartbeats,
+    # agents' reports) come first. No two routers share a path.
+    api.include_router(routes_presence.router)
+    api.include_router(routes_agent_api.router)
     api.include_router(routes_system.router)
     api.include_router(routes_users.router)
     api.include_router(routes_agents.router)
-    api.include_router(routes_agent_api.router)
-    api.include_router(routes_presence.router)
     api.include_router(routes_queue.router)
     api.include_router(routes_proposals.router)
     api.include_router(routes_supervision.router)
