@@ -16,7 +16,8 @@ def _error() -> rx.Component:
 
 def _field(label: str, name: str, kind: str = "text", auto: str = "") -> rx.Component:
     return rx.vstack(
-        rx.text(label, as_="label", html_for=name, size="2", weight="medium"),
+        # A real <label for=…> (Radix Text drops `for`), so the field has an accessible name.
+        rx.el.label(rx.text(label, size="2", weight="medium"), html_for=name),
         rx.input(name=name, id=name, type=kind, auto_complete=auto, required=True, width="100%"),
         spacing="1",
         width="100%",

@@ -152,9 +152,9 @@ def admin_account(running_app: RunningApp) -> tuple[str, str]:
         page = browser.new_page()
         page.goto(f"{running_app.url}/login")
         page.get_by_text("Create the first admin").wait_for()
-        page.fill("#username", ADMIN[0])
-        page.fill("#password", ADMIN[1])
-        page.fill("#password_again", ADMIN[1])
+        page.get_by_label("Username").fill(ADMIN[0])
+        page.get_by_label("Password (at least 8 characters)").fill(ADMIN[1])
+        page.get_by_label("Password again").fill(ADMIN[1])
         page.get_by_role("button", name="Create admin and sign in").click()
         page.wait_for_url(f"{running_app.url}/")
         page.locator("#signed-in-user").get_by_text(ADMIN[0]).wait_for()
@@ -164,8 +164,8 @@ def admin_account(running_app: RunningApp) -> tuple[str, str]:
 
 def sign_in(page: Page, app: RunningApp, username: str, password: str) -> None:
     page.goto(f"{app.url}/login")
-    page.fill("#username", username)
-    page.fill("#password", password)
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{app.url}/")
     page.locator("#signed-in-user").wait_for()

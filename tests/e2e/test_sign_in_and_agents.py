@@ -11,8 +11,8 @@ from tests.e2e.conftest import RunningApp, sign_in
 
 def test_wrong_password_shows_a_clear_message(page: Page, running_app: RunningApp, admin_account):
     page.goto(f"{running_app.url}/login")
-    page.fill("#username", admin_account[0])
-    page.fill("#password", "not the password")
+    page.get_by_label("Username").fill(admin_account[0])
+    page.get_by_label("Password", exact=True).fill("not the password")
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("alert")).to_contain_text("Wrong username or password")
     expect(page).to_have_url(re.compile(r"/login/?$"))
