@@ -32,13 +32,34 @@ def percentiles(samples_ms: list[float]) -> dict[str, float]:
 
 
 def use_temp_data_dir() -> Path:
-    """Point settings at a fresh data directory (before any service is imported)."""
+    """Point settings at a fresh data directory and database (before any service is imported).
+
+    SQLite in that directory, or with BENCH_DATABASE_URL (a PostgreSQL server's maintenance
+    database, e.g. `scripts/with-test-postgres.sh sh -c 'BENCH_DATABASE_URL=$TEST_DATABASE_URL
+    .venv/bin/python bench/load.py'`) a new PostgreSQL database made for this run.
+    """
     data_dir = Path(tempfile.mkdtemp(prefix="supervision-bench-"))
     os.environ["DATA_DIR"] = str(data_dir)
-    os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'supervision.db'}"
+    server_url = os.environ.get("BENCH_DATABASE_URL", "")
+    if server_url:
+        os.environ["DATABASE_URL"] = _new_postgres_database(server_url, data_dir.name)
+    else:
+        os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'supervision.db'}"
     os.environ["SECRET_KEY"] = "bench"
     os.environ["SCHEDULER_ENABLED"] = "false"
     return data_dir
+
+
+def _new_postgres_database(server_url: str, name: str) -> str:
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    database = name.replace("-", "_").lower()
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{database}"'))
+    engine.dispose()
+    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 def free_port() -> int:

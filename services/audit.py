@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import event as orm_events
 from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
@@ -17,6 +18,7 @@ from services.actors import Actor, current_request_id
 
 GENESIS_HASH = "0" * 64
 _COLUMNS = [name for name in AuditEvent.model_fields if name != "id"]
+_PENDING_KEY = "audit_pending"
 
 
 class AuditEventRead(BaseModel):
@@ -89,22 +91,43 @@ def record_audit(
 
 
 def record_audit_many(*, session: Session, entries: list[AuditEntry], now: datetime) -> None:
-    """Append events to the chain in order, inside the caller's transaction.
+    """Add events to the chain as part of the caller's transaction.
 
-    The head row is locked first (FOR UPDATE on PostgreSQL; SQLite's writer lock already
-    serialises), so two writers can never link to the same previous hash.
+    They are chained and written when the transaction commits (`_chain_at_commit`): the
+    chain's head row is locked (FOR UPDATE on PostgreSQL) only for those last statements, not
+    for the whole transaction, so writers elsewhere in the app wait for each other as little
+    as possible. A transaction that rolls back leaves no event.
     """
     if not entries:
         return
+    request_id = current_request_id.get()
+    session.info.setdefault(_PENDING_KEY, []).extend((entry, now, request_id) for entry in entries)
+
+
+@orm_events.listens_for(Session, "before_commit")
+def _chain_at_commit(session: Session) -> None:
+    pending = session.info.pop(_PENDING_KEY, None)
+    if pending:
+        _append_to_chain(session, pending)
+
+
+@orm_events.listens_for(Session, "after_rollback")
+def _forget_on_rollback(session: Session) -> None:
+    session.info.pop(_PENDING_KEY, None)
+
+
+def _append_to_chain(
+    session: Session, pending: list[tuple[AuditEntry, datetime, str | None]]
+) -> None:
+    """Lock the head, link every pending event to the previous one, insert them in order."""
     head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
     if head is None:
         head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS_HASH)
         session.add(head)
-    request_id = current_request_id.get()
     rows = []
-    for entry in entries:
+    for entry, at, request_id in pending:
         event = AuditEvent(
-            at=now,
+            at=at,
             actor_type=entry.actor.type,
             actor_id=entry.actor.id,
             actor_name=entry.actor.name,

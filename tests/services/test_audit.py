@@ -51,3 +51,26 @@ def test_tampering_is_located(now):
         result = verify_audit_chain(session=session)
     assert not result.intact
     assert result.broken_at_id == 2
+
+
+def test_a_transaction_that_fails_leaves_no_audit_event_and_the_chain_intact(now):
+    from services.actors import Actor
+    from services.audit import record_audit
+
+    make_user(now)
+    with pytest.raises(RuntimeError), session_scope() as session:
+        record_audit(
+            session=session,
+            actor=Actor.system("tests"),
+            action="thing.done",
+            object_type="thing",
+            object_id=1,
+            now=now,
+        )
+        raise RuntimeError("changed my mind")
+    make_user(now)
+    with read_scope() as session:
+        result = verify_audit_chain(session=session)
+        actions = session.exec(text("SELECT action FROM audit_events ORDER BY id")).all()
+    assert result.intact and result.checked == 2
+    assert [row[0] for row in actions] == ["user.created", "user.created"]
