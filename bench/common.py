@@ -42,24 +42,15 @@ def use_temp_data_dir() -> Path:
     os.environ["DATA_DIR"] = str(data_dir)
     server_url = os.environ.get("BENCH_DATABASE_URL", "")
     if server_url:
-        os.environ["DATABASE_URL"] = _new_postgres_database(server_url, data_dir.name)
+        from tests.databases import create_postgres_database
+
+        name = data_dir.name.replace("-", "_").lower()
+        os.environ["DATABASE_URL"] = create_postgres_database(server_url, name)
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'supervision.db'}"
     os.environ["SECRET_KEY"] = "bench"
     os.environ["SCHEDULER_ENABLED"] = "false"
     return data_dir
-
-
-def _new_postgres_database(server_url: str, name: str) -> str:
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    database = name.replace("-", "_").lower()
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{database}"'))
-    engine.dispose()
-    return make_url(server_url).set(database=database).render_as_string(hide_password=False)
 
 
 def free_port() -> int:

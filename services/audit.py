@@ -85,23 +85,15 @@ def record_audit(
     before: Any | None = None,
     after: Any | None = None,
 ) -> None:
-    """Append one event to the chain, inside the caller's transaction."""
-    entry = AuditEntry(actor, action, object_type, object_id, before, after)
-    record_audit_many(session=session, entries=[entry], now=now)
+    """Add an event to the chain as part of the caller's transaction.
 
-
-def record_audit_many(*, session: Session, entries: list[AuditEntry], now: datetime) -> None:
-    """Add events to the chain as part of the caller's transaction.
-
-    They are chained and written when the transaction commits (`_chain_at_commit`): the
+    Events are chained and written when the transaction commits (`_chain_at_commit`): the
     chain's head row is locked (FOR UPDATE on PostgreSQL) only for those last statements, not
     for the whole transaction, so writers elsewhere in the app wait for each other as little
     as possible. A transaction that rolls back leaves no event.
     """
-    if not entries:
-        return
-    request_id = current_request_id.get()
-    session.info.setdefault(_PENDING_KEY, []).extend((entry, now, request_id) for entry in entries)
+    entry = AuditEntry(actor, action, object_type, object_id, before, after)
+    session.info.setdefault(_PENDING_KEY, []).append((entry, now, current_request_id.get()))
 
 
 @orm_events.listens_for(Session, "before_commit")

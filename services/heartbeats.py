@@ -26,6 +26,8 @@ from sqlmodel import col
 from models import PresenceSession, PresenceState, PresenceStatus
 from services import presence
 from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.dispatch import dispatch_for_returning_supervisors
 from services.group_commit import GroupCommitter
 from services.policy import presence_rules
 from services.presence import PresenceRead, PresenceRules, PresenceUpdate, derived_state
@@ -90,8 +92,6 @@ class HeartbeatBuffer:
 
     def flush(self) -> int:
         """Write buffered heartbeats in one transaction; live tabs only."""
-        from services.db import session_scope
-
         with self._flushing:
             with self._lock:
                 pending, self._pending = self._pending, {}
@@ -139,9 +139,6 @@ def _after_full_heartbeats(updates: list[PresenceUpdate]) -> None:
     """Committed, not yet answered: warm the cache so these tabs' next beats take the fast
     path, and start the queued work of everyone who just became available (so a supervisor
     whose heartbeat is answered finds their queued work already running)."""
-    from services.db import read_scope
-    from services.dispatch import dispatch_for_returning_supervisors
-
     with read_scope() as session:
         presence_cache.warm(session, {update.presence.user_id for update in updates})
     returning = {update.presence.user_id for update in updates if update.became_available}

@@ -7,7 +7,7 @@ recorded with its reason.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -19,7 +19,7 @@ from sqlmodel import Session, col, func, select
 
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
 from services.actors import Actor
-from services.audit import AuditEntry, record_audit, record_audit_many
+from services.audit import record_audit
 from services.config import Settings
 from services.errors import DomainError, InvalidInput, NotFound, PermissionDenied
 from services.presence_cache import SupervisorSnapshot, invalidate_after_commit, presence_cache
@@ -150,13 +150,7 @@ def _status_for(session: Session, user_id: int, now: datetime) -> PresenceStatus
     if status is None:
         if session.get(User, user_id) is None:
             raise NotFound("no such user")
-        row = {"user_id": user_id, "state": PresenceState.OFFLINE.value, "since": now}
-        if session.get_bind().dialect.name == "postgresql":
-            session.execute(postgresql_insert(PresenceStatus).values(row).on_conflict_do_nothing())
-        else:
-            session.execute(sqlite_insert(PresenceStatus).values(row).on_conflict_do_nothing())
-        status = session.get(PresenceStatus, user_id, with_for_update=True)
-        assert status is not None
+        return _lock_statuses(session, {user_id}, now)[user_id]
     return status
 
 
@@ -164,17 +158,6 @@ def _settle(
     session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
 ) -> PresenceUpdate:
     """Store the state that counts now; record and audit a change if there is one."""
-    update, entry = _transition(session, status, now, rules, reason)
-    if entry is not None:
-        record_audit_many(session=session, entries=[entry], now=now)
-    return update
-
-
-def _transition(
-    session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
-) -> tuple[PresenceUpdate, AuditEntry | None]:
-    """Move `status` to the state that counts now and record the change; the audit entry
-    is returned for the caller to append (one by one, or many at once)."""
     invalidate_after_commit(session, status.user_id)
     if (
         status.override_state is not None
@@ -187,7 +170,6 @@ def _transition(
     new_state = effective_state(status, now, rules)
     old_state = PresenceState(status.state)
     changed = new_state != old_state
-    entry = None
     if changed:
         status.state = new_state
         status.since = now
@@ -200,13 +182,15 @@ def _transition(
                 at=now,
             )
         )
-        entry = AuditEntry(
+        record_audit(
+            session=session,
             actor=Actor.system("presence")
             if reason in ("timeout", "expiry")
             else _user_actor(session, status.user_id),
             action="presence.changed",
             object_type="user",
             object_id=status.user_id,
+            now=now,
             before={"state": old_state.value},
             after={"state": new_state.value, "reason": reason},
         )
@@ -216,10 +200,9 @@ def _transition(
         and is_available_state(new_state, rules)
         and not is_available_state(old_state, rules)
     )
-    update = PresenceUpdate(
+    return PresenceUpdate(
         presence=_read(status), changed=changed, became_available=became_available
     )
-    return update, entry
 
 
 def _user_actor(session: Session, user_id: int) -> Actor:
@@ -244,33 +227,15 @@ def start_presence_session(
     return token, PresenceSessionRead.model_validate(tab, from_attributes=True)
 
 
-def _live_tab(session: Session, user_id: int, token: str) -> PresenceSession:
-    tab = session.exec(
-        select(PresenceSession).where(PresenceSession.token_hash == token_hash(token))
-    ).first()
-    if tab is None or tab.user_id != user_id:
-        raise NotFound("no such session")
-    if tab.ended_at is not None:
-        raise InvalidInput("this session has ended; open a new one", field="session_token")
-    return tab
-
-
 def record_heartbeat(
     *, session: Session, user_id: int, session_token: str, now: datetime, rules: PresenceRules
 ) -> PresenceUpdate:
     """A sign of real activity in one tab; makes its user online (unless overridden)."""
-    tab = _live_tab(session, user_id, session_token)
-    tab.last_heartbeat_at = now
-    session.add(tab)
-    status = _status_for(session, user_id, now)
-    status.last_heartbeat_at = now
-    update = _settle(session, status, now, rules, "heartbeat")
-    return PresenceUpdate(
-        presence=update.presence,
-        changed=update.changed,
-        became_available=update.became_available,
-        tab_id=tab.id,
-    )
+    beat = Heartbeat(user_id, session_token)
+    (answer,) = record_heartbeats(session=session, beats=[beat], now=now, rules=rules)
+    if isinstance(answer, DomainError):
+        raise answer
+    return answer
 
 
 @dataclass(frozen=True)
@@ -284,8 +249,8 @@ def record_heartbeats(
 ) -> list[PresenceUpdate | DomainError]:
     """Many tabs' heartbeats at once (a burst of tabs joining), in a few set-based queries.
 
-    The same rules as `record_heartbeat`, one answer per beat in order: an update, or the
-    error for that beat alone (nothing is written for it).
+    One answer per beat, in order: an update, or the error for that beat alone (nothing is
+    written for it).
     """
     hashes = {beat.session_token: token_hash(beat.session_token) for beat in beats}
     tabs = {
@@ -311,7 +276,6 @@ def record_heartbeats(
     statuses = _lock_statuses(session, user_ids, now)
     # Held here so `_user_actor` finds them in the session instead of querying each.
     actors = session.exec(select(User).where(col(User.id).in_(user_ids))).all()
-    entries: list[AuditEntry] = []
     results: list[PresenceUpdate | DomainError] = []
     for answer in answers:
         if not isinstance(answer, PresenceSession):
@@ -321,19 +285,8 @@ def record_heartbeats(
         session.add(answer)
         status = statuses[answer.user_id]
         status.last_heartbeat_at = now
-        update, entry = _transition(session, status, now, rules, "heartbeat")
-        if entry is not None:
-            entries.append(entry)
-        results.append(
-            PresenceUpdate(
-                presence=update.presence,
-                changed=update.changed,
-                became_available=update.became_available,
-                tab_id=answer.id,
-            )
-        )
-    session.flush()
-    record_audit_many(session=session, entries=entries, now=now)
+        update = _settle(session, status, now, rules, "heartbeat")
+        results.append(replace(update, tab_id=answer.id))
     del actors
     return results
 
@@ -345,10 +298,10 @@ def _lock_statuses(
     rows = [
         {"user_id": uid, "state": PresenceState.OFFLINE.value, "since": now} for uid in user_ids
     ]
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(postgresql_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
-    else:
-        session.execute(sqlite_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
+    dialect_insert = (
+        postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    )
+    session.execute(dialect_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
     locked = session.exec(
         select(PresenceStatus)
         .where(col(PresenceStatus.user_id).in_(user_ids))

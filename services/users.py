@@ -196,25 +196,17 @@ def resolve_login_token(*, session: Session, token: str, now: datetime) -> UserR
 
 def resolve_login(*, session: Session, token: str, now: datetime) -> tuple[UserRead, datetime]:
     """The user a bearer token belongs to, and when that sign-in expires."""
-    if not token.startswith(USER_TOKEN_PREFIX):
-        raise AuthenticationFailed("invalid or expired session")
-    row = session.exec(
-        select(LoginSession, User)
-        .join(User, col(User.id) == LoginSession.user_id)
-        .where(LoginSession.token_hash == token_hash(token))
-    ).first()
-    if row is None:
-        raise AuthenticationFailed("invalid or expired session")
-    login, user = row
-    if login.revoked_at is not None or login.expires_at <= now or not user.is_active:
-        raise AuthenticationFailed("invalid or expired session")
-    return _read(user), login.expires_at
+    (answer,) = resolve_logins(session=session, tokens=[token], now=now)
+    if isinstance(answer, AuthenticationFailed):
+        raise answer
+    return answer
 
 
 def resolve_logins(
     *, session: Session, tokens: list[str], now: datetime
 ) -> list[tuple[UserRead, datetime] | AuthenticationFailed]:
-    """`resolve_login` for many tokens in one query (a burst of dashboards connecting)."""
+    """`resolve_login` for many tokens in one query (a burst of dashboards connecting);
+    expired, revoked or unknown tokens fail alike."""
     hashes = {token: token_hash(token) for token in tokens if token.startswith(USER_TOKEN_PREFIX)}
     rows = session.exec(
         select(LoginSession, User)
@@ -224,13 +216,17 @@ def resolve_logins(
     found = {login.token_hash: (login, user) for login, user in rows}
     answers: list[tuple[UserRead, datetime] | AuthenticationFailed] = []
     for token in tokens:
-        row = found.get(hashes.get(token, ""))
-        if row is None or row[0].revoked_at is not None or row[0].expires_at <= now:
-            answers.append(AuthenticationFailed("invalid or expired session"))
-        elif not row[1].is_active:
+        login, user = found.get(hashes.get(token, ""), (None, None))
+        if (
+            login is None
+            or user is None
+            or login.revoked_at is not None
+            or login.expires_at <= now
+            or not user.is_active
+        ):
             answers.append(AuthenticationFailed("invalid or expired session"))
         else:
-            answers.append((_read(row[1]), row[0].expires_at))
+            answers.append((_read(user), login.expires_at))
     return answers
 
 

@@ -1,8 +1,8 @@
 """Where tests keep their databases: a copied SQLite file, or a PostgreSQL database cloned
 from a migrated template.
 
-`TEST_DATABASE_URL` (a PostgreSQL server's maintenance database, as printed by
-`scripts/test-postgres.sh`) switches the whole suite to PostgreSQL; without it every test
+`TEST_DATABASE_URL` (a PostgreSQL server's maintenance database, as set by
+`scripts/with-test-postgres.sh`) switches the whole suite to PostgreSQL; without it every test
 runs on SQLite. Database names carry the process id, so runs can share one server.
 """
 
@@ -24,8 +24,8 @@ def on_postgres() -> bool:
     return SERVER_URL.startswith("postgresql")
 
 
-def _admin(statement: str) -> None:
-    engine = create_engine(SERVER_URL, isolation_level="AUTOCOMMIT")
+def _admin(statement: str, server_url: str = "") -> None:
+    engine = create_engine(server_url or SERVER_URL, isolation_level="AUTOCOMMIT")
     try:
         with engine.connect() as connection:
             connection.execute(text(statement))
@@ -33,8 +33,11 @@ def _admin(statement: str) -> None:
         engine.dispose()
 
 
-def _postgres_url(name: str) -> str:
-    return make_url(SERVER_URL).set(database=name).render_as_string(hide_password=False)
+def create_postgres_database(server_url: str, name: str, template: str = "") -> str:
+    """Create database `name` on the server (a copy of `template` if given); its URL."""
+    copy = f' TEMPLATE "{template}"' if template else ""
+    _admin(f'CREATE DATABASE "{name}"{copy}', server_url)
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
 class TestDatabases:
@@ -48,29 +51,30 @@ class TestDatabases:
 
     def template_url(self) -> str:
         if on_postgres():
-            name = f"{self.prefix}_template"
-            _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            _admin(f'CREATE DATABASE "{name}"')
-            return _postgres_url(name)
+            _admin(f'DROP DATABASE IF EXISTS "{self._template}" WITH (FORCE)')
+            return create_postgres_database(SERVER_URL, self._template)
         return f"sqlite:///{self.root / 'template.db'}"
 
     def empty_url(self, data_dir: Path) -> str:
         """A new, empty database, for an app that migrates it itself."""
         if on_postgres():
-            name = f"{self.prefix}_{next(_numbers)}"
-            _admin(f'CREATE DATABASE "{name}"')
-            return _postgres_url(name)
+            return create_postgres_database(SERVER_URL, self._next_name())
         return f"sqlite:///{data_dir / 'supervision.db'}"
 
     def fresh_url(self, data_dir: Path) -> str:
         """A new database holding a copy of the template (which must have no connections)."""
         if on_postgres():
-            name = f"{self.prefix}_{next(_numbers)}"
-            _admin(f'CREATE DATABASE "{name}" TEMPLATE "{self.prefix}_template"')
-            return _postgres_url(name)
+            return create_postgres_database(SERVER_URL, self._next_name(), self._template)
         target = data_dir / "supervision.db"
         shutil.copy(self.root / "template.db", target)
         return f"sqlite:///{target}"
+
+    @property
+    def _template(self) -> str:
+        return f"{self.prefix}_template"
+
+    def _next_name(self) -> str:
+        return f"{self.prefix}_{next(_numbers)}"
 
     def drop(self, url: str) -> None:
         if on_postgres():
@@ -78,4 +82,4 @@ class TestDatabases:
 
     def drop_template(self) -> None:
         if on_postgres():
-            _admin(f'DROP DATABASE IF EXISTS "{self.prefix}_template" WITH (FORCE)')
+            _admin(f'DROP DATABASE IF EXISTS "{self._template}" WITH (FORCE)')
