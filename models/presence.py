@@ -17,7 +17,7 @@ class PresenceStatus(SQLModel, table=True):
     __tablename__ = "presence_status"
 
     user_id: int = Field(foreign_key="users.id", primary_key=True)
-    state: PresenceState = Field(sa_type=String(16), index=True)
+    state: PresenceState = Field(sa_type=String(16))
     since: datetime = Field(sa_type=UTCDateTime)
     last_heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     override_state: PresenceState | None = Field(default=None, sa_type=String(16))
@@ -46,4 +46,4 @@ class PresenceChange(SQLModel, table=True):
     from_state: PresenceState = Field(sa_type=String(16))
     to_state: PresenceState = Field(sa_type=String(16))
     reason: str = Field(sa_type=String(32))
-    at: datetime = Field(sa_type=UTCDateTime, index=True)
+    at: datetime = Field(sa_type=UTCDateTime)

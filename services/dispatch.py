@@ -8,7 +8,15 @@ import logging
 from sqlmodel import col, select
 
 from models import Proposal, ProposalStatus
-from services import notifications, presence, proposals, queue, review, run_monitor
+from services import (
+    notifications,
+    presence,
+    presence_transitions,
+    proposals,
+    queue,
+    review,
+    run_monitor,
+)
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import Conflict
@@ -60,7 +68,7 @@ def run_presence_transitions() -> list[int]:
         presence.end_stale_tabs(session=session, now=utcnow(), rules=presence_rules())
         presence.settle_closed_tabs(session=session, now=utcnow(), rules=presence_rules())
     with session_scope() as session:
-        became_available = presence.apply_presence_transitions(
+        became_available = presence_transitions.apply_presence_transitions(
             session=session, now=utcnow(), rules=presence_rules()
         )
     for user_id in became_available:

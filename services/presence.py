@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import insert, or_, update
+from sqlalchemy import or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -462,117 +462,6 @@ def get_presence(
         )
     read = _read(status)
     return read.model_copy(update={"state": effective_state(status, now, rules)})
-
-
-def apply_presence_transitions(
-    *, session: Session, now: datetime, rules: PresenceRules
-) -> list[int]:
-    """Move users whose state is due to change (timeouts, expired overrides).
-
-    Returns the users who became available, so the caller can dispatch their work.
-    Set-based: one pass may move thousands of users, so due rows are read as plain tuples,
-    written with one UPDATE per distinct outcome, and the pass is one audit event listing
-    every change (each is also a presence_changes row).
-    """
-    online_cutoff = now - rules.away_after
-    offline_cutoff = now - rules.offline_after
-    status = PresenceStatus
-    connection = session.connection()  # plain rows: no ORM objects for thousands of users
-    due = connection.execute(
-        select(
-            col(status.user_id),
-            col(status.state),
-            col(status.since),
-            col(status.last_heartbeat_at),
-            col(status.override_state),
-            col(status.override_expires_at),
-        )
-        .where(
-            (
-                col(status.override_expires_at).is_not(None)
-                & (col(status.override_expires_at) <= now)
-            )
-            | (
-                col(status.override_state).is_(None)
-                & (
-                    (
-                        (status.state == PresenceState.ONLINE)
-                        & (col(status.last_heartbeat_at) < online_cutoff)
-                    )
-                    | (
-                        (status.state == PresenceState.AWAY)
-                        & (col(status.last_heartbeat_at) < offline_cutoff)
-                    )
-                    | (
-                        (status.state != PresenceState.OFFLINE)
-                        & col(status.last_heartbeat_at).is_(None)
-                    )
-                )
-            )
-        )
-        # Several processes may run this pass at once (PostgreSQL): each takes the rows no
-        # other one holds, so a change is made and recorded by exactly one of them.
-        .with_for_update(skip_locked=True)
-    ).all()
-    outcomes: dict[tuple[object, ...], list[int]] = {}
-    changes: list[dict[str, object]] = []
-    available: list[int] = []
-    for user_id, state, since, last_heartbeat_at, override_state, expires_at in due:
-        expired = expires_at is not None and expires_at <= now
-        override = None if expired else override_state
-        expires = None if expired else expires_at
-        old_state = PresenceState(state)
-        if override is not None:
-            new_state = PresenceState(override)
-        else:
-            new_state = derived_state(last_heartbeat_at, now, rules)
-        moved = new_state != old_state
-        key = (new_state.value, now if moved else since, override, expires)
-        outcomes.setdefault(key, []).append(user_id)
-        if moved:
-            changes.append(
-                {
-                    "user_id": user_id,
-                    "from_state": old_state.value,
-                    "to_state": new_state.value,
-                    "reason": "expiry" if expired else "timeout",
-                    "at": now,
-                }
-            )
-            if is_available_state(new_state, rules) and not is_available_state(old_state, rules):
-                available.append(user_id)
-        invalidate_after_commit(session, user_id)
-    if not due:
-        return []
-    for (state, since, override, expires), user_ids in outcomes.items():
-        for chunk in _chunks(user_ids, 5000):
-            connection.execute(
-                update(PresenceStatus)
-                .where(col(PresenceStatus.user_id).in_(chunk))
-                .values(
-                    state=state, since=since, override_state=override, override_expires_at=expires
-                )
-            )
-    if changes:
-        connection.execute(insert(PresenceChange), changes)
-        record_audit(
-            session=session,
-            actor=Actor.system("presence"),
-            action="presence.changed",
-            object_type="team",
-            object_id=None,
-            now=now,
-            after={
-                "changes": [
-                    [c["user_id"], c["from_state"], c["to_state"], c["reason"]] for c in changes
-                ]
-            },
-        )
-    return available
-
-
-def _chunks(items: list[int], size: int) -> list[list[int]]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def list_presence_sessions(*, session: Session, user_id: int) -> list[PresenceSessionRead]:

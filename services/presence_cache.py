@@ -102,9 +102,9 @@ def _snapshot(user: User | None, status: PresenceStatus | None) -> SupervisorSna
 presence_cache = PresenceCache()
 
 
-def invalidate_after_commit(session: Session, user_id: int) -> None:
-    """Drop `user_id`'s cached presence once this session's transaction commits."""
-    session.info.setdefault(_INFO_KEY, set()).add(user_id)
+def invalidate_after_commit(session: Session, *user_ids: int) -> None:
+    """Drop these users' cached presence once this session's transaction commits."""
+    session.info.setdefault(_INFO_KEY, set()).update(user_ids)
 
 
 @event.listens_for(Session, "after_commit")

@@ -2,7 +2,7 @@ from datetime import timedelta
 
 import pytest
 
-from services import presence
+from services import presence, presence_transitions
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput, NotFound
 from services.presence import PresenceRules
@@ -32,7 +32,9 @@ def state_at(user_id, now):
 
 def transitions(now):
     with session_scope() as session:
-        return presence.apply_presence_transitions(session=session, now=now, rules=RULES)
+        return presence_transitions.apply_presence_transitions(
+            session=session, now=now, rules=RULES
+        )
 
 
 def test_no_session_means_offline(now):

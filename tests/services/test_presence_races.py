@@ -15,7 +15,7 @@ import pytest
 from sqlmodel import select
 
 from models import PresenceChange
-from services import presence
+from services import presence, presence_transitions
 from services.db import read_scope, session_scope
 from services.presence import PresenceRules
 from tests.factories import make_user
@@ -84,7 +84,7 @@ def test_simultaneous_transition_passes_move_each_user_once(now):
 
     def transition_pass(_index: int) -> None:
         with session_scope() as session:
-            presence.apply_presence_transitions(session=session, now=later, rules=RULES)
+            presence_transitions.apply_presence_transitions(session=session, now=later, rules=RULES)
 
     all_at_once(transition_pass)
     moved = changes()
