@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -17,7 +18,6 @@ from models import AuditEvent, AuditHead
 from services.actors import Actor, current_request_id
 
 GENESIS_HASH = "0" * 64
-_COLUMNS = [name for name in AuditEvent.model_fields if name != "id"]
 _PENDING_KEY = "audit_pending"
 
 
@@ -45,19 +45,25 @@ class ChainVerification:
     problem: str | None = None
 
 
-def _event_digest(prev_hash: str, event: AuditEvent) -> str:
-    body = {
-        "at": event.at.isoformat(),
-        "actor_type": str(event.actor_type),
-        "actor_id": event.actor_id,
-        "actor_name": event.actor_name,
-        "action": event.action,
-        "object_type": event.object_type,
-        "object_id": event.object_id,
-        "before": event.before,
-        "after": event.after,
-        "request_id": event.request_id,
-    }
+_DIGESTED = (
+    "at",
+    "actor_type",
+    "actor_id",
+    "actor_name",
+    "action",
+    "object_type",
+    "object_id",
+    "before",
+    "after",
+    "request_id",
+)
+
+
+def _event_digest(prev_hash: str, event: Mapping[str, Any]) -> str:
+    """The event's link in the chain, from its columns (a row to insert or a stored event)."""
+    body = {name: event[name] for name in _DIGESTED}
+    body["at"] = event["at"].isoformat()
+    body["actor_type"] = str(event["actor_type"])
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
 
@@ -118,23 +124,23 @@ def _append_to_chain(
         session.add(head)
     rows = []
     for entry, at, request_id in pending:
-        event = AuditEvent(
-            at=at,
-            actor_type=entry.actor.type,
-            actor_id=entry.actor.id,
-            actor_name=entry.actor.name,
-            action=entry.action,
-            object_type=entry.object_type,
-            object_id=None if entry.object_id is None else str(entry.object_id),
-            before=entry.before,
-            after=entry.after,
-            request_id=request_id,
-            prev_hash=head.last_hash,
-            hash="",
-        )
-        event.hash = _event_digest(head.last_hash, event)
-        rows.append({name: getattr(event, name) for name in _COLUMNS})
-        head.last_hash = event.hash
+        # Plain rows, not AuditEvent objects: a burst of heartbeats may audit hundreds.
+        row: dict[str, Any] = {
+            "at": at,
+            "actor_type": entry.actor.type,
+            "actor_id": entry.actor.id,
+            "actor_name": entry.actor.name,
+            "action": entry.action,
+            "object_type": entry.object_type,
+            "object_id": None if entry.object_id is None else str(entry.object_id),
+            "before": entry.before,
+            "after": entry.after,
+            "request_id": request_id,
+            "prev_hash": head.last_hash,
+        }
+        row["hash"] = _event_digest(head.last_hash, row)
+        rows.append(row)
+        head.last_hash = row["hash"]
     # One executemany, run in list order: ids ascend along the chain. Every writer holds the
     # head's lock, so the newest id is ours.
     session.connection().execute(insert(AuditEvent), rows)
@@ -161,7 +167,8 @@ def verify_audit_chain(*, session: Session, batch: int = 2000) -> ChainVerificat
                 return ChainVerification(
                     False, checked, prev, event.id, "link to previous event broken"
                 )
-            if _event_digest(prev, event) != event.hash:
+            stored = {name: getattr(event, name) for name in _DIGESTED}
+            if _event_digest(prev, stored) != event.hash:
                 return ChainVerification(
                     False, checked, prev, event.id, "event content was altered"
                 )

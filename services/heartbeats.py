@@ -19,9 +19,11 @@ import threading
 import time
 from concurrent.futures import Future
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import bindparam, update
-from sqlmodel import col
+from sqlalchemy import or_, update
+from sqlalchemy.engine import Connection
+from sqlmodel import SQLModel, col
 
 from models import PresenceSession, PresenceState, PresenceStatus
 from services import presence
@@ -38,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 REFRESH = timedelta(seconds=60)
 FLUSH_EVERY_S = 1.0
+FLUSH_CHUNK = 5000  # ids per statement, well inside SQLite's bound-parameter limit
 
 
 class HeartbeatBuffer:
@@ -97,26 +100,17 @@ class HeartbeatBuffer:
                 pending, self._pending = self._pending, {}
             if not pending:
                 return 0
-            latest: dict[int, datetime] = {}
-            for user_id, at in pending.values():
-                latest[user_id] = max(at, latest.get(user_id, at))
+            # One timestamp for the whole flush, the earliest buffered beat: never later than
+            # any tab's beat (at most a flush interval early, which the minutes-long
+            # thresholds absorb), and two statements however many tabs beat.
+            at = min(beat_at for _, beat_at in pending.values())
+            tab_ids = sorted(pending)
+            user_ids = sorted({user_id for user_id, _ in pending.values()})
             try:
                 with session_scope() as session:
-                    session.connection().execute(
-                        update(PresenceSession)
-                        .where(
-                            col(PresenceSession.id) == bindparam("tab_id"),
-                            col(PresenceSession.ended_at).is_(None),
-                        )
-                        .values(last_heartbeat_at=bindparam("at")),
-                        [{"tab_id": tab_id, "at": at} for tab_id, (_, at) in pending.items()],
-                    )
-                    session.connection().execute(
-                        update(PresenceStatus)
-                        .where(col(PresenceStatus.user_id) == bindparam("uid"))
-                        .values(last_heartbeat_at=bindparam("at")),
-                        [{"uid": uid, "at": at} for uid, at in latest.items()],
-                    )
+                    connection = session.connection()
+                    _stamp(connection, PresenceSession, PresenceSession.id, tab_ids, at)
+                    _stamp(connection, PresenceStatus, PresenceStatus.user_id, user_ids, at)
             except Exception:  # noqa: BLE001 - keep them for the next flush
                 logger.exception("heartbeat flush failed; will retry")
                 with self._lock:
@@ -124,6 +118,25 @@ class HeartbeatBuffer:
                         self._pending.setdefault(tab_id, value)
                 return 0
             return len(pending)
+
+
+def _stamp(
+    connection: Connection, model: type[SQLModel], key: Any, ids: list[int], at: datetime
+) -> None:
+    """Set `at` as these rows' last heartbeat. Never on an ended tab, and never moving a
+    stored heartbeat back (a full-path beat may be newer)."""
+    stored = model.last_heartbeat_at  # type: ignore[attr-defined]
+    live = [col(PresenceSession.ended_at).is_(None)] if model is PresenceSession else []
+    for start in range(0, len(ids), FLUSH_CHUNK):
+        connection.execute(
+            update(model)
+            .where(
+                col(key).in_(ids[start : start + FLUSH_CHUNK]),
+                or_(col(stored).is_(None), col(stored) < at),
+                *live,
+            )
+            .values(last_heartbeat_at=at)
+        )
 
 
 heartbeat_buffer = HeartbeatBuffer()

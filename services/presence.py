@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import or_
+from sqlalchemy import insert, or_
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -155,9 +155,17 @@ def _status_for(session: Session, user_id: int, now: datetime) -> PresenceStatus
 
 
 def _settle(
-    session: Session, status: PresenceStatus, now: datetime, rules: PresenceRules, reason: str
+    session: Session,
+    status: PresenceStatus,
+    now: datetime,
+    rules: PresenceRules,
+    reason: str,
+    changes: list[dict[str, object]] | None = None,
 ) -> PresenceUpdate:
-    """Store the state that counts now; record and audit a change if there is one."""
+    """Store the state that counts now; record and audit a change if there is one.
+
+    A batch passes `changes` to collect the change rows and insert them all at once.
+    """
     invalidate_after_commit(session, status.user_id)
     if (
         status.override_state is not None
@@ -173,15 +181,17 @@ def _settle(
     if changed:
         status.state = new_state
         status.since = now
-        session.add(
-            PresenceChange(
-                user_id=status.user_id,
-                from_state=old_state,
-                to_state=new_state,
-                reason=reason,
-                at=now,
-            )
-        )
+        change = {
+            "user_id": status.user_id,
+            "from_state": old_state.value,
+            "to_state": new_state.value,
+            "reason": reason,
+            "at": now,
+        }
+        if changes is None:
+            session.execute(insert(PresenceChange), [change])
+        else:
+            changes.append(change)
         record_audit(
             session=session,
             actor=Actor.system("presence")
@@ -277,6 +287,7 @@ def record_heartbeats(
     # Held here so `_user_actor` finds them in the session instead of querying each.
     actors = session.exec(select(User).where(col(User.id).in_(user_ids))).all()
     results: list[PresenceUpdate | DomainError] = []
+    changes: list[dict[str, object]] = []
     for answer in answers:
         if not isinstance(answer, PresenceSession):
             results.append(answer)
@@ -285,8 +296,10 @@ def record_heartbeats(
         session.add(answer)
         status = statuses[answer.user_id]
         status.last_heartbeat_at = now
-        update = _settle(session, status, now, rules, "heartbeat")
+        update = _settle(session, status, now, rules, "heartbeat", changes)
         results.append(replace(update, tab_id=answer.id))
+    if changes:
+        session.execute(insert(PresenceChange), changes)
     del actors
     return results
 
@@ -301,7 +314,7 @@ def _lock_statuses(
     dialect_insert = (
         postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
     )
-    session.execute(dialect_insert(PresenceStatus).values(rows).on_conflict_do_nothing())
+    session.execute(dialect_insert(PresenceStatus).on_conflict_do_nothing(), rows)
     locked = session.exec(
         select(PresenceStatus)
         .where(col(PresenceStatus.user_id).in_(user_ids))

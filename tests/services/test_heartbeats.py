@@ -72,3 +72,34 @@ def test_flush_never_revives_an_ended_tab(now):
     with read_scope() as session:
         tab = session.exec(select(PresenceSession).where(PresenceSession.id == tab_id)).one()
     assert tab.ended_at is not None and tab.last_heartbeat_at == now
+
+
+def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
+    first, second = make_user(now), make_user(now)
+    first_token, first_tab = online_tab(first.id, now)
+    second_token, second_tab = online_tab(second.id, now)
+    buffer = HeartbeatBuffer()
+    buffer.remember_tab(first_token, first.id, first_tab)
+    buffer.remember_tab(second_token, second.id, second_tab)
+    assert buffer.try_record(first.id, first_token, now + timedelta(seconds=10), RULES)
+    assert buffer.try_record(second.id, second_token, now + timedelta(seconds=10.6), RULES)
+    # The second user's next beat went through the database meanwhile, later than the flush.
+    with session_scope() as session:
+        presence.record_heartbeat(
+            session=session,
+            user_id=second.id,
+            session_token=second_token,
+            now=now + timedelta(seconds=12),
+            rules=RULES,
+        )
+
+    assert buffer.flush() == 2
+
+    def stored(user_id, tab_id):
+        with read_scope() as session:
+            tab = session.get(PresenceSession, tab_id).last_heartbeat_at
+            state = presence.get_presence(session=session, user_id=user_id, now=now, rules=RULES)
+            return tab, state.last_heartbeat_at
+
+    assert stored(first.id, first_tab) == (now + timedelta(seconds=10),) * 2
+    assert stored(second.id, second_tab) == (now + timedelta(seconds=12),) * 2
