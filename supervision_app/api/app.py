@@ -23,6 +23,7 @@ from supervision_app.api import (
 )
 from supervision_app.api.errors import document_error_shape, install_error_handlers
 from supervision_app.api.gc_tuning import tune_garbage_collector
+from supervision_app.api.heartbeat_lane import HeartbeatFastLane
 from supervision_app.api.loop_monitor import loop_monitor
 
 
@@ -94,6 +95,8 @@ def build_api() -> FastAPI:
     tune_garbage_collector()
     max_bytes = get_settings().max_payload_bytes
 
+    # Starlette runs the last added outermost: RequestContext's checks come before the lane.
+    api.add_middleware(HeartbeatFastLane)
     api.add_middleware(
         RequestContext, max_bytes=max_bytes, allowed_origins=get_settings().allowed_origins()
     )
