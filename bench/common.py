@@ -20,6 +20,31 @@ def emit(**fields: object) -> None:
     print(json.dumps(fields), flush=True)
 
 
+class StealMeter:
+    """Share of CPU time the host gave to other machines (`steal` in /proc/stat) while
+    measuring: on a shared virtual machine latency figures move with it, so benches print it
+    beside them. None where /proc/stat is missing."""
+
+    def __init__(self) -> None:
+        self._start = _cpu_times()
+
+    def percent(self) -> float | None:
+        end = _cpu_times()
+        if self._start is None or end is None:
+            return None
+        total = sum(end) - sum(self._start)
+        steal = end[7] - self._start[7]
+        return round(100 * steal / total, 1) if total else 0.0
+
+
+def _cpu_times() -> list[int] | None:
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return None
+    return [int(value) for value in fields[:8]] if len(fields) >= 8 else None
+
+
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
     ordered = sorted(samples_ms)
     if not ordered:
