@@ -39,11 +39,17 @@ def _run(connection) -> None:  # noqa: ANN001
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # One transaction for the whole upgrade, on SQLite too (its DDL is transactional;
+        # Alembic assumes not and commits each migration apart): a process starting while
+        # another migrates then waits for all of it, instead of slipping in between two
+        # migrations and running the next one a second time.
+        transactional_ddl=True,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":
             # Several app processes may start at once: one migrates, the others wait here
-            # and then find nothing left to do. (SQLite's BEGIN IMMEDIATE does the same.)
+            # and then find nothing left to do. (On SQLite the transaction's BEGIN IMMEDIATE
+            # does the same.)
             connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
