@@ -9,10 +9,11 @@ one its heartbeats give.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, case, insert, literal, null, or_, select, update
+from sqlalchemy import Row, and_, case, insert, literal, null, or_, select, update
 from sqlalchemy.sql.elements import ColumnElement
 from sqlmodel import Session
 
@@ -21,7 +22,6 @@ from models.types import UTCDateTime
 from services.actors import Actor
 from services.audit import record_audit
 from services.presence import PresenceRules, is_available_state
-from services.presence_cache import invalidate_after_commit
 
 _status = PresenceStatus.__table__
 _changes = PresenceChange.__table__
@@ -39,11 +39,12 @@ def apply_presence_transitions(
     """
     rules_sql = _PassSql(now, rules)
     if session.get_bind().dialect.name == "postgresql":
-        rows = _apply_postgresql(session, rules_sql)
+        changes = _apply_postgresql(session, rules_sql)
     else:
-        rows = _apply_sqlite(session, rules_sql)
-    changes = [row for row in rows if row[2]]
-    invalidate_after_commit(session, *(row[0] for row in rows))
+        changes = _apply_sqlite(session, rules_sql)
+    # No cached presence to drop (services/presence_cache.py): a snapshot holds no state,
+    # and an expired override it still holds already counts as none (`snapshot_is_available`;
+    # the heartbeat fast path sends that user's beats the full way, which refreshes it).
     if changes:
         record_audit(
             session=session,
@@ -112,7 +113,7 @@ class _PassSql:
         }
 
 
-def _apply_sqlite(session: Session, sql: _PassSql) -> list[tuple[int, str, str, str]]:
+def _apply_sqlite(session: Session, sql: _PassSql) -> Sequence[Row[Any]]:
     """Record the changes, then move the rows: two statements in one write transaction.
 
     The session began IMMEDIATE (services.db), so no other writer can run between them and
@@ -125,17 +126,15 @@ def _apply_sqlite(session: Session, sql: _PassSql) -> list[tuple[int, str, str, 
     recorded = session.execute(
         insert(_changes).from_select(_CHANGE_FIELDS, moved).returning(*_RECORDED)
     ).all()
-    settled = session.execute(
+    session.execute(
         update(_status)
         .where(sql.due(row))
         .values(sql.settled_values(row, row.state, sql.new_state(row), sql.expired(row)))
-        .returning(row.user_id)
-    ).all()
-    changed = {user_id: (user_id, old, new, reason) for user_id, old, new, reason in recorded}
-    return [changed.get(user_id, (user_id, "", "", "")) for (user_id,) in settled]
+    )
+    return recorded
 
 
-def _apply_postgresql(session: Session, sql: _PassSql) -> list[tuple[int, str, str, str]]:
+def _apply_postgresql(session: Session, sql: _PassSql) -> Sequence[Row[Any]]:
     """One statement: lock the due rows no other process holds, move them, record the changes.
 
     Several processes may run the pass at once; `SKIP LOCKED` gives each row to exactly one,
@@ -172,12 +171,5 @@ def _apply_postgresql(session: Session, sql: _PassSql) -> list[tuple[int, str, s
         .returning(*_RECORDED)
         .cte("record")
     )
-    rows = session.execute(
-        select(
-            settle.c.user_id,
-            record.c.from_state,
-            record.c.to_state,
-            record.c.reason,
-        ).outerjoin_from(settle, record, record.c.user_id == settle.c.user_id)
-    ).all()
-    return [(user_id, old or "", new or "", reason or "") for user_id, old, new, reason in rows]
+    # PostgreSQL runs a data-modifying CTE whether or not the statement reads it.
+    return session.execute(select(*record.c).add_cte(settle)).all()

@@ -91,3 +91,26 @@ def test_one_pass_moves_each_due_user_once_and_leaves_the_rest(now):
     assert status(busy.id, at).state == "online"
 
     assert run_pass(at) == []  # nothing is due twice
+
+
+def test_cached_availability_stays_right_across_a_pass(now):
+    """The pass drops no cached presence: what it changes, the cache does not hold."""
+    from services.presence_cache import presence_cache
+
+    quiet, held = make_user(now), make_user(now)
+    beat(quiet.id, now)
+    override(held.id, "online", now, expires_at=now + timedelta(minutes=3))
+
+    def cached_available(user_id, at):
+        with read_scope() as session:
+            return presence.supervisor_is_available(
+                session=session, user_id=user_id, now=at, rules=RULES
+            )
+
+    assert cached_available(quiet.id, now) and cached_available(held.id, now)
+    at = now + timedelta(minutes=6)
+    run_pass(at)
+    assert presence_cache.peek(quiet.id) is not None and presence_cache.peek(held.id) is not None
+    assert not cached_available(quiet.id, at)  # away now: the cache agrees without a reload
+    assert not cached_available(held.id, at)  # the expired override counts as none
+    assert status(quiet.id, at).state == "away" and status(held.id, at).state == "offline"
