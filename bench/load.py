@@ -145,15 +145,19 @@ async def run_load(url, supervisors, agents):
 
         async def supervisor_loop(user_id, token, tab):
             headers = {"Authorization": f"Bearer {token}"}
+            # A tab's first beat brings its user online: a write, committed before it is
+            # answered, so it queues behind the agents' writes; later beats only touch memory.
+            label = "heartbeat_first"
             while time.monotonic() < deadline:
                 await tally.call(
                     http,
                     "POST",
-                    "heartbeat",
+                    label,
                     f"/api/users/{user_id}/activity/heartbeat",
                     json={"session_token": tab},
                     headers=headers,
                 )
+                label = "heartbeat"
                 status, pending = await tally.call(
                     http,
                     "GET",
