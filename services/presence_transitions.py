@@ -53,11 +53,23 @@ def apply_presence_transitions(
             object_type="team",
             object_id=None,
             now=now,
-            after={"changes": [list(change) for change in changes]},
+            after={"changes": _grouped(changes)},
         )
     available = {state.value for state in PresenceState if is_available_state(state, rules)}
     return [
         user_id for user_id, old, new, _ in changes if new in available and old not in available
+    ]
+
+
+def _grouped(changes: Sequence[Row[Any]]) -> list[dict[str, object]]:
+    """The audit event's list: each kind of move once, with the users who made it (ten
+    thousand users moving at once make a few groups, not ten thousand entries)."""
+    users: dict[tuple[str, str, str], list[int]] = {}
+    for user_id, old, new, reason in changes:
+        users.setdefault((old, new, reason), []).append(user_id)
+    return [
+        {"from": old, "to": new, "reason": reason, "users": sorted(ids)}
+        for (old, new, reason), ids in sorted(users.items())
     ]
 
 
