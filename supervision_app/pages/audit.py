@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 import reflex as rx
@@ -26,11 +27,16 @@ class AuditRow:
 
 
 def _change(before: object, after: object) -> str:
+    """Before → after as JSON, the form the exports use (not Python's repr)."""
     if before is None and after is None:
         return ""
     if before is None:
-        return str(after)
-    return f"{before} → {after}"
+        return _json(after)
+    return f"{_json(before)} → {_json(after)}"
+
+
+def _json(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
 
 
 class AuditState(rx.State):

@@ -89,3 +89,17 @@ def test_admin_changes_level_and_disables_agent(page: Page, running_app: Running
     row = page.get_by_test_id("agent-row").filter(has_text="level-change-bot")
     expect(row).to_contain_text("AUTONOMOUS")
     expect(row).to_contain_text("disabled")
+
+
+def test_audit_screen_shows_each_change_as_json_and_verifies_the_chain(
+    page: Page, running_app: RunningApp, admin_account
+):
+    running_app.cli("create-agent", "audited-bot", "--category", "ops", "--level", "INTERN")
+    sign_in(page, running_app, *admin_account)
+    page.goto(f"{running_app.url}/audit")
+    page.get_by_placeholder("Filter by action").fill("agent.created")
+    row = page.get_by_role("row").filter(has_text='"name": "audited-bot"')
+    expect(row).to_contain_text('"maturity_level": "INTERN"')
+    expect(row).to_contain_text('"supervisor_id": null')
+    page.get_by_role("button", name="Verify chain").click()
+    expect(page.get_by_text(re.compile(r"Chain intact: \d+ events verified")).first).to_be_visible()
