@@ -208,20 +208,7 @@ def count_audit_events(*, session: Session) -> int:
     return session.exec(select(func.count()).select_from(AuditEvent)).one()
 
 
-EXPORT_FIELDS = [
-    "id",
-    "at",
-    "actor_type",
-    "actor_id",
-    "actor_name",
-    "action",
-    "object_type",
-    "object_id",
-    "before",
-    "after",
-    "request_id",
-    "hash",
-]
+EXPORT_FIELDS = ["id", *_DIGESTED, "hash"]
 
 
 def export_audit_csv(events: list[AuditEventRead]) -> str:
