@@ -100,17 +100,12 @@ class HeartbeatBuffer:
                 pending, self._pending = self._pending, {}
             if not pending:
                 return 0
-            # One timestamp for the whole flush, the earliest buffered beat: never later than
-            # any tab's beat (at most a flush interval early, which the minutes-long
-            # thresholds absorb), and two statements however many tabs beat.
-            at = min(beat_at for _, beat_at in pending.values())
-            tab_ids = sorted(pending)
-            user_ids = sorted({user_id for user_id, _ in pending.values()})
             try:
                 with session_scope() as session:
                     connection = session.connection()
-                    _stamp(connection, PresenceSession, PresenceSession.id, tab_ids, at)
-                    _stamp(connection, PresenceStatus, PresenceStatus.user_id, user_ids, at)
+                    for at, tab_ids, user_ids in _by_second(pending):
+                        _stamp(connection, PresenceSession, PresenceSession.id, tab_ids, at)
+                        _stamp(connection, PresenceStatus, PresenceStatus.user_id, user_ids, at)
             except Exception:  # noqa: BLE001 - keep them for the next flush
                 logger.exception("heartbeat flush failed; will retry")
                 with self._lock:
@@ -118,6 +113,25 @@ class HeartbeatBuffer:
                         self._pending.setdefault(tab_id, value)
                 return 0
             return len(pending)
+
+
+def _by_second(
+    pending: dict[int, tuple[int, datetime]],
+) -> list[tuple[datetime, list[int], list[int]]]:
+    """Buffered beats grouped by the second they came in, oldest first, each stamped with its
+    earliest beat: never later than a tab's beat and less than a second early, which the
+    minutes-long thresholds absorb; and a few statements however many tabs beat (usually one
+    or two seconds' worth, more only after a failed flush)."""
+    seconds: dict[int, tuple[list[datetime], list[int], set[int]]] = {}
+    for tab_id, (user_id, at) in pending.items():
+        times, tab_ids, user_ids = seconds.setdefault(int(at.timestamp()), ([], [], set()))
+        times.append(at)
+        tab_ids.append(tab_id)
+        user_ids.add(user_id)
+    return [
+        (min(times), sorted(tab_ids), sorted(user_ids))
+        for _, (times, tab_ids, user_ids) in sorted(seconds.items())
+    ]
 
 
 def _stamp(

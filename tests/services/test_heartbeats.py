@@ -103,3 +103,26 @@ def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
 
     assert stored(first.id, first_tab) == (now + timedelta(seconds=10),) * 2
     assert stored(second.id, second_tab) == (now + timedelta(seconds=12),) * 2
+
+
+def test_beats_seconds_apart_in_one_flush_keep_their_own_second(now):
+    """After a failed flush a beat kept for retry can be much older than the rest: it must
+    not drag the newer beats back with it."""
+    kept, fresh = make_user(now), make_user(now)
+    kept_token, kept_tab = online_tab(kept.id, now)
+    fresh_token, fresh_tab = online_tab(fresh.id, now)
+    buffer = HeartbeatBuffer()
+    buffer.remember_tab(kept_token, kept.id, kept_tab)
+    buffer.remember_tab(fresh_token, fresh.id, fresh_tab)
+    assert buffer.try_record(kept.id, kept_token, now + timedelta(seconds=10), RULES)
+    assert buffer.try_record(fresh.id, fresh_token, now + timedelta(seconds=50.5), RULES)
+
+    assert buffer.flush() == 2
+
+    with read_scope() as session:
+        assert session.get(PresenceSession, kept_tab).last_heartbeat_at == now + timedelta(
+            seconds=10
+        )
+        assert session.get(PresenceSession, fresh_tab).last_heartbeat_at == now + timedelta(
+            seconds=50.5
+        )
