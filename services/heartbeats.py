@@ -23,7 +23,8 @@ from typing import Any
 
 from sqlalchemy import or_, update
 from sqlalchemy.engine import Connection
-from sqlmodel import SQLModel, col
+from sqlalchemy.sql.elements import ColumnElement
+from sqlmodel import col
 
 from models import PresenceSession, PresenceState, PresenceStatus
 from services import presence
@@ -104,7 +105,14 @@ class HeartbeatBuffer:
                 with session_scope() as session:
                     connection = session.connection()
                     for at, tab_ids, user_ids in _by_second(pending):
-                        _stamp(connection, PresenceSession, PresenceSession.id, tab_ids, at)
+                        _stamp(
+                            connection,
+                            PresenceSession,
+                            PresenceSession.id,
+                            tab_ids,
+                            at,
+                            col(PresenceSession.ended_at).is_(None),  # never revive an ended tab
+                        )
                         _stamp(connection, PresenceStatus, PresenceStatus.user_id, user_ids, at)
             except Exception:  # noqa: BLE001 - keep them for the next flush
                 logger.exception("heartbeat flush failed; will retry")
@@ -135,19 +143,23 @@ def _by_second(
 
 
 def _stamp(
-    connection: Connection, model: type[SQLModel], key: Any, ids: list[int], at: datetime
+    connection: Connection,
+    model: type[PresenceSession] | type[PresenceStatus],
+    key: Any,
+    ids: list[int],
+    at: datetime,
+    *conditions: ColumnElement[bool],
 ) -> None:
-    """Set `at` as these rows' last heartbeat. Never on an ended tab, and never moving a
-    stored heartbeat back (a full-path beat may be newer)."""
-    stored = model.last_heartbeat_at  # type: ignore[attr-defined]
-    live = [col(PresenceSession.ended_at).is_(None)] if model is PresenceSession else []
+    """Set `at` as these rows' last heartbeat, never moving a stored one back (a full-path
+    beat may be newer), on the rows that also meet `conditions`."""
+    stored = col(model.last_heartbeat_at)
     for start in range(0, len(ids), FLUSH_CHUNK):
         connection.execute(
             update(model)
             .where(
                 col(key).in_(ids[start : start + FLUSH_CHUNK]),
-                or_(col(stored).is_(None), col(stored) < at),
-                *live,
+                or_(stored.is_(None), stored < at),
+                *conditions,
             )
             .values(last_heartbeat_at=at)
         )

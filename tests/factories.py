@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import itertools
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from services import agents as agent_service
 from services import users as user_service
 from services.actors import Actor
 from services.agents import AgentCredentials
 from services.db import session_scope
+from services.presence import PresenceRules
 from services.users import UserRead
 
 _counter = itertools.count(1)
 PASSWORD = "correct horse battery"
+# The default thresholds (away after 5 minutes, offline after 15), for tests that move a clock.
+PRESENCE_RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 
 
 def make_user(now: datetime, role: str = "supervisor", username: str | None = None) -> UserRead:

@@ -28,11 +28,16 @@ class Caller:
 
 
 def bearer_token(request: Request) -> str:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_from_header(request.headers.get("authorization", ""))
+    if not token:
         raise AuthenticationFailed("missing bearer token (Authorization: Bearer <token>)")
-    return token.strip()
+    return token
+
+
+def bearer_from_header(header: str) -> str:
+    """The token of an `Authorization: Bearer <token>` header; "" when there is none."""
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
 
 
 def forget_user_token(token: str) -> None:

@@ -27,6 +27,7 @@ from services.login_cache import login_cache
 from services.policy import presence_rules
 from services.presence import PresenceRead
 from services.security import token_hash
+from supervision_app.api.auth import bearer_from_header
 from supervision_app.api.routes_presence import HeartbeatBody
 
 HEARTBEAT_PATH = re.compile(r"/api/users/([1-9][0-9]{0,17})/activity/heartbeat")
@@ -38,14 +39,16 @@ class HeartbeatFastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        match = _heartbeat_match(scope)
+        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
+        match = _heartbeat_match(scope, headers)
         if match is None:
             await self.app(scope, receive, send)
             return
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
-        answer = _answer(int(match.group(1)), scope, body)
+        authorization = headers.get(b"authorization", b"").decode("latin-1")
+        answer = _answer(int(match.group(1)), bearer_from_header(authorization), body)
         if answer is None:
             await self.app(scope, _replay(body), send)
             return
@@ -63,14 +66,13 @@ class HeartbeatFastLane:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _heartbeat_match(scope: Scope) -> re.Match[str] | None:
+def _heartbeat_match(scope: Scope, headers: dict[bytes, bytes]) -> re.Match[str] | None:
     """A heartbeat POST with a small JSON body, or None (the request is not ours)."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
     match = HEARTBEAT_PATH.fullmatch(scope["path"])
     if match is None:
         return None
-    headers = dict(scope["headers"])
     length = headers.get(b"content-length", b"")
     content_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
@@ -105,12 +107,12 @@ def _replay(body: bytes) -> Receive:
     return receive
 
 
-def _answer(user_id: int, scope: Scope, body: bytes) -> PresenceRead | None:
+def _answer(user_id: int, sign_in: str, body: bytes) -> PresenceRead | None:
     """The heartbeat's answer when it only moves a timestamp, else None."""
     session_token = _session_token(body)
-    if session_token is None:
+    if session_token is None or not sign_in:
         return None
-    user = login_cache.get(token_hash(_bearer(scope)))
+    user = login_cache.get(token_hash(sign_in))
     if user is None or user.id != user_id:
         return None
     return heartbeat_buffer.try_record(user_id, session_token, utcnow(), presence_rules())
@@ -122,9 +124,3 @@ def _session_token(body: bytes) -> str | None:
         return HeartbeatBody.model_validate_json(body).session_token
     except ValidationError:
         return None
-
-
-def _bearer(scope: Scope) -> str:
-    header = dict(scope["headers"]).get(b"authorization", b"").decode("latin-1")
-    scheme, _, token = header.partition(" ")
-    return token.strip() if scheme.lower() == "bearer" else ""

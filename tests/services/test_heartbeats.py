@@ -7,11 +7,10 @@ from models import PresenceSession
 from services import presence
 from services.db import read_scope, session_scope
 from services.heartbeats import HeartbeatBuffer
-from services.presence import PresenceRules
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 
 
 def online_tab(user_id, now):
@@ -23,6 +22,14 @@ def online_tab(user_id, now):
     with read_scope() as session:
         presence.supervisor_is_available(session=session, user_id=user_id, now=now, rules=RULES)
     return token, tab.id
+
+
+def buffered_tab(buffer, now):
+    """A user whose tab is online and known to `buffer`, so its next beats stay in memory."""
+    user = make_user(now)
+    token, tab_id = online_tab(user.id, now)
+    buffer.remember_tab(token, user.id, tab_id)
+    return user, token, tab_id
 
 
 def test_known_online_tab_takes_the_fast_path_and_is_flushed(now):
@@ -75,12 +82,9 @@ def test_flush_never_revives_an_ended_tab(now):
 
 
 def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
-    first, second = make_user(now), make_user(now)
-    first_token, first_tab = online_tab(first.id, now)
-    second_token, second_tab = online_tab(second.id, now)
     buffer = HeartbeatBuffer()
-    buffer.remember_tab(first_token, first.id, first_tab)
-    buffer.remember_tab(second_token, second.id, second_tab)
+    first, first_token, first_tab = buffered_tab(buffer, now)
+    second, second_token, second_tab = buffered_tab(buffer, now)
     assert buffer.try_record(first.id, first_token, now + timedelta(seconds=10), RULES)
     assert buffer.try_record(second.id, second_token, now + timedelta(seconds=10.6), RULES)
     # The second user's next beat went through the database meanwhile, later than the flush.
@@ -108,12 +112,9 @@ def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
 def test_beats_seconds_apart_in_one_flush_keep_their_own_second(now):
     """After a failed flush a beat kept for retry can be much older than the rest: it must
     not drag the newer beats back with it."""
-    kept, fresh = make_user(now), make_user(now)
-    kept_token, kept_tab = online_tab(kept.id, now)
-    fresh_token, fresh_tab = online_tab(fresh.id, now)
     buffer = HeartbeatBuffer()
-    buffer.remember_tab(kept_token, kept.id, kept_tab)
-    buffer.remember_tab(fresh_token, fresh.id, fresh_tab)
+    kept, kept_token, kept_tab = buffered_tab(buffer, now)
+    fresh, fresh_token, fresh_tab = buffered_tab(buffer, now)
     assert buffer.try_record(kept.id, kept_token, now + timedelta(seconds=10), RULES)
     assert buffer.try_record(fresh.id, fresh_token, now + timedelta(seconds=50.5), RULES)
 

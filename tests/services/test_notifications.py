@@ -10,12 +10,11 @@ from services import notifications, proposals
 from services.actors import Actor
 from services.db import read_scope, session_scope
 from services.governance import ActionInput, GovernancePolicy, route_action
-from services.presence import PresenceRules
 from supervision_app.client import verify_signature
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 POLICY = GovernancePolicy(
     presence=RULES,
     proposal_ttl=timedelta(hours=1),

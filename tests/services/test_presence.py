@@ -1,3 +1,4 @@
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
@@ -5,11 +6,10 @@ import pytest
 from services import presence, presence_transitions
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput, NotFound
-from services.presence import PresenceRules
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 
 
 def open_tab(user_id, now):
@@ -225,11 +225,7 @@ def test_closed_and_silent_tabs_end(now):
     del silent
 
 
-GRACEFUL = PresenceRules(
-    away_after=timedelta(minutes=5),
-    offline_after=timedelta(minutes=15),
-    close_grace=timedelta(seconds=10),
-)
+GRACEFUL = replace(RULES, close_grace=timedelta(seconds=10))
 
 
 def close(token, now, rules=GRACEFUL):

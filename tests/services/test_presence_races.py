@@ -17,11 +17,10 @@ from sqlmodel import select
 from models import PresenceChange
 from services import presence, presence_transitions
 from services.db import read_scope, session_scope
-from services.presence import PresenceRules
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 WORKERS = 8
 
 

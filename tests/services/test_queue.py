@@ -10,12 +10,11 @@ from services.db import read_scope, session_scope
 from services.errors import Conflict
 from services.execution_events import CompletedEvent, FailedEvent, LogEvent
 from services.governance import ActionInput, GovernancePolicy
-from services.presence import PresenceRules
 from services.queue import QueuePolicy
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 POLICY = QueuePolicy(lease=timedelta(minutes=5), presence=RULES)
 GOVERNANCE = GovernancePolicy(
     presence=RULES,

@@ -18,12 +18,11 @@ from sqlmodel import func, select
 from models import Execution, QueueEntry
 from services import presence, queue
 from services.db import read_scope, session_scope
-from services.presence import PresenceRules
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
 ROOT = Path(__file__).resolve().parents[2]
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 
 
 def seed(count: int) -> int:

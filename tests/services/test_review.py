@@ -9,12 +9,11 @@ from services import governance, llm, proposals, review
 from services.db import read_scope, session_scope
 from services.errors import Conflict, InvalidInput
 from services.governance import ActionInput, GovernancePolicy
-from services.presence import PresenceRules
 from services.review import ReviewPolicy
+from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-RULES = PresenceRules(away_after=timedelta(minutes=5), offline_after=timedelta(minutes=15))
 GOVERNANCE = GovernancePolicy(
     presence=RULES,
     proposal_ttl=timedelta(hours=24),
