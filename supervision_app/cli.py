@@ -9,6 +9,7 @@ import argparse
 import getpass
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -181,12 +182,29 @@ def _serve(args: argparse.Namespace) -> int:
         args.host,
     ]
     try:
-        return subprocess.call(command, cwd=ROOT)
-    except KeyboardInterrupt:
-        return 0
+        return run_until_stopped(command)
     finally:
         if simulator is not None:
             simulator.terminate()
+
+
+def run_until_stopped(command: list[str]) -> int:
+    """Run `command` until it exits, or until this process is stopped.
+
+    Ctrl+C reaches the child through the terminal; a plain SIGTERM (`kill`, a service manager)
+    reaches only this process, so it is passed on: otherwise the server would outlive the
+    command that started it and keep the port.
+    """
+    child = subprocess.Popen(command, cwd=ROOT)
+    previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: child.terminate())
+    try:
+        return child.wait()
+    except KeyboardInterrupt:
+        child.terminate()
+        child.wait()  # let it finish stopping before the terminal comes back
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def build_parser() -> argparse.ArgumentParser:
