@@ -19,8 +19,10 @@ from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
 from services.config import get_settings
+from services.sqlite_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 _engines: dict[str, Engine] = {}
+_checkpointers: list[WalCheckpointer] = []
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -34,6 +36,8 @@ def _configure_sqlite(engine: Engine) -> None:
         cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
+        # Checkpoints are the checkpointer thread's job (services/sqlite_checkpoint.py).
+        cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
@@ -60,10 +64,16 @@ def build_engine(url: str) -> Engine:
 
 
 def get_engine() -> Engine:
+    """This process's engine for the configured database (SQLite's with its checkpointer)."""
     url = get_settings().resolved_database_url
     engine = _engines.get(url)
     if engine is None:
         engine = _engines[url] = build_engine(url)
+        database = engine.url.database
+        if is_sqlite(engine) and database and database != ":memory:":
+            checkpointer = WalCheckpointer(Path(database))
+            checkpointer.start()
+            _checkpointers.append(checkpointer)
     return engine
 
 
@@ -72,6 +82,8 @@ def dispose_engines() -> None:
     for engine in _engines.values():
         engine.dispose()
     _engines.clear()
+    while _checkpointers:
+        _checkpointers.pop().stop()
 
 
 def is_sqlite(engine: Engine | None = None) -> bool:
