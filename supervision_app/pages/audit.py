@@ -43,6 +43,7 @@ class AuditState(rx.State):
     rows: list[AuditRow] = []
     action_filter: str = ""
     page: int = 0
+    has_next_page: bool = False
     chain_status: str = ""
     loaded: bool = False
 
@@ -55,9 +56,11 @@ class AuditState(rx.State):
         action, offset = self.action_filter.strip() or None, self.page * PAGE_SIZE
         events = await data.read(
             lambda session: audit_service.list_audit_events(
-                session=session, action=action, limit=PAGE_SIZE, offset=offset
+                session=session, action=action, limit=PAGE_SIZE + 1, offset=offset
             )
         )
+        # One row past the page says whether "Next" leads anywhere.
+        self.has_next_page = len(events) > PAGE_SIZE
         self.rows = [
             AuditRow(
                 id=e.id,
@@ -68,7 +71,7 @@ class AuditState(rx.State):
                 target=f"{e.object_type} {e.object_id or ''}".strip(),
                 change=_change(e.before, e.after)[:200],
             )
-            for e in events
+            for e in events[:PAGE_SIZE]
         ]
         self.loaded = True
 
@@ -80,7 +83,7 @@ class AuditState(rx.State):
 
     @rx.event
     async def next_page(self):
-        if len(self.rows) == PAGE_SIZE:
+        if self.has_next_page:
             self.page += 1
             await self.load()
 
@@ -191,7 +194,13 @@ def audit_page() -> rx.Component:
                         disabled=AuditState.page == 0,
                     ),
                     rx.text("Page ", AuditState.page + 1, size="2"),
-                    rx.button("Next", variant="soft", size="1", on_click=AuditState.next_page),
+                    rx.button(
+                        "Next",
+                        variant="soft",
+                        size="1",
+                        on_click=AuditState.next_page,
+                        disabled=~AuditState.has_next_page,
+                    ),
                     align="center",
                 ),
                 width="100%",

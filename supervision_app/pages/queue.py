@@ -67,6 +67,7 @@ class QueueState(rx.State):
     rows: list[EntryRow] = []
     status_filter: str = ALL
     page: int = 0
+    has_next_page: bool = False
     summary: str = ""
     loaded: bool = False
 
@@ -85,7 +86,7 @@ class QueueState(rx.State):
                 session=session,
                 supervisor_id=user.id,
                 status=status,
-                limit=PAGE_SIZE,
+                limit=PAGE_SIZE + 1,  # one past the page says whether "Next" leads anywhere
                 offset=offset,
             )
             stats = queue.queue_stats(session=session, supervisor_id=user.id, now=now)
@@ -93,7 +94,8 @@ class QueueState(rx.State):
             return entries, stats, agents
 
         entries, stats, agents = await data.read(fetch)
-        self.rows = [_row(e, agents, now) for e in entries]
+        self.has_next_page = len(entries) > PAGE_SIZE
+        self.rows = [_row(e, agents, now) for e in entries[:PAGE_SIZE]]
         oldest = (
             f", oldest waiting {_span(stats.oldest_pending_age_s)}"
             if stats.oldest_pending_age_s
@@ -113,7 +115,7 @@ class QueueState(rx.State):
 
     @rx.event
     async def next_page(self):
-        if len(self.rows) == PAGE_SIZE:
+        if self.has_next_page:
             self.page += 1
             await self.load()
 
@@ -281,7 +283,13 @@ def queue_page() -> rx.Component:
                 disabled=QueueState.page == 0,
             ),
             rx.text("Page ", QueueState.page + 1, size="2"),
-            rx.button("Next", size="1", variant="soft", on_click=QueueState.next_page),
+            rx.button(
+                "Next",
+                size="1",
+                variant="soft",
+                on_click=QueueState.next_page,
+                disabled=~QueueState.has_next_page,
+            ),
             align="center",
         ),
     )

@@ -101,5 +101,8 @@ def test_audit_screen_shows_each_change_as_json_and_verifies_the_chain(
     row = page.get_by_role("row").filter(has_text='"name": "audited-bot"')
     expect(row).to_contain_text('"maturity_level": "INTERN"')
     expect(row).to_contain_text('"supervisor_id": null')
+    # Fewer events than a page: there is no next page to go to.
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()
+    expect(page.get_by_role("button", name="Previous")).to_be_disabled()
     page.get_by_role("button", name="Verify chain").click()
     expect(page.get_by_text(re.compile(r"Chain intact: \d+ events verified")).first).to_be_visible()

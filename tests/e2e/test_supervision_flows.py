@@ -154,6 +154,7 @@ def test_queued_work_waits_for_the_supervisor_and_starts_when_they_are_back(
     page.goto(f"{running_app.url}/queue")
     row = page.get_by_test_id("queue-row").filter(has_text="send_digest")
     expect(row).to_contain_text("pending")
+    expect(page.get_by_role("button", name="Next")).to_be_disabled()  # one entry, one page
     row.get_by_role("button", name="Run now").click()
     expect(page.get_by_text("you must be online")).to_be_visible()
 
