@@ -9,6 +9,8 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -43,6 +45,28 @@ def _cpu_times() -> list[int] | None:
     except OSError:
         return None
     return [int(value) for value in fields[:8]] if len(fields) >= 8 else None
+
+
+def split_cpus() -> tuple[set[int], set[int]] | None:
+    """CPUs for the app and for the benchmark client, kept apart (the client's last one, the
+    app the rest), or None on a single CPU. One client process playing 500 browsers is busy
+    enough to take the app's core from it at times; in use, browsers run on other machines."""
+    cpus = sorted(os.sched_getaffinity(0))
+    if len(cpus) < 2:
+        return None
+    return set(cpus[:-1]), {cpus[-1]}
+
+
+@contextmanager
+def running_on(cpus: set[int] | None) -> Iterator[None]:
+    """Run this process on `cpus` (all of them if None) for the block."""
+    before = os.sched_getaffinity(0)
+    if cpus:
+        os.sched_setaffinity(0, cpus)
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, before)
 
 
 def percentiles(samples_ms: list[float]) -> dict[str, float]:
@@ -88,7 +112,10 @@ class ApiServer:
     """The app's HTTP API (the FastAPI app Reflex mounts) served by granian, as `reflex run
     --env prod` serves it, in its own process."""
 
-    def __init__(self, workers_env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, workers_env: dict[str, str] | None = None, cpus: set[int] | None = None
+    ) -> None:
+        """`cpus`: run the app on these CPUs only (see `split_cpus`)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **(workers_env or {})}
@@ -112,6 +139,7 @@ class ApiServer:
             ],
             cwd=ROOT,
             env=env,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
