@@ -17,7 +17,14 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
-from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus, User
+from models import (
+    ActorType,
+    PresenceChange,
+    PresenceSession,
+    PresenceState,
+    PresenceStatus,
+    User,
+)
 from services.actors import Actor
 from services.audit import record_audit
 from services.config import Settings
@@ -161,10 +168,12 @@ def _settle(
     rules: PresenceRules,
     reason: str,
     changes: list[dict[str, object]] | None = None,
+    user_actor: Actor | None = None,
 ) -> PresenceUpdate:
     """Store the state that counts now; record and audit a change if there is one.
 
-    A batch passes `changes` to collect the change rows and insert them all at once.
+    A batch passes `changes` to collect the change rows and insert them all at once, and the
+    user as `user_actor` when it already has them.
     """
     invalidate_after_commit(session, status.user_id)
     if (
@@ -196,7 +205,7 @@ def _settle(
             session=session,
             actor=Actor.system("presence")
             if reason in ("timeout", "expiry")
-            else _user_actor(session, status.user_id),
+            else user_actor or _user_actor(session, status.user_id),
             action="presence.changed",
             object_type="user",
             object_id=status.user_id,
@@ -216,8 +225,6 @@ def _settle(
 
 
 def _user_actor(session: Session, user_id: int) -> Actor:
-    from models import ActorType
-
     user = session.get(User, user_id)
     return Actor(ActorType.USER, user_id, user.username if user else str(user_id))
 
@@ -298,8 +305,12 @@ def record_heartbeats(
     )
     user_ids = set(live.values())
     statuses = _lock_statuses(session, user_ids, now)
-    # Held here so `_user_actor` finds them in the session instead of querying each.
-    actors = session.exec(select(User).where(col(User.id).in_(user_ids))).all()
+    actors = {
+        user_id: Actor(ActorType.USER, user_id, username)
+        for user_id, username in session.exec(
+            select(User.id, User.username).where(col(User.id).in_(user_ids))
+        )
+    }
     results: list[PresenceUpdate | DomainError] = []
     changes: list[dict[str, object]] = []
     for answer in answers:
@@ -308,11 +319,12 @@ def record_heartbeats(
             continue
         status = statuses[live[answer]]
         status.last_heartbeat_at = now
-        settled = _settle(session, status, now, rules, "heartbeat", changes)
+        settled = _settle(
+            session, status, now, rules, "heartbeat", changes, actors.get(status.user_id)
+        )
         results.append(replace(settled, tab_id=answer))
     if changes:
         session.execute(insert(PresenceChange), changes)
-    del actors
     return results
 
 
