@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
+from starlette.routing import NoMatchFound
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from services.actors import current_request_id
@@ -110,4 +112,16 @@ def build_api() -> FastAPI:
     api.include_router(routes_queue.router)
     api.include_router(routes_proposals.router)
     api.include_router(routes_supervision.router)
+    _build_route_handlers(api)
     return api
+
+
+def _build_route_handlers(api: FastAPI) -> None:
+    """Have FastAPI build every route's handler now, before the app serves.
+
+    It builds a router's handlers on the first request that reaches it: 30-80 ms on the event
+    loop, stalling every request in flight (bench/load.py's worst stalls, all in its first
+    second). Looking up a route name that does not exist walks every router, building them.
+    """
+    with contextlib.suppress(NoMatchFound):
+        api.url_path_for("__build_route_handlers__")
