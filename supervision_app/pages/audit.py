@@ -9,6 +9,7 @@ import reflex as rx
 
 from services import audit as audit_service
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.pager import pager
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -185,23 +186,11 @@ def audit_page() -> rx.Component:
                         "Every sign-in, agent change and decision is recorded here.",
                     ),
                 ),
-                rx.hstack(
-                    rx.button(
-                        "Previous",
-                        variant="soft",
-                        size="1",
-                        on_click=AuditState.previous_page,
-                        disabled=AuditState.page == 0,
-                    ),
-                    rx.text("Page ", AuditState.page + 1, size="2"),
-                    rx.button(
-                        "Next",
-                        variant="soft",
-                        size="1",
-                        on_click=AuditState.next_page,
-                        disabled=~AuditState.has_next_page,
-                    ),
-                    align="center",
+                pager(
+                    AuditState.page,
+                    AuditState.has_next_page,
+                    AuditState.previous_page,
+                    AuditState.next_page,
                 ),
                 width="100%",
                 spacing="3",

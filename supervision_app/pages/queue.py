@@ -15,6 +15,7 @@ from services.policy import queue_policy
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.pager import pager
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -274,22 +275,10 @@ def queue_page() -> rx.Component:
                 "its work waits here and starts when you are back online (or with “Run now”).",
             ),
         ),
-        rx.hstack(
-            rx.button(
-                "Previous",
-                size="1",
-                variant="soft",
-                on_click=QueueState.previous_page,
-                disabled=QueueState.page == 0,
-            ),
-            rx.text("Page ", QueueState.page + 1, size="2"),
-            rx.button(
-                "Next",
-                size="1",
-                variant="soft",
-                on_click=QueueState.next_page,
-                disabled=~QueueState.has_next_page,
-            ),
-            align="center",
+        pager(
+            QueueState.page,
+            QueueState.has_next_page,
+            QueueState.previous_page,
+            QueueState.next_page,
         ),
     )
