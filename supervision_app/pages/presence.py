@@ -12,6 +12,7 @@ from services.clock import utcnow
 from services.policy import presence_rules
 from supervision_app.components.badges import presence_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -61,14 +62,14 @@ class PresenceState(rx.State):
                 name=user.display_name,
                 role=str(user.role),
                 state=str(state.state),
-                since=state.since.strftime("%H:%M UTC"),
+                since=clock_time(state.since, now),
                 last_seen=state.last_heartbeat_at.strftime("%Y-%m-%d %H:%M:%S")
                 if state.last_heartbeat_at
                 else "never",
                 override=(
                     f"manual: {state.override_state}"
                     + (
-                        f" until {state.override_expires_at.strftime('%H:%M UTC')}"
+                        f" until {clock_time(state.override_expires_at, now)}"
                         if state.override_expires_at
                         else ""
                     )

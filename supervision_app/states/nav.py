@@ -16,6 +16,7 @@ from services.clock import utcnow
 from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
 from services.policy import presence_rules
+from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -105,7 +106,9 @@ class NavState(rx.State):
         self.my_state = str(mine.state)
         self.my_override = str(mine.override_state or "")
         self.my_override_until = (
-            mine.override_expires_at.strftime("until %H:%M UTC") if mine.override_expires_at else ""
+            f"until {clock_time(mine.override_expires_at, utcnow())}"
+            if mine.override_expires_at
+            else ""
         )
 
     @rx.event
