@@ -8,7 +8,7 @@ commits leave checkpoints to a thread of their own, which runs a PASSIVE checkpo
 never waits for, nor blocks, readers and writers) about once a second.
 
 The automatic checkpoint stays on with a much higher threshold as a backstop, so the log
-stays bounded where no checkpointer runs (a CLI command) or if this thread cannot keep up.
+stays bounded if this thread stops or cannot keep up.
 Several processes on one database each run one; SQLite lets one checkpoint at a time and
 the others report busy, which is harmless.
 """
