@@ -46,12 +46,20 @@ def _configure_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a SQLite URL; None for another database or an in-memory one."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return None
+    return Path(parsed.database)
+
+
 def build_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite gets WAL, a busy timeout and explicit BEGINs."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() == "sqlite":
-        if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    if make_url(url).get_backend_name() == "sqlite":
+        database = _sqlite_file(url)
+        if database is not None:
+            database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
@@ -69,9 +77,9 @@ def get_engine() -> Engine:
     engine = _engines.get(url)
     if engine is None:
         engine = _engines[url] = build_engine(url)
-        database = engine.url.database
-        if is_sqlite(engine) and database and database != ":memory:":
-            checkpointer = WalCheckpointer(Path(database))
+        database = _sqlite_file(url)
+        if database is not None:
+            checkpointer = WalCheckpointer(database)
             checkpointer.start()
             _checkpointers.append(checkpointer)
     return engine

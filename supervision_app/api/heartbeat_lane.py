@@ -39,16 +39,16 @@ class HeartbeatFastLane:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = dict(scope["headers"]) if scope["type"] == "http" else {}
-        match = _heartbeat_match(scope, headers)
+        match = _heartbeat_match(scope)
         if match is None:
             await self.app(scope, receive, send)
             return
+        user_id, headers = match
         body = await _read_body(receive)
         if body is None:  # the client went away
             return
         authorization = headers.get(b"authorization", b"").decode("latin-1")
-        answer = _answer(int(match.group(1)), bearer_from_header(authorization), body)
+        answer = _answer(user_id, bearer_from_header(authorization), body)
         if answer is None:
             await self.app(scope, _replay(body), send)
             return
@@ -66,20 +66,23 @@ class HeartbeatFastLane:
         await send({"type": "http.response.body", "body": payload})
 
 
-def _heartbeat_match(scope: Scope, headers: dict[bytes, bytes]) -> re.Match[str] | None:
-    """A heartbeat POST with a small JSON body, or None (the request is not ours)."""
+def _heartbeat_match(scope: Scope) -> tuple[int, dict[bytes, bytes]] | None:
+    """The user id in the path and the headers of a heartbeat POST with a small JSON body,
+    or None (the request is not ours). Every request passes here: the headers are read only
+    once the path is a heartbeat's."""
     if scope["type"] != "http" or scope["method"] != "POST":
         return None
     match = HEARTBEAT_PATH.fullmatch(scope["path"])
     if match is None:
         return None
+    headers = dict(scope["headers"])
     length = headers.get(b"content-length", b"")
     content_type = headers.get(b"content-type", b"").partition(b";")[0].strip().lower()
     if not length.isdigit() or int(length) > MAX_BODY_BYTES:
         return None
     if content_type != b"application/json":
         return None
-    return match
+    return int(match.group(1)), headers
 
 
 async def _read_body(receive: Receive) -> bytes | None:
