@@ -41,7 +41,8 @@ class ProposalStatus(StrEnum):
 
 
 class ExecutionStatus(StrEnum):
-    """An execution is `ready` until the agent reports its first event."""
+    """An execution is `ready` until the agent reports its first event; `lost` when nobody
+    heard from its agent past the lost threshold (services/executions.py owns the moves)."""
 
     READY = "ready"
     RUNNING = "running"
@@ -49,10 +50,19 @@ class ExecutionStatus(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     TERMINATED = "terminated"
+    LOST = "lost"
 
 
 FINISHED_EXECUTION_STATUSES = frozenset(
-    {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.TERMINATED}
+    {
+        ExecutionStatus.COMPLETED,
+        ExecutionStatus.FAILED,
+        ExecutionStatus.TERMINATED,
+        ExecutionStatus.LOST,
+    }
+)
+ACTIVE_EXECUTION_STATUSES = frozenset(
+    {ExecutionStatus.READY, ExecutionStatus.RUNNING, ExecutionStatus.PAUSED}
 )
 
 

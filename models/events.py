@@ -27,7 +27,11 @@ class ExecutionEvent(SQLModel, table=True):
 
 
 class Intervention(SQLModel, table=True):
-    """A supervisor's control for a run; `delivered_at` is set when the agent receives it."""
+    """A control for a run (from a supervisor, the AI supervisor or the system).
+
+    `delivered_at` is when it was first sent; it is sent again with every answer until the
+    agent acknowledges it (`acknowledged_at`): delivery is at least once.
+    """
 
     __tablename__ = "interventions"
 
@@ -40,3 +44,4 @@ class Intervention(SQLModel, table=True):
     rating: int | None = None
     created_at: datetime = Field(sa_type=UTCDateTime)
     delivered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    acknowledged_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -83,7 +83,6 @@ class QueueEntry(SQLModel, table=True):
     started_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     lease_token: str | None = Field(default=None, sa_type=String(64))
-    lease_expires_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     last_error: str | None = Field(default=None, sa_type=Text)
     execution_id: int | None = Field(default=None, foreign_key="executions.id")
 
@@ -110,4 +109,9 @@ class Execution(SQLModel, table=True):
     current_step: str | None = Field(default=None, sa_type=String(200))
     result: Any | None = Field(default=None, sa_type=JSON)
     error: str | None = Field(default=None, sa_type=Text)
+    # The agent's first report or control poll: after it, the run may have had effects.
     picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # Liveness: renewed by every report and control poll (and, before pickup, by work polls).
+    last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # First time `GET /agents/me/work` handed this run to its agent.
+    offered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

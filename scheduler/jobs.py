@@ -29,11 +29,11 @@ def queue_dispatch() -> None:
     dispatch.dispatch_all_available()
 
 
-def queue_recovery() -> None:
-    """Take back leases of dispatched work that was never picked up or went silent."""
-    recovered = dispatch.recover_queue()
-    if recovered:
-        logger.warning("recovered %d queue entries past their lease", recovered)
+def run_liveness() -> None:
+    """End runs whose agent went silent past the lost threshold; queued work follows."""
+    lost = dispatch.end_lost_runs()
+    if lost:
+        logger.warning("%d runs lost (no report or control poll): %s", len(lost), lost)
 
 
 def queue_expiry() -> None:

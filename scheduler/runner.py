@@ -33,7 +33,7 @@ JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("tidy_database", jobs.tidy_database, 3600),
     ("presence_transitions", jobs.presence_transitions, 15),
     ("queue_dispatch", jobs.queue_dispatch, 30),
-    ("queue_recovery", jobs.queue_recovery, 30),
+    ("run_liveness", jobs.run_liveness, 10),
     ("queue_expiry", jobs.queue_expiry, 60),
     ("proposal_reviews", jobs.proposal_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),

@@ -267,5 +267,21 @@ def authenticate_agent(*, session: Session, api_key: str) -> AgentRead:
     if agent is None or not tokens_match(agent.api_key_hash, api_key):
         raise AuthenticationFailed("invalid API key")
     if not agent.is_enabled:
-        raise AgentDisabled("this agent is disabled")
+        raise AgentDisabled("this agent is disabled", agent_id=agent.id or 0)
     return _read(agent)
+
+
+def record_refused_action(*, session: Session, agent_id: int, now: datetime) -> None:
+    """A disabled agent asked to act: audited like any other refusal (a STUDENT's included)."""
+    agent = session.get(Agent, agent_id)
+    if agent is None:
+        return
+    record_audit(
+        session=session,
+        actor=Actor(ActorType.AGENT, agent.id, agent.name),
+        action="action.blocked",
+        object_type="agent",
+        object_id=agent.id,
+        now=now,
+        after={"agent": agent.name, "decision": "blocked", "reason": "the agent is disabled"},
+    )

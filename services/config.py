@@ -43,7 +43,18 @@ class Settings(BaseSettings):
     )
     queue_max_attempts: int = Field(3, description="Attempts before a queue entry fails.")
     queue_expiry_hours: int = Field(24, description="A pending queue entry expires after this.")
-    queue_lease_s: int = Field(300, description="Time an agent has to pick up dispatched work.")
+    run_stale_after_s: int = Field(
+        60,
+        ge=1,
+        description="A run whose agent neither reported nor polled for this long is shown stale.",
+    )
+    run_lost_after_s: int = Field(
+        300,
+        ge=1,
+        description="Silent this long, a run ends 'lost' (the agent is told to stop if it comes "
+        "back); also the time an agent has to pick up work it was offered. A queued run lost "
+        "after its agent started it is failed, not run again.",
+    )
     proposal_expiry_hours: int = Field(24, description="A pending proposal is rejected after this.")
     llm_timeout_s: float = Field(20.0, description="How long one LLM review may take.")
     review_confidence_threshold: float = Field(

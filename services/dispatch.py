@@ -15,25 +15,36 @@ from services import (
     proposals,
     queue,
     review,
+    run_liveness,
     run_monitor,
 )
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import Conflict
-from services.policy import monitor_policy, presence_rules, queue_policy, review_policy
+from services.policy import (
+    liveness_policy,
+    monitor_policy,
+    presence_rules,
+    queue_policy,
+    review_policy,
+)
 from services.queue import Dispatched
 
 logger = logging.getLogger(__name__)
 
 
-def dispatch_supervisor_work(supervisor_id: int) -> list[Dispatched]:
+def dispatch_supervisor_work(supervisor_id: int, limit: int | None = None) -> list[Dispatched]:
     """Start the queued work of a supervisor who is available now (no-op otherwise)."""
     with read_scope() as session:  # most returning supervisors have nothing waiting: no write lock
         if not queue.has_pending(session=session, supervisor_id=supervisor_id):
             return []
     with session_scope() as session:
         dispatched = queue.dispatch_for_supervisor(
-            session=session, supervisor_id=supervisor_id, now=utcnow(), policy=queue_policy()
+            session=session,
+            supervisor_id=supervisor_id,
+            now=utcnow(),
+            policy=queue_policy(),
+            limit=limit,
         )
     if dispatched:
         logger.info(
@@ -53,12 +64,13 @@ def dispatch_for_returning_supervisors(supervisor_ids: set[int]) -> list[Dispatc
     return dispatched
 
 
-def dispatch_all_available() -> list[Dispatched]:
-    with session_scope() as session:
+def dispatch_all_available(limit: int | None = None) -> list[Dispatched]:
+    """Start queued work of every available supervisor (at most `limit` entries each)."""
+    with read_scope() as session:
         supervisors = queue.supervisors_with_pending(session=session, now=utcnow())
     dispatched: list[Dispatched] = []
     for supervisor_id in supervisors:
-        dispatched.extend(dispatch_supervisor_work(supervisor_id))
+        dispatched.extend(dispatch_supervisor_work(supervisor_id, limit))
     return dispatched
 
 
@@ -76,9 +88,10 @@ def run_presence_transitions() -> list[int]:
     return became_available
 
 
-def recover_queue() -> int:
+def end_lost_runs() -> list[int]:
+    """End runs nobody heard from past the lost threshold (their queue entries follow)."""
     with session_scope() as session:
-        return queue.recover_expired_leases(session=session, now=utcnow())
+        return run_liveness.end_lost_runs(session=session, now=utcnow(), policy=liveness_policy())
 
 
 def expire_queue() -> int:

@@ -13,6 +13,11 @@ class DomainError(Exception):
         self.message = message
         self.field = field
 
+    @property
+    def extra(self) -> dict[str, object]:
+        """More of the answer's body (a refused report carries the run's control state)."""
+        return {}
+
 
 class NotFound(DomainError):
     status_code = 404
@@ -35,7 +40,11 @@ class PermissionDenied(DomainError):
 
 
 class AgentDisabled(PermissionDenied):
-    pass
+    """The API key is right but its agent is disabled: refused at every entry point."""
+
+    def __init__(self, message: str, *, agent_id: int) -> None:
+        super().__init__(message)
+        self.agent_id = agent_id
 
 
 class ActionBlocked(PermissionDenied):

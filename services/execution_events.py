@@ -2,25 +2,30 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import Session, col, select
 
-from models import (
-    EventKind,
-    Execution,
-    ExecutionEvent,
-    ExecutionStatus,
-    Intervention,
-    InterventionKind,
-)
+from models import EventKind, Execution, ExecutionEvent, ExecutionStatus
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services.agents import AgentRead
-from services.audit import record_audit
-from services.errors import Conflict, InvalidInput, NotFound
-from services.queue import renew_lease, settle_queue_entry_for
+from services.errors import InvalidInput, NotFound
+from services.executions import (
+    TRANSITIONS,
+    ControlState,
+    RunCommand,
+    RunConflict,
+    acknowledge,
+    append_event,
+    control_state,
+    end_by_agent,
+    lock_agent_run,
+    refusal,
+    seen,
+    start_if_ready,
+)
 from services.run_monitor import MonitorPolicy, check_batch
 
 MAX_EVENTS_PER_BATCH = 500
@@ -69,59 +74,75 @@ AgentEvent = Annotated[
 ]
 
 
-class Control(BaseModel):
-    """A supervisor's instruction for the agent: pause, resume, correction or terminate."""
+class EventsAccepted(ControlState):
+    """The answer to a report: the run's control state, and how far the log now goes."""
 
-    id: int
-    type: Literal["pause", "resume", "correction", "terminate"]
-    text: str | None
-    at: datetime
-
-
-class EventsAccepted(BaseModel):
-    execution_id: int
-    status: ExecutionStatus
     last_seq: int
-    controls: list[Control]
+    accepted: int
 
 
-def _agent_execution(session: Session, agent: AgentRead, execution_id: int) -> Execution:
-    execution = session.get(Execution, execution_id)
-    if execution is None or execution.agent_id != agent.id:
-        raise NotFound("no such execution")
-    return execution
-
-
-def take_controls(*, session: Session, execution_id: int, now: datetime) -> list[Control]:
-    """Hand over undelivered controls, oldest first, marking them delivered."""
-    pending = session.exec(
-        select(Intervention)
-        .where(
-            Intervention.execution_id == execution_id,
-            col(Intervention.delivered_at).is_(None),
-            Intervention.kind != InterventionKind.COMPLETE,
-        )
-        .order_by(col(Intervention.id))
-    ).all()
-    controls = []
-    for intervention in pending:
-        intervention.delivered_at = now
-        session.add(intervention)
-        controls.append(
-            Control(
-                id=intervention.id or 0,
-                type=intervention.kind,
-                text=intervention.text,
-                at=intervention.created_at,
-            )
-        )
-    return controls
+_COMMANDS = {
+    "log": RunCommand.LOG,
+    "progress": RunCommand.WORK,
+    "output": RunCommand.WORK,
+    "completed": RunCommand.COMPLETE,
+    "failed": RunCommand.FAIL,
+}
 
 
 def _payload(
     event: LogEvent | ProgressEvent | OutputEvent | CompletedEvent | FailedEvent,
 ) -> dict[str, Any]:
     return event.model_dump(exclude={"type"}, exclude_none=True)
+
+
+def _check_batch(execution: Execution, events: list[AgentEvent]) -> RunCommand | None:
+    """The first command of the batch the run's status does not allow (nothing is stored)."""
+    status = ExecutionStatus(execution.status)
+    if status == ExecutionStatus.READY:
+        status = ExecutionStatus.RUNNING  # the first report starts the run
+    for event in events:
+        command = _COMMANDS[event.type]
+        target = TRANSITIONS[status].get(command)
+        if target is None:
+            return command
+        status = target
+    return None
+
+
+def _store(session: Session, execution: Execution, event: AgentEvent, now: datetime) -> None:
+    payload = _payload(event)
+    if isinstance(event, LogEvent):
+        append_event(
+            session,
+            execution,
+            kind=EventKind.LOG,
+            now=now,
+            level=event.level,
+            message=event.message,
+            data=event.data,
+        )
+    elif isinstance(event, ProgressEvent):
+        append_event(
+            session, execution, kind=EventKind.PROGRESS, now=now, message=event.step, data=payload
+        )
+        execution.current_step = event.step
+        execution.progress_percent = (
+            event.percent
+            if event.percent is not None
+            else round(100 * event.step_index / event.total_steps, 1)
+        )
+    elif isinstance(event, OutputEvent):
+        append_event(
+            session, execution, kind=EventKind.OUTPUT, now=now, message=event.title, data=payload
+        )
+    elif isinstance(event, CompletedEvent):
+        append_event(session, execution, kind=EventKind.COMPLETED, now=now, data=payload)
+        execution.result = event.result
+        execution.progress_percent = 100.0
+    else:
+        append_event(session, execution, kind=EventKind.FAILED, now=now, message=event.error)
+        execution.error = event.error
 
 
 def record_events(
@@ -131,13 +152,16 @@ def record_events(
     execution_id: int,
     events: list[AgentEvent],
     now: datetime,
-    queue_lease: timedelta = timedelta(minutes=5),
+    ack: list[int] | None = None,
     monitor: MonitorPolicy | None = None,
 ) -> EventsAccepted:
-    """Store a batch in order with per-execution sequence numbers; answer with pending controls."""
-    execution = _agent_execution(session, agent, execution_id)
-    if execution.status in FINISHED_EXECUTION_STATUSES:
-        raise Conflict(f"execution {execution_id} is {execution.status}; it accepts no more events")
+    """Store a batch in order, under the run's lock; answer with the run's control state.
+
+    A batch the run's status does not allow (progress while paused, anything after the end)
+    is refused whole with `RunConflict`. When the AI supervisor steps in on a batch that ends
+    the run, the lines before the end are kept, the end is not: `accepted` says how many were
+    stored, and the route answers 409 (a paused or terminated run cannot complete).
+    """
     if len(events) > MAX_EVENTS_PER_BATCH:
         raise InvalidInput(f"at most {MAX_EVENTS_PER_BATCH} events per batch", field="events")
     for index, event in enumerate(events[:-1]):
@@ -145,88 +169,60 @@ def record_events(
             raise InvalidInput(
                 "completed/failed must be the last event of a batch", field=f"events.{index}"
             )
-    if execution.status == ExecutionStatus.READY and events:
-        execution.status = ExecutionStatus.RUNNING
-        execution.started_at = execution.picked_up_at = now
-        record_audit(
-            session=session,
-            actor=agent.as_actor(),
-            action="execution.started",
-            object_type="execution",
-            object_id=execution.id,
-            now=now,
+    execution = lock_agent_run(session, agent_id=agent.id, execution_id=execution_id)
+    acknowledge(session, execution_id=execution_id, ids=ack or [], now=now)
+    refused = _check_batch(execution, events)
+    if refused is not None:
+        raise RunConflict(refusal(execution, refused), control_state(session, execution))
+    actor = agent.as_actor()
+    seen(execution, now)
+    if events:
+        start_if_ready(session, execution, actor, now)
+    final = events[-1] if events and isinstance(events[-1], CompletedEvent | FailedEvent) else None
+    body = events[:-1] if final is not None else events
+    for event in body:
+        _store(session, execution, event, now)
+    stepped_in = False
+    if monitor is not None:
+        stepped_in = check_batch(
+            session=session, execution=execution, events=events, now=now, policy=monitor
         )
-    for event in events:
-        execution.last_seq += 1
-        payload = _payload(event)
-        row = ExecutionEvent(
-            execution_id=execution.id or 0,
-            seq=execution.last_seq,
-            kind=EventKind(event.type),
-            created_at=now,
+    accepted = len(body)
+    if final is not None and not stepped_in:
+        _store(session, execution, final, now)
+        status = (
+            ExecutionStatus.COMPLETED
+            if isinstance(final, CompletedEvent)
+            else ExecutionStatus.FAILED
         )
-        if isinstance(event, LogEvent):
-            row.level, row.message, row.data = event.level, event.message, event.data
-        elif isinstance(event, ProgressEvent):
-            row.message = event.step
-            row.data = payload
-            execution.current_step = event.step
-            execution.progress_percent = (
-                event.percent
-                if event.percent is not None
-                else round(100 * event.step_index / event.total_steps, 1)
-            )
-        elif isinstance(event, OutputEvent):
-            row.data = payload
-            row.message = event.title
-        elif isinstance(event, CompletedEvent):
-            row.data = payload
-            execution.status = ExecutionStatus.COMPLETED
-            execution.result = event.result
-            execution.progress_percent = 100.0
-        else:
-            row.message = event.error
-            execution.status = ExecutionStatus.FAILED
-            execution.error = event.error
-        session.add(row)
-    if monitor is not None and execution.status not in FINISHED_EXECUTION_STATUSES:
-        check_batch(session=session, execution=execution, events=events, now=now, policy=monitor)
-    if execution.status in (ExecutionStatus.COMPLETED, ExecutionStatus.FAILED):
-        execution.finished_at = now
-        record_audit(
-            session=session,
-            actor=agent.as_actor(),
-            action=f"execution.{execution.status}",
-            object_type="execution",
-            object_id=execution.id,
-            now=now,
-            after={"status": str(execution.status), "error": execution.error},
-        )
-        settle_queue_entry_for(session=session, execution=execution, now=now)
-    else:
-        renew_lease(session=session, execution=execution, now=now, policy_lease=queue_lease)
+        end_by_agent(session, execution, status=status, actor=actor, now=now)
+        accepted += 1
     session.add(execution)
     session.flush()
-    controls = take_controls(session=session, execution_id=execution.id or 0, now=now)
-    return EventsAccepted(
-        execution_id=execution.id or 0,
-        status=execution.status,
-        last_seq=execution.last_seq,
-        controls=controls,
-    )
+    state = control_state(session, execution, delivered_at=now)
+    return EventsAccepted(**state.model_dump(), last_seq=execution.last_seq, accepted=accepted)
 
 
 def poll_controls(
-    *, session: Session, agent: AgentRead, execution_id: int, now: datetime
-) -> list[Control]:
-    execution = _agent_execution(session, agent, execution_id)
-    controls = take_controls(session=session, execution_id=execution.id or 0, now=now)
-    if not controls and execution.status == ExecutionStatus.TERMINATED:
-        # Terminated with nothing left to deliver: keep telling the agent to stop.
-        return [
-            Control(id=0, type="terminate", text=execution.error, at=execution.finished_at or now)
-        ]
-    return controls
+    *, session: Session, agent: AgentRead, execution_id: int, now: datetime, ack: list[int]
+) -> ControlState:
+    """The agent asks for its controls: acknowledges what it applied, renews its liveness,
+    and gets the run's state with every control it has not acknowledged."""
+    execution = lock_agent_run(session, agent_id=agent.id, execution_id=execution_id)
+    acknowledge(session, execution_id=execution_id, ids=ack, now=now)
+    if execution.status not in FINISHED_EXECUTION_STATUSES:
+        seen(execution, now)
+        session.add(execution)
+    session.flush()
+    return control_state(session, execution, delivered_at=now)
+
+
+def peek_controls(*, session: Session, agent_id: int, execution_id: int) -> ControlState:
+    """The run's control state, read only (a long poll's re-check between wake-ups)."""
+    execution = session.get(Execution, execution_id)
+    if execution is None or execution.agent_id != agent_id:
+        raise NotFound("no such execution")
+    return control_state(session, execution)
 
 
 class EventRead(BaseModel):

@@ -182,6 +182,7 @@ def route_action(
             supervision=SupervisionMode.HUMAN if supervised else SupervisionMode.NONE,
             supervisor_user_id=agent.supervisor_id,
             created_at=now,
+            last_seen_at=now,
         )
         session.add(execution)
         session.flush()

@@ -1,7 +1,7 @@
 """Supervisors stepping into a run: pause, resume, correct, terminate, complete.
 
-Each intervention is stored for delivery through the agent's control channel, written into the
-run's event log (so watchers see it as it happens), and audited.
+Who may steer which run is decided here; the move itself (the control for the agent, the
+line in the run's log, the audit event) is the run's state machine's (services/executions.py).
 """
 
 from __future__ import annotations
@@ -11,18 +11,10 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from models import (
-    EventKind,
-    Execution,
-    ExecutionEvent,
-    ExecutionStatus,
-    Intervention,
-    InterventionKind,
-)
-from models.enums import FINISHED_EXECUTION_STATUSES
+from models import Execution, Intervention, InterventionKind, UserRole
 from services.audit import record_audit
-from services.errors import Conflict, InvalidInput, NotFound
-from services.queue import settle_queue_entry_for
+from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.executions import RunCommand, issue_control, lock_run, steer_locked
 from services.users import UserRead
 
 
@@ -35,14 +27,26 @@ class InterventionRead(BaseModel):
     rating: int | None
     created_at: datetime
     delivered_at: datetime | None
+    acknowledged_at: datetime | None = None
 
 
-def watchable_execution(*, session: Session, execution_id: int, caller: UserRead) -> Execution:
+_STEERING = {RunCommand.PAUSE, RunCommand.RESUME, RunCommand.CORRECT, RunCommand.TERMINATE}
+
+
+def watchable_execution(
+    *, session: Session, execution_id: int, caller: UserRead, lock: bool = False
+) -> Execution:
     """An execution the caller may watch and steer: theirs, or any for admins."""
-    execution = session.get(Execution, execution_id)
+    execution = lock_run(session, execution_id) if lock else session.get(Execution, execution_id)
     if execution is None or (not caller.is_admin and execution.supervisor_user_id != caller.id):
         raise NotFound("no such execution")
     return execution
+
+
+def _require_supervisor(caller: UserRead) -> None:
+    """A viewer (a supervisor demoted, say) watches no more: they cannot steer a run."""
+    if caller.role == UserRole.VIEWER:
+        raise PermissionDenied("viewers cannot steer runs; ask an admin for the supervisor role")
 
 
 def intervene(
@@ -54,72 +58,24 @@ def intervene(
     now: datetime,
     text: str | None = None,
 ) -> InterventionRead:
+    """A supervisor steers a run: the move itself is the run's state machine's."""
     try:
-        intervention_kind = InterventionKind(kind)
+        command = RunCommand(kind)
     except ValueError:
-        raise InvalidInput(
-            "kind must be pause, resume, correction or terminate", field="kind"
-        ) from None
-    if intervention_kind == InterventionKind.COMPLETE:
-        raise InvalidInput("use the complete route to end supervision", field="kind")
-    execution = watchable_execution(session=session, execution_id=execution_id, caller=caller)
-    if execution.status in FINISHED_EXECUTION_STATUSES:
-        raise Conflict(f"execution is already {execution.status}")
+        command = None
+    if command not in _STEERING:
+        raise InvalidInput("kind must be pause, resume, correction or terminate", field="kind")
     text = (text or "").strip() or None
-    before = str(execution.status)
-    if intervention_kind == InterventionKind.PAUSE:
-        if execution.status == ExecutionStatus.PAUSED:
-            raise Conflict("execution is already paused")
-        execution.status = ExecutionStatus.PAUSED
-    elif intervention_kind == InterventionKind.RESUME:
-        if execution.status != ExecutionStatus.PAUSED:
-            raise Conflict("only a paused execution can be resumed")
-        execution.status = (
-            ExecutionStatus.RUNNING if execution.started_at else ExecutionStatus.READY
-        )
-    elif intervention_kind == InterventionKind.CORRECTION:
-        if not text:
-            raise InvalidInput("a correction needs its text", field="text")
-    elif intervention_kind == InterventionKind.TERMINATE:
-        if not text:
-            raise InvalidInput("say why the run is terminated", field="text")
-        execution.status = ExecutionStatus.TERMINATED
-        execution.finished_at = now
-        execution.error = f"terminated by {caller.username}: {text}"
-    intervention = Intervention(
-        execution_id=execution.id or 0,
-        user_id=caller.id,
-        kind=intervention_kind,
-        text=text,
-        created_at=now,
+    if command == RunCommand.CORRECT and not text:
+        raise InvalidInput("a correction needs its text", field="text")
+    if command == RunCommand.TERMINATE and not text:
+        raise InvalidInput("say why the run is terminated", field="text")
+    _require_supervisor(caller)
+    execution = watchable_execution(
+        session=session, execution_id=execution_id, caller=caller, lock=True
     )
-    session.add(intervention)
-    execution.last_seq += 1
-    session.add(
-        ExecutionEvent(
-            execution_id=execution.id or 0,
-            seq=execution.last_seq,
-            kind=EventKind.CONTROL,
-            level="warning" if intervention_kind == InterventionKind.TERMINATE else "info",
-            message=f"{caller.display_name}: {intervention_kind.value}"
-            + (f" — {text}" if text else ""),
-            data={"control": intervention_kind.value, "text": text, "by": caller.username},
-            created_at=now,
-        )
-    )
-    session.add(execution)
-    session.flush()
-    if execution.status == ExecutionStatus.TERMINATED:
-        settle_queue_entry_for(session=session, execution=execution, now=now)
-    record_audit(
-        session=session,
-        actor=caller.as_actor(),
-        action=f"execution.{intervention_kind.value}",
-        object_type="execution",
-        object_id=execution.id,
-        now=now,
-        before={"status": before},
-        after={"status": str(execution.status), "text": text},
+    intervention = steer_locked(
+        session, execution, command=command, actor=caller.as_actor(), text=text, now=now
     )
     return InterventionRead.model_validate(intervention, from_attributes=True)
 
@@ -136,7 +92,10 @@ def complete_supervision(
     """End supervision of a run with a note and a 1-5 rating (the run itself is not stopped)."""
     if rating is not None and not 1 <= rating <= 5:
         raise InvalidInput("rating must be 1 to 5", field="rating")
-    execution = watchable_execution(session=session, execution_id=execution_id, caller=caller)
+    _require_supervisor(caller)
+    execution = watchable_execution(
+        session=session, execution_id=execution_id, caller=caller, lock=True
+    )
     already = session.exec(
         select(Intervention).where(
             Intervention.execution_id == execution_id,
@@ -146,37 +105,15 @@ def complete_supervision(
     if already is not None:
         raise Conflict("supervision of this run was already completed")
     note = (note or "").strip()
-    intervention = Intervention(
-        execution_id=execution_id,
-        user_id=caller.id,
+    intervention = issue_control(
+        session,
+        execution,
         kind=InterventionKind.COMPLETE,
+        actor=caller.as_actor(),
         text=note or None,
         rating=rating,
-        created_at=now,
-        delivered_at=now,
+        now=now,
     )
-    session.add(intervention)
-    execution.last_seq += 1
-    session.add(
-        ExecutionEvent(
-            execution_id=execution_id,
-            seq=execution.last_seq,
-            kind=EventKind.CONTROL,
-            level="info",
-            message=f"{caller.display_name} completed supervision"
-            + (f" ({rating}/5)" if rating else "")
-            + (f": {note}" if note else ""),
-            data={
-                "control": "complete",
-                "text": note or None,
-                "rating": rating,
-                "by": caller.username,
-            },
-            created_at=now,
-        )
-    )
-    session.add(execution)
-    session.flush()
     record_audit(
         session=session,
         actor=caller.as_actor(),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.config import Settings, get_settings
+from services.executions import LivenessPolicy
 from services.governance import GovernancePolicy
 from services.presence import PresenceRules
 from services.queue import QueuePolicy
@@ -28,8 +29,14 @@ def governance_policy(settings: Settings | None = None) -> GovernancePolicy:
 
 def queue_policy(settings: Settings | None = None) -> QueuePolicy:
     settings = settings or get_settings()
-    return QueuePolicy(
-        lease=timedelta(seconds=settings.queue_lease_s), presence=presence_rules(settings)
+    return QueuePolicy(presence=presence_rules(settings))
+
+
+def liveness_policy(settings: Settings | None = None) -> LivenessPolicy:
+    settings = settings or get_settings()
+    return LivenessPolicy(
+        stale_after=timedelta(seconds=settings.run_stale_after_s),
+        lost_after=timedelta(seconds=max(settings.run_lost_after_s, settings.run_stale_after_s)),
     )
 
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import event
 from sqlmodel import Session, col, select
 
-from models import PresenceState, PresenceStatus, User
+from models import PresenceState, PresenceStatus, User, UserRole
 from services.config import get_settings
 
 _INFO_KEY = "presence_cache_invalidate"
@@ -23,7 +23,7 @@ _INFO_KEY = "presence_cache_invalidate"
 
 @dataclass(frozen=True, slots=True)
 class SupervisorSnapshot:
-    active: bool
+    active: bool  # an active account that may supervise (admin or supervisor)
     override_state: PresenceState | None
     override_expires_at: datetime | None
     last_heartbeat_at: datetime | None
@@ -80,8 +80,12 @@ class PresenceCache:
 def load_snapshots(session: Session, user_ids: list[int]) -> dict[int, SupervisorSnapshot]:
     """Snapshots of these users (unknown ones: inactive, no presence), in two queries of plain
     columns: a burst of joining tabs warms hundreds at once."""
-    users = select(User.id, User.is_active).where(col(User.id).in_(user_ids))
-    active = {uid: is_active for uid, is_active in session.execute(users).all()}
+    users = select(User.id, User.is_active, User.role).where(col(User.id).in_(user_ids))
+    # A viewer (a supervisor demoted, say) or a deactivated account supervises nobody.
+    active = {
+        uid: bool(is_active) and role != UserRole.VIEWER
+        for uid, is_active, role in session.execute(users).all()
+    }
     statuses = select(
         PresenceStatus.user_id,
         PresenceStatus.override_state,

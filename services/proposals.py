@@ -113,6 +113,7 @@ def _start_execution(
         supervisor_agent_id=supervisor_agent_id,
         proposal_id=proposal.id,
         created_at=now,
+        last_seen_at=now,
     )
     session.add(execution)
     session.flush()

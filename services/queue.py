@@ -3,7 +3,9 @@
 Every state change is a conditional UPDATE that reports whether it won, so the scheduler, a
 presence change, a manual "process" call, or another app process can race without any entry
 running twice. A claim takes a fresh lease token; settling an entry is conditional on the
-execution it was dispatched as, so a worker whose lease was taken back changes nothing.
+execution it was dispatched as, so a run whose entry was taken back changes nothing. A
+dispatched entry's liveness is its run's (services/run_liveness.py): when the run is lost, the
+entry goes back to pending only if the agent never picked it up.
 """
 
 from __future__ import annotations
@@ -23,7 +25,6 @@ from models import (
     QueueStatus,
     SupervisionMode,
 )
-from models.enums import FINISHED_EXECUTION_STATUSES
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
@@ -37,7 +38,6 @@ BACKOFF_BASE = timedelta(seconds=30)
 
 @dataclass(frozen=True)
 class QueuePolicy:
-    lease: timedelta
     presence: PresenceRules
 
 
@@ -148,9 +148,16 @@ def set_priority(
 
 
 def dispatch_for_supervisor(
-    *, session: Session, supervisor_id: int, now: datetime, policy: QueuePolicy, force: bool = False
+    *,
+    session: Session,
+    supervisor_id: int,
+    now: datetime,
+    policy: QueuePolicy,
+    force: bool = False,
+    limit: int | None = None,
 ) -> list[Dispatched]:
-    """Start the due pending entries of an available supervisor: higher priority, then oldest."""
+    """Start the due pending entries of an available supervisor: higher priority, then oldest
+    (at most `limit` of them)."""
     if not force and not supervisor_is_available(
         session=session, user_id=supervisor_id, now=now, rules=policy.presence
     ):
@@ -164,6 +171,7 @@ def dispatch_for_supervisor(
             (col(QueueEntry.not_before).is_(None)) | (col(QueueEntry.not_before) <= now),
         )
         .order_by(col(QueueEntry.priority).desc(), col(QueueEntry.created_at), col(QueueEntry.id))
+        .limit(limit)
     ).all()
     if not candidates:
         return []
@@ -187,7 +195,6 @@ def _claim_batch(
             .values(
                 status=QueueStatus.EXECUTING,
                 lease_token=token,
-                lease_expires_at=now + policy.lease,
                 started_at=now,
                 attempts=QueueEntry.attempts + 1,
             )
@@ -208,6 +215,7 @@ def _claim_batch(
             supervisor_user_id=entry.supervisor_id,
             queue_entry_id=entry.id,
             created_at=now,
+            last_seen_at=now,
         )
         for entry in entries
     ]
@@ -316,11 +324,7 @@ def backoff_for(attempts: int) -> timedelta:
 def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str) -> str:
     """Back to pending with backoff, or failed after the last attempt; fenced on the lease."""
     final = entry.attempts >= entry.max_attempts
-    values: dict[str, object] = {
-        "last_error": error[:2000],
-        "lease_token": None,
-        "lease_expires_at": None,
-    }
+    values: dict[str, object] = {"last_error": error[:2000], "lease_token": None}
     if final:
         values.update(status=QueueStatus.FAILED, finished_at=now)
     else:
@@ -380,7 +384,6 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
                 status=QueueStatus.COMPLETED,
                 finished_at=now,
                 lease_token=None,
-                lease_expires_at=None,
             )
         ).rowcount
         if won:
@@ -402,7 +405,6 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
                 finished_at=now,
                 last_error=execution.error,
                 lease_token=None,
-                lease_expires_at=None,
             )
         ).rowcount
         if won:
@@ -415,49 +417,49 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
                 "executing",
                 "cancelled",
             )
+    elif execution.status == ExecutionStatus.LOST and execution.picked_up_at is None:
+        # The agent never took the work: nothing ran, so it may be offered again.
+        _fail_attempt(session, entry, now, execution.error or "the agent never picked it up")
+    elif execution.status == ExecutionStatus.LOST:
+        # The agent started and went silent: the action may have had effects, so it is not
+        # run again (River's and Solid Queue's rule for orphaned jobs); a human decides.
+        _fail_for_good(
+            session, entry, now, f"{execution.error}; not run again: the agent had started it"
+        )
     else:
         _fail_attempt(session, entry, now, execution.error or "execution failed")
 
 
-def renew_lease(
-    *, session: Session, execution: Execution, now: datetime, policy_lease: timedelta
-) -> None:
-    """An agent that keeps reporting keeps its entry's lease."""
-    if execution.queue_entry_id is None:
-        return
-    session.exec(  # type: ignore[call-overload]
+def _fail_for_good(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:
+    won = session.exec(  # type: ignore[call-overload]
         update(QueueEntry)
         .where(
-            col(QueueEntry.id) == execution.queue_entry_id,
-            QueueEntry.execution_id == execution.id,
+            col(QueueEntry.id) == entry.id,
             QueueEntry.status == QueueStatus.EXECUTING,
+            QueueEntry.lease_token == entry.lease_token,
         )
-        .values(lease_expires_at=now + policy_lease)
+        .values(
+            status=QueueStatus.FAILED, finished_at=now, last_error=error[:2000], lease_token=None
+        )
+    ).rowcount
+    if not won:
+        return
+    notify_agent(
+        session=session,
+        agent_id=entry.agent_id,
+        event="queue.failed",
+        now=now,
+        payload={"queue_entry_id": entry.id, "action": entry.action, "error": error[:500]},
     )
-
-
-def recover_expired_leases(*, session: Session, now: datetime) -> int:
-    """Entries stuck executing past their lease (agent never picked up, went silent, or the app
-    was killed mid-dispatch) go back to pending counting an attempt, or fail after the last."""
-    stuck = session.exec(
-        select(QueueEntry).where(
-            QueueEntry.status == QueueStatus.EXECUTING, col(QueueEntry.lease_expires_at) < now
-        )
-    ).all()
-    recovered = 0
-    for entry in stuck:
-        if entry.execution_id is not None:
-            execution = session.get(Execution, entry.execution_id)
-            if execution is not None and execution.status not in FINISHED_EXECUTION_STATUSES:
-                execution.status = ExecutionStatus.FAILED
-                execution.error = "lease expired: the agent did not pick up or stopped reporting"
-                execution.finished_at = now
-                session.add(execution)
-        if _fail_attempt(
-            session, entry, now, "lease expired: the agent did not pick up or stopped reporting"
-        ):
-            recovered += 1
-    return recovered
+    _audit(
+        session,
+        Actor.system("queue"),
+        "queue.attempt_failed",
+        entry.id or 0,
+        now,
+        "executing",
+        "failed",
+    )
 
 
 def mark_expired(*, session: Session, now: datetime) -> list[QueueEntryRead]:

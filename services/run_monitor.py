@@ -24,14 +24,11 @@ from models import (
     Execution,
     ExecutionEvent,
     ExecutionStatus,
-    Intervention,
-    InterventionKind,
     SupervisionMode,
 )
-from models.enums import FINISHED_EXECUTION_STATUSES
 from services import llm
 from services.actors import Actor
-from services.audit import record_audit
+from services.executions import RunCommand, append_event, lock_run, next_status, steer_locked
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -74,59 +71,21 @@ def step_in(
     kind: str,
     reason: str,
     now: datetime,
-) -> None:
-    """The autonomous supervisor pauses or terminates the run, like a human would."""
-    intervention_kind = (
-        InterventionKind.TERMINATE if kind == "terminate" else InterventionKind.PAUSE
-    )
-    if execution.status in FINISHED_EXECUTION_STATUSES:
-        return
-    if intervention_kind == InterventionKind.PAUSE and execution.status == ExecutionStatus.PAUSED:
-        return
-    before = str(execution.status)
-    if intervention_kind == InterventionKind.TERMINATE:
-        execution.status = ExecutionStatus.TERMINATED
-        execution.finished_at = now
-        execution.error = f"terminated by {supervisor.name}: {reason}"
-    else:
-        execution.status = ExecutionStatus.PAUSED
-    session.add(
-        Intervention(
-            execution_id=execution.id or 0,
-            agent_id=supervisor.id,
-            kind=intervention_kind,
-            text=reason,
-            created_at=now,
-        )
-    )
-    execution.last_seq += 1
-    session.add(
-        ExecutionEvent(
-            execution_id=execution.id or 0,
-            seq=execution.last_seq,
-            kind=EventKind.CONTROL,
-            level="warning",
-            message=f"{supervisor.name} (AI supervisor): {intervention_kind.value} — {reason}",
-            data={
-                "control": intervention_kind.value,
-                "text": reason,
-                "by": supervisor.name,
-                "autonomous": True,
-            },
-            created_at=now,
-        )
-    )
-    session.add(execution)
-    record_audit(
-        session=session,
+) -> bool:
+    """The autonomous supervisor pauses or terminates the run (locked by the caller), like a
+    human would; False when the run's state leaves nothing to do."""
+    command = RunCommand.TERMINATE if kind == "terminate" else RunCommand.PAUSE
+    if next_status(execution, command) is None:
+        return execution.status == ExecutionStatus.PAUSED and command == RunCommand.PAUSE
+    steer_locked(
+        session,
+        execution,
+        command=command,
         actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
-        action=f"execution.{intervention_kind.value}",
-        object_type="execution",
-        object_id=execution.id,
+        text=reason,
         now=now,
-        before={"status": before},
-        after={"status": str(execution.status), "text": reason},
     )
+    return True
 
 
 def check_batch(
@@ -136,17 +95,18 @@ def check_batch(
     events: list[Any],
     now: datetime,
     policy: MonitorPolicy,
-) -> None:
-    """Inline rule check of a batch the agent just reported (autonomously supervised runs only)."""
+) -> bool:
+    """Inline rule check of every batch an autonomously supervised run reports, the one that
+    ends it included; True when the run is paused or terminated because of it."""
     if execution.supervision != SupervisionMode.AUTONOMOUS or execution.supervisor_agent_id is None:
-        return
+        return False
     findings = rule_findings([_event_text(e) for e in events], policy)
     if not findings:
-        return
+        return False
     supervisor = session.get(Agent, execution.supervisor_agent_id)
     if supervisor is None:
-        return
-    step_in(
+        return False
+    return step_in(
         session=session,
         execution=execution,
         supervisor=supervisor,
@@ -205,22 +165,17 @@ def llm_review_new_events(
         )
         verdict = MonitorVerdict.model_validate(json.loads(raw))
     except (llm.LLMUnavailable, ValueError, ValidationError) as error:
-        execution.last_seq += 1
-        session.add(
-            ExecutionEvent(
-                execution_id=execution_id,
-                seq=execution.last_seq,
-                kind=EventKind.CONTROL,
-                level="warning",
-                message=(
-                    f"AI supervisor could not review events {after_seq + 1}-{last}: "
-                    f"{str(error)[:200]}"
-                ),
-                data={"monitor_error": str(error)[:500]},
-                created_at=now,
-            )
+        append_event(
+            session,
+            lock_run(session, execution_id),
+            kind=EventKind.CONTROL,
+            now=now,
+            level="warning",
+            message=(
+                f"AI supervisor could not review events {after_seq + 1}-{last}: {str(error)[:200]}"
+            ),
+            data={"monitor_error": str(error)[:500]},
         )
-        session.add(execution)
         return last
     if (
         supervisor is not None
@@ -229,7 +184,7 @@ def llm_review_new_events(
     ):
         step_in(
             session=session,
-            execution=execution,
+            execution=lock_run(session, execution_id),
             supervisor=supervisor,
             kind=verdict.action,
             reason="; ".join(verdict.reasons)[:500],

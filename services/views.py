@@ -28,6 +28,9 @@ class ExecutionRead(BaseModel):
     current_step: str | None
     result: Any | None
     error: str | None
+    picked_up_at: datetime | None = None
+    last_seen_at: datetime | None = None
+    stale: bool = False
 
 
 class ProposalRead(BaseModel):

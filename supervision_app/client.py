@@ -18,6 +18,7 @@ Depends only on httpx. Example::
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
 from collections.abc import Callable
@@ -89,6 +90,13 @@ def verify_signature(webhook_secret: str, body: bytes, signature_header: str) ->
 
     expected = "sha256=" + hmac.new(webhook_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, signature_header)
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _raise_for(response: httpx.Response) -> None:
@@ -196,12 +204,18 @@ class SupervisionClient:
         return self._json("GET", f"/api/v1/executions/{execution_id}")
 
 
+_STOPPED_BY_OTHERS = ("terminated", "lost")
+
+
 @dataclass
 class Run:
     """One execution: report events; controls from the supervisor are applied as they arrive.
 
-    `pause` blocks the next report until `resume`; a `correction` is kept in `corrections`
-    (and passed to `on_correction`); `terminate` raises `Terminated`.
+    Every answer carries the run's state and the controls not yet acknowledged; each control
+    is applied once (by id) and acknowledged with the next request, so a lost answer loses no
+    control. While the run is paused, reports block until a supervisor resumes it (a refused
+    report is sent again then); a `correction` is kept in `corrections` (and passed to
+    `on_correction`); `terminate`, or a run that ended without us (lost), raises `Terminated`.
     """
 
     client: SupervisionClient
@@ -210,47 +224,100 @@ class Run:
     corrections: list[str] = field(default_factory=list)
     on_correction: Callable[[str], None] | None = None
     paused: bool = False
+    status: str | None = None
     last_seq: int = 0
+    _applied: set[int] = field(default_factory=set)
+    _unacknowledged: list[int] = field(default_factory=list)
+
+    @property
+    def ended(self) -> bool:
+        return self.status in ("completed", "failed", "terminated", "lost")
 
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send a batch of events; apply and return the controls that came back."""
-        response = self.client._request(
-            "POST", f"/api/v1/executions/{self.execution_id}/events", json={"events": events}
-        )
-        if response.status_code == 409:
-            self._check_terminated()
-        _raise_for(response)
-        body = response.json()
-        self.last_seq = body["last_seq"]
-        controls = body.get("controls", [])
-        self._apply(controls)
-        while self.paused:
-            self._apply(self.wait_for_control(30))
-        return controls
+        while True:
+            ack, self._unacknowledged = self._unacknowledged, []
+            response = self.client._request(
+                "POST",
+                f"/api/v1/executions/{self.execution_id}/events",
+                json={"events": events, "ack": ack},
+            )
+            body = _json_or_none(response)
+            if response.status_code == 409 and body and "status" in body:
+                self._apply_state(body)
+                if self._already_done(events):
+                    return body.get("controls", [])
+                if not self.paused:
+                    raise SupervisionError(409, str(body.get("detail")))
+                self._wait_while_paused()
+                events = events[body.get("accepted", 0) :]  # what was not stored yet
+                continue
+            if not response.is_success:
+                self._unacknowledged = ack + self._unacknowledged
+            _raise_for(response)
+            assert body is not None
+            self.last_seq = body["last_seq"]
+            self._apply_state(body)
+            self._wait_while_paused()
+            return body.get("controls", [])
 
-    def _check_terminated(self) -> None:
-        state = self.client.execution(self.execution_id)
-        if state["status"] == "terminated":
-            raise Terminated(state.get("error"))
+    def _already_done(self, events: list[dict[str, Any]]) -> bool:
+        """Our own final report was stored before (its answer was lost): nothing to resend."""
+        final = events[-1]["type"] if events else None
+        return final in ("completed", "failed") and self.status == final
+
+    def _wait_while_paused(self) -> None:
+        while self.paused and not self.ended:
+            self.wait_for_control(30)
 
     def wait_for_control(self, wait: float = 30) -> list[dict[str, Any]]:
-        return self.client._json(
-            "GET", f"/api/v1/executions/{self.execution_id}/control", params={"wait": min(wait, 30)}
-        )
+        """Long-poll for controls (acknowledging those applied); apply and return them."""
+        ack, self._unacknowledged = self._unacknowledged, []
+        params: dict[str, Any] = {"wait": min(wait, 30)}
+        if ack:
+            params["ack"] = ",".join(str(i) for i in ack)
+        try:
+            state = self.client._json(
+                "GET", f"/api/v1/executions/{self.execution_id}/control", params=params
+            )
+        except BaseException:
+            self._unacknowledged = ack + self._unacknowledged
+            raise
+        self._apply_state(state)
+        return state.get("controls", [])
 
-    def _apply(self, controls: list[dict[str, Any]]) -> None:
-        for control in controls:
+    def _apply_state(self, state: dict[str, Any]) -> None:
+        self.status = state.get("status", self.status)
+        stop: dict[str, Any] | None = None
+        for control in state.get("controls", []):
+            if control["id"] in self._applied:
+                continue  # sent again because our acknowledgement was lost
+            self._applied.add(control["id"])
+            self._unacknowledged.append(control["id"])
             kind = control["type"]
             if kind == "terminate":
-                raise Terminated(control.get("text"))
-            if kind == "pause":
-                self.paused = True
-            elif kind == "resume":
-                self.paused = False
+                stop = control
             elif kind == "correction" and control.get("text"):
                 self.corrections.append(control["text"])
                 if self.on_correction is not None:
                     self.on_correction(control["text"])
+        self.paused = bool(state.get("paused"))
+        if stop is not None or self.status in _STOPPED_BY_OTHERS:
+            self._acknowledge_quietly()
+            reason = (stop or {}).get("text") or state.get("reason")
+            raise Terminated(reason)
+
+    def _acknowledge_quietly(self) -> None:
+        """Tell the server the stop was seen; it is not sent again (best effort)."""
+        ack, self._unacknowledged = self._unacknowledged, []
+        if not ack:
+            return
+        with contextlib.suppress(httpx.HTTPError):
+            self.client._request(
+                "GET",
+                f"/api/v1/executions/{self.execution_id}/control",
+                params={"wait": 0, "ack": ",".join(str(i) for i in ack)},
+            )
 
     def log(self, message: str, level: str = "info", data: dict[str, Any] | None = None) -> None:
         event: dict[str, Any] = {"type": "log", "level": level, "message": message}

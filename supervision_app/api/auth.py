@@ -13,8 +13,8 @@ from services import agents as agent_service
 from services.agents import AgentRead
 from services.clock import utcnow
 from services.config import get_settings
-from services.db import read_scope
-from services.errors import AuthenticationFailed, PermissionDenied, RateLimited
+from services.db import read_scope, session_scope
+from services.errors import AgentDisabled, AuthenticationFailed, PermissionDenied, RateLimited
 from services.login_cache import login_cache, resolve_login_batched
 from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
@@ -47,13 +47,13 @@ def forget_user_token(token: str) -> None:
 _agent_budget: SlidingWindow | None = None
 
 
-def _spend_budget(agent: AgentRead) -> None:
+def _spend_budget(agent_id: int) -> None:
     """Each agent may make AGENT_REQUESTS_PER_MINUTE requests a minute; then 429."""
     global _agent_budget
     limit = get_settings().agent_requests_per_minute
     if _agent_budget is None or _agent_budget.limit != limit:
         _agent_budget = SlidingWindow(limit, 60.0)
-    verdict = _agent_budget.hit(f"agent:{agent.id}", time.monotonic())
+    verdict = _agent_budget.hit(f"agent:{agent_id}", time.monotonic())
     if not verdict.allowed:
         raise RateLimited(
             f"request budget exceeded ({limit}/min); retry in {verdict.retry_after_s} s",
@@ -64,8 +64,14 @@ def _spend_budget(agent: AgentRead) -> None:
 def _resolve_agent(token: str) -> Caller:
     with read_scope() as session:
         agent = agent_service.authenticate_agent(session=session, api_key=token)
-    _spend_budget(agent)
+    _spend_budget(agent.id)
     return Caller(agent=agent)
+
+
+def _audit_disabled_action(agent_id: int) -> None:
+    _spend_budget(agent_id)  # a disabled agent cannot flood the audit trail either
+    with session_scope() as session:
+        agent_service.record_refused_action(session=session, agent_id=agent_id, now=utcnow())
 
 
 async def get_caller(request: Request) -> Caller:
@@ -100,6 +106,17 @@ async def current_agent(caller: Annotated[Caller, Depends(get_caller)]) -> Agent
     return caller.agent
 
 
+async def agent_asking_to_act(request: Request) -> AgentRead:
+    """The agent of `POST /actions`: a disabled agent's refusal is audited like a STUDENT's."""
+    try:
+        caller = await get_caller(request)
+    except AgentDisabled as refused:
+        await asyncio.to_thread(_audit_disabled_action, refused.agent_id)
+        raise
+    return await current_agent(caller)
+
+
 UserDep = Annotated[UserRead, Depends(current_user)]
 AdminDep = Annotated[UserRead, Depends(current_admin)]
 AgentDep = Annotated[AgentRead, Depends(current_agent)]
+ActingAgentDep = Annotated[AgentRead, Depends(agent_asking_to_act)]

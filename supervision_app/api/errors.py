@@ -16,6 +16,7 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
     body: dict[str, object] = {"detail": exc.message}
     if exc.field:
         body["field"] = exc.field
+    body.update(exc.extra)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
     if isinstance(exc, RateLimited):
         headers = {"Retry-After": str(exc.retry_after_s)}

@@ -4,29 +4,26 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
 from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
-from sqlmodel import select
 
-from models import Execution, ExecutionStatus, Proposal, QueueEntry
-from services import execution_events, governance, presence
+from services import agent_work, execution_events, governance, presence
+from services.agent_work import RequestStatus, WorkItem
 from services.agents import AgentRead
 from services.clock import utcnow
-from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.dispatch import review_if_unattended
-from services.errors import NotFound
-from services.execution_events import AgentEvent, Control, EventsAccepted
-from services.executions import read_execution
+from services.errors import InvalidInput
+from services.execution_events import AgentEvent, EventsAccepted
+from services.executions import ControlState
 from services.governance import ActionDecision, ActionInput
-from services.policy import governance_policy, monitor_policy, presence_rules
+from services.policy import governance_policy, liveness_policy, monitor_policy, presence_rules
 from services.views import ExecutionRead
-from supervision_app.api.auth import AgentDep
+from supervision_app.api.auth import ActingAgentDep, AgentDep
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 from supervision_app.api.sse import SSE_RESPONSES, EventStream
@@ -46,10 +43,17 @@ class ActionBody(StrictBody):
 
 class EventsBody(StrictBody):
     events: list[AgentEvent] = Field(min_length=1, max_length=500)
+    ack: list[int] = Field(
+        default_factory=list,
+        max_length=100,
+        description="Ids of controls applied since the last answer: they are not sent again.",
+    )
 
 
 @router.post("/actions", responses={403: {"description": "blocked, with the decision"}})
-def request_action(body: ActionBody, agent: AgentDep, background: BackgroundTasks) -> JSONResponse:
+def request_action(
+    body: ActionBody, agent: ActingAgentDep, background: BackgroundTasks
+) -> JSONResponse:
     """Ask to act. The answer is one decision: blocked, proposed, queued or approved_to_run."""
     request = ActionInput(**body.model_dump())
     try:
@@ -79,42 +83,78 @@ def request_action(body: ActionBody, agent: AgentDep, background: BackgroundTask
     return JSONResponse(decision.model_dump(mode="json"), status_code=status)
 
 
-@router.post("/executions/{execution_id}/events")
+@router.post(
+    "/executions/{execution_id}/events",
+    responses={409: {"description": "not accepted now; the body carries the run's state"}},
+)
 def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> EventsAccepted:
-    """Report log lines, progress, output and the final outcome; the answer carries controls."""
+    """Report log lines, progress, output and the final outcome; the answer carries the run's
+    state and every control not yet acknowledged (send their ids back in `ack`)."""
     with session_scope() as session:
         accepted = execution_events.record_events(
             session=session,
             agent=agent,
             execution_id=execution_id,
             events=body.events,
+            ack=body.ack,
             now=utcnow(),
-            queue_lease=timedelta(seconds=get_settings().queue_lease_s),
             monitor=monitor_policy(),
         )
     hub.publish(execution_id)
+    if accepted.accepted < len(body.events):
+        # The AI supervisor stepped in on the batch that ended the run: the lines before the
+        # end are stored (committed above), the end is not.
+        detail = f"the run is {accepted.status}: the final event was not accepted"
+        return JSONResponse({"detail": detail, **accepted.model_dump(mode="json")}, status_code=409)
     return accepted
+
+
+def _parse_ack(ack: str) -> list[int]:
+    try:
+        ids = [int(part) for part in ack.split(",") if part.strip()]
+    except ValueError:
+        raise InvalidInput("ack must be control ids separated by commas", field="ack") from None
+    if len(ids) > 100:
+        raise InvalidInput("at most 100 control ids", field="ack")
+    return ids
 
 
 @router.get("/executions/{execution_id}/control")
 async def wait_for_control(
-    execution_id: int, agent: AgentDep, wait: float = Query(default=0, ge=0, le=MAX_CONTROL_WAIT_S)
-) -> list[Control]:
-    """Long-poll for the next controls (up to `wait` seconds, at most 30)."""
+    execution_id: int,
+    agent: AgentDep,
+    wait: float = Query(default=0, ge=0, le=MAX_CONTROL_WAIT_S),
+    ack: str = Query(default="", max_length=2000, description="applied control ids, e.g. 3,4"),
+) -> ControlState:
+    """Long-poll for controls (up to `wait` seconds, at most 30). Answers at once when a
+    control is not yet acknowledged or the run has ended; every poll keeps the run alive."""
+    ids = _parse_ack(ack)
     deadline = time.monotonic() + wait
-    while True:
-        controls = await asyncio.to_thread(_take_controls, agent, execution_id)
+    state = await asyncio.to_thread(_poll_controls, agent, execution_id, ids)
+    while not state.controls and not state.ended:
         remaining = deadline - time.monotonic()
-        if controls or remaining <= 0:
-            return controls
-        await hub.wait(execution_id, remaining)
+        if remaining <= 0:
+            break
+        await hub.wait(execution_id, remaining)  # a publish here, or a second for another process
+        if await asyncio.to_thread(_controls_waiting, agent, execution_id):
+            state = await asyncio.to_thread(_poll_controls, agent, execution_id, [])
+    return state
 
 
-def _take_controls(agent: AgentRead, execution_id: int) -> list[Control]:
+def _poll_controls(agent: AgentRead, execution_id: int, ack: list[int]) -> ControlState:
     with session_scope() as session:
         return execution_events.poll_controls(
-            session=session, agent=agent, execution_id=execution_id, now=utcnow()
+            session=session, agent=agent, execution_id=execution_id, now=utcnow(), ack=ack
         )
+
+
+def _controls_waiting(agent: AgentRead, execution_id: int) -> bool:
+    """A read-only re-check: a new control, or the run ended (no write while waiting)."""
+    with read_scope() as session:
+        state = execution_events.peek_controls(
+            session=session, agent_id=agent.id, execution_id=execution_id
+        )
+    return bool(state.controls) or state.ended
 
 
 @router.get("/executions/{execution_id}/stream", response_model=None, responses=SSE_RESPONSES)
@@ -128,19 +168,21 @@ def stream_my_execution(
     from supervision_app.api.routes_supervision import last_event_id as resume_point
 
     with read_scope() as session:
-        execution = session.get(Execution, execution_id)
-        if execution is None or execution.agent_id != agent.id:
-            raise NotFound("no such execution")
+        agent_work.agent_execution(session=session, agent_id=agent.id, execution_id=execution_id)
     return EventStream(execution_id, resume_point(request, last_event_id))
 
 
 @router.get("/executions/{execution_id}")
 def get_my_execution(execution_id: int, agent: AgentDep) -> ExecutionRead:
+    """My run, with `stale` when nothing was heard from me past RUN_STALE_AFTER_S."""
     with read_scope() as session:
-        execution = session.get(Execution, execution_id)
-        if execution is None or execution.agent_id != agent.id:
-            raise NotFound("no such execution")
-        return read_execution(execution)
+        return agent_work.agent_execution(
+            session=session,
+            agent_id=agent.id,
+            execution_id=execution_id,
+            now=utcnow(),
+            liveness=liveness_policy(),
+        )
 
 
 class SupervisorInfo(BaseModel):
@@ -168,11 +210,11 @@ def who_am_i(agent: AgentDep) -> AgentMe:
             state = presence.get_presence(
                 session=session, user_id=user.id, now=now, rules=rules
             ).state
+            available = presence.supervisor_is_available(
+                session=session, user_id=user.id, now=now, rules=rules
+            )
         supervisor = SupervisorInfo(
-            id=user.id,
-            name=user.display_name,
-            presence=state,
-            available=presence.is_available_state(state, rules),
+            id=user.id, name=user.display_name, presence=state, available=available
         )
     return AgentMe(agent=agent, supervisor=supervisor)
 
@@ -196,66 +238,31 @@ def register_callback(body: CallbackBody, agent: AgentDep) -> AgentRead:
         )
 
 
-class WorkItem(BaseModel):
-    execution: ExecutionRead
-    source: str
-
-
 @router.get("/agents/me/work")
-def my_work(agent: AgentDep) -> list[WorkItem]:
-    """Executions that became runnable for me: approved proposals and dispatched queue entries."""
-    with read_scope() as session:
-        rows = session.exec(
-            select(Execution)
-            .where(Execution.agent_id == agent.id, Execution.status == ExecutionStatus.READY)
-            .order_by(Execution.id)  # type: ignore[arg-type]
-        ).all()
-        items = []
-        for row in rows:
-            if row.proposal_id is None and row.queue_entry_id is None:
-                continue
-            source = "proposal" if row.proposal_id is not None else "queue"
-            items.append(WorkItem(execution=read_execution(row), source=source))
-    return items
-
-
-class RequestStatus(BaseModel):
-    id: int
-    kind: str
-    status: str
-    execution_id: int | None
-    reason: str | None
+def my_work(
+    agent: AgentDep,
+    limit: int = Query(default=20, ge=1, le=100, description="at most this many runs"),
+) -> list[WorkItem]:
+    """Runs that became runnable for me (approved proposals, dispatched queue entries), oldest
+    first. A run handed out here must be picked up (first report or control poll) within
+    RUN_LOST_AFTER_S; runs beyond `limit` wait, kept alive while I keep asking."""
+    with session_scope() as session:
+        return agent_work.offer_work(session=session, agent_id=agent.id, now=utcnow(), limit=limit)
 
 
 @router.get("/proposals/{proposal_id}")
 def my_proposal(proposal_id: int, agent: AgentDep) -> RequestStatus:
     """Where my proposal stands (pending, approved with its execution, rejected with why)."""
     with read_scope() as session:
-        proposal = session.get(Proposal, proposal_id)
-        if proposal is None or proposal.agent_id != agent.id:
-            raise NotFound("no such proposal")
-        return RequestStatus(
-            id=proposal.id or 0,
-            kind="proposal",
-            status=proposal.status,
-            execution_id=proposal.execution_id,
-            reason=proposal.decision_reason,
+        return agent_work.proposal_status(
+            session=session, agent_id=agent.id, proposal_id=proposal_id
         )
 
 
 @router.get("/queue/{entry_id}")
 def my_queue_entry(entry_id: int, agent: AgentDep) -> RequestStatus:
     with read_scope() as session:
-        entry = session.get(QueueEntry, entry_id)
-        if entry is None or entry.agent_id != agent.id:
-            raise NotFound("no such queue entry")
-        return RequestStatus(
-            id=entry.id or 0,
-            kind="queue_entry",
-            status=entry.status,
-            execution_id=entry.execution_id,
-            reason=entry.last_error,
-        )
+        return agent_work.queue_entry_status(session=session, agent_id=agent.id, entry_id=entry_id)
 
 
 __all__ = ["router", "ActionDecision"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
-from services import executions as execution_service
+from services import execution_reads as execution_service
 from services import interventions
 from services.clock import utcnow
 from services.db import read_scope, session_scope

@@ -19,7 +19,7 @@ from models.enums import FINISHED_EXECUTION_STATUSES
 from services import execution_events
 from services.db import read_scope
 from services.execution_events import EventRead
-from services.executions import get_execution
+from services.execution_reads import get_execution
 from supervision_app.api.live import hub
 
 logger = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from sqlmodel import func, select
 
 from models import Intervention
 from services import agents as agent_service
-from services import executions as execution_service
+from services import execution_reads as execution_service
 from services import governance
 from services.errors import DomainError
 from supervision_app.components.badges import level_badge, status_badge

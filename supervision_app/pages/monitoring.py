@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import reflex as rx
 
 from services import agents as agent_service
-from services import executions as execution_service
+from services import execution_reads as execution_service
 from services import users as user_service
 from services.clock import utcnow
 from services.views import ExecutionRead

@@ -1,4 +1,5 @@
-"""A stand-in for one app process's scheduler: dispatches available work in a loop.
+"""A stand-in for one app process's scheduler: dispatches available work in a loop, one entry
+per claim, so several such processes really compete for the same entries.
 
 Run by tests/services/test_queue_processes.py as a separate OS process.
 """
@@ -8,11 +9,11 @@ from __future__ import annotations
 import sys
 import time
 
-from services.dispatch import dispatch_all_available, recover_queue
+from services.dispatch import dispatch_all_available
 
 if __name__ == "__main__":
     deadline = time.monotonic() + float(sys.argv[1])
+    won = 0
     while time.monotonic() < deadline:
-        dispatch_all_available()
-        recover_queue()
-        time.sleep(0.01)
+        won += len(dispatch_all_available(limit=1))
+    print(won)

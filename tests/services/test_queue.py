@@ -5,17 +5,20 @@ import pytest
 from sqlmodel import select
 
 from models import Execution, QueueEntry
-from services import execution_events, governance, presence, queue
+from services import execution_events, governance, interventions, presence, queue
 from services.db import read_scope, session_scope
 from services.errors import Conflict
 from services.execution_events import CompletedEvent, FailedEvent, LogEvent
+from services.executions import LivenessPolicy, RunConflict
 from services.governance import ActionInput, GovernancePolicy
 from services.queue import QueuePolicy
+from services.run_liveness import end_lost_runs
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
-POLICY = QueuePolicy(lease=timedelta(minutes=5), presence=RULES)
+POLICY = QueuePolicy(presence=RULES)
+LIVENESS = LivenessPolicy(stale_after=timedelta(minutes=1), lost_after=timedelta(minutes=5))
 GOVERNANCE = GovernancePolicy(
     presence=RULES,
     proposal_ttl=timedelta(hours=24),
@@ -143,19 +146,76 @@ def test_failed_runs_retry_with_backoff_then_fail_after_last_attempt(setup, now)
     assert entry(entry_id).last_error == "boom 3"
 
 
-def test_lease_expiry_recovers_work_never_picked_up_and_fences_the_old_run(setup, now):
+def lose_silent_runs(now):
+    with session_scope() as session:
+        return end_lost_runs(session=session, now=now, policy=LIVENESS)
+
+
+def test_work_never_picked_up_goes_back_to_pending_and_the_old_run_is_told_to_stop(setup, now):
     supervisor, agent = setup
     entry_id = enqueue(agent, now)
     online(supervisor.id, now)
     [first] = dispatch(supervisor.id, now)
+    assert lose_silent_runs(now + timedelta(minutes=4)) == []
     later = now + timedelta(minutes=6)
-    with session_scope() as session:
-        assert queue.recover_expired_leases(session=session, now=later) == 1
+    assert lose_silent_runs(later) == [first.execution_id]
     assert entry(entry_id).status == "pending"
     assert entry(entry_id).attempts == 1
-    with pytest.raises(Conflict):  # the old run was failed: its late report changes nothing
+    with pytest.raises(RunConflict) as refused:  # a late report changes nothing
         report(agent, first.execution_id, [CompletedEvent(type="completed")], later)
+    assert refused.value.state.status == "lost"
+    assert [c.type for c in refused.value.state.controls] == ["terminate"]
     assert entry(entry_id).status == "pending"
+
+
+def test_work_lost_after_the_agent_started_is_failed_not_run_again(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [run] = dispatch(supervisor.id, now)
+    report(agent, run.execution_id, [LogEvent(type="log", message="charging the card")], now)
+    later = now + timedelta(minutes=5, seconds=1)
+    assert lose_silent_runs(later) == [run.execution_id]
+    lost = entry(entry_id)
+    assert lost.status == "failed" and lost.attempts == 1
+    assert "not run again" in lost.last_error
+    online(supervisor.id, later)
+    assert dispatch(supervisor.id, later) == []
+
+
+def test_a_paused_run_whose_agent_keeps_polling_lives_past_three_lost_windows(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [run] = dispatch(supervisor.id, now)
+    report(agent, run.execution_id, [LogEvent(type="log", message="step 1")], now)
+    with session_scope() as session:
+        interventions.intervene(
+            session=session, execution_id=run.execution_id, caller=supervisor, kind="pause", now=now
+        )
+    clock = now
+    for _ in range(15 * 3):  # 15 minutes, a poll every minute
+        clock += timedelta(minutes=1)
+        with session_scope() as session:
+            state = execution_events.poll_controls(
+                session=session, agent=agent.agent, execution_id=run.execution_id, now=clock, ack=[]
+            )
+        assert state.paused
+        assert lose_silent_runs(clock) == []
+    online(supervisor.id, clock)
+    with session_scope() as session:
+        interventions.intervene(
+            session=session,
+            execution_id=run.execution_id,
+            caller=supervisor,
+            kind="resume",
+            now=clock,
+        )
+    report(agent, run.execution_id, [CompletedEvent(type="completed")], clock)
+    assert entry(entry_id).status == "completed"
+    with read_scope() as session:
+        runs = session.exec(select(Execution).where(Execution.queue_entry_id == entry_id)).all()
+    assert [r.status for r in runs] == ["completed"]  # one execution, never dispatched twice
 
 
 def test_pending_entries_expire(setup, now):

@@ -16,13 +16,17 @@ from sqlalchemy import insert
 from sqlmodel import func, select
 
 from models import Execution, QueueEntry
-from services import presence, queue
+from services import presence
+from services.clock import utcnow
 from services.db import read_scope, session_scope
+from services.executions import LivenessPolicy
+from services.run_liveness import end_lost_runs
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
 ROOT = Path(__file__).resolve().parents[2]
+LIVENESS = LivenessPolicy(stale_after=timedelta(minutes=1), lost_after=timedelta(minutes=5))
 
 
 def seed(count: int) -> int:
@@ -63,6 +67,7 @@ def workers(count: int, seconds: float) -> list[subprocess.Popen]:
             [sys.executable, "-m", "tests.services.dispatch_worker", str(seconds)],
             cwd=ROOT,
             env=os.environ.copy(),
+            stdout=subprocess.PIPE,
         )
         for _ in range(count)
     ]
@@ -80,8 +85,12 @@ def executions_per_entry() -> list[int]:
 def test_two_processes_dispatching_run_every_entry_exactly_once():
     seed(60)
     processes = workers(2, 6.0)
+    won = []
     for process in processes:
-        assert process.wait(timeout=60) == 0
+        out, _ = process.communicate(timeout=60)
+        assert process.returncode == 0
+        won.append(int(out))
+    assert sum(won) == 60 and min(won) > 0, won  # both processes really claimed
     with read_scope() as session:
         statuses = session.exec(select(QueueEntry.status)).all()
     assert set(statuses) == {"executing"}
@@ -89,7 +98,7 @@ def test_two_processes_dispatching_run_every_entry_exactly_once():
     assert len(counts) == 60 and set(counts) == {1}
 
 
-def test_sigkill_mid_dispatch_loses_nothing_and_recovery_retries_once():
+def test_sigkill_mid_dispatch_loses_nothing_and_the_liveness_pass_offers_it_again():
     seed(200)
     [process] = workers(1, 30.0)
     deadline = time.monotonic() + 30
@@ -108,13 +117,13 @@ def test_sigkill_mid_dispatch_loses_nothing_and_recovery_retries_once():
     # Nothing half-done: every claimed entry has its execution, every other one is still pending.
     assert all((e.status == "executing") == (e.execution_id is not None) for e in entries)
     assert {e.status for e in entries} <= {"executing", "pending"}
-    # The restarted app's recovery pass, once the lease is over, puts dispatched-but-never-picked-up
-    # work back to pending, counting the attempt.
-    later = max(e.lease_expires_at for e in entries if e.lease_expires_at) + timedelta(seconds=1)
+    # The restarted app's liveness pass, once the lost threshold is over, puts work its agent
+    # never picked up back to pending, counting the attempt.
+    later = utcnow() + timedelta(minutes=10)
     with session_scope() as session:
-        recovered = queue.recover_expired_leases(session=session, now=later)
+        lost = end_lost_runs(session=session, now=later, policy=LIVENESS)
     with read_scope() as session:
         after = session.exec(select(QueueEntry)).all()
-    assert recovered == sum(1 for e in entries if e.status == "executing")
+    assert len(lost) == sum(1 for e in entries if e.status == "executing")
     assert {e.status for e in after} == {"pending"}
     assert all(e.attempts == (1 if e.last_error else 0) for e in after)

@@ -1,0 +1,115 @@
+"""What an agent reads about its own work: runs handed to it, its runs, its requests.
+
+Every read is scoped to the calling agent: another agent's id answers 404, like a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models import Execution, ExecutionStatus, Proposal, QueueEntry
+from services.errors import NotFound
+from services.execution_reads import read_execution
+from services.executions import LivenessPolicy
+from services.views import ExecutionRead
+
+
+class WorkItem(BaseModel):
+    execution: ExecutionRead
+    source: str  # proposal | queue
+
+
+class RequestStatus(BaseModel):
+    id: int
+    kind: str
+    status: str
+    execution_id: int | None
+    reason: str | None
+
+
+def offer_work(*, session: Session, agent_id: int, now: datetime, limit: int) -> list[WorkItem]:
+    """Hand the agent its first `limit` ready runs, oldest first.
+
+    A run offered for the first time starts its pickup clock now (it must be picked up within
+    the lost threshold); runs not offered yet stay alive while their agent keeps asking: it is
+    draining a backlog, not gone. A dead agent stops asking, and its runs are lost in time.
+    """
+    ready = session.exec(
+        select(Execution)
+        .where(
+            Execution.agent_id == agent_id,
+            Execution.status == ExecutionStatus.READY,
+            # Runs approved at once were answered with their id: they are not "work".
+            col(Execution.proposal_id).is_not(None) | col(Execution.queue_entry_id).is_not(None),
+        )
+        .order_by(col(Execution.id))
+    ).all()
+    if not ready:
+        return []
+    offered, waiting = ready[:limit], ready[limit:]
+    first_offers = [run.id for run in offered if run.offered_at is None]
+    for ids, values in (
+        (first_offers, {"offered_at": now, "last_seen_at": now}),
+        ([run.id for run in waiting if run.offered_at is None], {"last_seen_at": now}),
+    ):
+        if ids:
+            session.execute(
+                update(Execution)
+                .where(
+                    col(Execution.id).in_(ids),
+                    col(Execution.offered_at).is_(None),
+                    Execution.status == ExecutionStatus.READY,
+                )
+                .values(**values)
+            )
+    return [
+        WorkItem(
+            execution=read_execution(run),
+            source="proposal" if run.proposal_id is not None else "queue",
+        )
+        for run in offered
+    ]
+
+
+def agent_execution(
+    *,
+    session: Session,
+    agent_id: int,
+    execution_id: int,
+    now: datetime | None = None,
+    liveness: LivenessPolicy | None = None,
+) -> ExecutionRead:
+    execution = session.get(Execution, execution_id)
+    if execution is None or execution.agent_id != agent_id:
+        raise NotFound("no such execution")
+    return read_execution(execution, now=now, liveness=liveness)
+
+
+def proposal_status(*, session: Session, agent_id: int, proposal_id: int) -> RequestStatus:
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None or proposal.agent_id != agent_id:
+        raise NotFound("no such proposal")
+    return RequestStatus(
+        id=proposal.id or 0,
+        kind="proposal",
+        status=proposal.status,
+        execution_id=proposal.execution_id,
+        reason=proposal.decision_reason,
+    )
+
+
+def queue_entry_status(*, session: Session, agent_id: int, entry_id: int) -> RequestStatus:
+    entry = session.get(QueueEntry, entry_id)
+    if entry is None or entry.agent_id != agent_id:
+        raise NotFound("no such queue entry")
+    return RequestStatus(
+        id=entry.id or 0,
+        kind="queue_entry",
+        status=entry.status,
+        execution_id=entry.execution_id,
+        reason=entry.last_error,
+    )

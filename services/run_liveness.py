@@ -1,0 +1,82 @@
+"""Liveness for every run: a run nobody hears from is stale, then lost, never "running" forever.
+
+Any report or control poll of the agent renews a run (`executions.seen`); before the agent
+picks a run up, listing it in `GET /agents/me/work` counts too. The pass below ends runs
+silent past the lost threshold with one conditional UPDATE each, so an agent reporting at the
+same moment, or another app process running the same pass, cannot be overruled: the UPDATE
+re-checks the silence under the row's lock and only one writer wins. The agent learns it must
+stop through a `terminate` control if it ever comes back.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models import Execution, ExecutionStatus, InterventionKind
+from models.enums import ACTIVE_EXECUTION_STATUSES
+from services.actors import Actor
+from services.audit import record_audit
+from services.executions import LivenessPolicy, issue_control, lock_run
+from services.queue import settle_queue_entry_for
+
+_ACTIVE = [status.value for status in ACTIVE_EXECUTION_STATUSES]
+LIVENESS = Actor.system("liveness")
+
+
+def end_lost_runs(
+    *, session: Session, now: datetime, policy: LivenessPolicy, limit: int = 500
+) -> list[int]:
+    """End the runs silent past the lost threshold; the ids of those this pass ended."""
+    cutoff = now - policy.lost_after
+    candidates = session.exec(
+        select(Execution.id)
+        .where(col(Execution.status).in_(_ACTIVE), col(Execution.last_seen_at) < cutoff)
+        .order_by(col(Execution.last_seen_at))
+        .limit(limit)
+    ).all()
+    silent_s = int(policy.lost_after.total_seconds())
+    ended = []
+    for execution_id in candidates:
+        won = session.execute(
+            update(Execution)
+            .where(
+                col(Execution.id) == execution_id,
+                col(Execution.status).in_(_ACTIVE),
+                col(Execution.last_seen_at) < cutoff,
+            )
+            .values(status=ExecutionStatus.LOST, finished_at=now)
+            .returning(Execution.id)
+        ).first()
+        if won is None:
+            continue  # the agent reported meanwhile, or another process ended it
+        execution = lock_run(session, execution_id)
+        picked_up = execution.picked_up_at is not None
+        why = (
+            f"lost: nothing heard from the agent for {silent_s} s"
+            if picked_up
+            else f"lost: the agent did not pick the run up within {silent_s} s"
+        )
+        execution.error = why
+        issue_control(
+            session,
+            execution,
+            kind=InterventionKind.TERMINATE,
+            actor=LIVENESS,
+            text=why,
+            now=now,
+        )
+        settle_queue_entry_for(session=session, execution=execution, now=now)
+        record_audit(
+            session=session,
+            actor=LIVENESS,
+            action="execution.lost",
+            object_type="execution",
+            object_id=execution_id,
+            now=now,
+            after={"status": "lost", "picked_up": picked_up, "error": why},
+        )
+        ended.append(execution_id)
+    return ended
