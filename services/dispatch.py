@@ -90,8 +90,12 @@ def run_presence_transitions() -> list[int]:
 
 def end_lost_runs() -> list[int]:
     """End runs nobody heard from past the lost threshold (their queue entries follow)."""
+    now, policy = utcnow(), liveness_policy()
+    with read_scope() as session:  # most passes find nothing: no write lock for them
+        if not run_liveness.silent_runs(session=session, now=now, policy=policy, limit=1):
+            return []
     with session_scope() as session:
-        return run_liveness.end_lost_runs(session=session, now=utcnow(), policy=liveness_policy())
+        return run_liveness.end_lost_runs(session=session, now=utcnow(), policy=policy)
 
 
 def expire_queue() -> int:

@@ -417,8 +417,16 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
                 "executing",
                 "cancelled",
             )
+    elif (
+        execution.status == ExecutionStatus.LOST
+        and execution.offered_at is None
+        and (execution.picked_up_at is None)
+    ):
+        # The agent never even asked for its work (it is down, or not started yet): nothing
+        # was attempted, so no attempt is spent; it waits in the queue again.
+        _release_unoffered(session, entry, now, execution.error or "never offered")
     elif execution.status == ExecutionStatus.LOST and execution.picked_up_at is None:
-        # The agent never took the work: nothing ran, so it may be offered again.
+        # Offered, never taken: nothing ran, so it may be offered again (an attempt spent).
         _fail_attempt(session, entry, now, execution.error or "the agent never picked it up")
     elif execution.status == ExecutionStatus.LOST:
         # The agent started and went silent: the action may have had effects, so it is not
@@ -428,6 +436,35 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
         )
     else:
         _fail_attempt(session, entry, now, execution.error or "execution failed")
+
+
+def _release_unoffered(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:
+    won = session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(
+            col(QueueEntry.id) == entry.id,
+            QueueEntry.status == QueueStatus.EXECUTING,
+            QueueEntry.lease_token == entry.lease_token,
+        )
+        .values(
+            status=QueueStatus.PENDING,
+            attempts=QueueEntry.attempts - 1,
+            not_before=now + BACKOFF_BASE,
+            execution_id=None,
+            lease_token=None,
+            last_error=error[:2000],
+        )
+    ).rowcount
+    if won:
+        _audit(
+            session,
+            Actor.system("queue"),
+            "queue.released",
+            entry.id or 0,
+            now,
+            "executing",
+            "pending",
+        )
 
 
 def _fail_for_good(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:

@@ -26,17 +26,29 @@ _ACTIVE = [status.value for status in ACTIVE_EXECUTION_STATUSES]
 LIVENESS = Actor.system("liveness")
 
 
+def silent_runs(
+    *, session: Session, now: datetime, policy: LivenessPolicy, limit: int = 500
+) -> list[int]:
+    """Active runs silent past the lost threshold, the longest silent first (a read)."""
+    return list(
+        session.exec(
+            select(Execution.id)
+            .where(
+                col(Execution.status).in_(_ACTIVE),
+                col(Execution.last_seen_at) < now - policy.lost_after,
+            )
+            .order_by(col(Execution.last_seen_at))
+            .limit(limit)
+        ).all()
+    )
+
+
 def end_lost_runs(
     *, session: Session, now: datetime, policy: LivenessPolicy, limit: int = 500
 ) -> list[int]:
     """End the runs silent past the lost threshold; the ids of those this pass ended."""
     cutoff = now - policy.lost_after
-    candidates = session.exec(
-        select(Execution.id)
-        .where(col(Execution.status).in_(_ACTIVE), col(Execution.last_seen_at) < cutoff)
-        .order_by(col(Execution.last_seen_at))
-        .limit(limit)
-    ).all()
+    candidates = silent_runs(session=session, now=now, policy=policy, limit=limit)
     silent_s = int(policy.lost_after.total_seconds())
     ended = []
     for execution_id in candidates:

@@ -5,7 +5,7 @@ import pytest
 from sqlmodel import select
 
 from models import Execution, QueueEntry
-from services import execution_events, governance, interventions, presence, queue
+from services import agent_work, execution_events, governance, interventions, presence, queue
 from services.db import read_scope, session_scope
 from services.errors import Conflict
 from services.execution_events import CompletedEvent, FailedEvent, LogEvent
@@ -151,13 +151,20 @@ def lose_silent_runs(now):
         return end_lost_runs(session=session, now=now, policy=LIVENESS)
 
 
-def test_work_never_picked_up_goes_back_to_pending_and_the_old_run_is_told_to_stop(setup, now):
+def offer(agent, now):
+    with session_scope() as session:
+        return agent_work.offer_work(session=session, agent_id=agent.agent.id, now=now, limit=20)
+
+
+def test_work_offered_but_never_picked_up_goes_back_to_pending_counting_an_attempt(setup, now):
     supervisor, agent = setup
     entry_id = enqueue(agent, now)
     online(supervisor.id, now)
     [first] = dispatch(supervisor.id, now)
-    assert lose_silent_runs(now + timedelta(minutes=4)) == []
-    later = now + timedelta(minutes=6)
+    offered_at = now + timedelta(minutes=1)
+    assert [item.execution.id for item in offer(agent, offered_at)] == [first.execution_id]
+    assert lose_silent_runs(now + timedelta(minutes=5, seconds=30)) == []  # clock from the offer
+    later = offered_at + timedelta(minutes=5, seconds=1)
     assert lose_silent_runs(later) == [first.execution_id]
     assert entry(entry_id).status == "pending"
     assert entry(entry_id).attempts == 1
@@ -166,6 +173,35 @@ def test_work_never_picked_up_goes_back_to_pending_and_the_old_run_is_told_to_st
     assert refused.value.state.status == "lost"
     assert [c.type for c in refused.value.state.controls] == ["terminate"]
     assert entry(entry_id).status == "pending"
+
+
+def test_work_of_an_agent_that_never_asked_waits_again_without_spending_an_attempt(setup, now):
+    supervisor, agent = setup
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [first] = dispatch(supervisor.id, now)
+    assert lose_silent_runs(now + timedelta(minutes=5, seconds=1)) == [first.execution_id]
+    released = entry(entry_id)
+    assert (released.status, released.attempts) == ("pending", 0)
+
+
+def test_a_backlog_stays_alive_while_its_agent_keeps_asking_for_work(setup, now):
+    supervisor, agent = setup
+    for index in range(30):
+        enqueue(agent, now, action=f"job{index}")
+    online(supervisor.id, now)
+    dispatched = dispatch(supervisor.id, now)
+    assert len(dispatched) == 30
+    clock = now
+    for _ in range(3):  # the agent takes 4 minutes per 20 runs: longer than the lost threshold
+        clock += timedelta(minutes=4)
+        offered = offer(agent, clock)
+        for item in offered:
+            report(agent, item.execution.id, [CompletedEvent(type="completed")], clock)
+        assert lose_silent_runs(clock) == []
+    with read_scope() as session:
+        statuses = session.exec(select(QueueEntry.status)).all()
+    assert statuses == ["completed"] * 30
 
 
 def test_work_lost_after_the_agent_started_is_failed_not_run_again(setup, now):
