@@ -11,6 +11,7 @@ from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput, NotFound
 from services.interventions import InterventionRead
+from services.policy import liveness_policy
 from services.views import ExecutionRead
 from supervision_app.api.auth import UserDep
 from supervision_app.api.live import hub
@@ -27,19 +28,28 @@ class InterveneBody(StrictBody):
 
 @router.get("/sessions/active")
 def active_sessions(caller: UserDep) -> list[ExecutionRead]:
-    """Runs not yet finished: the caller's, or all for admins."""
+    """Runs not yet finished: the caller's, or all for admins; `stale` when their agent has
+    been silent past RUN_STALE_AFTER_S."""
     with read_scope() as session:
         return execution_service.list_executions(
             session=session,
             supervisor_user_id=None if caller.is_admin else caller.id,
             active_only=True,
+            now=utcnow(),
+            liveness=liveness_policy(),
         )
 
 
 @router.get("/agents/{agent_id}/sessions")
 def agent_sessions(agent_id: int, caller: UserDep) -> list[ExecutionRead]:
     with read_scope() as session:
-        runs = execution_service.list_executions(session=session, agent_id=agent_id, limit=200)
+        runs = execution_service.list_executions(
+            session=session,
+            agent_id=agent_id,
+            limit=200,
+            now=utcnow(),
+            liveness=liveness_policy(),
+        )
     if not caller.is_admin:
         runs = [r for r in runs if r.supervisor_user_id == caller.id]
         if not runs:

@@ -7,7 +7,7 @@ import pytest
 from models import Execution
 from services import execution_events, governance, proposals, run_monitor
 from services.db import read_scope, session_scope
-from services.execution_events import LogEvent
+from services.execution_events import CompletedEvent, LogEvent
 from services.governance import ActionInput, GovernancePolicy
 from services.run_monitor import MonitorPolicy
 from tests.factories import PRESENCE_RULES as RULES
@@ -125,3 +125,26 @@ def test_unsupervised_runs_are_not_touched(now):
             policy=GOVERNANCE,
         )
     assert report(agent, decision.execution_id, "drop everything", now).controls == []
+
+
+def test_the_batch_that_ends_the_run_is_checked_too_and_the_end_waits(watched_run, now):
+    intern, _, execution_id = watched_run
+    with session_scope() as session:
+        answer = execution_events.record_events(
+            session=session,
+            agent=intern.agent,
+            execution_id=execution_id,
+            events=[
+                LogEvent(type="log", message="now DROP table customers"),
+                CompletedEvent(type="completed", result={"ok": True}),
+            ],
+            now=now,
+            monitor=POLICY,
+        )
+    assert (answer.status, answer.accepted) == ("paused", 1)  # the line kept, the end refused
+    assert [c.type for c in answer.controls] == ["pause"]
+    with read_scope() as session:
+        run = session.get(Execution, execution_id)
+        log = execution_events.list_events(session=session, execution_id=execution_id)
+    assert run.status == "paused" and run.result is None
+    assert [e.kind for e in log] == ["log", "control"]
