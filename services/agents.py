@@ -15,6 +15,7 @@ from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AgentDisabled, AuthenticationFailed, Conflict, InvalidInput, NotFound
 from services.security import AGENT_KEY_PREFIX, key_hint, new_token, token_hash, tokens_match
+from services.users import UserRead
 
 NAME_PATTERN = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9 _.-]{1,79}$")
 MAX_SPECIALTIES = 20
@@ -285,3 +286,11 @@ def record_refused_action(*, session: Session, agent_id: int, now: datetime) -> 
         now=now,
         after={"agent": agent.name, "decision": "blocked", "reason": "the agent is disabled"},
     )
+
+
+def needs_supervisor(agent: AgentRead, supervisor: UserRead | None) -> bool:
+    """An INTERN or SUPERVISED agent whose human supervisor is missing, deactivated or a
+    viewer: nobody can approve or watch its work, so it only waits (admins should reassign)."""
+    if agent.maturity_level not in (MaturityLevel.INTERN, MaturityLevel.SUPERVISED):
+        return False
+    return supervisor is None or not supervisor.is_active or supervisor.role == UserRole.VIEWER

@@ -23,6 +23,7 @@ STATUS_COLORS = {
     "rejected": "red",
     "failed": "red",
     "terminated": "red",
+    "lost": "red",
     "cancelled": "gray",
     "expired": "gray",
 }
@@ -51,3 +52,11 @@ def risk_badge(risk: rx.Var) -> rx.Component:
 
 def status_badge(status: rx.Var) -> rx.Component:
     return _coloured(status, STATUS_COLORS)
+
+
+def stale_badge(silent_for: rx.Var) -> rx.Component:
+    """A run whose agent has gone quiet: it ends `lost` if the silence lasts."""
+    return rx.tooltip(
+        rx.badge("stale", color_scheme="amber", variant="surface", radius="full"),
+        content="No report or control poll from the agent for " + silent_for,
+    )

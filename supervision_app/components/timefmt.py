@@ -11,3 +11,13 @@ def clock_time(at: datetime, now: datetime) -> str:
     if at.date() == now.date():
         return at.strftime("%H:%M UTC")
     return at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def span(seconds: float) -> str:
+    """A length of time: "45 s", "3 min 05 s", "2 h 10 min"."""
+    whole = max(0, int(seconds))
+    if whole < 60:
+        return f"{whole} s"
+    if whole < 3600:
+        return f"{whole // 60} min {whole % 60:02d} s"
+    return f"{whole // 3600} h {whole % 3600 // 60:02d} min"

@@ -12,6 +12,7 @@ from services import users as user_service
 from services.agents import AgentCredentials, AgentRead
 from services.clock import utcnow
 from services.errors import DomainError
+from services.users import UserRead
 from supervision_app.components.badges import level_badge
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.states import data
@@ -30,6 +31,7 @@ class AgentRow:
     specialties: str
     level: str
     supervisor: str
+    needs_supervisor: bool
     can_supervise: bool
     enabled: bool
     key_hint: str
@@ -41,7 +43,8 @@ class SupervisorOption:
     label: str
 
 
-def _row(agent: AgentRead, names: dict[int, str]) -> AgentRow:
+def _row(agent: AgentRead, users: dict[int, UserRead]) -> AgentRow:
+    supervisor = users.get(agent.supervisor_id or 0)
     return AgentRow(
         id=agent.id,
         name=agent.name,
@@ -49,7 +52,8 @@ def _row(agent: AgentRead, names: dict[int, str]) -> AgentRow:
         category=agent.category,
         specialties=", ".join(agent.specialties),
         level=str(agent.maturity_level),
-        supervisor=names.get(agent.supervisor_id or 0, "—"),
+        supervisor=supervisor.display_name if supervisor else "—",
+        needs_supervisor=agent_service.needs_supervisor(agent, supervisor),
         can_supervise=agent.can_supervise,
         enabled=agent.is_enabled,
         key_hint=agent.api_key_hint,
@@ -82,8 +86,8 @@ class AgentsState(rx.State):
             return users, agents
 
         users, agents = await data.read(fetch)
-        names = {u.id: u.display_name for u in users}
-        self.rows = [_row(a, names) for a in agents]
+        by_id = {u.id: u for u in users}
+        self.rows = [_row(a, by_id) for a in agents]
         self.supervisors = [
             SupervisorOption(id=str(u.id), label=f"{u.display_name} ({u.role})")
             for u in users
@@ -384,7 +388,21 @@ def _agent_row(row: AgentRow) -> rx.Component:
                 rx.cond(row.can_supervise, rx.badge("supervisor", variant="outline")),
             )
         ),
-        rx.table.cell(row.supervisor),
+        rx.table.cell(
+            rx.hstack(
+                rx.text(row.supervisor),
+                rx.cond(
+                    row.needs_supervisor,
+                    rx.tooltip(
+                        rx.badge("needs a supervisor", color_scheme="red", variant="soft"),
+                        content="Its supervisor is missing, deactivated or a viewer: its "
+                        "proposals and supervised work only wait. Edit the agent to assign one.",
+                    ),
+                ),
+                wrap="wrap",
+                spacing="1",
+            )
+        ),
         rx.table.cell(
             rx.cond(
                 row.enabled,

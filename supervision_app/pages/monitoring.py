@@ -10,9 +10,11 @@ from services import agents as agent_service
 from services import execution_reads as execution_service
 from services import users as user_service
 from services.clock import utcnow
+from services.policy import liveness_policy
 from services.views import ExecutionRead
-from supervision_app.components.badges import status_badge
+from supervision_app.components.badges import stale_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.timefmt import span
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -29,6 +31,8 @@ class RunRow:
     percent: int
     started: str
     duration: str
+    stale: bool
+    silent_for: str
 
 
 def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> RunRow:
@@ -49,7 +53,15 @@ def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> R
         percent=int(run.progress_percent or 0),
         started=(run.started_at or run.created_at).strftime("%m-%d %H:%M:%S"),
         duration=_duration(run),
+        stale=run.stale,
+        silent_for=_silent_for(run),
     )
+
+
+def _silent_for(run: ExecutionRead) -> str:
+    if run.last_seen_at is None:
+        return ""
+    return span((utcnow() - run.last_seen_at).total_seconds())
 
 
 def _duration(run: ExecutionRead) -> str:
@@ -75,7 +87,11 @@ class MonitoringState(rx.State):
 
         def fetch(session):
             runs = execution_service.list_executions(
-                session=session, supervisor_user_id=supervisor_filter, active_only=True
+                session=session,
+                supervisor_user_id=supervisor_filter,
+                active_only=True,
+                now=utcnow(),
+                liveness=liveness_policy(),
             )
             recent = execution_service.list_executions(
                 session=session, supervisor_user_id=supervisor_filter, finished_only=True, limit=15
@@ -103,7 +119,13 @@ def _run_row(row: RunRow) -> rx.Component:
                 ),
             )
         ),
-        rx.table.cell(status_badge(row.status)),
+        rx.table.cell(
+            rx.hstack(
+                status_badge(row.status),
+                rx.cond(row.stale, stale_badge(row.silent_for)),
+                spacing="1",
+            )
+        ),
         rx.table.cell(
             rx.vstack(
                 rx.progress(value=row.percent, width="8em"),

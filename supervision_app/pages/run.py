@@ -13,8 +13,11 @@ from services import execution_events, interventions
 from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
-from supervision_app.components.badges import status_badge
+from services.executions import is_stale
+from services.policy import liveness_policy
+from supervision_app.components.badges import stale_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.timefmt import span
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -83,6 +86,9 @@ class RunState(rx.State):
     action: str = ""
     parameters_json: str = ""
     status: str = ""
+    stale: bool = False
+    silent_for: str = ""
+    ended_because: str = ""
     supervisor: str = ""
     supervision: str = ""
     started: str = ""
@@ -113,7 +119,7 @@ class RunState(rx.State):
 
     @rx.var
     def finished(self) -> bool:
-        return self.status in ("completed", "failed", "terminated")
+        return self.status in ("completed", "failed", "terminated", "lost")
 
     @rx.event
     async def load(self):
@@ -154,7 +160,8 @@ class RunState(rx.State):
                     session=session, execution_id=execution_id
                 )
             )
-            return execution_events_snapshot(execution), agent, supervisor, events, done
+            snapshot = execution_events_snapshot(execution, utcnow(), liveness_policy())
+            return snapshot, agent, supervisor, events, done
 
         try:
             snapshot, agent, supervisor, events, done = await data.read(fetch)
@@ -318,7 +325,9 @@ class RunState(rx.State):
     @rx.event
     async def pause(self):
         return await self._intervene(
-            "pause", None, "Pause sent; the agent stops at its next report."
+            "pause",
+            None,
+            "Paused: the agent's progress and completion are held until you resume.",
         )
 
     @rx.event
@@ -367,11 +376,16 @@ class RunState(rx.State):
         return rx.toast.success("Supervision completed.")
 
 
-def execution_events_snapshot(execution) -> dict[str, Any]:  # noqa: ANN001
+def execution_events_snapshot(execution, now, liveness) -> dict[str, Any]:  # noqa: ANN001
+    silent = (now - execution.last_seen_at).total_seconds() if execution.last_seen_at else 0
+    lost_or_failed = str(execution.status) in ("lost", "failed", "terminated")
     return {
         "action": execution.action,
         "parameters_json": json.dumps(execution.parameters, indent=2, default=str),
         "status": str(execution.status),
+        "stale": is_stale(execution, now, liveness),
+        "silent_for": span(silent),
+        "ended_because": (execution.error or "") if lost_or_failed else "",
         "supervision": str(execution.supervision),
         "started": (execution.started_at or execution.created_at).strftime("%Y-%m-%d %H:%M:%S UTC"),
         "percent": int(execution.progress_percent or 0),
@@ -721,6 +735,7 @@ def run_page() -> rx.Component:
                     rx.link(rx.icon("arrow-left", size=14), "Monitoring", href="/"),
                     rx.heading(RunState.action, size="5"),
                     status_badge(RunState.status),
+                    rx.cond(RunState.stale, stale_badge(RunState.silent_for)),
                     rx.text(
                         "by ",
                         rx.link(
@@ -740,6 +755,26 @@ def run_page() -> rx.Component:
                     rx.text("· started ", RunState.started, size="2", color_scheme="gray"),
                     align="center",
                     wrap="wrap",
+                ),
+                rx.cond(
+                    RunState.stale,
+                    rx.callout(
+                        "No word from the agent for " + RunState.silent_for + ". It ends "
+                        "'lost' if the silence lasts; the agent is then told to stop.",
+                        icon="clock-alert",
+                        color_scheme="amber",
+                        width="100%",
+                    ),
+                ),
+                rx.cond(
+                    RunState.ended_because != "",
+                    rx.callout(
+                        RunState.ended_because,
+                        icon="octagon-x",
+                        color_scheme="red",
+                        width="100%",
+                        data_testid="run-ended-because",
+                    ),
                 ),
                 rx.flex(
                     rx.vstack(_progress(), _log_viewer(), width=["100%", "100%", "62%"]),

@@ -107,3 +107,24 @@ def test_viewer_cannot_be_a_supervisor(now):
             actor=Actor.system(),
         )
     assert error.value.field == "supervisor_id"
+
+
+def test_an_agent_whose_supervisor_was_demoted_needs_a_supervisor(now):
+    from services.agents import needs_supervisor
+    from services.users import update_user
+
+    supervisor = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id).agent
+    autonomous = make_agent(now, level="AUTONOMOUS").agent
+    assert not needs_supervisor(intern, supervisor)
+    assert needs_supervisor(intern, None)
+    assert not needs_supervisor(autonomous, None)
+    with session_scope() as session:
+        viewer = update_user(
+            session=session,
+            user_id=supervisor.id,
+            role="viewer",
+            now=now,
+            actor=Actor.system("tests"),
+        )
+    assert needs_supervisor(intern, viewer)

@@ -18,3 +18,15 @@ def test_a_time_on_another_day_shows_its_date() -> None:
     assert clock_time(yesterday, NOW) == "2026-11-27 23:55 UTC"
     tomorrow = datetime(2026, 11, 29, 8, 0, tzinfo=UTC)  # an override's expiry
     assert clock_time(tomorrow, NOW) == "2026-11-29 08:00 UTC"
+
+
+def test_a_span_reads_in_the_largest_fitting_unit() -> None:
+    from supervision_app.components.timefmt import span
+
+    assert [span(s) for s in (0, 45, 185, 7800, -3)] == [
+        "0 s",
+        "45 s",
+        "3 min 05 s",
+        "2 h 10 min",
+        "0 s",
+    ]
