@@ -122,19 +122,26 @@ def test_supervisor_watches_a_run_live_and_steps_in(page: Page, running_app: Run
 
     page.get_by_role("button", name="Pause", exact=True).click()
     expect(page.get_by_test_id("log-line").filter(has_text="pause")).to_be_visible()
+    expect(page.get_by_text("paused", exact=True).first).to_be_visible()
     answer = httpx.post(
         events_url, headers=headers, json={"events": [{"type": "log", "message": "still here"}]}
     ).json()
-    assert [c["type"] for c in answer["controls"]] == ["pause"]
+    assert answer["paused"] and [c["type"] for c in answer["controls"]] == ["pause"]
+    held = httpx.post(events_url, headers=headers, json={"events": [{"type": "completed"}]})
+    assert held.status_code == 409 and held.json()["status"] == "paused"  # a pause holds
 
     page.get_by_role("button", name="Resume").click()
     page.get_by_role("button", name="Terminate").click()
     page.get_by_role("textbox", name="Reason to terminate").fill("wrong month")
     page.get_by_role("alertdialog").get_by_role("button", name="Terminate").click()
     expect(page.get_by_text("Run terminated.")).to_be_visible()
-    controls = httpx.get(f"{events_url[:-7]}/control", headers=headers).json()
-    assert [c["type"] for c in controls] == ["resume", "terminate"]
-    assert controls[-1]["text"] == "wrong month"
+    expect(page.get_by_test_id("run-ended-because")).to_contain_text("wrong month")
+    state = httpx.get(f"{events_url[:-7]}/control", headers=headers).json()
+    assert state["status"] == "terminated" and state["ended"]
+    assert [c["type"] for c in state["controls"]] == ["pause", "resume", "terminate"]
+    assert state["controls"][-1]["text"] == "wrong month"
+    refused = httpx.post(events_url, headers=headers, json={"events": [{"type": "completed"}]})
+    assert refused.status_code == 409 and refused.json()["status"] == "terminated"
 
 
 def test_queued_work_waits_for_the_supervisor_and_starts_when_they_are_back(
