@@ -11,9 +11,9 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from models import Execution, Intervention, InterventionKind, UserRole
+from models import Execution, Intervention, InterventionKind
 from services.audit import record_audit
-from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.errors import Conflict, InvalidInput, NotFound
 from services.executions import RunCommand, issue_control, lock_run, steer_locked
 from services.users import UserRead
 
@@ -43,12 +43,6 @@ def watchable_execution(
     return execution
 
 
-def _require_supervisor(caller: UserRead) -> None:
-    """A viewer (a supervisor demoted, say) watches no more: they cannot steer a run."""
-    if caller.role == UserRole.VIEWER:
-        raise PermissionDenied("viewers cannot steer runs; ask an admin for the supervisor role")
-
-
 def intervene(
     *,
     session: Session,
@@ -70,7 +64,7 @@ def intervene(
         raise InvalidInput("a correction needs its text", field="text")
     if command == RunCommand.TERMINATE and not text:
         raise InvalidInput("say why the run is terminated", field="text")
-    _require_supervisor(caller)
+    caller.require_supervisor_role("steer runs")
     execution = watchable_execution(
         session=session, execution_id=execution_id, caller=caller, lock=True
     )
@@ -92,7 +86,7 @@ def complete_supervision(
     """End supervision of a run with a note and a 1-5 rating (the run itself is not stopped)."""
     if rating is not None and not 1 <= rating <= 5:
         raise InvalidInput("rating must be 1 to 5", field="rating")
-    _require_supervisor(caller)
+    caller.require_supervisor_role("steer runs")
     execution = watchable_execution(
         session=session, execution_id=execution_id, caller=caller, lock=True
     )

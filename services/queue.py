@@ -112,6 +112,7 @@ def _audit(
 def cancel_entry(
     *, session: Session, entry_id: int, caller: UserRead, now: datetime
 ) -> QueueEntryRead:
+    caller.require_supervisor_role("change the queue")
     entry = _visible_entry(session, entry_id, caller)
     won = session.exec(  # type: ignore[call-overload]
         update(QueueEntry)
@@ -128,6 +129,7 @@ def cancel_entry(
 def set_priority(
     *, session: Session, entry_id: int, priority: int, caller: UserRead, now: datetime
 ) -> QueueEntryRead:
+    caller.require_supervisor_role("change the queue")
     entry = _visible_entry(session, entry_id, caller)
     if entry.status != QueueStatus.PENDING:
         raise Conflict("only pending entries can be reordered")
@@ -263,6 +265,7 @@ def run_entry_now(
     *, session: Session, entry_id: int, caller: UserRead, now: datetime, policy: QueuePolicy
 ) -> Dispatched:
     """The supervisor starts one entry at once; they must be online to watch it."""
+    caller.require_supervisor_role("run queued work")
     entry = _visible_entry(session, entry_id, caller)
     if entry.supervisor_id != caller.id:
         raise PermissionDenied("only the entry's supervisor can run it now")

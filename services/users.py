@@ -11,7 +11,7 @@ from sqlmodel import Session, col, func, select
 from models import ActorType, LoginSession, User, UserRole
 from services.actors import Actor
 from services.audit import record_audit
-from services.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound
+from services.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
 from services.presence_cache import invalidate_after_commit
 from services.security import (
     USER_TOKEN_PREFIX,
@@ -36,6 +36,16 @@ class UserRead(BaseModel):
     @property
     def is_admin(self) -> bool:
         return self.role == UserRole.ADMIN
+
+    @property
+    def may_supervise(self) -> bool:
+        """Admins and supervisors with an active account; a viewer (say, a supervisor who was
+        demoted) watches, approves and steers nothing."""
+        return self.is_active and self.role != UserRole.VIEWER
+
+    def require_supervisor_role(self, doing: str) -> None:
+        if not self.may_supervise:
+            raise PermissionDenied(f"viewers cannot {doing}; ask an admin for the supervisor role")
 
     def as_actor(self) -> Actor:
         return Actor(ActorType.USER, self.id, self.username)

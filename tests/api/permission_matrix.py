@@ -75,10 +75,12 @@ DASHBOARD = [
     ("Sign in, see the shell, set own presence", "viewer, supervisor, admin"),
     (
         "Monitoring: watch runs, pause / resume / correct / terminate / complete",
-        "the run's supervisor, admin (all runs)",
+        "the run's supervisor, admin (all runs); a supervisor demoted to viewer or "
+        "deactivated steers nothing (403) and counts as unavailable, so their agents' new "
+        'work waits and their agents show "needs a supervisor"',
     ),
     ("Proposals: approve, reject, approve modified", "the proposal's supervisor, admin"),
-    ("Queue: cancel, reprioritise", "the entry's supervisor, admin"),
+    ("Queue: cancel, reprioritise", "the entry's supervisor, admin (never a viewer)"),
     ("Queue: run now", "the entry's supervisor (must be online)"),
     ("Agents: list", "viewer and admin (all), supervisor (their own)"),
     ("Agents: register, change level, rotate key, disable", "admin"),

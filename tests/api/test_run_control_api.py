@@ -195,7 +195,10 @@ def test_a_demoted_supervisor_steers_nothing_and_new_runs_wait(client, supervise
         f"/api/supervision/sessions/{run_id}/intervene", json={"kind": "pause"}, headers=headers
     )
     assert refused.status_code == 403
-    assert agent_client(client, agent.api_key).act("reply").decision == "queued"
+    queued = agent_client(client, agent.api_key).act("reply")
+    assert queued.decision == "queued"
+    cancel = client.delete(f"/api/supervised-queue/{queued.queue_entry_id}", headers=headers)
+    assert cancel.status_code == 403
     me = client.get(
         "/api/v1/agents/me", headers={"Authorization": f"Bearer {agent.api_key}"}
     ).json()
