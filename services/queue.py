@@ -324,10 +324,28 @@ def backoff_for(attempts: int) -> timedelta:
     return BACKOFF_BASE * (2 ** max(0, attempts - 1))
 
 
-def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str) -> str:
-    """Back to pending with backoff, or failed after the last attempt; fenced on the lease."""
-    final = entry.attempts >= entry.max_attempts
-    values: dict[str, object] = {"last_error": error[:2000], "lease_token": None}
+def _settle_fenced(session: Session, entry: QueueEntry, values: dict[str, object]) -> bool:
+    """Move an executing entry only while it still holds the claim this run was made under."""
+    return bool(
+        session.exec(  # type: ignore[call-overload]
+            update(QueueEntry)
+            .where(
+                col(QueueEntry.id) == entry.id,
+                QueueEntry.status == QueueStatus.EXECUTING,
+                QueueEntry.lease_token == entry.lease_token,
+            )
+            .values(lease_token=None, **values)
+        ).rowcount
+    )
+
+
+def _fail_attempt(
+    session: Session, entry: QueueEntry, now: datetime, error: str, *, final: bool = False
+) -> str:
+    """Back to pending with backoff, or failed after the last attempt (or at once when
+    `final`); fenced on the claim."""
+    final = final or entry.attempts >= entry.max_attempts
+    values: dict[str, object] = {"last_error": error[:2000]}
     if final:
         values.update(status=QueueStatus.FAILED, finished_at=now)
     else:
@@ -336,16 +354,7 @@ def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str
             not_before=now + backoff_for(entry.attempts),
             execution_id=None,
         )
-    won = session.exec(  # type: ignore[call-overload]
-        update(QueueEntry)
-        .where(
-            col(QueueEntry.id) == entry.id,
-            QueueEntry.status == QueueStatus.EXECUTING,
-            QueueEntry.lease_token == entry.lease_token,
-        )
-        .values(**values)
-    ).rowcount
-    if not won:
+    if not _settle_fenced(session, entry, values):
         return ""
     new_status = "failed" if final else "pending"
     if final:
@@ -368,6 +377,31 @@ def _fail_attempt(session: Session, entry: QueueEntry, now: datetime, error: str
     return new_status
 
 
+def _release_unoffered(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:
+    """Back to pending without spending an attempt: its agent never asked for it."""
+    released = _settle_fenced(
+        session,
+        entry,
+        {
+            "status": QueueStatus.PENDING,
+            "attempts": QueueEntry.attempts - 1,
+            "not_before": now + BACKOFF_BASE,
+            "execution_id": None,
+            "last_error": error[:2000],
+        },
+    )
+    if released:
+        _audit(
+            session,
+            Actor.system("queue"),
+            "queue.released",
+            entry.id or 0,
+            now,
+            "executing",
+            "pending",
+        )
+
+
 def settle_queue_entry_for(*, session: Session, execution: Execution, now: datetime) -> None:
     """Called when a dispatched execution finishes: the entry follows its outcome."""
     if execution.queue_entry_id is None:
@@ -375,50 +409,24 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
     entry = session.get(QueueEntry, execution.queue_entry_id)
     if entry is None or entry.execution_id != execution.id or entry.status != QueueStatus.EXECUTING:
         return  # the lease was taken back: this execution no longer owns the entry
-    if execution.status == ExecutionStatus.COMPLETED:
-        won = session.exec(  # type: ignore[call-overload]
-            update(QueueEntry)
-            .where(
-                col(QueueEntry.id) == entry.id,
-                QueueEntry.status == QueueStatus.EXECUTING,
-                QueueEntry.lease_token == entry.lease_token,
-            )
-            .values(
-                status=QueueStatus.COMPLETED,
-                finished_at=now,
-                lease_token=None,
-            )
-        ).rowcount
-        if won:
+    if execution.status in (ExecutionStatus.COMPLETED, ExecutionStatus.TERMINATED):
+        outcome = (
+            QueueStatus.COMPLETED
+            if execution.status == ExecutionStatus.COMPLETED
+            else QueueStatus.CANCELLED
+        )
+        values: dict[str, object] = {"status": outcome, "finished_at": now}
+        if outcome == QueueStatus.CANCELLED:
+            values["last_error"] = execution.error
+        if _settle_fenced(session, entry, values):
             _audit(
                 session,
                 Actor.system("queue"),
-                "queue.completed",
+                f"queue.{outcome.value}",
                 entry.id or 0,
                 now,
                 "executing",
-                "completed",
-            )
-    elif execution.status == ExecutionStatus.TERMINATED:
-        won = session.exec(  # type: ignore[call-overload]
-            update(QueueEntry)
-            .where(col(QueueEntry.id) == entry.id, QueueEntry.lease_token == entry.lease_token)
-            .values(
-                status=QueueStatus.CANCELLED,
-                finished_at=now,
-                last_error=execution.error,
-                lease_token=None,
-            )
-        ).rowcount
-        if won:
-            _audit(
-                session,
-                Actor.system("queue"),
-                "queue.cancelled",
-                entry.id or 0,
-                now,
-                "executing",
-                "cancelled",
+                outcome.value,
             )
     elif (
         execution.status == ExecutionStatus.LOST
@@ -434,72 +442,15 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
     elif execution.status == ExecutionStatus.LOST:
         # The agent started and went silent: the action may have had effects, so it is not
         # run again (River's and Solid Queue's rule for orphaned jobs); a human decides.
-        _fail_for_good(
-            session, entry, now, f"{execution.error}; not run again: the agent had started it"
+        _fail_attempt(
+            session,
+            entry,
+            now,
+            f"{execution.error}; not run again: the agent had started it",
+            final=True,
         )
     else:
         _fail_attempt(session, entry, now, execution.error or "execution failed")
-
-
-def _release_unoffered(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:
-    won = session.exec(  # type: ignore[call-overload]
-        update(QueueEntry)
-        .where(
-            col(QueueEntry.id) == entry.id,
-            QueueEntry.status == QueueStatus.EXECUTING,
-            QueueEntry.lease_token == entry.lease_token,
-        )
-        .values(
-            status=QueueStatus.PENDING,
-            attempts=QueueEntry.attempts - 1,
-            not_before=now + BACKOFF_BASE,
-            execution_id=None,
-            lease_token=None,
-            last_error=error[:2000],
-        )
-    ).rowcount
-    if won:
-        _audit(
-            session,
-            Actor.system("queue"),
-            "queue.released",
-            entry.id or 0,
-            now,
-            "executing",
-            "pending",
-        )
-
-
-def _fail_for_good(session: Session, entry: QueueEntry, now: datetime, error: str) -> None:
-    won = session.exec(  # type: ignore[call-overload]
-        update(QueueEntry)
-        .where(
-            col(QueueEntry.id) == entry.id,
-            QueueEntry.status == QueueStatus.EXECUTING,
-            QueueEntry.lease_token == entry.lease_token,
-        )
-        .values(
-            status=QueueStatus.FAILED, finished_at=now, last_error=error[:2000], lease_token=None
-        )
-    ).rowcount
-    if not won:
-        return
-    notify_agent(
-        session=session,
-        agent_id=entry.agent_id,
-        event="queue.failed",
-        now=now,
-        payload={"queue_entry_id": entry.id, "action": entry.action, "error": error[:500]},
-    )
-    _audit(
-        session,
-        Actor.system("queue"),
-        "queue.attempt_failed",
-        entry.id or 0,
-        now,
-        "executing",
-        "failed",
-    )
 
 
 def mark_expired(*, session: Session, now: datetime) -> list[QueueEntryRead]:
