@@ -10,6 +10,7 @@ Create Date: 2026-12-01 23:00:00
 """
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 
@@ -33,11 +34,17 @@ def upgrade() -> None:
         batch_op.create_index(
             batch_op.f("ix_executions_last_seen_at"), ["last_seen_at"], unique=False
         )
-    # Runs already under way count as seen now: the first liveness pass gives them a full
-    # window instead of ending every one at once.
+    # Runs already under way count as seen at the upgrade: the first liveness pass gives
+    # their agents a full window to report, instead of ending every older run at once.
+    executions = sa.table(
+        "executions",
+        sa.column("status", sa.String),
+        sa.column("last_seen_at", models.types.UTCDateTime(timezone=True)),
+    )
     op.execute(
-        "UPDATE executions SET last_seen_at = COALESCE(picked_up_at, created_at) "
-        "WHERE status IN ('ready', 'running', 'paused')"
+        executions.update()
+        .where(executions.c.status.in_(["ready", "running", "paused"]))
+        .values(last_seen_at=datetime.now(UTC))
     )
     with op.batch_alter_table("interventions", schema=None) as batch_op:
         batch_op.add_column(
