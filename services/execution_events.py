@@ -16,7 +16,6 @@ from services.executions import (
     TRANSITIONS,
     ControlState,
     RunCommand,
-    RunConflict,
     acknowledge,
     append_event,
     control_state,
@@ -75,10 +74,12 @@ AgentEvent = Annotated[
 
 
 class EventsAccepted(ControlState):
-    """The answer to a report: the run's control state, and how far the log now goes."""
+    """The answer to a report: the run's control state, how far the log now goes, and how
+    many of the batch's events were stored; `detail` says why the rest were not."""
 
     last_seq: int
     accepted: int
+    detail: str | None = None
 
 
 _COMMANDS = {
@@ -158,9 +159,10 @@ def record_events(
     """Store a batch in order, under the run's lock; answer with the run's control state.
 
     A batch the run's status does not allow (progress while paused, anything after the end)
-    is refused whole with `RunConflict`. When the AI supervisor steps in on a batch that ends
-    the run, the lines before the end are kept, the end is not: `accepted` says how many were
-    stored, and the route answers 409 (a paused or terminated run cannot complete).
+    is refused whole: nothing of it is stored, `detail` says why, and the route answers 409.
+    Its acknowledgements still count, and so does the report as a sign of life. When the AI
+    supervisor steps in on a batch that ends the run, the lines before the end are kept, the
+    end is not (a paused or terminated run cannot complete).
     """
     if len(events) > MAX_EVENTS_PER_BATCH:
         raise InvalidInput(f"at most {MAX_EVENTS_PER_BATCH} events per batch", field="events")
@@ -171,11 +173,12 @@ def record_events(
             )
     execution = lock_agent_run(session, agent_id=agent.id, execution_id=execution_id)
     acknowledge(session, execution_id=execution_id, ids=ack or [], now=now)
+    if execution.status not in FINISHED_EXECUTION_STATUSES:
+        seen(execution, now)  # accepted or not, the agent is there
     refused = _check_batch(execution, events)
     if refused is not None:
-        raise RunConflict(refusal(execution, refused), control_state(session, execution))
+        return _answer(session, execution, now, accepted=0, detail=refusal(execution, refused))
     actor = agent.as_actor()
-    seen(execution, now)
     if events:
         start_if_ready(session, execution, actor, now)
     final = events[-1] if events and isinstance(events[-1], CompletedEvent | FailedEvent) else None
@@ -197,10 +200,23 @@ def record_events(
         )
         end_by_agent(session, execution, status=status, actor=actor, now=now)
         accepted += 1
+    detail = None
+    if accepted < len(events):
+        detail = (
+            f"the AI supervisor stepped in ({execution.status}): the final event was not accepted"
+        )
+    return _answer(session, execution, now, accepted=accepted, detail=detail)
+
+
+def _answer(
+    session: Session, execution: Execution, now: datetime, *, accepted: int, detail: str | None
+) -> EventsAccepted:
     session.add(execution)
     session.flush()
     state = control_state(session, execution, delivered_at=now)
-    return EventsAccepted(**state.model_dump(), last_seq=execution.last_seq, accepted=accepted)
+    return EventsAccepted(
+        **state.model_dump(), last_seq=execution.last_seq, accepted=accepted, detail=detail
+    )
 
 
 def poll_controls(

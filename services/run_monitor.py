@@ -56,6 +56,10 @@ def rule_findings(texts: list[str], policy: MonitorPolicy) -> list[str]:
 
 
 def _event_text(event: Any) -> str:
+    """Everything an event says: a reported event's every field (a progress step, an output's
+    title, a completion's result), or a stored event's message and data."""
+    if isinstance(event, BaseModel):
+        return json.dumps(event.model_dump(exclude={"type"}, exclude_none=True), default=str)
     parts = [getattr(event, "message", None) or getattr(event, "error", None) or ""]
     data = getattr(event, "data", None)
     if data is not None:
@@ -76,7 +80,7 @@ def step_in(
     human would; False when the run's state leaves nothing to do."""
     command = RunCommand.TERMINATE if kind == "terminate" else RunCommand.PAUSE
     if next_status(execution, command) is None:
-        return execution.status == ExecutionStatus.PAUSED and command == RunCommand.PAUSE
+        return False  # already paused (its agent may only log or give up) or ended
     steer_locked(
         session,
         execution,

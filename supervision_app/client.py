@@ -236,14 +236,19 @@ class Run:
     def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Send a batch of events; apply and return the controls that came back."""
         while True:
-            ack, self._unacknowledged = self._unacknowledged, []
-            response = self.client._request(
-                "POST",
-                f"/api/v1/executions/{self.execution_id}/events",
-                json={"events": events, "ack": ack},
-            )
+            ack = self._take_acknowledgements()
+            try:
+                response = self.client._request(
+                    "POST",
+                    f"/api/v1/executions/{self.execution_id}/events",
+                    json={"events": events, "ack": ack},
+                )
+            except BaseException:
+                self._unacknowledged[:0] = ack  # not received: say it again next time
+                raise
             body = _json_or_none(response)
             if response.status_code == 409 and body and "status" in body:
+                # Refused, but answered with the run's state (our acknowledgements counted).
                 self._apply_state(body)
                 if self._already_done(events):
                     return body.get("controls", [])
@@ -253,13 +258,17 @@ class Run:
                 events = events[body.get("accepted", 0) :]  # what was not stored yet
                 continue
             if not response.is_success:
-                self._unacknowledged = ack + self._unacknowledged
+                self._unacknowledged[:0] = ack
             _raise_for(response)
             assert body is not None
             self.last_seq = body["last_seq"]
             self._apply_state(body)
             self._wait_while_paused()
             return body.get("controls", [])
+
+    def _take_acknowledgements(self) -> list[int]:
+        ack, self._unacknowledged = self._unacknowledged, []
+        return ack
 
     def _already_done(self, events: list[dict[str, Any]]) -> bool:
         """Our own final report was stored before (its answer was lost): nothing to resend."""
@@ -272,7 +281,7 @@ class Run:
 
     def wait_for_control(self, wait: float = 30) -> list[dict[str, Any]]:
         """Long-poll for controls (acknowledging those applied); apply and return them."""
-        ack, self._unacknowledged = self._unacknowledged, []
+        ack = self._take_acknowledgements()
         params: dict[str, Any] = {"wait": min(wait, 30)}
         if ack:
             params["ack"] = ",".join(str(i) for i in ack)
@@ -281,7 +290,7 @@ class Run:
                 "GET", f"/api/v1/executions/{self.execution_id}/control", params=params
             )
         except BaseException:
-            self._unacknowledged = ack + self._unacknowledged
+            self._unacknowledged[:0] = ack
             raise
         self._apply_state(state)
         return state.get("controls", [])
@@ -291,7 +300,10 @@ class Run:
         stop: dict[str, Any] | None = None
         for control in state.get("controls", []):
             if control["id"] in self._applied:
-                continue  # sent again because our acknowledgement was lost
+                # Sent again: our acknowledgement was lost. Acknowledge it again, once.
+                if control["id"] not in self._unacknowledged:
+                    self._unacknowledged.append(control["id"])
+                continue
             self._applied.add(control["id"])
             self._unacknowledged.append(control["id"])
             kind = control["type"]
@@ -309,7 +321,7 @@ class Run:
 
     def _acknowledge_quietly(self) -> None:
         """Tell the server the stop was seen; it is not sent again (best effort)."""
-        ack, self._unacknowledged = self._unacknowledged, []
+        ack = self._take_acknowledgements()
         if not ack:
             return
         with contextlib.suppress(httpx.HTTPError):

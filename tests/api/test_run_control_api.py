@@ -222,3 +222,36 @@ def test_a_disabled_agents_refused_action_is_audited(client, now, admin_headers)
     ).json()
     rows = audit["items"] if isinstance(audit, dict) else audit
     assert any("disabled" in str(row) and agent.agent.name in str(row) for row in rows)
+
+
+class CountingTransport(httpx.BaseTransport):
+    def __init__(self, inner: httpx.BaseTransport) -> None:
+        self.inner, self.requests = inner, 0
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self.requests += 1
+        answer = self.inner.handle_request(request)
+        body = answer.read()
+        return httpx.Response(answer.status_code, headers=answer.headers, content=body)
+
+
+def test_a_waiting_client_long_polls_instead_of_spinning(client, supervised):
+    _, headers, agent, _, run_id = supervised
+    counting = CountingTransport(client._transport)
+    http = httpx.Client(base_url="http://testserver", transport=counting)
+    run = SupervisionClient("http://testserver", agent.api_key, http=http).run(run_id)
+    steer(client, headers, run_id, "correction", "shorter, please")
+    run.log("applying")  # the correction arrives; its acknowledgement goes with the next call
+    steer(client, headers, run_id, "pause")
+    counting.requests = 0
+    resumer = threading.Timer(1.5, steer, args=(client, headers, run_id, "resume"))
+    resumer.start()
+    run.progress("send", 1, 2)  # refused (paused), waits for the resume, then sent again
+    resumer.join()
+    assert counting.requests <= 6, counting.requests  # a refusal, long polls, the resend
+    assert run.corrections == ["shorter, please"]
+    pending = client.get(
+        f"/api/v1/executions/{run_id}/control",
+        headers={"Authorization": f"Bearer {agent.api_key}"},
+    ).json()
+    assert pending["controls"] == []  # every control acknowledged

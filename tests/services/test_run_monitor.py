@@ -148,3 +148,19 @@ def test_the_batch_that_ends_the_run_is_checked_too_and_the_end_waits(watched_ru
         log = execution_events.list_events(session=session, execution_id=execution_id)
     assert run.status == "paused" and run.result is None
     assert [e.kind for e in log] == ["log", "control"]
+
+
+def test_every_field_of_an_event_is_checked(watched_run, now):
+    from services.execution_events import ProgressEvent
+
+    intern, _, execution_id = watched_run
+    with session_scope() as session:
+        answer = execution_events.record_events(
+            session=session,
+            agent=intern.agent,
+            execution_id=execution_id,
+            events=[ProgressEvent(type="progress", step="drop table", step_index=0, total_steps=2)],
+            now=now,
+            monitor=POLICY,
+        )
+    assert answer.status == "paused"
