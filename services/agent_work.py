@@ -32,7 +32,9 @@ class RequestStatus(BaseModel):
 
 
 def offer_work(*, session: Session, agent_id: int, now: datetime, limit: int) -> list[WorkItem]:
-    """Hand the agent its first `limit` ready runs, oldest first.
+    """Hand the agent its first `limit` runs to take, oldest first: ready ones, and ones a
+    supervisor paused before the agent took them (it takes them and waits in the pause; left
+    unseen they would be lost, and the pause with them).
 
     A run offered for the first time starts its pickup clock now (it must be picked up within
     the lost threshold); runs not offered yet stay alive while their agent keeps asking: it is
@@ -42,7 +44,8 @@ def offer_work(*, session: Session, agent_id: int, now: datetime, limit: int) ->
         select(Execution)
         .where(
             Execution.agent_id == agent_id,
-            Execution.status == ExecutionStatus.READY,
+            col(Execution.status).in_([ExecutionStatus.READY, ExecutionStatus.PAUSED]),
+            col(Execution.picked_up_at).is_(None),
             # Runs approved at once were answered with their id: they are not "work".
             col(Execution.proposal_id).is_not(None) | col(Execution.queue_entry_id).is_not(None),
         )
@@ -62,7 +65,7 @@ def offer_work(*, session: Session, agent_id: int, now: datetime, limit: int) ->
                 .where(
                     col(Execution.id).in_(ids),
                     col(Execution.offered_at).is_(None),
-                    Execution.status == ExecutionStatus.READY,
+                    col(Execution.picked_up_at).is_(None),
                 )
                 .values(**values)
             )

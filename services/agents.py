@@ -8,9 +8,20 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from models import ActorType, Agent, MaturityLevel, User, UserRole
+from models import (
+    ActorType,
+    Agent,
+    MaturityLevel,
+    Proposal,
+    ProposalStatus,
+    QueueEntry,
+    QueueStatus,
+    User,
+    UserRole,
+)
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AgentDisabled, AuthenticationFailed, Conflict, InvalidInput, NotFound
@@ -199,8 +210,11 @@ def update_agent(
     before = _audit_view(agent)
     if maturity_level is not None:
         agent.maturity_level = parse_level(maturity_level)
+    moved: dict[str, int] = {}
     if supervisor_id is not _UNSET:
         _check_supervisor(session, supervisor_id)
+        if supervisor_id is not None and supervisor_id != agent.supervisor_id:
+            moved = _hand_waiting_work_to(session, agent_id, supervisor_id)
         agent.supervisor_id = supervisor_id
     if description is not None:
         agent.description = description.strip()
@@ -217,6 +231,8 @@ def update_agent(
     agent.updated_at = now
     session.add(agent)
     after = _audit_view(agent)
+    if moved:
+        after["waiting_work_moved"] = moved
     action = "agent.updated"
     if before["maturity_level"] != after["maturity_level"]:
         action = "agent.level_changed"
@@ -233,6 +249,24 @@ def update_agent(
         after=after,
     )
     return _read(agent)
+
+
+def _hand_waiting_work_to(session: Session, agent_id: int, supervisor_id: int) -> dict[str, int]:
+    """The agent's pending proposals and queued work follow it to its new supervisor (the old
+    one may have been demoted: left with them, the work would only wait until it expires)."""
+    moved = {}
+    for table, pending in (
+        (Proposal, ProposalStatus.PENDING),
+        (QueueEntry, QueueStatus.PENDING),
+    ):
+        result = session.execute(
+            update(table)
+            .where(col(table.agent_id) == agent_id, col(table.status) == pending)
+            .values(supervisor_id=supervisor_id)
+        )
+        if result.rowcount:
+            moved[table.__tablename__] = result.rowcount
+    return moved
 
 
 def rotate_agent_key(

@@ -242,11 +242,12 @@ def issue_control(
 
 
 def _finish(session: Session, execution: Execution, status: ExecutionStatus, now: datetime) -> None:
+    held = execution.status == ExecutionStatus.PAUSED
     execution.status = status
     execution.finished_at = now
     session.add(execution)
     session.flush()
-    settle_queue_entry_for(session=session, execution=execution, now=now)
+    settle_queue_entry_for(session=session, execution=execution, now=now, held=held)
 
 
 def steer_locked(
@@ -261,8 +262,9 @@ def steer_locked(
     """Pause, resume, correct or terminate a run this transaction has locked."""
     target = next_status(execution, command)
     if target is None:
+        verb = "correct" if command == RunCommand.CORRECT else command.value
         raise RunConflict(
-            f"cannot {command.value} a run that is {execution.status}",
+            f"cannot {verb} a run that is {execution.status}",
             control_state(session, execution),
         )
     before = str(execution.status)
@@ -301,6 +303,22 @@ def steer(
     return steer_locked(
         session, lock_run(session, execution_id), command=command, actor=actor, text=text, now=now
     )
+
+
+def lose_locked(
+    session: Session, execution: Execution, *, why: str, actor: Actor, now: datetime
+) -> None:
+    """Nobody heard from the agent: the run ends `lost`, and the agent, if it comes back, is
+    told to stop with a `terminate` control."""
+    if next_status(execution, RunCommand.LOSE) is None:
+        raise RunConflict(
+            f"a {execution.status} run cannot be lost", control_state(session, execution)
+        )
+    execution.error = why
+    issue_control(
+        session, execution, kind=InterventionKind.TERMINATE, actor=actor, text=why, now=now
+    )
+    _finish(session, execution, ExecutionStatus.LOST, now)
 
 
 def start_if_ready(session: Session, execution: Execution, actor: Actor, now: datetime) -> None:

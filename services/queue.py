@@ -402,8 +402,12 @@ def _release_unoffered(session: Session, entry: QueueEntry, now: datetime, error
         )
 
 
-def settle_queue_entry_for(*, session: Session, execution: Execution, now: datetime) -> None:
-    """Called when a dispatched execution finishes: the entry follows its outcome."""
+def settle_queue_entry_for(
+    *, session: Session, execution: Execution, now: datetime, held: bool = False
+) -> None:
+    """Called when a dispatched execution finishes: the entry follows its outcome. `held`:
+    the run was paused by a supervisor when it failed or was lost; it is not retried behind
+    their back."""
     if execution.queue_entry_id is None:
         return
     entry = session.get(QueueEntry, execution.queue_entry_id)
@@ -428,6 +432,14 @@ def settle_queue_entry_for(*, session: Session, execution: Execution, now: datet
                 "executing",
                 outcome.value,
             )
+    elif held:
+        _fail_attempt(
+            session,
+            entry,
+            now,
+            f"{execution.error}; it was paused by a supervisor, so it is not run again",
+            final=True,
+        )
     elif (
         execution.status == ExecutionStatus.LOST
         and execution.offered_at is None

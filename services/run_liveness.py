@@ -2,9 +2,9 @@
 
 Any report or control poll of the agent renews a run (`executions.seen`); before the agent
 picks a run up, listing it in `GET /agents/me/work` counts too. The pass below ends runs
-silent past the lost threshold with one conditional UPDATE each, so an agent reporting at the
-same moment, or another app process running the same pass, cannot be overruled: the UPDATE
-re-checks the silence under the row's lock and only one writer wins. The agent learns it must
+silent past the lost threshold, so an agent reporting at the
+same moment, or another app process running the same pass, cannot be overruled: each run is
+read again under its row lock before it is ended, and only one writer wins. The agent learns it must
 stop through a `terminate` control if it ever comes back.
 """
 
@@ -12,15 +12,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import Execution, ExecutionStatus, InterventionKind
+from models import Execution
 from models.enums import ACTIVE_EXECUTION_STATUSES
 from services.actors import Actor
 from services.audit import record_audit
-from services.executions import LivenessPolicy, issue_control, lock_run
-from services.queue import settle_queue_entry_for
+from services.executions import LivenessPolicy, lock_run, lose_locked
 
 _ACTIVE = [status.value for status in ACTIVE_EXECUTION_STATUSES]
 LIVENESS = Actor.system("liveness")
@@ -52,35 +50,20 @@ def end_lost_runs(
     silent_s = int(policy.lost_after.total_seconds())
     ended = []
     for execution_id in candidates:
-        won = session.execute(
-            update(Execution)
-            .where(
-                col(Execution.id) == execution_id,
-                col(Execution.status).in_(_ACTIVE),
-                col(Execution.last_seen_at) < cutoff,
-            )
-            .values(status=ExecutionStatus.LOST, finished_at=now)
-            .returning(Execution.id)
-        ).first()
-        if won is None:
-            continue  # the agent reported meanwhile, or another process ended it
         execution = lock_run(session, execution_id)
+        # Read again under the lock: an agent that reported meanwhile, or another process
+        # that ended the run first, wins.
+        if execution.status not in ACTIVE_EXECUTION_STATUSES or not (
+            execution.last_seen_at is not None and execution.last_seen_at < cutoff
+        ):
+            continue
         picked_up = execution.picked_up_at is not None
         why = (
             f"lost: nothing heard from the agent for {silent_s} s"
             if picked_up
             else f"lost: the agent did not pick the run up within {silent_s} s"
         )
-        execution.error = why
-        issue_control(
-            session,
-            execution,
-            kind=InterventionKind.TERMINATE,
-            actor=LIVENESS,
-            text=why,
-            now=now,
-        )
-        settle_queue_entry_for(session=session, execution=execution, now=now)
+        lose_locked(session, execution, why=why, actor=LIVENESS, now=now)
         record_audit(
             session=session,
             actor=LIVENESS,

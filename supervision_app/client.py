@@ -195,9 +195,11 @@ class SupervisionClient:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
             time.sleep(poll)
 
-    def work(self) -> list[Run]:
-        """Executions that became runnable for me (approved proposals, dispatched queue work)."""
-        items = self._json("GET", "/api/v1/agents/me/work")
+    def work(self, limit: int = 1) -> list[Run]:
+        """Runs that became runnable for me (approved proposals, dispatched queue work), oldest
+        first. Each must be started within RUN_LOST_AFTER_S of being handed out: ask for as
+        many as you will start right away."""
+        items = self._json("GET", "/api/v1/agents/me/work", params={"limit": limit})
         return [Run(self, item["execution"]["id"], item["execution"]) for item in items]
 
     def execution(self, execution_id: int) -> dict[str, Any]:
@@ -278,6 +280,12 @@ class Run:
     def _wait_while_paused(self) -> None:
         while self.paused and not self.ended:
             self.wait_for_control(30)
+
+    def check_in(self) -> None:
+        """Say "still here" during a long step with nothing to report: the run stays alive
+        (a run silent for RUN_LOST_AFTER_S ends lost), and any control is applied now."""
+        self.wait_for_control(0)
+        self._wait_while_paused()
 
     def wait_for_control(self, wait: float = 30) -> list[dict[str, Any]]:
         """Long-poll for controls (acknowledging those applied); apply and return them."""

@@ -241,7 +241,12 @@ def register_callback(body: CallbackBody, agent: AgentDep) -> AgentRead:
 @router.get("/agents/me/work")
 def my_work(
     agent: AgentDep,
-    limit: int = Query(default=20, ge=1, le=100, description="at most this many runs"),
+    limit: int = Query(
+        default=1,
+        ge=1,
+        le=100,
+        description="at most this many runs; ask for as many as you will start right away",
+    ),
 ) -> list[WorkItem]:
     """Runs that became runnable for me (approved proposals, dispatched queue entries), oldest
     first. A run handed out here must be picked up (first report or control poll) within

@@ -203,6 +203,17 @@ def test_a_demoted_supervisor_steers_nothing_and_new_runs_wait(client, supervise
         "/api/v1/agents/me", headers={"Authorization": f"Bearer {agent.api_key}"}
     ).json()
     assert me["supervisor"]["available"] is False
+    # The admin gives the agent a new supervisor: the waiting work follows it.
+    successor = make_user(now)
+    reassigned = client.patch(
+        f"/api/agents/{agent.agent.id}", json={"supervisor_id": successor.id}, headers=admin_headers
+    )
+    assert reassigned.status_code == 200, reassigned.text
+    moved = client.get(
+        f"/api/supervised-queue/{queued.queue_entry_id}",
+        headers=sign_in(client, successor.username),
+    )
+    assert moved.status_code == 200 and moved.json()["supervisor_id"] == successor.id
 
 
 def test_a_disabled_agents_refused_action_is_audited(client, now, admin_headers):

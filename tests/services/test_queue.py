@@ -294,3 +294,37 @@ def test_stats_count_by_status(setup, now):
         )
     assert stats.counts["pending"] == 2
     assert stats.oldest_pending_age_s == 60
+
+
+def test_a_pause_before_pickup_holds_the_work_for_its_agent(setup, now):
+    supervisor, agent = setup
+    enqueue(agent, now)
+    online(supervisor.id, now)
+    [run] = dispatch(supervisor.id, now)
+    with session_scope() as session:
+        interventions.intervene(
+            session=session, execution_id=run.execution_id, caller=supervisor, kind="pause", now=now
+        )
+    [offered] = offer(agent, now + timedelta(minutes=1))  # the agent still sees it, paused
+    assert (offered.execution.id, offered.execution.status) == (run.execution_id, "paused")
+
+
+def test_work_paused_when_it_failed_or_was_lost_is_not_run_again_behind_the_supervisor(setup, now):
+    supervisor, agent = setup
+    failed_id, lost_id = enqueue(agent, now, action="a"), enqueue(agent, now, action="b")
+    online(supervisor.id, now)
+    failing, silent = dispatch(supervisor.id, now)
+    for run in (failing, silent):
+        with session_scope() as session:
+            interventions.intervene(
+                session=session,
+                execution_id=run.execution_id,
+                caller=supervisor,
+                kind="pause",
+                now=now,
+            )
+    report(agent, failing.execution_id, [FailedEvent(type="failed", error="gave up")], now)
+    assert lose_silent_runs(now + timedelta(minutes=6)) == [silent.execution_id]
+    for entry_id in (failed_id, lost_id):
+        held = entry(entry_id)
+        assert held.status == "failed" and "paused by a supervisor" in held.last_error
