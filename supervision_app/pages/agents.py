@@ -31,6 +31,7 @@ class AgentRow:
     specialties: str
     level: str
     supervisor: str
+    supervisor_choice: str  # the select's value: a user id, or NO_SUPERVISOR
     needs_supervisor: bool
     can_supervise: bool
     enabled: bool
@@ -53,6 +54,7 @@ def _row(agent: AgentRead, users: dict[int, UserRead]) -> AgentRow:
         specialties=", ".join(agent.specialties),
         level=str(agent.maturity_level),
         supervisor=supervisor.display_name if supervisor else "—",
+        supervisor_choice=str(agent.supervisor_id) if agent.supervisor_id else NO_SUPERVISOR,
         needs_supervisor=agent_service.needs_supervisor(agent, supervisor),
         can_supervise=agent.can_supervise,
         enabled=agent.is_enabled,
@@ -165,6 +167,15 @@ class AgentsState(rx.State):
     @rx.event
     async def change_level(self, agent_id: int, level: str):
         return await self._update(agent_id, f"Level changed to {level}.", maturity_level=level)
+
+    @rx.event
+    async def change_supervisor(self, agent_id: int, choice: str):
+        supervisor_id = None if choice == NO_SUPERVISOR else int(choice)
+        return await self._update(
+            agent_id,
+            "Supervisor changed; the agent's waiting proposals and queued work follow.",
+            supervisor_id=supervisor_id,
+        )
 
     @rx.event
     async def set_enabled(self, agent_id: int, enabled: bool):
@@ -390,13 +401,32 @@ def _agent_row(row: AgentRow) -> rx.Component:
         ),
         rx.table.cell(
             rx.hstack(
-                rx.text(row.supervisor),
+                rx.cond(
+                    AuthState.is_admin,
+                    rx.select.root(
+                        rx.select.trigger(
+                            placeholder="Choose a supervisor",
+                            aria_label="Supervisor of " + row.name,
+                        ),
+                        rx.select.content(
+                            rx.select.item("No supervisor", value=NO_SUPERVISOR),
+                            rx.foreach(
+                                AgentsState.supervisors,
+                                lambda option: rx.select.item(option.label, value=option.id),
+                            ),
+                        ),
+                        value=row.supervisor_choice,
+                        on_change=lambda choice: AgentsState.change_supervisor(row.id, choice),
+                        size="1",
+                    ),
+                    rx.text(row.supervisor),
+                ),
                 rx.cond(
                     row.needs_supervisor,
                     rx.tooltip(
                         rx.badge("needs a supervisor", color_scheme="red", variant="soft"),
                         content="Its supervisor is missing, deactivated or a viewer: its "
-                        "proposals and supervised work only wait. Edit the agent to assign one.",
+                        "proposals and supervised work only wait. An admin assigns another here.",
                     ),
                 ),
                 wrap="wrap",

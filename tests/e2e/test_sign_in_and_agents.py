@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import re
 
+import httpx
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import RunningApp, sign_in
+from tests.e2e.conftest import RunningApp, make_agent_key, make_supervisor, sign_in
 
 
 def test_wrong_password_shows_a_clear_message(page: Page, running_app: RunningApp, admin_account):
@@ -106,3 +107,32 @@ def test_audit_screen_shows_each_change_as_json_and_verifies_the_chain(
     expect(page.get_by_role("button", name="Previous")).to_be_disabled()
     page.get_by_role("button", name="Verify chain").click()
     expect(page.get_by_text(re.compile(r"Chain intact: \d+ events verified")).first).to_be_visible()
+
+
+def test_an_agent_whose_supervisor_was_demoted_is_flagged_and_reassigned(
+    page: Page, running_app: RunningApp, admin_account
+):
+    make_supervisor(running_app, "dora")
+    make_supervisor(running_app, "ezra")
+    make_agent_key(running_app, "dora-bot", "INTERN", "dora")
+    login = httpx.post(
+        f"{running_app.url}/api/auth/login",
+        json={"username": admin_account[0], "password": admin_account[1]},
+    ).json()
+    headers = {"Authorization": f"Bearer {login['token']}"}
+    users = httpx.get(f"{running_app.url}/api/users", headers=headers).json()
+    users = users["items"] if isinstance(users, dict) else users
+    dora = next(user for user in users if user["username"] == "dora")
+    demoted = httpx.patch(
+        f"{running_app.url}/api/users/{dora['id']}", json={"role": "viewer"}, headers=headers
+    )
+    assert demoted.status_code == 200, demoted.text
+
+    sign_in(page, running_app, *admin_account)
+    page.goto(f"{running_app.url}/agents")
+    row = page.get_by_role("row").filter(has_text="dora-bot")
+    expect(row.get_by_text("needs a supervisor")).to_be_visible()
+    row.get_by_role("combobox", name="Supervisor of dora-bot").click()
+    page.get_by_role("option", name="ezra (supervisor)").click()
+    expect(page.get_by_text("Supervisor changed")).to_be_visible()
+    expect(row.get_by_text("needs a supervisor")).to_have_count(0)
