@@ -42,6 +42,7 @@ class AgentRow:
 class SupervisorOption:
     id: str
     label: str
+    name: str
 
 
 def _row(agent: AgentRead, users: dict[int, UserRead]) -> AgentRow:
@@ -54,12 +55,20 @@ def _row(agent: AgentRead, users: dict[int, UserRead]) -> AgentRow:
         specialties=", ".join(agent.specialties),
         level=str(agent.maturity_level),
         supervisor=supervisor.display_name if supervisor else "—",
-        supervisor_choice=str(agent.supervisor_id) if agent.supervisor_id else NO_SUPERVISOR,
+        supervisor_choice=_choice(agent, supervisor),
         needs_supervisor=agent_service.needs_supervisor(agent, supervisor),
         can_supervise=agent.can_supervise,
         enabled=agent.is_enabled,
         key_hint=agent.api_key_hint,
     )
+
+
+def _choice(agent: AgentRead, supervisor: UserRead | None) -> str:
+    """The supervisor select's value; "" (its placeholder) when the current one may not
+    supervise and so is not among the choices."""
+    if agent.supervisor_id is None:
+        return NO_SUPERVISOR
+    return str(agent.supervisor_id) if supervisor and supervisor.may_supervise else ""
 
 
 class AgentsState(rx.State):
@@ -91,9 +100,11 @@ class AgentsState(rx.State):
         by_id = {u.id: u for u in users}
         self.rows = [_row(a, by_id) for a in agents]
         self.supervisors = [
-            SupervisorOption(id=str(u.id), label=f"{u.display_name} ({u.role})")
+            SupervisorOption(
+                id=str(u.id), label=f"{u.display_name} ({u.role})", name=u.display_name
+            )
             for u in users
-            if u.role != "viewer" and u.is_active
+            if u.may_supervise
         ]
         self.loaded = True
 
@@ -412,7 +423,7 @@ def _agent_row(row: AgentRow) -> rx.Component:
                             rx.select.item("No supervisor", value=NO_SUPERVISOR),
                             rx.foreach(
                                 AgentsState.supervisors,
-                                lambda option: rx.select.item(option.label, value=option.id),
+                                lambda option: rx.select.item(option.name, value=option.id),
                             ),
                         ),
                         value=row.supervisor_choice,

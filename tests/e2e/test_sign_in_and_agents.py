@@ -133,6 +133,6 @@ def test_an_agent_whose_supervisor_was_demoted_is_flagged_and_reassigned(
     row = page.get_by_role("row").filter(has_text="dora-bot")
     expect(row.get_by_text("needs a supervisor")).to_be_visible()
     row.get_by_role("combobox", name="Supervisor of dora-bot").click()
-    page.get_by_role("option", name="ezra (supervisor)").click()
+    page.get_by_role("option", name="ezra", exact=True).click()
     expect(page.get_by_text("Supervisor changed")).to_be_visible()
     expect(row.get_by_text("needs a supervisor")).to_have_count(0)
