@@ -10,6 +10,7 @@ from models import Execution
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services.errors import NotFound
 from services.executions import LivenessPolicy, is_stale
+from services.users import UserRead
 from services.views import ExecutionRead
 
 
@@ -63,3 +64,11 @@ def list_executions(
         )
     rows = session.exec(query.order_by(col(Execution.id).desc()).limit(limit)).all()
     return [read_execution(row, now=now, liveness=liveness) for row in rows]
+
+
+def watched_runs_scope(caller: UserRead) -> int | None:
+    """Whose runs `caller` sees in run lists: everyone's for admins (None), their own for
+    supervisors, nobody's (-1, no user id) for a viewer or a demoted supervisor."""
+    if caller.is_admin:
+        return None
+    return caller.id if caller.may_supervise else -1

@@ -36,9 +36,12 @@ _STEERING = {RunCommand.PAUSE, RunCommand.RESUME, RunCommand.CORRECT, RunCommand
 def watchable_execution(
     *, session: Session, execution_id: int, caller: UserRead, lock: bool = False
 ) -> Execution:
-    """An execution the caller may watch and steer: theirs, or any for admins."""
+    """An execution the caller may watch and steer: theirs, or any for admins (a viewer, a
+    demoted supervisor included, watches none)."""
     execution = lock_run(session, execution_id) if lock else session.get(Execution, execution_id)
-    if execution is None or (not caller.is_admin and execution.supervisor_user_id != caller.id):
+    if execution is None or not (
+        caller.is_admin or (caller.may_supervise and execution.supervisor_user_id == caller.id)
+    ):
         raise NotFound("no such execution")
     return execution
 

@@ -14,11 +14,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import bindparam, update
+from sqlalchemy import ColumnElement, bindparam, update
 from sqlmodel import Session, col, func, select
 
 from models import (
     ActorType,
+    Agent,
     Execution,
     ExecutionStatus,
     QueueEntry,
@@ -339,6 +340,15 @@ def _settle_fenced(session: Session, entry: QueueEntry, values: dict[str, object
     )
 
 
+def _current_supervisor(entry: QueueEntry) -> ColumnElement[int]:
+    """Back in the queue, an entry waits for its agent's supervisor of now (the agent may have
+    been handed to another while its run was out), or its own if the agent has none."""
+    agents_supervisor = (
+        select(Agent.supervisor_id).where(Agent.id == entry.agent_id).scalar_subquery()
+    )
+    return func.coalesce(agents_supervisor, QueueEntry.supervisor_id)
+
+
 def _fail_attempt(
     session: Session, entry: QueueEntry, now: datetime, error: str, *, final: bool = False
 ) -> str:
@@ -353,6 +363,7 @@ def _fail_attempt(
             status=QueueStatus.PENDING,
             not_before=now + backoff_for(entry.attempts),
             execution_id=None,
+            supervisor_id=_current_supervisor(entry),
         )
     if not _settle_fenced(session, entry, values):
         return ""
@@ -388,6 +399,7 @@ def _release_unoffered(session: Session, entry: QueueEntry, now: datetime, error
             "not_before": now + BACKOFF_BASE,
             "execution_id": None,
             "last_error": error[:2000],
+            "supervisor_id": _current_supervisor(entry),
         },
     )
     if released:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -55,16 +56,32 @@ def rule_findings(texts: list[str], policy: MonitorPolicy) -> list[str]:
     return sorted(found)
 
 
+# Fields whose values are the protocol's own words or numbers, not the agent's text.
+_NOT_TEXT = {"type", "level", "kind", "step_index", "total_steps", "percent"}
+
+
+def _words_of(value: Any) -> Iterator[str]:
+    """Every text in a value, nested keys included, as it was written (JSON would turn a line
+    break into "\\n" and glue the next word to an "n")."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _words_of(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _words_of(item)
+    elif value is not None:
+        yield str(value)
+
+
 def _event_text(event: Any) -> str:
-    """Everything an event says: a reported event's every field (a progress step, an output's
-    title, a completion's result), or a stored event's message and data."""
+    """Everything an event says: a reported event's every value (a progress step, an output's
+    title, a completion's result; not its field names), or a stored event's message and data."""
     if isinstance(event, BaseModel):
-        return json.dumps(event.model_dump(exclude={"type"}, exclude_none=True), default=str)
-    parts = [getattr(event, "message", None) or getattr(event, "error", None) or ""]
-    data = getattr(event, "data", None)
-    if data is not None:
-        parts.append(json.dumps(data, default=str))
-    return " ".join(p for p in parts if p)
+        values = event.model_dump(exclude=_NOT_TEXT, exclude_none=True).values()
+    else:
+        values = [getattr(event, "message", None), getattr(event, "data", None)]
+    return " ".join(_words_of(list(values)))
 
 
 def step_in(

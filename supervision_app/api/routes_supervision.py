@@ -33,7 +33,7 @@ def active_sessions(caller: UserDep) -> list[ExecutionRead]:
     with read_scope() as session:
         return execution_service.list_executions(
             session=session,
-            supervisor_user_id=None if caller.is_admin else caller.id,
+            supervisor_user_id=execution_service.watched_runs_scope(caller),
             active_only=True,
             now=utcnow(),
             liveness=liveness_policy(),
@@ -50,8 +50,9 @@ def agent_sessions(agent_id: int, caller: UserDep) -> list[ExecutionRead]:
             now=utcnow(),
             liveness=liveness_policy(),
         )
-    if not caller.is_admin:
-        runs = [r for r in runs if r.supervisor_user_id == caller.id]
+    scope = execution_service.watched_runs_scope(caller)
+    if scope is not None:
+        runs = [r for r in runs if r.supervisor_user_id == scope]
         if not runs:
             raise NotFound("no such agent")
     return runs

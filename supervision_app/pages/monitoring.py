@@ -83,7 +83,7 @@ class MonitoringState(rx.State):
         user = await auth.current_user()
         if user is None:
             return
-        supervisor_filter = None if user.is_admin else user.id
+        supervisor_filter = execution_service.watched_runs_scope(user)
 
         def fetch(session):
             runs = execution_service.list_executions(

@@ -80,6 +80,7 @@ def test_supervisor_watches_a_run_live_and_steps_in(page: Page, running_app: Run
     make_supervisor(running_app, "rita")
     key = make_agent_key(running_app, "rita-bot", "SUPERVISED", "rita")
     sign_in(page, running_app, "rita", PASSWORD)  # the open tab makes rita online
+    expect(page.locator("#my-presence")).to_contain_text("online")
     bot = SupervisionClient(running_app.url, key)
     decision = bot.act("write_report", {"month": "2026-10"})
     assert decision.decision == "approved_to_run"

@@ -6,6 +6,8 @@ from sqlmodel import select
 
 from models import Execution, QueueEntry
 from services import agent_work, execution_events, governance, interventions, presence, queue
+from services import agents as agent_service
+from services.actors import Actor
 from services.db import read_scope, session_scope
 from services.errors import Conflict
 from services.execution_events import CompletedEvent, FailedEvent, LogEvent
@@ -328,3 +330,22 @@ def test_work_paused_when_it_failed_or_was_lost_is_not_run_again_behind_the_supe
     for entry_id in (failed_id, lost_id):
         held = entry(entry_id)
         assert held.status == "failed" and "paused by a supervisor" in held.last_error
+
+
+def test_work_retried_after_the_agent_changed_hands_waits_for_the_new_supervisor(setup, now):
+    supervisor, agent = setup
+    successor = make_user(now)
+    entry_id = enqueue(agent, now)
+    online(supervisor.id, now)
+    [run] = dispatch(supervisor.id, now)
+    with session_scope() as session:
+        agent_service.update_agent(
+            session=session,
+            agent_id=agent.agent.id,
+            supervisor_id=successor.id,
+            now=now,
+            actor=Actor.system("tests"),
+        )
+    report(agent, run.execution_id, [FailedEvent(type="failed", error="flaky network")], now)
+    retried = entry(entry_id)
+    assert (retried.status, retried.supervisor_id) == ("pending", successor.id)

@@ -164,3 +164,15 @@ def test_every_field_of_an_event_is_checked(watched_run, now):
             monitor=POLICY,
         )
     assert answer.status == "paused"
+
+
+def test_a_line_break_or_a_nested_value_hides_nothing(watched_run, now):
+    from services.run_monitor import _event_text, rule_findings
+
+    events = [
+        LogEvent(type="log", message="plan:\ndrop table customers"),
+        LogEvent(type="log", level="error", message="ok", data={"steps": [{"sql": "DROP x"}]}),
+    ]
+    assert [rule_findings([_event_text(e)], POLICY) for e in events] == [["drop"], ["drop"]]
+    quiet = LogEvent(type="log", level="error", message="all good")
+    assert rule_findings([_event_text(quiet)], replace(POLICY, high_risk_words={"error"})) == []
