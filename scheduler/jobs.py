@@ -9,6 +9,9 @@ from services.clock import utcnow
 from services.db import session_scope
 
 logger = logging.getLogger(__name__)
+# When this process began to listen: runs are not ended as lost before a full window has
+# passed since, so an outage of the app does not end every run in flight.
+_LISTENING_SINCE = utcnow()
 
 
 def tidy_database() -> None:
@@ -31,7 +34,7 @@ def queue_dispatch() -> None:
 
 def run_liveness() -> None:
     """End runs whose agent went silent past the lost threshold; queued work follows."""
-    lost = dispatch.end_lost_runs()
+    lost = dispatch.end_lost_runs(listening_since=_LISTENING_SINCE)
     if lost:
         logger.warning("%d runs lost (no report or control poll): %s", len(lost), lost)
 

@@ -4,6 +4,7 @@ supervisor becomes available, and the scheduler's safety-net passes."""
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from sqlmodel import col, select
 
@@ -88,9 +89,15 @@ def run_presence_transitions() -> list[int]:
     return became_available
 
 
-def end_lost_runs() -> list[int]:
-    """End runs nobody heard from past the lost threshold (their queue entries follow)."""
+def end_lost_runs(listening_since: datetime | None = None) -> list[int]:
+    """End runs nobody heard from past the lost threshold (their queue entries follow).
+
+    Not in the first lost window after `listening_since` (the process's start): agents that
+    could not reach a stopped app get a full window to come back before their runs end.
+    """
     now, policy = utcnow(), liveness_policy()
+    if listening_since is not None and now - listening_since < policy.lost_after:
+        return []
     with read_scope() as session:  # most passes find nothing: no write lock for them
         if not run_liveness.silent_runs(session=session, now=now, policy=policy, limit=1):
             return []

@@ -66,3 +66,26 @@ def test_scheduler_starts_every_job_and_they_fire():
     asyncio.run(run_briefly())
     assert set(runner.status.last_run) == {job_id for job_id, _, _ in runner.JOBS}
     assert runner.status.last_error == {}
+
+
+def test_the_liveness_job_gives_agents_a_full_window_after_the_app_starts(database):
+    from datetime import timedelta
+
+    from services import dispatch, governance
+    from services.clock import utcnow
+    from services.db import session_scope
+    from services.policy import governance_policy
+    from tests.factories import make_agent
+
+    long_ago = utcnow() - timedelta(hours=1)
+    agent = make_agent(long_ago, level="AUTONOMOUS")
+    with session_scope() as session:
+        run = governance.route_action(
+            session=session,
+            agent=agent.agent,
+            request=governance.ActionInput(action="export"),
+            now=long_ago,
+            policy=governance_policy(),
+        )
+    assert dispatch.end_lost_runs(listening_since=utcnow() - timedelta(seconds=5)) == []
+    assert dispatch.end_lost_runs(listening_since=long_ago) == [run.execution_id]
