@@ -99,10 +99,15 @@ def end_lost_runs(listening_since: datetime | None = None) -> list[int]:
     if listening_since is not None and now - listening_since < policy.lost_after:
         return []
     with read_scope() as session:  # most passes find nothing: no write lock for them
-        if not run_liveness.silent_runs(session=session, now=now, policy=policy, limit=1):
-            return []
-    with session_scope() as session:
-        return run_liveness.end_lost_runs(session=session, now=utcnow(), policy=policy)
+        silent = run_liveness.silent_runs(session=session, now=now, policy=policy)
+    ended = []
+    for execution_id in silent:  # one short transaction each: a live run is not held long
+        with session_scope() as session:
+            if run_liveness.end_if_lost(
+                session=session, execution_id=execution_id, now=utcnow(), policy=policy
+            ):
+                ended.append(execution_id)
+    return ended
 
 
 def expire_queue() -> int:

@@ -41,37 +41,43 @@ def silent_runs(
     )
 
 
+def end_if_lost(
+    *, session: Session, execution_id: int, now: datetime, policy: LivenessPolicy
+) -> bool:
+    """End this run if it is still silent past the lost threshold; True when it was ended."""
+    execution = lock_run(session, execution_id)
+    # Read again under the lock: an agent that reported meanwhile, or another process that
+    # ended the run first, wins.
+    if execution.status not in ACTIVE_EXECUTION_STATUSES or not (
+        execution.last_seen_at is not None and execution.last_seen_at < now - policy.lost_after
+    ):
+        return False
+    silent_s = int(policy.lost_after.total_seconds())
+    picked_up = execution.picked_up_at is not None
+    why = (
+        f"lost: nothing heard from the agent for {silent_s} s"
+        if picked_up
+        else f"lost: the agent did not pick the run up within {silent_s} s"
+    )
+    lose_locked(session, execution, why=why, actor=LIVENESS, now=now)
+    record_audit(
+        session=session,
+        actor=LIVENESS,
+        action="execution.lost",
+        object_type="execution",
+        object_id=execution_id,
+        now=now,
+        after={"status": "lost", "picked_up": picked_up, "error": why},
+    )
+    return True
+
+
 def end_lost_runs(
     *, session: Session, now: datetime, policy: LivenessPolicy, limit: int = 500
 ) -> list[int]:
-    """End the runs silent past the lost threshold; the ids of those this pass ended."""
-    cutoff = now - policy.lost_after
-    candidates = silent_runs(session=session, now=now, policy=policy, limit=limit)
-    silent_s = int(policy.lost_after.total_seconds())
-    ended = []
-    for execution_id in candidates:
-        execution = lock_run(session, execution_id)
-        # Read again under the lock: an agent that reported meanwhile, or another process
-        # that ended the run first, wins.
-        if execution.status not in ACTIVE_EXECUTION_STATUSES or not (
-            execution.last_seen_at is not None and execution.last_seen_at < cutoff
-        ):
-            continue
-        picked_up = execution.picked_up_at is not None
-        why = (
-            f"lost: nothing heard from the agent for {silent_s} s"
-            if picked_up
-            else f"lost: the agent did not pick the run up within {silent_s} s"
-        )
-        lose_locked(session, execution, why=why, actor=LIVENESS, now=now)
-        record_audit(
-            session=session,
-            actor=LIVENESS,
-            action="execution.lost",
-            object_type="execution",
-            object_id=execution_id,
-            now=now,
-            after={"status": "lost", "picked_up": picked_up, "error": why},
-        )
-        ended.append(execution_id)
-    return ended
+    """End the runs silent past the lost threshold, in this one transaction; their ids."""
+    return [
+        execution_id
+        for execution_id in silent_runs(session=session, now=now, policy=policy, limit=limit)
+        if end_if_lost(session=session, execution_id=execution_id, now=now, policy=policy)
+    ]
