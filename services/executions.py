@@ -291,20 +291,6 @@ def steer_locked(
     return intervention
 
 
-def steer(
-    *,
-    session: Session,
-    execution_id: int,
-    command: RunCommand,
-    actor: Actor,
-    text: str | None,
-    now: datetime,
-) -> Intervention:
-    return steer_locked(
-        session, lock_run(session, execution_id), command=command, actor=actor, text=text, now=now
-    )
-
-
 def lose_locked(
     session: Session, execution: Execution, *, why: str, actor: Actor, now: datetime
 ) -> None:
