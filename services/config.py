@@ -61,17 +61,32 @@ class Settings(BaseSettings):
         0.8, description="Autonomous approval needs at least this confidence."
     )
     review_high_risk_words: str = Field(
-        "delete,remove,drop,purge,destroy,payment,pay,refund,transfer,wire,charge,send,email,"
-        "external,publish,post,shutdown,deploy,grant,revoke",
-        description="Words in an action or its parameters that make it high risk (rule reviewer).",
+        "",
+        description="Extra comma-separated words that make an action high risk, on top of the "
+        "built-in rules (deletes, payments, code, outside sends, secrets, access, systems).",
     )
     review_medium_risk_words: str = Field(
-        "update,write,modify,create,insert,upload,rename,move,schedule",
-        description="Words that make an action medium risk (rule reviewer).",
+        "", description="Extra comma-separated words that make an action medium risk."
+    )
+    review_safe_actions: str = Field(
+        "",
+        description="Comma-separated action-name patterns (fnmatch, e.g. 'list_*,get_*') the "
+        "rule reviewer may approve when no risk rule fires; empty: names starting with a "
+        "looking verb (list, get, read, search, fetch, summarize, …).",
+    )
+    review_amount_limit: float = Field(
+        1000.0,
+        description="A money-like parameter (amount, total, price…) above this is high risk.",
+    )
+    review_internal_hosts: str = Field(
+        "localhost,127.0.0.1",
+        description="Hosts whose URLs in parameters do not count as sending outside.",
     )
     monitor_high_risk_words: str = Field(
-        "delete,drop,purge,destroy,truncate,transfer,wire,shutdown,credential,password,secret",
-        description="Words in a run's log or output that the autonomous supervisor acts on.",
+        "delete,drop,purge,destroy,truncate,wipe,erase,rm,transfer,wire,refund,shutdown,"
+        "credential,password,secret",
+        description="Words in a run's log or output that the autonomous supervisor acts on "
+        "(matched in any form: camelCase, plurals, -ing), besides SQL and shell commands.",
     )
     monitor_action: str = Field(
         "pause", description="What the autonomous supervisor does on a high-risk finding."

@@ -10,6 +10,7 @@ from services.governance import GovernancePolicy
 from services.presence import PresenceRules
 from services.queue import QueuePolicy
 from services.review import ReviewPolicy
+from services.risk_analysis import RiskRules
 from services.run_monitor import MonitorPolicy
 
 
@@ -40,27 +41,30 @@ def liveness_policy(settings: Settings | None = None) -> LivenessPolicy:
     )
 
 
+def _words(value: str) -> frozenset[str]:
+    return frozenset(w.strip().lower() for w in value.split(",") if w.strip())
+
+
 def review_policy(settings: Settings | None = None) -> ReviewPolicy:
     settings = settings or get_settings()
-
-    def words(value: str) -> frozenset[str]:
-        return frozenset(w.strip().lower() for w in value.split(",") if w.strip())
-
     return ReviewPolicy(
         model=settings.llm_model,
         timeout_s=settings.llm_timeout_s,
         confidence_threshold=settings.review_confidence_threshold,
-        high_risk_words=words(settings.review_high_risk_words),
-        medium_risk_words=words(settings.review_medium_risk_words),
+        risk_rules=RiskRules(
+            extra_high_words=_words(settings.review_high_risk_words),
+            extra_medium_words=_words(settings.review_medium_risk_words),
+            internal_hosts=_words(settings.review_internal_hosts),
+            amount_limit=settings.review_amount_limit,
+        ),
+        safe_actions=tuple(sorted(_words(settings.review_safe_actions))),
     )
 
 
 def monitor_policy(settings: Settings | None = None) -> MonitorPolicy:
     settings = settings or get_settings()
     return MonitorPolicy(
-        high_risk_words=frozenset(
-            w.strip().lower() for w in settings.monitor_high_risk_words.split(",") if w.strip()
-        ),
+        high_risk_words=_words(settings.monitor_high_risk_words),
         action="terminate" if settings.monitor_action == "terminate" else "pause",
         model=settings.llm_model,
         timeout_s=settings.llm_timeout_s,

@@ -8,6 +8,7 @@ is configured, and otherwise a rule-based reviewer that says so. Nothing but a c
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import re
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
 from services.errors import Conflict, NotFound
+from services.risk_analysis import RiskRules, assess, is_read_only_action
 
 RULES_REVIEWER = "rule-based reviewer"
 
@@ -32,8 +34,10 @@ class ReviewPolicy:
     model: str
     timeout_s: float
     confidence_threshold: float
-    high_risk_words: frozenset[str]
-    medium_risk_words: frozenset[str]
+    risk_rules: RiskRules = field(default_factory=RiskRules)
+    # Action-name patterns (fnmatch, lowercase) the rule reviewer may approve; empty: actions
+    # whose name starts with a looking verb (list_, get, search…).
+    safe_actions: tuple[str, ...] = ()
     mock_response: str | None = None  # tests only: LiteLLM's mock_response
 
 
@@ -122,26 +126,40 @@ def select_supervisor(
 
 
 def classify_risk(
-    action: str, parameters: dict[str, Any], policy: ReviewPolicy
+    action: str, parameters: dict[str, Any], policy: ReviewPolicy, reason: str = ""
 ) -> tuple[str, list[str]]:
-    words = _words(action, parameters)
-    high = sorted(words & policy.high_risk_words)
-    if high:
-        return "high", [f"high-risk terms: {', '.join(high)}"]
-    medium = sorted(words & policy.medium_risk_words)
-    if medium:
-        return "medium", [f"medium-risk terms: {', '.join(medium)}"]
-    return "safe", ["no risky terms in the action or its parameters"]
+    """The rules' risk of an action, whatever its name (services/risk_analysis.py)."""
+    assessment = assess(
+        action=action, parameters=parameters, reason=reason, rules=policy.risk_rules
+    )
+    return assessment.risk, assessment.reasons()
 
 
-def rule_review(action: str, parameters: dict[str, Any], policy: ReviewPolicy) -> Review:
-    """No LLM configured: approve only what the rules call safe; everything else goes to a human."""
-    risk, reasons = classify_risk(action, parameters, policy)
-    decision = "approve" if risk == "safe" else "escalate"
+def is_allowed_action(action: str, policy: ReviewPolicy) -> bool:
+    """On the allow-list of actions the rule reviewer may approve."""
+    if not policy.safe_actions:
+        return is_read_only_action(action)
+    name = action.lower()
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in policy.safe_actions)
+
+
+def rule_review(
+    action: str, parameters: dict[str, Any], policy: ReviewPolicy, reason: str = ""
+) -> Review:
+    """No LLM configured: approve only an allow-listed action in which no risk rule fires
+    (action, parameters, reason); everything else goes to a human, with the reasons."""
+    risk, reasons = classify_risk(action, parameters, policy, reason)
+    allowed = is_allowed_action(action, policy)
+    if not allowed:
+        reasons = [
+            f"'{action}' is not on the allow-list of actions the rules may approve",
+            *reasons,
+        ]
+    decision = "approve" if risk == "safe" and allowed else "escalate"
     return Review(
         reviewer=RULES_REVIEWER,
         decision=decision,
-        confidence=1.0 if risk == "safe" else 0.0,
+        confidence=1.0 if decision == "approve" else 0.0,
         risk=risk,
         reasons=reasons,
     )
@@ -261,8 +279,16 @@ def review_proposal(
         return review
     if policy.model:
         review = llm_review(proposal, proposer, _history(session, proposer.id), policy)
+        rules_risk, rules_reasons = classify_risk(
+            proposal.action, proposal.parameters, policy, proposal.reason
+        )
+        if rules_risk == "high":
+            # The rules see high risk: the model's "safe" does not count (it may have been
+            # talked into it by the agent's own parameters or reason).
+            review.risk = "high"
+            review.reasons = [*review.reasons, *(f"rules: {r}" for r in rules_reasons)]
     else:
-        review = rule_review(proposal.action, proposal.parameters, policy)
+        review = rule_review(proposal.action, proposal.parameters, policy, proposal.reason)
     review.supervisor_agent_id, review.supervisor_name, review.selection = (
         supervisor.id,
         supervisor.name,

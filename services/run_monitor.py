@@ -30,6 +30,7 @@ from models import (
 from services import llm
 from services.actors import Actor
 from services.executions import RunCommand, append_event, lock_run, next_status, steer_locked
+from services.risk_analysis import watched_terms
 
 _WORD = re.compile(r"[a-z0-9]+")
 
@@ -50,10 +51,8 @@ class MonitorVerdict(BaseModel):
 
 
 def rule_findings(texts: list[str], policy: MonitorPolicy) -> list[str]:
-    found: set[str] = set()
-    for text in texts:
-        found |= set(_WORD.findall(text.lower().replace("_", " "))) & policy.high_risk_words
-    return sorted(found)
+    """The watched words (in any form) and commands found in these texts."""
+    return watched_terms(texts, policy.high_risk_words)
 
 
 # Fields whose values are the protocol's own words or numbers, not the agent's text.

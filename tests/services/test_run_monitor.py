@@ -173,6 +173,6 @@ def test_a_line_break_or_a_nested_value_hides_nothing(watched_run, now):
         LogEvent(type="log", message="plan:\ndrop table customers"),
         LogEvent(type="log", level="error", message="ok", data={"steps": [{"sql": "DROP x"}]}),
     ]
-    assert [rule_findings([_event_text(e)], POLICY) for e in events] == [["drop"], ["drop"]]
+    assert all("drop" in rule_findings([_event_text(e)], POLICY) for e in events)
     quiet = LogEvent(type="log", level="error", message="all good")
     assert rule_findings([_event_text(quiet)], replace(POLICY, high_risk_words={"error"})) == []

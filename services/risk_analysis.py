@@ -1,0 +1,318 @@
+"""What an action could do, whatever the agent calls it: the risk rules of the reviewer and
+the run monitor.
+
+An agent names its own actions, so names are read the way a wary human would: split at
+camelCase, snake_case, dots, dashes and slashes; reduced to their stems (`payments` and
+`paying` are `pay`ments); mapped through synonyms to what they do (`wipe`, `purge`, `rm`,
+`TRUNCATE` all delete). Parameter values are read too: SQL statements, shell commands, URLs to
+outside hosts and amounts over a limit. Anything found makes the action risky; only an action
+in which nothing is found is "safe", and even then only an allow-list may approve it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import snowballstemmer
+
+Risk = Literal["safe", "medium", "high"]
+
+# fmt: off
+# What an action can do, by the words that say it (stems are taken of every word).
+HIGH_RISK_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "deletes data": (
+        "delete", "remove", "drop", "truncate", "purge", "wipe", "destroy", "erase", "rm",
+        "rmdir", "unlink", "shred", "nuke", "obliterate", "expunge", "clear", "flush", "reset",
+        "overwrite", "discard", "dispose", "cleanup", "prune", "evict", "annihilate", "zap",
+        "del", "deletion", "removal",
+    ),
+    "moves money": (
+        "pay", "payment", "payout", "wire", "transfer", "refund", "charge", "withdraw",
+        "disburse", "remit", "remittance", "purchase", "buy", "order", "invoice", "bill",
+        "settle", "reimburse", "credit", "debit", "fund", "donate", "tip", "sepa", "iban",
+        "swift", "ach", "stripe", "paypal",
+    ),
+    "runs code": (
+        "exec", "execute", "eval", "shell", "bash", "sh", "zsh", "powershell", "cmd",
+        "command", "sql", "script", "subprocess", "system", "sudo", "spawn", "run", "python",
+        "javascript", "js", "compile", "interpret", "popen", "invoke", "lambda",
+    ),
+    "sends outside": (
+        "email", "mail", "send", "post", "publish", "tweet", "sms", "text", "message",
+        "broadcast", "announce", "upload", "share", "webhook", "notify", "forward", "export",
+        "sync", "push", "slack", "telegram", "whatsapp", "fax", "call", "dm", "reply",
+        "respond", "contact", "outreach", "newsletter", "campaign", "external",
+    ),
+    "touches secrets": (
+        "password", "passwd", "secret", "token", "credential", "apikey", "key", "private",
+        "ssh", "cert", "certificate", "otp", "mfa", "2fa", "pin", "cvv", "ssn", "vault",
+        "keychain", "auth",
+    ),
+    "changes access": (
+        "grant", "revoke", "chmod", "chown", "permission", "role", "privilege", "admin",
+        "root", "escalate", "impersonate", "sudoers", "acl", "policy", "invite", "ban",
+        "unban", "block", "unblock", "suspend", "disable", "enable", "lock", "unlock",
+    ),
+    "changes systems": (
+        "deploy", "shutdown", "reboot", "restart", "terminate", "kill", "stop", "halt",
+        "decommission", "scale", "migrate", "rollback", "release", "provision", "destroy",
+        "format", "mount", "unmount", "install", "uninstall", "upgrade", "downgrade",
+        "firewall", "dns", "route",
+    ),
+}
+MEDIUM_RISK_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "changes data": (
+        "update", "write", "modify", "create", "insert", "upsert", "rename", "move", "edit",
+        "patch", "put", "set", "change", "alter", "replace", "merge", "import", "append",
+        "save", "store", "add", "assign", "tag", "label", "archive", "restore", "copy",
+        "schedule", "book", "cancel", "approve", "reject", "close", "open", "mark",
+    ),
+}
+# Verbs that only look: the default allow-list's vocabulary.
+READ_ONLY_VERBS = (
+    "get", "list", "read", "search", "fetch", "find", "view", "show", "describe", "count",
+    "check", "summarize", "summarise", "lookup", "look", "inspect", "preview", "validate",
+    "verify", "analyse", "analyze", "compare", "estimate", "explain", "classify", "detect",
+    "browse", "query", "report", "draft", "translate", "calculate", "compute", "measure",
+)
+# Words that are also the things a looking verb looks at: in `list_invoices` or
+# `count_messages` they name what is read, not what is done (secrets are never exempt).
+OBJECT_NOUNS = (
+    "invoice", "order", "bill", "credit", "debit", "fund", "tip", "payment", "payout",
+    "transfer", "refund", "charge", "message", "text", "post", "mail", "email", "sms", "call",
+    "newsletter", "campaign", "role", "policy", "acl", "admin", "release", "route", "dns",
+    "firewall", "permission", "command", "script", "system", "query", "sql", "order",
+    "book", "tag", "label", "schedule", "archive", "export", "upload", "webhook", "deploy",
+    "deployment", "migration", "backup", "log", "event", "record", "change", "set", "lock",
+)
+# fmt: on
+
+_STEMMER = snowballstemmer.stemmer("english")
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
+_URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s\"'<>]+", re.IGNORECASE)
+_SQL = re.compile(
+    r"\b(?:select\s.+\sfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|drop\s+"
+    r"(?:table|database|schema|index|view|user)|truncate\s+(?:table\s+)?\S|alter\s+table|"
+    r"grant\s+\S|revoke\s+\S|create\s+(?:table|user|role|function))",
+    re.IGNORECASE | re.DOTALL,
+)
+_SHELL = re.compile(
+    r"(?:\brm\s+-|\bsudo\b|\bchmod\b|\bchown\b|\bmkfs\b|\bdd\s+if=|\bcurl\b[^|]*\|\s*\w*sh\b|"
+    r"\bwget\b|\bnc\s+-|>\s*/dev/|`[^`]+`|\$\([^)]+\)|;\s*\w+\s|\&\&|\|\|)",
+)
+_AMOUNT_WORDS = frozenset(
+    {
+        "amount",
+        "total",
+        "price",
+        "sum",
+        "cost",
+        "fee",
+        "value",
+        "balance",
+        "limit",
+        "eur",
+        "usd",
+        "gbp",
+        "chf",
+        "jpy",
+        "cents",
+        "money",
+        "payment",
+        "payout",
+        "salary",
+        "budget",
+    }
+)
+
+
+def words_of(text: str) -> list[str]:
+    """`deleteCustomerAccount`, `db.exec`, `rm-rf/tmp` → lowercase words, split every way."""
+    return [w.lower() for w in _NOT_ALNUM.split(_CAMEL.sub(" ", text)) if w]
+
+
+def stems_of(text: str) -> list[str]:
+    return _STEMMER.stemWords(words_of(text))
+
+
+def _stems(words: Iterable[str]) -> frozenset[str]:
+    return frozenset(_STEMMER.stemWords([w.lower() for w in words]))
+
+
+_HIGH = {concept: _stems(words) for concept, words in HIGH_RISK_CONCEPTS.items()}
+_MEDIUM = {concept: _stems(words) for concept, words in MEDIUM_RISK_CONCEPTS.items()}
+READ_ONLY_STEMS = _stems(READ_ONLY_VERBS)
+_OBJECT_STEMS = _stems(OBJECT_NOUNS)
+
+
+@dataclass(frozen=True)
+class RiskRules:
+    """The analyser's settings: extra words an admin adds, hosts that count as inside, and the
+    largest amount that passes unflagged."""
+
+    extra_high_words: frozenset[str] = frozenset()
+    extra_medium_words: frozenset[str] = frozenset()
+    internal_hosts: frozenset[str] = frozenset({"localhost", "127.0.0.1"})
+    amount_limit: float = 1000.0
+
+
+@dataclass(frozen=True)
+class Finding:
+    risk: Risk
+    concept: str  # what it could do: "deletes data", "moves money", …
+    evidence: str  # the word or value that says so
+    where: str  # "action", "parameters.sql", "reason", "event"
+
+    def describe(self) -> str:
+        return f"{self.concept}: '{self.evidence}' in {self.where}"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    risk: Risk
+    findings: list[Finding] = field(default_factory=list)
+
+    def reasons(self) -> list[str]:
+        if not self.findings:
+            return ["nothing risky found in the action, its parameters or its reason"]
+        return [finding.describe() for finding in self.findings]
+
+
+def _texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
+    """Every text in a value with where it was: keys, strings and numbers, nested."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}"
+            yield str(key), path
+            yield from _texts(item, path)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _texts(item, f"{where}[{index}]")
+    elif value is not None and not isinstance(value, bool):
+        yield str(value), where
+
+
+def _word_findings(
+    text: str, where: str, rules: RiskRules, exempt: frozenset[str] = frozenset()
+) -> Iterator[Finding]:
+    words = words_of(text)
+    stems = _STEMMER.stemWords(words)
+    extra_high, extra_medium = _stems(rules.extra_high_words), _stems(rules.extra_medium_words)
+    for word, stem in zip(words, stems, strict=True):
+        if stem in exempt:
+            continue
+        for concept, vocabulary in _HIGH.items():
+            if stem in vocabulary:
+                yield Finding("high", concept, word, where)
+        if stem in extra_high:
+            yield Finding("high", "flagged by an admin", word, where)
+        for concept, vocabulary in _MEDIUM.items():
+            if stem in vocabulary:
+                yield Finding("medium", concept, word, where)
+        if stem in extra_medium:
+            yield Finding("medium", "flagged by an admin", word, where)
+
+
+def _value_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding]:
+    sql = _SQL.search(text)
+    if sql:
+        yield Finding("high", "runs code", _clip(sql.group(0)), where)
+    shell = _SHELL.search(text)
+    if shell:
+        yield Finding("high", "runs code", _clip(shell.group(0)), where)
+    for url in _URL.findall(text):
+        host = (urlsplit(url).hostname or "").lower()
+        if host not in rules.internal_hosts:
+            yield Finding("high", "sends outside", _clip(url), where)
+
+
+def _amount_findings(value: Any, where: str, rules: RiskRules) -> Iterator[Finding]:
+    """Numbers under a money-like key, over the limit."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            path = f"{where}.{key}"
+            if _AMOUNT_WORDS & set(words_of(str(key))) and _number(item) is not None:
+                if abs(_number(item) or 0) > rules.amount_limit:
+                    yield Finding("high", "moves money", f"{key}={item}", path)
+            yield from _amount_findings(item, path, rules)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _amount_findings(item, f"{where}[{index}]", rules)
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        cleaned = value.replace(",", "").replace("_", "").strip()
+        try:
+            return float(cleaned)
+        except ValueError:
+            return None
+    return None
+
+
+def _clip(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def assess(
+    *,
+    action: str,
+    parameters: dict[str, Any],
+    reason: str = "",
+    rules: RiskRules,
+) -> Assessment:
+    """What the action could do: high when any high-risk finding, medium when only medium."""
+    # After a looking verb, the name's other words say what is looked at (`list_invoices`);
+    # any other doing word still counts (`list_and_delete_invoices`).
+    exempt = _OBJECT_STEMS if is_read_only_action(action) else frozenset()
+    findings: list[Finding] = list(_word_findings(action, "action", rules, exempt))
+    for text, where in _texts(parameters, "parameters"):
+        findings.extend(_word_findings(text, where, rules))
+        findings.extend(_value_findings(text, where, rules))
+    findings.extend(_amount_findings(parameters, "parameters", rules))
+    if reason:
+        findings.extend(_word_findings(reason, "reason", rules))
+        findings.extend(_value_findings(reason, "reason", rules))
+    return _summarise(findings)
+
+
+def watched_terms(texts: Iterable[str], words: frozenset[str]) -> list[str]:
+    """The run monitor's reading of a run's events: which of its watched words appear, in any
+    form (`deletingAllPasswords` has delete and password), and SQL or shell commands."""
+    watched = {
+        stem: word for word, stem in zip(words, _STEMMER.stemWords(list(words)), strict=True)
+    }
+    found: set[str] = set()
+    for text in texts:
+        found.update(watched[stem] for stem in stems_of(text) if stem in watched)
+        found.update(
+            f"{finding.evidence!r}"
+            for finding in _value_findings(text, "event", RiskRules())
+            if finding.concept == "runs code"
+        )
+    return sorted(found)
+
+
+def _summarise(findings: list[Finding]) -> Assessment:
+    unique = list(dict.fromkeys(findings))
+    if any(f.risk == "high" for f in unique):
+        return Assessment("high", [f for f in unique if f.risk == "high"])
+    if unique:
+        return Assessment("medium", unique)
+    return Assessment("safe", [])
+
+
+def is_read_only_action(action: str) -> bool:
+    """Every word of the action's name is a looking verb or a plain noun, and it starts with a
+    looking verb: `list_invoices`, `getUserCount`, `search.tickets`."""
+    stems = stems_of(action)
+    return bool(stems) and stems[0] in READ_ONLY_STEMS
