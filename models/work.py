@@ -61,6 +61,9 @@ class Proposal(SQLModel, table=True):
     decision_reason: str | None = Field(default=None, sa_type=Text)
     approved_parameters: dict[str, Any] | None = Field(default=None, sa_type=JSON)
     review: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    # The autonomous review's claim: its token while under way, "done" once applied.
+    review_claim: str | None = Field(default=None, sa_type=String(32))
+    review_claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     execution_id: int | None = Field(default=None, foreign_key="executions.id")
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from sqlmodel import col, select
-
 from models import Proposal, ProposalStatus
 from services import (
     notifications,
@@ -21,7 +19,6 @@ from services import (
 )
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.errors import Conflict
 from services.policy import (
     liveness_policy,
     monitor_policy,
@@ -115,39 +112,44 @@ def expire_queue() -> int:
         return len(queue.mark_expired(session=session, now=utcnow()))
 
 
-def review_if_unattended(proposal_id: int) -> None:
+def review_if_unattended(proposal_id: int) -> review.Review | None:
     """Fallback review of a new proposal when its human supervisor is not available."""
-    with session_scope() as session:
+    with read_scope() as session:
         proposal = session.get(Proposal, proposal_id)
-        if (
-            proposal is None
-            or proposal.status != ProposalStatus.PENDING
-            or proposal.review is not None
-        ):
-            return
+        if proposal is None or proposal.status != ProposalStatus.PENDING:
+            return None
         if proposal.supervisor_id is not None and presence.supervisor_is_available(
             session=session, user_id=proposal.supervisor_id, now=utcnow(), rules=presence_rules()
         ):
-            return
-    try:
-        with session_scope() as session:
-            review.review_proposal(
-                session=session, proposal_id=proposal_id, now=utcnow(), policy=review_policy()
-            )
-    except Conflict:
-        pass  # decided meanwhile
+            return None
+    return run_review(proposal_id)
+
+
+def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None:
+    """One autonomous review as claim → act → apply: the claim and the verdict are short
+    transactions; the model is called between them with no transaction open, so a slow model
+    holds no lock. None when the proposal is decided, reviewed (unless `again`) or under
+    review by another worker."""
+    policy = review_policy()
+    with session_scope() as session:
+        job = review.claim_review(
+            session=session, proposal_id=proposal_id, now=utcnow(), again=again
+        )
+    if job is None:
+        return None
+    verdict = review.decide(job, policy)
+    with session_scope() as session:
+        return review.apply_review(
+            session=session, job=job, review=verdict, now=utcnow(), policy=policy
+        )
 
 
 def review_waiting_proposals() -> int:
-    """Safety net: review pending, unreviewed proposals whose supervisor is away."""
-    with session_scope() as session:
-        waiting = session.exec(
-            select(Proposal.id).where(
-                Proposal.status == ProposalStatus.PENDING, col(Proposal.review).is_(None)
-            )
-        ).all()
+    """Safety net: review pending proposals nobody reviewed (or whose reviewer died)."""
+    with read_scope() as session:
+        waiting = review.waiting_for_review(session=session, now=utcnow())
     for proposal_id in waiting:
-        review_if_unattended(proposal_id or 0)
+        review_if_unattended(proposal_id)
     return len(waiting)
 
 

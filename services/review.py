@@ -11,11 +11,13 @@ from __future__ import annotations
 import fnmatch
 import json
 import re
+import secrets
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
 from models import ActorType, Agent, Execution, MaturityLevel, Proposal, ProposalStatus
@@ -23,7 +25,6 @@ from services import llm, proposals
 from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
-from services.errors import Conflict, NotFound
 from services.risk_analysis import RiskRules, assess, is_read_only_action
 
 RULES_REVIEWER = "rule-based reviewer"
@@ -174,19 +175,19 @@ SYSTEM_PROMPT = (
 )
 
 
-def _prompt(proposal: Proposal, proposer: AgentRead, history: dict[str, int]) -> str:
+def _prompt(job: ReviewJob) -> str:
     return json.dumps(
         {
             "agent": {
-                "name": proposer.name,
-                "category": proposer.category,
-                "specialties": proposer.specialties,
-                "level": proposer.maturity_level,
-                "record": history,
+                "name": job.proposer.name,
+                "category": job.proposer.category,
+                "specialties": job.proposer.specialties,
+                "level": job.proposer.maturity_level,
+                "record": job.history,
             },
-            "action": proposal.action,
-            "parameters": proposal.parameters,
-            "reason": proposal.reason,
+            "action": job.action,
+            "parameters": job.parameters,
+            "reason": job.reason,
         },
         indent=2,
         default=str,
@@ -200,14 +201,12 @@ def parse_verdict(raw: str) -> LLMVerdict:
     return LLMVerdict.model_validate(json.loads(text))
 
 
-def llm_review(
-    proposal: Proposal, proposer: AgentRead, history: dict[str, int], policy: ReviewPolicy
-) -> Review:
+def llm_review(job: ReviewJob, policy: ReviewPolicy) -> Review:
     try:
         raw = llm.complete_json(
             model=policy.model,
             system=SYSTEM_PROMPT,
-            user=_prompt(proposal, proposer, history),
+            user=_prompt(job),
             timeout=policy.timeout_s,
             mock_response=policy.mock_response,
         )
@@ -251,81 +250,163 @@ def _history(session: Session, agent_id: int) -> dict[str, int]:
     return counts
 
 
-def review_proposal(
-    *, session: Session, proposal_id: int, now: datetime, policy: ReviewPolicy
-) -> Review:
-    """Review a pending proposal; approve it only on a confident, valid, not-high-risk approve."""
-    proposal = session.get(Proposal, proposal_id)
-    if proposal is None:
-        raise NotFound("no such proposal")
-    if proposal.status != ProposalStatus.PENDING:
-        raise Conflict(f"proposal is already {proposal.status}")
+# A claim outlives the slowest review (LLM_TIMEOUT_S is far below it); a reviewer that died
+# holding one loses it after this, and the proposal is reviewed again.
+CLAIM_LEASE = timedelta(minutes=5)
+DONE = "done"
+
+
+@dataclass(frozen=True)
+class ReviewJob:
+    """What a review needs, read when the proposal was claimed: nothing bound to a session."""
+
+    proposal_id: int
+    claim: str
+    action: str
+    parameters: dict[str, Any]
+    reason: str
+    risk: str | None
+    proposer: AgentRead
+    supervisor: AgentRead | None
+    selection: str
+    history: dict[str, int]
+
+
+def claim_review(
+    *, session: Session, proposal_id: int, now: datetime, again: bool = False
+) -> ReviewJob | None:
+    """Claim a pending proposal for one review (a conditional update: of two workers, one
+    wins); None when it is decided, reviewed already (unless `again`), or under review."""
+    token = secrets.token_hex(8)
+    free = or_(
+        col(Proposal.review_claim).is_(None),
+        and_(
+            col(Proposal.review_claim) != DONE, col(Proposal.review_claimed_at) < now - CLAIM_LEASE
+        ),
+    )
+    if again:
+        free = or_(free, col(Proposal.review_claim) == DONE)
+    won = session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == proposal_id, Proposal.status == ProposalStatus.PENDING, free)
+        .values(review_claim=token, review_claimed_at=now)
+    ).rowcount
+    if not won:
+        return None
+    proposal = session.get(Proposal, proposal_id, populate_existing=True)
+    assert proposal is not None
     proposer = AgentRead.model_validate(session.get(Agent, proposal.agent_id), from_attributes=True)
     supervisor, why = select_supervisor(
         session=session, proposer=proposer, action=proposal.action, parameters=proposal.parameters
     )
-    if supervisor is None:
-        review = Review(
+    return ReviewJob(
+        proposal_id=proposal_id,
+        claim=token,
+        action=proposal.action,
+        parameters=dict(proposal.parameters),
+        reason=proposal.reason,
+        risk=proposal.risk,
+        proposer=proposer,
+        supervisor=supervisor,
+        selection=why,
+        history=_history(session, proposer.id),
+    )
+
+
+def _claimable(now: datetime) -> Any:
+    return or_(
+        col(Proposal.review_claim).is_(None),
+        and_(
+            col(Proposal.review_claim) != DONE,
+            col(Proposal.review_claimed_at) < now - CLAIM_LEASE,
+        ),
+    )
+
+
+def waiting_for_review(*, session: Session, now: datetime) -> list[int]:
+    """Pending proposals no review has claimed, or whose reviewer died holding the claim."""
+    return list(
+        session.exec(
+            select(Proposal.id).where(Proposal.status == ProposalStatus.PENDING, _claimable(now))
+        ).all()
+    )
+
+
+def decide(job: ReviewJob, policy: ReviewPolicy) -> Review:
+    """The review itself: the model (when configured) or the rules. Takes no session, so it
+    runs with no transaction open and no database lock held, however long the model takes."""
+    if job.supervisor is None:
+        return Review(
             reviewer="none",
             decision="escalate",
             confidence=0.0,
-            risk=proposal.risk or "unknown",
-            reasons=[why],
-            selection=why,
+            risk=job.risk or "unknown",
+            reasons=[job.selection],
+            selection=job.selection,
         )
-        proposals.record_review(
-            session=session, proposal_id=proposal_id, review=review.as_record(), risk=None
-        )
-        return review
     if policy.model:
-        review = llm_review(proposal, proposer, _history(session, proposer.id), policy)
-        rules_risk, rules_reasons = classify_risk(
-            proposal.action, proposal.parameters, policy, proposal.reason
-        )
+        review = llm_review(job, policy)
+        rules_risk, rules_reasons = classify_risk(job.action, job.parameters, policy, job.reason)
         if rules_risk == "high":
             # The rules see high risk: the model's "safe" does not count (it may have been
             # talked into it by the agent's own parameters or reason).
             review.risk = "high"
             review.reasons = [*review.reasons, *(f"rules: {r}" for r in rules_reasons)]
     else:
-        review = rule_review(proposal.action, proposal.parameters, policy, proposal.reason)
-    review.supervisor_agent_id, review.supervisor_name, review.selection = (
-        supervisor.id,
-        supervisor.name,
-        why,
-    )
+        review = rule_review(job.action, job.parameters, policy, job.reason)
+    review.supervisor_agent_id = job.supervisor.id
+    review.supervisor_name = job.supervisor.name
+    review.selection = job.selection
+    return review
+
+
+def apply_review(
+    *, session: Session, job: ReviewJob, review: Review, now: datetime, policy: ReviewPolicy
+) -> Review:
+    """Record the verdict, and approve on a confident, valid, not-high-risk approve, only while
+    this worker still holds the claim; a human who decided meanwhile wins (nothing changes)."""
+    held = session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == job.proposal_id, Proposal.review_claim == job.claim)
+        .values(review_claim=DONE)
+    ).rowcount
+    if not held:
+        return review  # the claim was taken over (this worker was too slow): its verdict is void
+    supervisor = job.supervisor
     approve = (
-        review.error is None
+        supervisor is not None
+        and review.error is None
         and review.decision == "approve"
         and review.confidence >= policy.confidence_threshold
         and review.risk in ("safe", "medium")
     )
-    if approve:
+    if approve and supervisor is not None:
         reason = f"approved by {supervisor.name} ({review.reviewer}): " + "; ".join(review.reasons)
         review.auto_approved = proposals.approve_by_autonomous_supervisor(
             session=session,
-            proposal_id=proposal_id,
+            proposal_id=job.proposal_id,
             supervisor=supervisor,
             now=now,
             reason=reason[:2000],
         )
     proposals.record_review(
         session=session,
-        proposal_id=proposal_id,
+        proposal_id=job.proposal_id,
         review=review.as_record(),
         risk=review.risk if review.risk in ("safe", "medium", "high") else None,
     )
-    record_audit(
-        session=session,
-        actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
-        action="proposal.reviewed",
-        object_type="proposal",
-        object_id=proposal_id,
-        now=now,
-        after={
-            k: v
-            for k, v in review.as_record().items()
-            if k in ("reviewer", "decision", "confidence", "risk", "auto_approved", "error")
-        },
-    )
+    if supervisor is not None:
+        record_audit(
+            session=session,
+            actor=Actor(ActorType.AUTONOMOUS_SUPERVISOR, supervisor.id, supervisor.name),
+            action="proposal.reviewed",
+            object_type="proposal",
+            object_id=job.proposal_id,
+            now=now,
+            after={
+                k: v
+                for k, v in review.as_record().items()
+                if k in ("reviewer", "decision", "confidence", "risk", "auto_approved", "error")
+            },
+        )
     return review

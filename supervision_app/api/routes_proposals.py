@@ -7,11 +7,11 @@ from typing import Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
-from services import proposals, review
+from services import proposals
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.errors import NotFound, PermissionDenied
-from services.policy import review_policy
+from services.dispatch import run_review
+from services.errors import Conflict, NotFound, PermissionDenied
 from services.views import ProposalRead
 from supervision_app.api.auth import UserDep
 from supervision_app.api.schemas import StrictBody
@@ -104,10 +104,9 @@ def autonomous_review(proposal_id: int, caller: UserDep) -> ReviewResult:
     _deciding_user(caller)
     with read_scope() as session:
         proposals.get_proposal(session=session, proposal_id=proposal_id, caller=caller)
-    with session_scope() as session:
-        result = review.review_proposal(
-            session=session, proposal_id=proposal_id, now=utcnow(), policy=review_policy()
-        )
+    result = run_review(proposal_id, again=True)
+    if result is None:
+        raise Conflict("the proposal is decided, or its review is under way")
     with read_scope() as session:
         proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=caller)
     if proposal is None:

@@ -40,10 +40,13 @@ def propose(agent, now, action="list_reports", parameters=None):
 
 
 def run_review(proposal_id, now, policy=POLICY):
+    """Claim, decide (no session), apply: as the scheduler's worker does, with a moved clock."""
     with session_scope() as session:
-        return review.review_proposal(
-            session=session, proposal_id=proposal_id, now=now, policy=policy
-        )
+        job = review.claim_review(session=session, proposal_id=proposal_id, now=now)
+    assert job is not None
+    verdict = review.decide(job, policy)
+    with session_scope() as session:
+        return review.apply_review(session=session, job=job, review=verdict, now=now, policy=policy)
 
 
 def proposal(proposal_id):

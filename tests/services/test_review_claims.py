@@ -1,0 +1,100 @@
+"""A review is claim → act → apply: one worker reviews a proposal, and the model is called
+with no transaction open and no lock held."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import text
+
+from models import Proposal
+from services import dispatch, governance, llm
+from services.config import get_settings
+from services.db import _sqlite_writer, get_engine, is_sqlite, read_scope, session_scope
+from services.governance import ActionInput, GovernancePolicy
+from tests.factories import PRESENCE_RULES as RULES
+from tests.factories import make_agent, make_user
+
+pytestmark = pytest.mark.usefixtures("database")
+APPROVE = json.dumps(
+    {"decision": "approve", "confidence": 0.95, "risk": "safe", "reasons": ["read-only"]}
+)
+
+
+@pytest.fixture
+def waiting_proposal(now, monkeypatch):
+    monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
+    get_settings.cache_clear()
+    human = make_user(now)  # never online: the autonomous supervisor steps in
+    intern = make_agent(now, level="INTERN", supervisor_id=human.id, category="data")
+    make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True)
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=intern.agent,
+            request=ActionInput(action="list_reports"),
+            now=now,
+            policy=GovernancePolicy(RULES, timedelta(hours=1), timedelta(hours=1), 3),
+        )
+    return decision.proposal_id
+
+
+def test_the_model_is_called_with_no_transaction_open_and_no_lock_held(
+    waiting_proposal, monkeypatch
+):
+    seen: list[str] = []
+
+    def model(**_kwargs):
+        if is_sqlite():
+            # This thread's write lock is free: another write could go on right now.
+            assert _sqlite_writer.acquire(timeout=1), "the writer lock is held during the call"
+            _sqlite_writer.release()
+        else:
+            with get_engine().connect() as other:  # no connection sits in a transaction
+                open_transactions = other.execute(
+                    text(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                        "current_database() AND state LIKE 'idle in transaction%' "
+                        "AND pid <> pg_backend_pid()"
+                    )
+                ).scalar()
+                other.rollback()
+            assert open_transactions == 0, "a transaction is open during the call"
+        seen.append("called")
+        return APPROVE
+
+    monkeypatch.setattr(llm, "complete_json", model)
+    result = dispatch.review_if_unattended(waiting_proposal)
+    assert seen == ["called"] and result is not None and result.auto_approved
+    with read_scope() as session:
+        assert session.get(Proposal, waiting_proposal).status == "approved"
+
+
+def test_two_workers_review_a_proposal_once(waiting_proposal, monkeypatch):
+    calls: list[float] = []
+
+    def slow_model(**_kwargs):
+        calls.append(time.monotonic())
+        time.sleep(0.3)  # a model takes time: both workers are in flight together
+        return APPROVE
+
+    monkeypatch.setattr(llm, "complete_json", slow_model)
+    start = threading.Barrier(2)
+    results: list[object] = []
+
+    def worker() -> None:
+        start.wait()
+        results.append(dispatch.review_if_unattended(waiting_proposal))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert len(calls) == 1
+    assert sorted(r is None for r in results) == [False, True]
+    assert dispatch.review_if_unattended(waiting_proposal) is None  # decided: nothing to do
