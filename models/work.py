@@ -116,5 +116,7 @@ class Execution(SQLModel, table=True):
     picked_up_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     # Liveness: renewed by every report and control poll (and, before pickup, by work polls).
     last_seen_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # How far the AI supervisor's batched LLM look has read this run's events.
+    monitored_seq: int = 0
     # First time `GET /agents/me/work` handed this run to its agent.
     offered_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -181,26 +181,19 @@ def deliver_notifications(post: notifications.Poster = _post) -> int:
     return len(due)
 
 
-# Per process: how far the LLM monitor has read each watched run (a restart re-reads).
-_monitored_upto: dict[int, int] = {}
-
-
 def monitor_autonomous_runs() -> int:
     """One batched LLM look at the new events of each autonomously supervised run."""
     policy = monitor_policy()
     if not policy.model:
         return 0  # the rules already checked every batch as it arrived
-    with session_scope() as session:
+    with read_scope() as session:
         watched = run_monitor.watched_runs(session=session)
     for execution_id in watched:
         with session_scope() as session:
-            _monitored_upto[execution_id] = run_monitor.llm_review_new_events(
-                session=session,
-                execution_id=execution_id,
-                after_seq=_monitored_upto.get(execution_id, 0),
-                now=utcnow(),
-                policy=policy,
-            )
-    for execution_id in set(_monitored_upto) - set(watched):
-        del _monitored_upto[execution_id]
+            batch = run_monitor.claim_batch(session=session, execution_id=execution_id)
+        if batch is None:
+            continue
+        verdict = run_monitor.judge_batch(batch, policy)  # no transaction open
+        with session_scope() as session:
+            run_monitor.apply_verdict(session=session, batch=batch, verdict=verdict, now=utcnow())
     return len(watched)

@@ -1,7 +1,10 @@
 """The autonomous supervisor watching a run: events are checked as they arrive.
 
 Rules check every batch inline (cheap); when an LLM is configured, a scheduler job also
-sends the new events of each watched run in one call per run (never one per log line).
+sends the new events of each watched run in one call per run (never one per log line), as
+claim → act → apply: the batch is claimed by moving the run's `monitored_seq` mark with a
+conditional update (one worker looks at it, at most once), the model is called with no
+transaction open, and the verdict is applied under the run's lock.
 A high-risk finding pauses or terminates the run per policy, with the reason in the log.
 An LLM failure changes nothing but is written into the run's log, so it is visible.
 """
@@ -16,6 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import (
@@ -143,26 +147,46 @@ MONITOR_PROMPT = (
 )
 
 
-def llm_review_new_events(
-    *, session: Session, execution_id: int, after_seq: int, now: datetime, policy: MonitorPolicy
-) -> int:
-    """One LLM call over a run's events after `after_seq`; returns the last seq looked at."""
+@dataclass(frozen=True)
+class MonitorBatch:
+    """New events of a watched run, claimed for one LLM look (nothing bound to a session)."""
+
+    execution_id: int
+    after_seq: int
+    last_seq: int
+    supervisor_id: int
+    supervisor_name: str
+    payload: str
+
+
+def claim_batch(*, session: Session, execution_id: int) -> MonitorBatch | None:
+    """Claim a run's events since the last look with a conditional update of its mark, so of
+    several workers (or processes) one looks at them; None when there is nothing new."""
     execution = session.get(Execution, execution_id)
     if execution is None or execution.supervisor_agent_id is None:
-        return after_seq
+        return None
+    after = execution.monitored_seq
     events = session.exec(
         select(ExecutionEvent)
         .where(
             ExecutionEvent.execution_id == execution_id,
-            ExecutionEvent.seq > after_seq,
+            ExecutionEvent.seq > after,
             ExecutionEvent.kind != EventKind.CONTROL,
         )
         .order_by(col(ExecutionEvent.seq))
         .limit(200)
     ).all()
     if not events:
-        return after_seq
+        return None
     last = events[-1].seq
+    won = session.execute(
+        update(Execution)
+        .where(col(Execution.id) == execution_id, Execution.monitored_seq == after)
+        .values(monitored_seq=last)
+    ).rowcount
+    supervisor = session.get(Agent, execution.supervisor_agent_id)
+    if not won or supervisor is None:
+        return None
     payload = json.dumps(
         {
             "action": execution.action,
@@ -174,43 +198,62 @@ def llm_review_new_events(
         },
         default=str,
     )
-    supervisor = session.get(Agent, execution.supervisor_agent_id)
+    return MonitorBatch(
+        execution_id=execution_id,
+        after_seq=after,
+        last_seq=last,
+        supervisor_id=supervisor.id or 0,
+        supervisor_name=supervisor.name,
+        payload=payload,
+    )
+
+
+def judge_batch(batch: MonitorBatch, policy: MonitorPolicy) -> MonitorVerdict | str:
+    """The model's verdict on a batch, or why there is none. Takes no session: it runs with
+    no transaction open and no lock held."""
     try:
         raw = llm.complete_json(
             model=policy.model,
             system=MONITOR_PROMPT,
-            user=payload,
+            user=batch.payload,
             timeout=policy.timeout_s,
             mock_response=policy.mock_response,
         )
-        verdict = MonitorVerdict.model_validate(json.loads(raw))
+        return MonitorVerdict.model_validate(json.loads(raw))
     except (llm.LLMUnavailable, ValueError, ValidationError) as error:
+        return str(error)
+
+
+def apply_verdict(
+    *, session: Session, batch: MonitorBatch, verdict: MonitorVerdict | str, now: datetime
+) -> None:
+    """Step in on a high-risk verdict; a failed look is written into the run's log."""
+    execution = lock_run(session, batch.execution_id)
+    if isinstance(verdict, str):
         append_event(
             session,
-            lock_run(session, execution_id),
+            execution,
             kind=EventKind.CONTROL,
             now=now,
             level="warning",
             message=(
-                f"AI supervisor could not review events {after_seq + 1}-{last}: {str(error)[:200]}"
+                f"AI supervisor could not review events {batch.after_seq + 1}-{batch.last_seq}: "
+                f"{verdict[:200]}"
             ),
-            data={"monitor_error": str(error)[:500]},
+            data={"monitor_error": verdict[:500]},
         )
-        return last
-    if (
-        supervisor is not None
-        and verdict.risk == "high"
-        and verdict.action in ("pause", "terminate")
-    ):
-        step_in(
-            session=session,
-            execution=lock_run(session, execution_id),
-            supervisor=supervisor,
-            kind=verdict.action,
-            reason="; ".join(verdict.reasons)[:500],
-            now=now,
-        )
-    return last
+        return
+    if verdict.risk == "high" and verdict.action in ("pause", "terminate"):
+        supervisor = session.get(Agent, batch.supervisor_id)
+        if supervisor is not None:
+            step_in(
+                session=session,
+                execution=execution,
+                supervisor=supervisor,
+                kind=verdict.action,
+                reason="; ".join(verdict.reasons)[:500],
+                now=now,
+            )
 
 
 def watched_runs(*, session: Session) -> list[int]:

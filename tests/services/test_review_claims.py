@@ -25,6 +25,24 @@ APPROVE = json.dumps(
 )
 
 
+def assert_no_transaction_open() -> None:
+    """Called from inside a (mock) model call: nothing of ours holds the database."""
+    if is_sqlite():
+        # This process's write lock is free: another write could go on right now.
+        assert _sqlite_writer.acquire(timeout=1), "the writer lock is held during the call"
+        _sqlite_writer.release()
+        return
+    with get_engine().connect() as other:  # no connection sits in a transaction
+        open_transactions = other.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%' AND pid <> pg_backend_pid()"
+            )
+        ).scalar()
+        other.rollback()
+    assert open_transactions == 0, "a transaction is open during the call"
+
+
 @pytest.fixture
 def waiting_proposal(now, monkeypatch):
     monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
@@ -49,21 +67,7 @@ def test_the_model_is_called_with_no_transaction_open_and_no_lock_held(
     seen: list[str] = []
 
     def model(**_kwargs):
-        if is_sqlite():
-            # This thread's write lock is free: another write could go on right now.
-            assert _sqlite_writer.acquire(timeout=1), "the writer lock is held during the call"
-            _sqlite_writer.release()
-        else:
-            with get_engine().connect() as other:  # no connection sits in a transaction
-                open_transactions = other.execute(
-                    text(
-                        "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                        "current_database() AND state LIKE 'idle in transaction%' "
-                        "AND pid <> pg_backend_pid()"
-                    )
-                ).scalar()
-                other.rollback()
-            assert open_transactions == 0, "a transaction is open during the call"
+        assert_no_transaction_open()
         seen.append("called")
         return APPROVE
 

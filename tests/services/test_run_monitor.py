@@ -84,34 +84,43 @@ def test_terminate_policy_stops_the_run(watched_run, now):
     assert answer.status == "terminated"
 
 
+def llm_look(execution_id, now, policy):
+    """Claim the new events, ask the model with no session, apply: as the scheduler's job."""
+    with session_scope() as session:
+        batch = run_monitor.claim_batch(session=session, execution_id=execution_id)
+    if batch is None:
+        return None
+    verdict = run_monitor.judge_batch(batch, policy)
+    with session_scope() as session:
+        run_monitor.apply_verdict(session=session, batch=batch, verdict=verdict, now=now)
+    return batch
+
+
 def test_llm_monitor_reviews_new_events_in_one_call_and_fails_visibly(watched_run, now):
     intern, _, execution_id = watched_run
     for index in range(5):
         report(intern, execution_id, f"step {index}", now)
     high = json.dumps({"risk": "high", "action": "pause", "reasons": ["exfiltrating data"]})
-    with session_scope() as session:
-        upto = run_monitor.llm_review_new_events(
-            session=session,
-            execution_id=execution_id,
-            after_seq=0,
-            now=now,
-            policy=replace(POLICY, model="gpt-4o-mini", mock_response=high),
-        )
-    assert upto == 5
+    batch = llm_look(execution_id, now, replace(POLICY, model="gpt-4o-mini", mock_response=high))
+    assert (batch.after_seq, batch.last_seq) == (0, 5)
     with read_scope() as session:
         assert session.get(Execution, execution_id).status == "paused"
+    assert llm_look(execution_id, now, POLICY) is None  # nothing new: no second look
     report(intern, execution_id, "more", now)
-    with session_scope() as session:
-        run_monitor.llm_review_new_events(
-            session=session,
-            execution_id=execution_id,
-            after_seq=upto,
-            now=now,
-            policy=replace(POLICY, model="gpt-4o-mini", mock_response="not json"),
-        )
+    llm_look(execution_id, now, replace(POLICY, model="gpt-4o-mini", mock_response="not json"))
     with read_scope() as session:
         log = execution_events.list_events(session=session, execution_id=execution_id)
     assert "could not review" in log[-1].message
+
+
+def test_two_workers_claim_a_batch_once(watched_run, now):
+    intern, _, execution_id = watched_run
+    report(intern, execution_id, "step", now)
+    with session_scope() as session:
+        first = run_monitor.claim_batch(session=session, execution_id=execution_id)
+    with session_scope() as session:
+        second = run_monitor.claim_batch(session=session, execution_id=execution_id)
+    assert first is not None and second is None
 
 
 def test_unsupervised_runs_are_not_touched(now):
@@ -176,3 +185,25 @@ def test_a_line_break_or_a_nested_value_hides_nothing(watched_run, now):
     assert all("drop" in rule_findings([_event_text(e)], POLICY) for e in events)
     quiet = LogEvent(type="log", level="error", message="all good")
     assert rule_findings([_event_text(quiet)], replace(POLICY, high_risk_words={"error"})) == []
+
+
+def test_the_monitors_model_is_called_with_no_transaction_open(watched_run, now, monkeypatch):
+    from services import dispatch, llm
+    from services.config import get_settings
+    from tests.services.test_review_claims import assert_no_transaction_open
+
+    intern, _, execution_id = watched_run
+    report(intern, execution_id, "reading rows", now)
+    monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
+    get_settings.cache_clear()
+    calls = []
+
+    def model(**_kwargs):
+        assert_no_transaction_open()
+        calls.append(1)
+        return json.dumps({"risk": "safe", "action": "continue", "reasons": ["fine"]})
+
+    monkeypatch.setattr(llm, "complete_json", model)
+    dispatch.monitor_autonomous_runs()
+    dispatch.monitor_autonomous_runs()  # nothing new: no second call
+    assert calls == [1]
