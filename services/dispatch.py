@@ -137,7 +137,12 @@ def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None
         )
     if job is None:
         return None
-    verdict = review.decide(job, policy)
+    try:
+        verdict = review.decide(job, policy)
+    except Exception:
+        with session_scope() as session:
+            review.release_claim(session=session, job=job)
+        raise
     with session_scope() as session:
         return review.apply_review(
             session=session, job=job, review=verdict, now=utcnow(), policy=policy
@@ -149,7 +154,10 @@ def review_waiting_proposals() -> int:
     with read_scope() as session:
         waiting = review.waiting_for_review(session=session, now=utcnow())
     for proposal_id in waiting:
-        review_if_unattended(proposal_id)
+        try:
+            review_if_unattended(proposal_id)
+        except Exception:  # noqa: BLE001 - one failed review must not stop the others
+            logger.exception("review of proposal %d failed; it stays for a human", proposal_id)
     return len(waiting)
 
 

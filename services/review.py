@@ -323,6 +323,15 @@ def _claimable(now: datetime) -> Any:
     )
 
 
+def release_claim(*, session: Session, job: ReviewJob) -> None:
+    """The review failed before a verdict: the proposal may be claimed again at once."""
+    session.execute(
+        update(Proposal)
+        .where(col(Proposal.id) == job.proposal_id, Proposal.review_claim == job.claim)
+        .values(review_claim=None, review_claimed_at=None)
+    )
+
+
 def waiting_for_review(*, session: Session, now: datetime) -> list[int]:
     """Pending proposals no review has claimed, or whose reviewer died holding the claim."""
     return list(
@@ -365,13 +374,17 @@ def apply_review(
 ) -> Review:
     """Record the verdict, and approve on a confident, valid, not-high-risk approve, only while
     this worker still holds the claim; a human who decided meanwhile wins (nothing changes)."""
+    ours = (col(Proposal.id) == job.proposal_id, Proposal.review_claim == job.claim)
     held = session.execute(
         update(Proposal)
-        .where(col(Proposal.id) == job.proposal_id, Proposal.review_claim == job.claim)
+        .where(*ours, Proposal.status == ProposalStatus.PENDING)
         .values(review_claim=DONE)
     ).rowcount
     if not held:
-        return review  # the claim was taken over (this worker was too slow): its verdict is void
+        # Decided by a human meanwhile (their record stays as they left it), or the claim
+        # was taken over: this verdict is void.
+        session.execute(update(Proposal).where(*ours).values(review_claim=DONE))
+        return review
     supervisor = job.supervisor
     approve = (
         supervisor is not None

@@ -12,6 +12,7 @@ in which nothing is found is "safe", and even then only an allow-list may approv
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -79,35 +80,53 @@ READ_ONLY_VERBS = (
     "verify", "analyse", "analyze", "compare", "estimate", "explain", "classify", "detect",
     "browse", "query", "report", "draft", "translate", "calculate", "compute", "measure",
 )
-# Words that are also the things a looking verb looks at: in `list_invoices` or
-# `count_messages` they name what is read, not what is done (secrets are never exempt).
-OBJECT_NOUNS = (
-    "invoice", "order", "bill", "credit", "debit", "fund", "tip", "payment", "payout",
-    "transfer", "refund", "charge", "message", "text", "post", "mail", "email", "sms", "call",
-    "newsletter", "campaign", "role", "policy", "acl", "admin", "release", "route", "dns",
-    "firewall", "permission", "command", "script", "system", "query", "sql", "order",
-    "book", "tag", "label", "schedule", "archive", "export", "upload", "webhook", "deploy",
-    "deployment", "migration", "backup", "log", "event", "record", "change", "set", "lock",
+# Words that join two actions in one name (`get_and_delete`, `fetch_then_purge`, in a few
+# languages): a name that holds one is never "just looking".
+CONNECTIVES = (
+    "and", "then", "also", "plus", "after", "afterwards", "next", "before", "und", "dann",
+    "et", "puis", "y", "luego", "e", "poi", "en", "daarna",
 )
+# More ways to say a high-risk thing (abbreviations, slang, other languages).
+MORE_HIGH_RISK = {
+    "deletes data": (
+        "eliminate", "trash", "scrub", "clean", "empty", "vacuum", "nullify", "rmtree",
+        "trunc", "rmrf", "deactivate", "loeschen", "löschen", "borrar", "eliminar",
+        "supprimer", "effacer", "cancella", "verwijderen", "destruir",
+    ),
+    "moves money": (
+        "xfer", "liquidate", "sell", "spend", "submit", "checkout", "overdraft", "loan",
+        "zahlen", "überweisen", "pagar", "payer", "virement",
+    ),
+    "sends outside": (
+        "exfiltrate", "leak", "dump", "transmit", "beacon", "send", "senden", "enviar",
+        "envoyer", "mailto",
+    ),
+    "changes access": ("promote", "elevate", "owner", "superuser", "sudo"),
+    "changes systems": ("launch", "trigger", "start", "execute", "cron"),
+}
 # fmt: on
 
 _STEMMER = snowballstemmer.stemmer("english")
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _NOT_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-_URL = re.compile(r"\b(?:https?|ftp|wss?)://[^\s\"'<>]+", re.IGNORECASE)
+_URL = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s\"'<>]+", re.IGNORECASE)
 _SQL = re.compile(
-    r"\b(?:select\s.+\sfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|drop\s+"
+    r"\b(?:select\s[^;]{0,500}?\sfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|drop\s+"
     r"(?:table|database|schema|index|view|user)|truncate\s+(?:table\s+)?\S|alter\s+table|"
     r"grant\s+\S|revoke\s+\S|create\s+(?:table|user|role|function))",
     re.IGNORECASE | re.DOTALL,
 )
 _SHELL = re.compile(
-    r"(?:\brm\s+-|\bsudo\b|\bchmod\b|\bchown\b|\bmkfs\b|\bdd\s+if=|\bcurl\b[^|]*\|\s*\w*sh\b|"
-    r"\bwget\b|\bnc\s+-|>\s*/dev/|`[^`]+`|\$\([^)]+\)|;\s*\w+\s|\&\&|\|\|)",
+    r"(?:\brm\s+-|\bsudo\b|\bchmod\b|\bchown\b|\bmkfs\b|\bdd\s+if=|\bcurl\b[^|\n]{0,500}\|\s*\w*sh\b|"
+    r"\bwget\b|\bnc\s+-|>\s*/dev/|`[^`]{1,500}`|\$\([^)]{1,500}\)|;\s*\w+\s|\&\&|\|\|)",
 )
 _AMOUNT_WORDS = frozenset(
     {
         "amount",
+        "amt",
+        "qty",
+        "quantity",
+        "units",
         "total",
         "price",
         "sum",
@@ -131,9 +150,18 @@ _AMOUNT_WORDS = frozenset(
 )
 
 
+_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+MAX_TEXT = 10_000  # a longer value is not read whole: it is a finding of its own
+
+
+def normalise(text: str) -> str:
+    """Fullwidth letters to plain ones, invisible characters removed (NFKC)."""
+    return unicodedata.normalize("NFKC", text[:MAX_TEXT]).translate(_INVISIBLE)
+
+
 def words_of(text: str) -> list[str]:
     """`deleteCustomerAccount`, `db.exec`, `rm-rf/tmp` → lowercase words, split every way."""
-    return [w.lower() for w in _NOT_ALNUM.split(_CAMEL.sub(" ", text)) if w]
+    return [w.lower() for w in _NOT_ALNUM.split(_CAMEL.sub(" ", normalise(text))) if w]
 
 
 def stems_of(text: str) -> list[str]:
@@ -144,10 +172,25 @@ def _stems(words: Iterable[str]) -> frozenset[str]:
     return frozenset(_STEMMER.stemWords([w.lower() for w in words]))
 
 
-_HIGH = {concept: _stems(words) for concept, words in HIGH_RISK_CONCEPTS.items()}
+_HIGH = {
+    concept: _stems((*words, *MORE_HIGH_RISK.get(concept, ())))
+    for concept, words in HIGH_RISK_CONCEPTS.items()
+}
+# Roots long enough to be found inside a run-together word (`anddelete`, `thenpurge`).
+_ROOTS = sorted(
+    {
+        w
+        for words in (*HIGH_RISK_CONCEPTS.values(), *MORE_HIGH_RISK.values())
+        for w in words
+        if len(w) >= 5
+    },
+    key=len,
+    reverse=True,
+)
+_CONNECTIVES = frozenset(CONNECTIVES)
+_LEET = str.maketrans("013457", "oieast")
 _MEDIUM = {concept: _stems(words) for concept, words in MEDIUM_RISK_CONCEPTS.items()}
 READ_ONLY_STEMS = _stems(READ_ONLY_VERBS)
-_OBJECT_STEMS = _stems(OBJECT_NOUNS)
 
 
 @dataclass(frozen=True)
@@ -197,15 +240,24 @@ def _texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
         yield str(value), where
 
 
-def _word_findings(
-    text: str, where: str, rules: RiskRules, exempt: frozenset[str] = frozenset()
-) -> Iterator[Finding]:
+def _word_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding]:
     words = words_of(text)
     stems = _STEMMER.stemWords(words)
     extra_high, extra_medium = _stems(rules.extra_high_words), _stems(rules.extra_medium_words)
     for word, stem in zip(words, stems, strict=True):
-        if stem in exempt:
-            continue
+        unleet = word.translate(_LEET)
+        if unleet != word:  # `d3l3t3` reads as delete
+            for concept, vocabulary in _HIGH.items():
+                if _STEMMER.stemWord(unleet) in vocabulary:
+                    yield Finding("high", concept, word, where)
+        # In an action's name only (values hold too many innocent words: `amount`, `mount`).
+        root = (
+            next((r for r in _ROOTS if r in word and r != word), None)
+            if where == "action"
+            else None
+        )
+        if root is not None:
+            yield Finding("high", "hidden inside a word", f"{root} in {word}", where)
         for concept, vocabulary in _HIGH.items():
             if stem in vocabulary:
                 yield Finding("high", concept, word, where)
@@ -218,17 +270,94 @@ def _word_findings(
             yield Finding("medium", "flagged by an admin", word, where)
 
 
+_HOST = re.compile(
+    r"(?<![\w.@-])(?:[a-z0-9-]{1,63}\.)+[a-z]{2,24}(?::\d{1,5})?(?=[/?#:\s\\\"']|$)",
+    re.IGNORECASE,
+)
+_IP = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_SECRET_PATH = re.compile(
+    r"(?:/etc/(?:shadow|passwd|sudoers)|/proc/\S*environ|(?:^|/)\.env\b|\.aws/|\.ssh/|"
+    r"id_rsa|\.pem\b|\.kube/config|database_url|_secret\b|_token\b)",
+    re.IGNORECASE,
+)
+# Dotted names that are not hosts: files and code (`report.pdf`, `os.system` is code anyway).
+_FILE_SUFFIXES = frozenset(
+    {
+        "pdf",
+        "csv",
+        "txt",
+        "md",
+        "json",
+        "xml",
+        "html",
+        "png",
+        "jpg",
+        "gz",
+        "tar",
+        "zip",
+        "log",
+        "py",
+        "js",
+        "ts",
+        "yaml",
+        "yml",
+        "toml",
+        "ini",
+        "sql",
+        "xlsx",
+        "docx",
+    }
+)
+
+
+_DUNDER = re.compile(r"__[a-z]{2,20}__")
+_WORD_ANY_SCRIPT = re.compile(r"\w+")
+
+
+def _mixes_alphabets(word: str) -> bool:
+    """`dеlete` with a Cyrillic е: Latin letters beside Cyrillic or Greek look-alikes."""
+    latin = any("a" <= ch.lower() <= "z" for ch in word)
+    return latin and any(
+        ord(ch) > 127 and unicodedata.name(ch, "").startswith(("CYRILLIC", "GREEK")) for ch in word
+    )
+
+
+def _outside_hosts(text: str, rules: RiskRules) -> Iterator[str]:
+    """Hosts a value points at that are not inside: URLs of any scheme, bare domains, IPs."""
+    for url in _URL.findall(text):
+        yield (urlsplit(url.replace("\\", "/")).hostname or url).lower()
+    for match in _HOST.finditer(text):
+        host = match.group(0).split(":")[0].lower()
+        if host.rsplit(".", 1)[-1] not in _FILE_SUFFIXES:
+            yield host
+    yield from _IP.findall(text)
+
+
 def _value_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding]:
+    if len(text) > MAX_TEXT:
+        yield Finding("medium", "too long to read", f"{len(text)} characters", where)
+    text = normalise(text)
+    for host in _outside_hosts(text, rules):
+        if host not in rules.internal_hosts:
+            yield Finding("high", "sends outside", _clip(host), where)
+    email = _EMAIL.search(text)
+    if email:
+        yield Finding("high", "sends outside", _clip(email.group(0)), where)
+    dunder = _DUNDER.search(text)
+    if dunder:
+        yield Finding("high", "runs code", dunder.group(0), where)
+    if any(_mixes_alphabets(word) for word in _WORD_ANY_SCRIPT.findall(text)):
+        yield Finding("high", "disguised text", "Latin letters mixed with look-alikes", where)
+    secret = _SECRET_PATH.search(text)
+    if secret:
+        yield Finding("high", "touches secrets", _clip(secret.group(0)), where)
     sql = _SQL.search(text)
     if sql:
         yield Finding("high", "runs code", _clip(sql.group(0)), where)
     shell = _SHELL.search(text)
     if shell:
         yield Finding("high", "runs code", _clip(shell.group(0)), where)
-    for url in _URL.findall(text):
-        host = (urlsplit(url).hostname or "").lower()
-        if host not in rules.internal_hosts:
-            yield Finding("high", "sends outside", _clip(url), where)
 
 
 def _amount_findings(value: Any, where: str, rules: RiskRules) -> Iterator[Finding]:
@@ -236,13 +365,33 @@ def _amount_findings(value: Any, where: str, rules: RiskRules) -> Iterator[Findi
     if isinstance(value, dict):
         for key, item in value.items():
             path = f"{where}.{key}"
-            if _AMOUNT_WORDS & set(words_of(str(key))) and _number(item) is not None:
-                if abs(_number(item) or 0) > rules.amount_limit:
-                    yield Finding("high", "moves money", f"{key}={item}", path)
+            if _AMOUNT_WORDS & set(words_of(str(key))):
+                yield from _money_values(item, path, rules)
             yield from _amount_findings(item, path, rules)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _amount_findings(item, f"{where}[{index}]", rules)
+
+
+_PLAIN_NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", re.IGNORECASE)
+
+
+def _money_values(value: Any, where: str, rules: RiskRules) -> Iterator[Finding]:
+    """A money-like key's values, nested or not: over the limit, or not a plain number at all
+    (`€50,000`, `50.000,00`, `nan`), is high."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _money_values(item, f"{where}.{key}", rules)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            yield from _money_values(item, f"{where}[{index}]", rules)
+    elif value is not None:
+        plain = not isinstance(value, str) or _PLAIN_NUMBER.fullmatch(value.strip())
+        number = _number(value) if plain else None
+        if number is None or number != number or abs(number) > rules.amount_limit:
+            yield Finding(
+                "high", "moves money", _clip(f"{where.rsplit('.', 1)[-1]}={value}"), where
+            )
 
 
 def _number(value: Any) -> float | None:
@@ -271,10 +420,7 @@ def assess(
     rules: RiskRules,
 ) -> Assessment:
     """What the action could do: high when any high-risk finding, medium when only medium."""
-    # After a looking verb, the name's other words say what is looked at (`list_invoices`);
-    # any other doing word still counts (`list_and_delete_invoices`).
-    exempt = _OBJECT_STEMS if is_read_only_action(action) else frozenset()
-    findings: list[Finding] = list(_word_findings(action, "action", rules, exempt))
+    findings: list[Finding] = list(_word_findings(action, "action", rules))
     for text, where in _texts(parameters, "parameters"):
         findings.extend(_word_findings(text, where, rules))
         findings.extend(_value_findings(text, where, rules))
@@ -312,7 +458,17 @@ def _summarise(findings: list[Finding]) -> Assessment:
 
 
 def is_read_only_action(action: str) -> bool:
-    """Every word of the action's name is a looking verb or a plain noun, and it starts with a
-    looking verb: `list_invoices`, `getUserCount`, `search.tickets`."""
-    stems = stems_of(action)
-    return bool(stems) and stems[0] in READ_ONLY_STEMS
+    """A name that only looks: it starts with a looking verb (`list_invoices`, `getUserCount`,
+    `search.tickets`), has at most four words, none joining a second action (`and`, `then`,
+    also run together: `get_anddelete`) and none with digits (`d3l3t3`). The default
+    allow-list; an admin's REVIEW_SAFE_ACTIONS replaces it."""
+    words = words_of(action)
+    if not words or len(words) > 4 or _STEMMER.stemWord(words[0]) not in READ_ONLY_STEMS:
+        return False
+    for word in words[1:]:
+        if not word.isalpha() or any(
+            word == joint or (len(joint) > 1 and word.startswith(joint) and len(word) > 5)
+            for joint in _CONNECTIVES
+        ):
+            return False
+    return True

@@ -13,6 +13,7 @@ from sqlalchemy import text
 
 from models import Proposal
 from services import dispatch, governance, llm
+from services.clock import utcnow
 from services.config import get_settings
 from services.db import _sqlite_writer, get_engine, is_sqlite, read_scope, session_scope
 from services.governance import ActionInput, GovernancePolicy
@@ -102,3 +103,44 @@ def test_two_workers_review_a_proposal_once(waiting_proposal, monkeypatch):
     assert len(calls) == 1
     assert sorted(r is None for r in results) == [False, True]
     assert dispatch.review_if_unattended(waiting_proposal) is None  # decided: nothing to do
+
+
+def test_a_review_that_fails_releases_its_claim(waiting_proposal, monkeypatch):
+    from services import review
+
+    def broken(_job, _policy):
+        raise RuntimeError("reviewer crashed")
+
+    monkeypatch.setattr(review, "decide", broken)
+    with pytest.raises(RuntimeError):
+        dispatch.run_review(waiting_proposal)
+    with read_scope() as session:
+        assert review.waiting_for_review(session=session, now=utcnow()) == [waiting_proposal]
+    assert dispatch.review_waiting_proposals() == 1  # logged, not raised
+
+
+def test_a_verdict_after_a_human_decided_changes_nothing(waiting_proposal, now, monkeypatch):
+    from services import proposals, review
+    from services.policy import review_policy
+
+    monkeypatch.setattr(llm, "complete_json", lambda **_kwargs: APPROVE)
+
+    with session_scope() as session:
+        job = review.claim_review(session=session, proposal_id=waiting_proposal, now=utcnow())
+    admin = make_user(now, role="admin")
+    with session_scope() as session:
+        proposals.reject_proposal(
+            session=session,
+            proposal_id=waiting_proposal,
+            caller=admin,
+            now=utcnow(),
+            reason="not now",
+        )
+    verdict = review.decide(job, review_policy())
+    with session_scope() as session:
+        review.apply_review(
+            session=session, job=job, review=verdict, now=utcnow(), policy=review_policy()
+        )
+    with read_scope() as session:
+        decided = session.get(Proposal, waiting_proposal)
+    assert decided.status == "rejected" and decided.review is None
