@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import fnmatch
 import json
-import re
 import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,7 +24,7 @@ from services import llm, proposals
 from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
-from services.risk_analysis import RiskRules, assess, is_read_only_action
+from services.risk_analysis import RiskRules, assess, is_read_only_action, words_of
 
 RULES_REVIEWER = "rule-based reviewer"
 
@@ -85,16 +84,6 @@ class Review:
         }
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-
-
-def _words(*values: Any) -> set[str]:
-    text = " ".join(
-        json.dumps(v, default=str) if not isinstance(v, str) else v for v in values
-    ).lower()
-    return set(_WORD.findall(text.replace("_", " ")))
-
-
 def select_supervisor(
     *, session: Session, proposer: AgentRead, action: str, parameters: dict[str, Any]
 ) -> tuple[AgentRead | None, str]:
@@ -110,7 +99,8 @@ def select_supervisor(
     ).all()
     if not candidates:
         return None, f"no enabled AUTONOMOUS supervisor in category '{proposer.category}'"
-    wanted = _words(action, list(parameters.keys())) | set(proposer.specialties)
+    named = [action, *map(str, parameters)]
+    wanted = {word for text in named for word in words_of(text)} | set(proposer.specialties)
     scored = sorted(
         ((len(wanted & set(c.specialties)), -(c.id or 0), c) for c in candidates),
         key=lambda t: (t[0], t[1]),

@@ -11,6 +11,7 @@ in which nothing is found is "safe", and even then only an allow-list may approv
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
@@ -168,7 +169,10 @@ def stems_of(text: str) -> list[str]:
     return _STEMMER.stemWords(words_of(text))
 
 
+@functools.lru_cache(maxsize=64)
 def _stems(words: Iterable[str]) -> frozenset[str]:
+    """Stems of a word list; cached, as each value an agent sends is read with the same
+    (admin-set) extra words."""
     return frozenset(_STEMMER.stemWords([w.lower() for w in words]))
 
 

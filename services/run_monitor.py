@@ -12,7 +12,6 @@ An LLM failure changes nothing but is written into the run's log, so it is visib
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -35,8 +34,6 @@ from services import llm
 from services.actors import Actor
 from services.executions import RunCommand, append_event, lock_run, next_status, steer_locked
 from services.risk_analysis import watched_terms
-
-_WORD = re.compile(r"[a-z0-9]+")
 
 
 @dataclass(frozen=True)
