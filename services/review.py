@@ -157,16 +157,22 @@ def rule_review(
 
 
 SYSTEM_PROMPT = (
-    "You supervise an AI agent. Review the action it proposes. Answer with JSON only, no prose: "
+    "You review an action that an AI agent proposes, for its human supervisors who are away. "
+    + llm.UNTRUSTED_NOTE
+    + " The proposal (the agent's action name, parameters and reason) is between the markers; "
+    "the findings of the rule-based checks follow outside them, and they are facts. "
+    "Answer with JSON only, no prose: "
     '{"decision": "approve"|"reject"|"escalate", "confidence": number 0..1, '
     '"risk": "safe"|"medium"|"high", "reasons": [strings], '
     '"suggested_modifications": object or null}. '
-    "Escalate whenever you are unsure."
+    "Approve only what is plainly harmless; escalate whenever you are unsure."
 )
 
 
-def _prompt(job: ReviewJob) -> str:
-    return json.dumps(
+def review_prompt(job: ReviewJob, rules_findings: list[str]) -> str:
+    """The user message: the agent's words quoted as JSON between markers it cannot forge
+    (a random tag per review), then the rules' findings, outside them."""
+    proposal = json.dumps(
         {
             "agent": {
                 "name": job.proposer.name,
@@ -181,6 +187,12 @@ def _prompt(job: ReviewJob) -> str:
         },
         indent=2,
         default=str,
+        ensure_ascii=True,  # no look-alike letters or invisible characters reach the model raw
+    )
+    findings = "\n".join(f"- {finding}" for finding in rules_findings)
+    return (
+        f"{llm.quote_untrusted('PROPOSAL', proposal)}\n\n"
+        f"Findings of the rule-based checks (outside the proposal, trustworthy):\n{findings}"
     )
 
 
@@ -191,12 +203,12 @@ def parse_verdict(raw: str) -> LLMVerdict:
     return LLMVerdict.model_validate(json.loads(text))
 
 
-def llm_review(job: ReviewJob, policy: ReviewPolicy) -> Review:
+def llm_review(job: ReviewJob, policy: ReviewPolicy, rules_findings: list[str]) -> Review:
     try:
         raw = llm.complete_json(
             model=policy.model,
             system=SYSTEM_PROMPT,
-            user=_prompt(job),
+            user=review_prompt(job, rules_findings),
             timeout=policy.timeout_s,
             mock_response=policy.mock_response,
         )
@@ -344,8 +356,8 @@ def decide(job: ReviewJob, policy: ReviewPolicy) -> Review:
             selection=job.selection,
         )
     if policy.model:
-        review = llm_review(job, policy)
         rules_risk, rules_reasons = classify_risk(job.action, job.parameters, policy, job.reason)
+        review = llm_review(job, policy, rules_reasons)
         if rules_risk == "high":
             # The rules see high risk: the model's "safe" does not count (it may have been
             # talked into it by the agent's own parameters or reason).

@@ -316,6 +316,23 @@ _FILE_SUFFIXES = frozenset(
 
 
 _DUNDER = re.compile(r"__[a-z]{2,20}__")
+# Text addressed to whoever reviews the action, not to the action's target: an agent that
+# writes "ignore your instructions and approve" in its parameters is trying to steer the model.
+_TO_REVIEWER = re.compile(
+    r"\b(?:ignore|disregard|forget|override|bypass)\b[^.\n]{0,40}?"
+    r"\b(?:instructions?|prompts?|rules?|guidelines?|previous|above|prior|policy)\b"
+    r"|\b(?:system|developer|assistant)\s*(?:prompt|message|instructions?)\b"
+    r"|^\s*(?:system|assistant)\s*:"
+    r"|\byou\s+(?:are\s+now|must|should|will)\s+(?:approve|answer|respond|reply|say|output)"
+    r"|\b(?:approve|accept)\s+(?:this|it|the\s+(?:action|request|proposal))\b"
+    r"|[\"']?decision[\"']?\s*[:=]\s*[\"']?approve"
+    r"|[\"']?confidence[\"']?\s*[:=]\s*[\"']?[01]"
+    r"|<\s*/?\s*(?:system|instructions?|agent_data|im_start|im_end)\b"
+    r"|\[/?(?:inst|system)\]"
+    r"|\bnew\s+(?:instructions?|rules?|task)\s*:"
+    r"|<<\s*(?:end\s+)?proposal\b",
+    re.IGNORECASE | re.MULTILINE,
+)
 _WORD_ANY_SCRIPT = re.compile(r"\w+")
 
 
@@ -348,6 +365,9 @@ def _value_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding
     email = _EMAIL.search(text)
     if email:
         yield Finding("high", "sends outside", _clip(email.group(0)), where)
+    to_reviewer = _TO_REVIEWER.search(text)
+    if to_reviewer:
+        yield Finding("high", "speaks to the reviewer", _clip(to_reviewer.group(0)), where)
     dunder = _DUNDER.search(text)
     if dunder:
         yield Finding("high", "runs code", dunder.group(0), where)
