@@ -1,12 +1,18 @@
-"""Scheduler jobs: each opens a session, calls one service with the real clock, and returns."""
+"""Scheduler jobs: each is one unit of work with the real clock, in short transactions of its
+own; slow work (a model, an agent's server) runs between them, never inside one."""
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
-from services import dispatch, maintenance
+from services import autonomous_review, dispatch, maintenance, presence, proposals, queue
+from services.callback_delivery import deliver_due
 from services.clock import utcnow
-from services.db import session_scope
+from services.db import read_scope, session_scope
+from services.policy import liveness_policy, presence_rules
+from services.presence_transitions import apply_presence_transitions
+from services.run_liveness import end_if_lost, silent_runs
 
 logger = logging.getLogger(__name__)
 # When this process began to listen: runs are not ended as lost before a full window has
@@ -22,9 +28,19 @@ def tidy_database() -> None:
         logger.info("tidy_database removed %d stale sessions", removed)
 
 
-def presence_transitions() -> None:
-    """Move users between online / away / offline on time; dispatch for returning supervisors."""
-    dispatch.run_presence_transitions()
+def presence_transitions() -> list[int]:
+    """Move users between online / away / offline on time; dispatch for anyone who became
+    available."""
+    with session_scope() as session:
+        presence.end_stale_tabs(session=session, now=utcnow(), rules=presence_rules())
+        presence.settle_closed_tabs(session=session, now=utcnow(), rules=presence_rules())
+    with session_scope() as session:
+        became_available = apply_presence_transitions(
+            session=session, now=utcnow(), rules=presence_rules()
+        )
+    for user_id in became_available:
+        dispatch.dispatch_supervisor_work(user_id)
+    return became_available
 
 
 def queue_dispatch() -> None:
@@ -32,35 +48,56 @@ def queue_dispatch() -> None:
     dispatch.dispatch_all_available()
 
 
+def end_lost_runs(listening_since: datetime | None = None) -> list[int]:
+    """End runs nobody heard from past the lost threshold (their queue entries follow).
+
+    Not in the first lost window after `listening_since` (the process's start): agents that
+    could not reach a stopped app get a full window to come back before their runs end.
+    """
+    now, policy = utcnow(), liveness_policy()
+    if listening_since is not None and now - listening_since < policy.lost_after:
+        return []
+    with read_scope() as session:  # most passes find nothing: no write lock for them
+        silent = silent_runs(session=session, now=now, policy=policy)
+    ended = []
+    for execution_id in silent:  # one short transaction each: a live run is not held long
+        with session_scope() as session:
+            if end_if_lost(session=session, execution_id=execution_id, now=utcnow(), policy=policy):
+                ended.append(execution_id)
+    return ended
+
+
 def run_liveness() -> None:
     """End runs whose agent went silent past the lost threshold; queued work follows."""
-    lost = dispatch.end_lost_runs(listening_since=_LISTENING_SINCE)
+    lost = end_lost_runs(listening_since=_LISTENING_SINCE)
     if lost:
         logger.warning("%d runs lost (no report or control poll): %s", len(lost), lost)
 
 
 def queue_expiry() -> None:
-    expired = dispatch.expire_queue()
+    with session_scope() as session:
+        expired = len(queue.mark_expired(session=session, now=utcnow()))
     if expired:
         logger.info("expired %d queue entries", expired)
 
 
 def proposal_reviews() -> None:
     """Review proposals that wait while their human supervisor is away."""
-    dispatch.review_waiting_proposals()
+    autonomous_review.review_waiting_proposals()
 
 
 def proposal_expiry() -> None:
-    expired = dispatch.expire_proposals()
+    with session_scope() as session:
+        expired = len(proposals.expire_proposals(session=session, now=utcnow()))
     if expired:
         logger.info("expired %d proposals", expired)
 
 
 def callback_delivery() -> None:
     """Deliver signed callback notifications to agents, retrying with backoff."""
-    dispatch.deliver_notifications()
+    deliver_due()
 
 
 def run_monitoring() -> None:
     """The autonomous supervisor's batched LLM look at the runs it watches."""
-    dispatch.monitor_autonomous_runs()
+    autonomous_review.monitor_autonomous_runs()

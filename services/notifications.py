@@ -2,15 +2,14 @@
 
 A notification is written in the same transaction as the decision it announces (so it is
 never lost and never announces something that did not commit), then delivered by a
-scheduler job in a worker thread: nothing that caused it waits for the agent's server.
-The body is signed with HMAC-SHA256 using the agent's webhook secret:
+scheduler job (services/callback_delivery.py): nothing that caused it waits for the agent's
+server. The body is signed with HMAC-SHA256 using the agent's webhook secret:
 `X-Supervision-Signature: sha256=<hex of HMAC(secret, raw body)>`.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,9 +26,6 @@ DELIVERY_HEADER = "X-Supervision-Delivery"
 MAX_ATTEMPTS = 8
 BACKOFF_BASE = timedelta(seconds=10)
 CLAIM_LEASE = timedelta(seconds=60)
-
-# (url, body bytes, headers) -> HTTP status; raises on network errors.
-Poster = Callable[[str, bytes, dict[str, str]], int]
 
 
 def notify_agent(
@@ -58,6 +54,7 @@ class Delivery:
     body: bytes
     headers: dict[str, str]
     attempts: int
+    claimed_until: datetime  # the claim: the row's next_attempt_at while this worker holds it
 
 
 def claim_due(*, session: Session, now: datetime, limit: int = 50) -> list[Delivery]:
@@ -82,8 +79,9 @@ def claim_due(*, session: Session, now: datetime, limit: int = 50) -> list[Deliv
             .where(
                 col(Notification.id) == notification.id,
                 Notification.next_attempt_at == notification.next_attempt_at,
+                Notification.attempts == notification.attempts,
             )
-            .values(next_attempt_at=now + CLAIM_LEASE, attempts=Notification.attempts + 1)
+            .values(next_attempt_at=now + CLAIM_LEASE, attempts=attempt)
         ).rowcount
         if not won:
             continue
@@ -100,6 +98,7 @@ def claim_due(*, session: Session, now: datetime, limit: int = 50) -> list[Deliv
                     DELIVERY_HEADER: str(notification.id),
                 },
                 attempts=attempt,
+                claimed_until=now + CLAIM_LEASE,
             )
         )
     return claimed
@@ -107,21 +106,26 @@ def claim_due(*, session: Session, now: datetime, limit: int = 50) -> list[Deliv
 
 def record_result(
     *, session: Session, delivery: Delivery, now: datetime, status: int | None, error: str | None
-) -> None:
+) -> bool:
+    """Delivered, or failed with a retry after backoff (failed for good after MAX_ATTEMPTS);
+    only while this worker's claim holds. False when it was taken over meanwhile (the
+    other worker's result counts)."""
+    claim_held = (
+        col(Notification.id) == delivery.id,
+        Notification.attempts == delivery.attempts,
+        Notification.next_attempt_at == delivery.claimed_until,
+    )
     if status is not None and 200 <= status < 300:
-        session.exec(  # type: ignore[call-overload]
-            update(Notification)
-            .where(col(Notification.id) == delivery.id)
-            .values(delivered_at=now, last_error=None)
-        )
-        return
-    problem = error or f"HTTP {status}"
-    values: dict[str, Any] = {"last_error": problem[:500]}
-    if delivery.attempts >= MAX_ATTEMPTS:
-        values["failed_at"] = now
+        values: dict[str, Any] = {"delivered_at": now, "last_error": None}
     else:
-        values["next_attempt_at"] = now + BACKOFF_BASE * (3 ** (delivery.attempts - 1))
-    session.exec(update(Notification).where(col(Notification.id) == delivery.id).values(**values))  # type: ignore[call-overload]
+        values = {"last_error": (error or f"HTTP {status}")[:500]}
+        if delivery.attempts >= MAX_ATTEMPTS:
+            values["failed_at"] = now
+        else:
+            values["next_attempt_at"] = now + backoff_after(delivery.attempts)
+    return bool(
+        session.exec(update(Notification).where(*claim_held).values(**values)).rowcount  # type: ignore[call-overload]
+    )
 
 
 def backoff_after(attempts: int) -> timedelta:

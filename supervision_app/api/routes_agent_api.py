@@ -14,9 +14,9 @@ from sqlalchemy.exc import IntegrityError
 from services import agent_work, execution_events, governance, presence
 from services.agent_work import RequestStatus, WorkItem
 from services.agents import AgentRead
+from services.autonomous_review import review_if_unattended
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.dispatch import review_if_unattended
 from services.errors import InvalidInput
 from services.execution_events import AgentEvent, EventsAccepted
 from services.executions import ControlState

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, Field
 
 from services import proposals
+from services.autonomous_review import run_review
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.dispatch import run_review
 from services.errors import Conflict, NotFound, PermissionDenied
 from services.views import ProposalRead
 from supervision_app.api.auth import UserDep

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from services.dispatch import deliver_notifications
+from services.callback_delivery import deliver_due
 from supervision_app.client import SupervisionClient, verify_signature
 from tests.api.conftest import sign_in
 from tests.factories import make_agent, make_user
@@ -43,11 +43,11 @@ def test_decision_reaches_the_agents_callback_signed(client, now):
             headers=sign_in(client, human.username),
         )
         assert response.status_code == 200
-        assert deliver_notifications() == 1
+        assert deliver_due() == 1
         [(headers, body)] = received
         assert headers["X-Supervision-Event"] == "proposal.approved"
         assert verify_signature(intern.webhook_secret, body, headers["X-Supervision-Signature"])
-        assert deliver_notifications() == 0
+        assert deliver_due() == 0
     finally:
         server.shutdown()
 

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import text
 
 from models import Proposal
-from services import dispatch, governance, llm
+from services import autonomous_review, governance, llm
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import _sqlite_writer, get_engine, is_sqlite, read_scope, session_scope
@@ -73,7 +73,7 @@ def test_the_model_is_called_with_no_transaction_open_and_no_lock_held(
         return APPROVE
 
     monkeypatch.setattr(llm, "complete_json", model)
-    result = dispatch.review_if_unattended(waiting_proposal)
+    result = autonomous_review.review_if_unattended(waiting_proposal)
     assert seen == ["called"] and result is not None and result.auto_approved
     with read_scope() as session:
         assert session.get(Proposal, waiting_proposal).status == "approved"
@@ -93,7 +93,7 @@ def test_two_workers_review_a_proposal_once(waiting_proposal, monkeypatch):
 
     def worker() -> None:
         start.wait()
-        results.append(dispatch.review_if_unattended(waiting_proposal))
+        results.append(autonomous_review.review_if_unattended(waiting_proposal))
 
     threads = [threading.Thread(target=worker) for _ in range(2)]
     for thread in threads:
@@ -102,7 +102,9 @@ def test_two_workers_review_a_proposal_once(waiting_proposal, monkeypatch):
         thread.join(timeout=30)
     assert len(calls) == 1
     assert sorted(r is None for r in results) == [False, True]
-    assert dispatch.review_if_unattended(waiting_proposal) is None  # decided: nothing to do
+    assert (
+        autonomous_review.review_if_unattended(waiting_proposal) is None
+    )  # decided: nothing to do
 
 
 def test_a_review_that_fails_releases_its_claim(waiting_proposal, monkeypatch):
@@ -113,10 +115,10 @@ def test_a_review_that_fails_releases_its_claim(waiting_proposal, monkeypatch):
 
     monkeypatch.setattr(review, "decide", broken)
     with pytest.raises(RuntimeError):
-        dispatch.run_review(waiting_proposal)
+        autonomous_review.run_review(waiting_proposal)
     with read_scope() as session:
         assert review.waiting_for_review(session=session, now=utcnow()) == [waiting_proposal]
-    assert dispatch.review_waiting_proposals() == 1  # logged, not raised
+    assert autonomous_review.review_waiting_proposals() == 1  # logged, not raised
 
 
 def test_a_verdict_after_a_human_decided_changes_nothing(waiting_proposal, now, monkeypatch):

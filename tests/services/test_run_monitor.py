@@ -188,7 +188,7 @@ def test_a_line_break_or_a_nested_value_hides_nothing(watched_run, now):
 
 
 def test_the_monitors_model_is_called_with_no_transaction_open(watched_run, now, monkeypatch):
-    from services import dispatch, llm
+    from services import autonomous_review, llm
     from services.config import get_settings
     from tests.services.test_review_claims import assert_no_transaction_open
 
@@ -204,6 +204,6 @@ def test_the_monitors_model_is_called_with_no_transaction_open(watched_run, now,
         return json.dumps({"risk": "safe", "action": "continue", "reasons": ["fine"]})
 
     monkeypatch.setattr(llm, "complete_json", model)
-    dispatch.monitor_autonomous_runs()
-    dispatch.monitor_autonomous_runs()  # nothing new: no second call
+    autonomous_review.monitor_autonomous_runs()
+    autonomous_review.monitor_autonomous_runs()  # nothing new: no second call
     assert calls == [1]

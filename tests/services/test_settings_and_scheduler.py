@@ -71,7 +71,8 @@ def test_scheduler_starts_every_job_and_they_fire():
 def test_the_liveness_job_gives_agents_a_full_window_after_the_app_starts(database):
     from datetime import timedelta
 
-    from services import dispatch, governance
+    from scheduler import jobs
+    from services import governance
     from services.clock import utcnow
     from services.db import session_scope
     from services.policy import governance_policy
@@ -87,5 +88,5 @@ def test_the_liveness_job_gives_agents_a_full_window_after_the_app_starts(databa
             now=long_ago,
             policy=governance_policy(),
         )
-    assert dispatch.end_lost_runs(listening_since=utcnow() - timedelta(seconds=5)) == []
-    assert dispatch.end_lost_runs(listening_since=long_ago) == [run.execution_id]
+    assert jobs.end_lost_runs(listening_since=utcnow() - timedelta(seconds=5)) == []
+    assert jobs.end_lost_runs(listening_since=long_ago) == [run.execution_id]

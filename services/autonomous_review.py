@@ -1,0 +1,83 @@
+"""The AI supervisor's work: reviews of proposals nobody is there to decide, and batched looks
+at the runs it watches. Each is claim → act → apply: a short transaction claims the work, the
+model is called with no transaction open and no lock held, and another short transaction
+applies the verdict only if the claim still holds (a human who decided meanwhile wins)."""
+
+from __future__ import annotations
+
+import logging
+
+from models import Proposal, ProposalStatus
+from services import presence, review, run_monitor
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.policy import monitor_policy, presence_rules, review_policy
+
+logger = logging.getLogger(__name__)
+
+
+def review_if_unattended(proposal_id: int) -> review.Review | None:
+    """Fallback review of a new proposal when its human supervisor is not available."""
+    with read_scope() as session:
+        proposal = session.get(Proposal, proposal_id)
+        if proposal is None or proposal.status != ProposalStatus.PENDING:
+            return None
+        if proposal.supervisor_id is not None and presence.supervisor_is_available(
+            session=session, user_id=proposal.supervisor_id, now=utcnow(), rules=presence_rules()
+        ):
+            return None
+    return run_review(proposal_id)
+
+
+def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None:
+    """One autonomous review as claim → act → apply: the claim and the verdict are short
+    transactions; the model is called between them with no transaction open, so a slow model
+    holds no lock. None when the proposal is decided, reviewed (unless `again`) or under
+    review by another worker."""
+    policy = review_policy()
+    with session_scope() as session:
+        job = review.claim_review(
+            session=session, proposal_id=proposal_id, now=utcnow(), again=again
+        )
+    if job is None:
+        return None
+    try:
+        verdict = review.decide(job, policy)
+    except Exception:
+        with session_scope() as session:
+            review.release_claim(session=session, job=job)
+        raise
+    with session_scope() as session:
+        return review.apply_review(
+            session=session, job=job, review=verdict, now=utcnow(), policy=policy
+        )
+
+
+def review_waiting_proposals() -> int:
+    """Safety net: review pending proposals nobody reviewed (or whose reviewer died)."""
+    with read_scope() as session:
+        waiting = review.waiting_for_review(session=session, now=utcnow())
+    for proposal_id in waiting:
+        try:
+            review_if_unattended(proposal_id)
+        except Exception:  # noqa: BLE001 - one failed review must not stop the others
+            logger.exception("review of proposal %d failed; it stays for a human", proposal_id)
+    return len(waiting)
+
+
+def monitor_autonomous_runs() -> int:
+    """One batched LLM look at the new events of each autonomously supervised run."""
+    policy = monitor_policy()
+    if not policy.model:
+        return 0  # the rules already checked every batch as it arrived
+    with read_scope() as session:
+        watched = run_monitor.watched_runs(session=session)
+    for execution_id in watched:
+        with session_scope() as session:
+            batch = run_monitor.claim_batch(session=session, execution_id=execution_id)
+        if batch is None:
+            continue
+        verdict = run_monitor.judge_batch(batch, policy)  # no transaction open
+        with session_scope() as session:
+            run_monitor.apply_verdict(session=session, batch=batch, verdict=verdict, now=utcnow())
+    return len(watched)
