@@ -19,6 +19,7 @@ from models.enums import (
 from models.events import ExecutionEvent, Intervention
 from models.notifications import Notification
 from models.presence import PresenceChange, PresenceSession, PresenceStatus
+from models.review import ReviewAllowList, ReviewerVerdict
 from models.users import LoginSession, User
 from models.work import ActionRequest, Execution, Proposal, QueueEntry
 
@@ -47,6 +48,8 @@ __all__ = [
     "ProposalStatus",
     "QueueEntry",
     "QueueStatus",
+    "ReviewAllowList",
+    "ReviewerVerdict",
     "SupervisionMode",
     "User",
     "UserRole",

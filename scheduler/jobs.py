@@ -9,6 +9,7 @@ from datetime import datetime
 from services import autonomous_review, dispatch, maintenance, presence, proposals, queue
 from services.callback_delivery import deliver_due
 from services.clock import utcnow
+from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.policy import liveness_policy, presence_rules
 from services.presence_transitions import apply_presence_transitions
@@ -84,6 +85,12 @@ def queue_expiry() -> None:
 def proposal_reviews() -> None:
     """Review proposals that wait while their human supervisor is away."""
     autonomous_review.review_waiting_proposals()
+
+
+def shadow_reviews() -> None:
+    """The AI reviewer's verdict on proposals humans decided, for its accountability."""
+    if get_settings().shadow_reviews:
+        autonomous_review.shadow_review_decided()
 
 
 def proposal_expiry() -> None:

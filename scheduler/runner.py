@@ -36,6 +36,7 @@ JOBS: list[tuple[str, Callable[[], None], int]] = [
     ("run_liveness", jobs.run_liveness, 10),
     ("queue_expiry", jobs.queue_expiry, 60),
     ("proposal_reviews", jobs.proposal_reviews, 60),
+    ("shadow_reviews", jobs.shadow_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),
     ("callback_delivery", jobs.callback_delivery, 3),
     ("run_monitoring", jobs.run_monitoring, 10),

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from models import Proposal, ProposalStatus
-from services import presence, review, run_monitor
+from services import presence, review, reviewer_accountability, run_monitor
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.policy import monitor_policy, presence_rules, review_policy
@@ -37,7 +37,11 @@ def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None
     policy = review_policy()
     with session_scope() as session:
         job = review.claim_review(
-            session=session, proposal_id=proposal_id, now=utcnow(), again=again
+            session=session,
+            proposal_id=proposal_id,
+            now=utcnow(),
+            again=again,
+            default_allow=policy.safe_actions,
         )
     if job is None:
         return None
@@ -81,3 +85,32 @@ def monitor_autonomous_runs() -> int:
         with session_scope() as session:
             run_monitor.apply_verdict(session=session, batch=batch, verdict=verdict, now=utcnow())
     return len(watched)
+
+
+def shadow_review_decided() -> int:
+    """The reviewer's verdict on proposals humans decided without it: recorded for its
+    accountability, deciding nothing. Claim → review (no transaction open) → record."""
+    policy = review_policy()
+    with read_scope() as session:
+        waiting = reviewer_accountability.proposals_to_shadow(session=session, now=utcnow())
+    done = 0
+    for proposal_id in waiting:
+        with session_scope() as session:
+            job = reviewer_accountability.claim_shadow_review(
+                session=session,
+                proposal_id=proposal_id,
+                now=utcnow(),
+                default_allow=policy.safe_actions,
+            )
+        if job is None:
+            continue
+        try:
+            verdict = review.decide(job, policy)
+        except Exception:  # noqa: BLE001 - one failed review must not stop the others
+            logger.exception("shadow review of proposal %d failed", proposal_id)
+            continue  # its claim lapses and it is tried again
+        with session_scope() as session:
+            done += reviewer_accountability.apply_shadow_review(
+                session=session, job=job, review=verdict, now=utcnow(), policy=policy
+            )
+    return done

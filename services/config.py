@@ -74,6 +74,12 @@ class Settings(BaseSettings):
         "rule reviewer may approve when no risk rule fires; empty: names starting with a "
         "looking verb (list, get, read, search, fetch, summarize, …).",
     )
+    shadow_reviews: bool = Field(
+        True,
+        description="When a human decides a proposal the AI reviewer did not see, compute its "
+        "verdict anyway and record it beside theirs (the Reviewers screen compares them). "
+        "With LLM_MODEL set, that is one model call per human decision.",
+    )
     review_amount_limit: float = Field(
         1000.0,
         description="A money-like parameter (amount, total, price…) above this is high risk.",

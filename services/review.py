@@ -8,7 +8,6 @@ is configured, and otherwise a rule-based reviewer that says so. Nothing but a c
 
 from __future__ import annotations
 
-import fnmatch
 import json
 import secrets
 from dataclasses import dataclass, field
@@ -19,12 +18,21 @@ from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, col, select
 
-from models import ActorType, Agent, Execution, MaturityLevel, Proposal, ProposalStatus
+from models import (
+    ActorType,
+    Agent,
+    Execution,
+    MaturityLevel,
+    Proposal,
+    ProposalStatus,
+    ReviewerVerdict,
+)
 from services import llm, proposals
 from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
-from services.risk_analysis import RiskRules, assess, is_read_only_action, words_of
+from services.review_allow_lists import AllowList, allow_list_for, default_allow_list
+from services.risk_analysis import RiskRules, assess, words_of
 
 RULES_REVIEWER = "rule-based reviewer"
 
@@ -126,24 +134,23 @@ def classify_risk(
     return assessment.risk, assessment.reasons()
 
 
-def is_allowed_action(action: str, policy: ReviewPolicy) -> bool:
-    """On the allow-list of actions the rule reviewer may approve."""
-    if not policy.safe_actions:
-        return is_read_only_action(action)
-    name = action.lower()
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in policy.safe_actions)
-
-
 def rule_review(
-    action: str, parameters: dict[str, Any], policy: ReviewPolicy, reason: str = ""
+    action: str,
+    parameters: dict[str, Any],
+    policy: ReviewPolicy,
+    reason: str = "",
+    allow: AllowList | None = None,
 ) -> Review:
-    """No LLM configured: approve only an allow-listed action in which no risk rule fires
-    (action, parameters, reason); everything else goes to a human, with the reasons."""
+    """No LLM configured: approve only an action on the category's allow-list in which no
+    risk rule fires (action, parameters, reason); everything else goes to a human, with the
+    reasons."""
+    allow = allow or default_allow_list("", policy.safe_actions)
     risk, reasons = classify_risk(action, parameters, policy, reason)
-    allowed = is_allowed_action(action, policy)
+    allowed = allow.allows(action)
     if not allowed:
+        where = f"category '{allow.category}'" if allow.category else "the default"
         reasons = [
-            f"'{action}' is not on the allow-list of actions the rules may approve",
+            f"'{action}' is not on the allow-list of {where} ({allow.describe()})",
             *reasons,
         ]
     decision = "approve" if risk == "safe" and allowed else "escalate"
@@ -272,13 +279,20 @@ class ReviewJob:
     supervisor: AgentRead | None
     selection: str
     history: dict[str, int]
+    allow: AllowList
 
 
 def claim_review(
-    *, session: Session, proposal_id: int, now: datetime, again: bool = False
+    *,
+    session: Session,
+    proposal_id: int,
+    now: datetime,
+    again: bool = False,
+    default_allow: tuple[str, ...] = (),
 ) -> ReviewJob | None:
     """Claim a pending proposal for one review (a conditional update: of two workers, one
-    wins); None when it is decided, reviewed already (unless `again`), or under review."""
+    wins); None when it is decided, reviewed already (unless `again`), or under review.
+    `default_allow`: the allow-list of categories no admin configured (REVIEW_SAFE_ACTIONS)."""
     token = secrets.token_hex(8)
     free = or_(
         col(Proposal.review_claim).is_(None),
@@ -297,13 +311,21 @@ def claim_review(
         return None
     proposal = session.get(Proposal, proposal_id, populate_existing=True)
     assert proposal is not None
+    return review_job(session=session, proposal=proposal, claim=token, default_allow=default_allow)
+
+
+def review_job(
+    *, session: Session, proposal: Proposal, claim: str, default_allow: tuple[str, ...]
+) -> ReviewJob:
+    """Everything a review of `proposal` needs, read now, so the review itself needs no
+    session (a real review, or a shadow review after a human decided)."""
     proposer = AgentRead.model_validate(session.get(Agent, proposal.agent_id), from_attributes=True)
     supervisor, why = select_supervisor(
         session=session, proposer=proposer, action=proposal.action, parameters=proposal.parameters
     )
     return ReviewJob(
-        proposal_id=proposal_id,
-        claim=token,
+        proposal_id=proposal.id or 0,
+        claim=claim,
         action=proposal.action,
         parameters=dict(proposal.parameters),
         reason=proposal.reason,
@@ -312,6 +334,9 @@ def claim_review(
         supervisor=supervisor,
         selection=why,
         history=_history(session, proposer.id),
+        allow=allow_list_for(
+            session=session, category=proposer.category, default_patterns=default_allow
+        ),
     )
 
 
@@ -364,7 +389,7 @@ def decide(job: ReviewJob, policy: ReviewPolicy) -> Review:
             review.risk = "high"
             review.reasons = [*review.reasons, *(f"rules: {r}" for r in rules_reasons)]
     else:
-        review = rule_review(job.action, job.parameters, policy, job.reason)
+        review = rule_review(job.action, job.parameters, policy, job.reason, job.allow)
     review.supervisor_agent_id = job.supervisor.id
     review.supervisor_name = job.supervisor.name
     review.selection = job.selection
@@ -383,19 +408,13 @@ def apply_review(
         .values(review_claim=DONE)
     ).rowcount
     if not held:
-        # Decided by a human meanwhile (their record stays as they left it), or the claim
-        # was taken over: this verdict is void.
-        session.execute(update(Proposal).where(*ours).values(review_claim=DONE))
+        # Decided by a human meanwhile (their record stays as they left it; the verdict is
+        # kept beside it, for the reviewer's accountability), or the claim was taken over.
+        if session.execute(update(Proposal).where(*ours).values(review_claim=DONE)).rowcount:
+            record_verdict(session=session, job=job, review=review, now=now, policy=policy)
         return review
     supervisor = job.supervisor
-    approve = (
-        supervisor is not None
-        and review.error is None
-        and review.decision == "approve"
-        and review.confidence >= policy.confidence_threshold
-        and review.risk in ("safe", "medium")
-    )
-    if approve and supervisor is not None:
+    if would_approve(review, policy, supervisor) and supervisor is not None:
         reason = f"approved by {supervisor.name} ({review.reviewer}): " + "; ".join(review.reasons)
         review.auto_approved = proposals.approve_by_autonomous_supervisor(
             session=session,
@@ -404,6 +423,7 @@ def apply_review(
             now=now,
             reason=reason[:2000],
         )
+    record_verdict(session=session, job=job, review=review, now=now, policy=policy)
     proposals.record_review(
         session=session,
         proposal_id=job.proposal_id,
@@ -425,3 +445,46 @@ def apply_review(
             },
         )
     return review
+
+
+def would_approve(review: Review, policy: ReviewPolicy, supervisor: AgentRead | None) -> bool:
+    """What approves: a supervisor, no error, decision approve, confidence at or above the
+    threshold, and a risk that is not high (the rules' high already overrode the model's)."""
+    return (
+        supervisor is not None
+        and review.error is None
+        and review.decision == "approve"
+        and review.confidence >= policy.confidence_threshold
+        and review.risk in ("safe", "medium")
+    )
+
+
+def record_verdict(
+    *,
+    session: Session,
+    job: ReviewJob,
+    review: Review,
+    now: datetime,
+    policy: ReviewPolicy,
+    shadow: bool = False,
+) -> None:
+    """Keep the reviewer's verdict on a proposal (one per proposal; a review asked for again
+    replaces it) so it can be set beside the human decision."""
+    row = session.exec(
+        select(ReviewerVerdict).where(ReviewerVerdict.proposal_id == job.proposal_id)
+    ).first() or ReviewerVerdict(proposal_id=job.proposal_id)
+    supervisor = job.supervisor
+    row.shadow = shadow
+    row.reviewer_agent_id = supervisor.id if supervisor else None
+    row.reviewer_name = supervisor.name if supervisor else None
+    row.reviewer = review.reviewer
+    row.model = review.model
+    row.decision = review.decision
+    row.risk = review.risk
+    row.confidence = review.confidence
+    row.would_approve = would_approve(review, policy, supervisor)
+    row.reasons = [reason[:300] for reason in review.reasons[:20]]
+    row.error = (review.error or "")[:500] or None
+    row.claim = DONE
+    row.reviewed_at = now
+    session.add(row)
