@@ -20,6 +20,7 @@ from supervision_app.pages.monitoring import MonitoringState, monitoring_page
 from supervision_app.pages.presence import PresenceState, presence_page
 from supervision_app.pages.proposals import ProposalsState, proposals_page
 from supervision_app.pages.queue import QueueState, queue_page
+from supervision_app.pages.reviewers import ReviewersState, reviewers_page
 from supervision_app.pages.run import RunState, run_page
 from supervision_app.pages.users import UsersState, users_page
 from supervision_app.states.auth import AuthState
@@ -45,6 +46,7 @@ SCREENS = [
     (presence_page, "/presence", "Team presence", PresenceState.load),
     (audit_page, "/audit", "Audit", AuditState.load),
     (users_page, "/users", "Users", UsersState.load),
+    (reviewers_page, "/reviewers", "Reviewers", ReviewersState.load),
     (run_page, "/runs/[execution_id]", "Run", RunState.load),
     (history_page, "/history/[agent_id]", "Agent history", HistoryState.load),
 ]

@@ -37,7 +37,7 @@ SCREENS = [
     ("Team presence", "/presence", "users"),
     ("Audit", "/audit", "scroll-text"),
 ]
-ADMIN_SCREENS = [("Users", "/users", "user-cog")]
+ADMIN_SCREENS = [("Users", "/users", "user-cog"), ("Reviewers", "/reviewers", "scale")]
 
 
 COUNTS = {
