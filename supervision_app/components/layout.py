@@ -112,6 +112,16 @@ def mobile_nav() -> rx.Component:
             rx.menu.trigger(rx.icon_button(rx.icon("menu"), variant="ghost", aria_label="Menu")),
             rx.menu.content(
                 *[rx.menu.item(label, on_click=rx.redirect(href)) for label, href, _ in SCREENS],
+                rx.cond(
+                    AuthState.is_admin,
+                    rx.fragment(
+                        rx.menu.separator(),
+                        *[
+                            rx.menu.item(label, on_click=rx.redirect(href))
+                            for label, href, _ in ADMIN_SCREENS
+                        ],
+                    ),
+                ),
             ),
         ),
         display=["block", "block", "none"],

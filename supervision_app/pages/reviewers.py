@@ -354,6 +354,38 @@ def _score_row_view(row: ScoreRow) -> rx.Component:
     )
 
 
+def _score_card(row: ScoreRow) -> rx.Component:
+    """The same record on a phone, where nine columns do not fit."""
+    return rx.card(
+        rx.vstack(
+            rx.hstack(
+                rx.text(row.reviewer, weight="medium"),
+                rx.badge(row.how, variant="soft"),
+                rx.spacer(),
+                rx.text("agreed ", rx.text.strong(row.agreement), size="2"),
+                width="100%",
+                wrap="wrap",
+            ),
+            rx.text(
+                row.verdicts,
+                " verdicts, ",
+                row.compared,
+                " decided by a human too; would have approved what a human rejected: ",
+                row.approvals_rejected,
+                "; held back what a human approved: ",
+                row.held_back_approved,
+                "; approved alone: ",
+                row.auto_approved,
+                size="2",
+                color_scheme="gray",
+            ),
+            spacing="1",
+            width="100%",
+        ),
+        width="100%",
+    )
+
+
 def _scores() -> rx.Component:
     headers = (
         "Reviewer",
@@ -377,17 +409,25 @@ def _scores() -> rx.Component:
         ),
         rx.cond(
             ReviewersState.score_rows.length() > 0,
-            rx.box(
-                rx.table.root(
-                    rx.table.header(
-                        rx.table.row(*[rx.table.column_header_cell(h) for h in headers])
+            rx.fragment(
+                rx.box(
+                    rx.table.root(
+                        rx.table.header(
+                            rx.table.row(*[rx.table.column_header_cell(h) for h in headers])
+                        ),
+                        rx.table.body(rx.foreach(ReviewersState.score_rows, _score_row_view)),
+                        width="100%",
+                        id="reviewer-scores",
                     ),
-                    rx.table.body(rx.foreach(ReviewersState.score_rows, _score_row_view)),
                     width="100%",
-                    id="reviewer-scores",
+                    display=["none", "none", "block"],
                 ),
-                width="100%",
-                overflow_x="auto",
+                rx.vstack(
+                    rx.foreach(ReviewersState.score_rows, _score_card),
+                    width="100%",
+                    spacing="2",
+                    display=["flex", "flex", "none"],
+                ),
             ),
             empty_state(
                 "scale",
