@@ -25,6 +25,7 @@ from services.executions import (
     seen,
     start_if_ready,
 )
+from services.json_limits import JsonObject, JsonValue
 from services.run_monitor import MonitorPolicy, check_batch
 
 MAX_EVENTS_PER_BATCH = 500
@@ -38,7 +39,7 @@ class LogEvent(_Event):
     type: Literal["log"]
     level: Literal["debug", "info", "warning", "error"] = "info"
     message: str = Field(max_length=10_000)
-    data: dict[str, Any] | None = None
+    data: JsonObject | None = None
 
 
 class ProgressEvent(_Event):
@@ -53,13 +54,13 @@ class ProgressEvent(_Event):
 class OutputEvent(_Event):
     type: Literal["output"]
     kind: Literal["json", "text", "table", "chart"]
-    data: Any
+    data: JsonValue
     title: str | None = Field(default=None, max_length=200)
 
 
 class CompletedEvent(_Event):
     type: Literal["completed"]
-    result: Any | None = None
+    result: JsonValue | None = None
 
 
 class FailedEvent(_Event):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
 from pydantic import BaseModel
 from sqlmodel import Session, select
@@ -28,6 +27,7 @@ from models import (
 )
 from services.agents import AgentRead
 from services.audit import record_audit
+from services.json_limits import JsonObject
 from services.presence import PresenceRules, supervisor_is_available
 
 
@@ -41,7 +41,7 @@ class GovernancePolicy:
 
 class ActionInput(BaseModel):
     action: str
-    parameters: dict[str, Any] = {}
+    parameters: JsonObject = {}
     reason: str = ""
     priority: int = 0
     idempotency_key: str | None = None

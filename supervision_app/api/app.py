@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 import uuid
 
@@ -23,7 +24,13 @@ from supervision_app.api import (
     routes_system,
     routes_users,
 )
-from supervision_app.api.errors import document_error_shape, install_error_handlers
+from supervision_app.api.errors import (
+    BodyTooLarge,
+    body_too_large_response,
+    document_error_shape,
+    install_error_handlers,
+    unexpected_error_response,
+)
 from supervision_app.api.gc_tuning import tune_garbage_collector
 from supervision_app.api.heartbeat_lane import HeartbeatFastLane
 from supervision_app.api.loop_monitor import loop_monitor
@@ -58,15 +65,28 @@ class RequestContext:
             return
         length = headers.get(b"content-length", b"")
         if length.isdigit() and int(length) > self.max_bytes:
-            detail = f"body: request body larger than {self.max_bytes} bytes"
-            response = JSONResponse({"detail": detail, "field": "body"}, status_code=413)
-            await response(scope, receive, send)
+            await body_too_large_response(BodyTooLarge(self.max_bytes))(scope, receive, send)
             return
-        request_id = (headers.get(b"x-request-id") or uuid.uuid4().hex.encode())[:64]
+        request_id = _request_id(headers.get(b"x-request-id"))
         started = time.perf_counter()
+        received = 0
+        response_started = False
+
+        async def counted_receive() -> Message:
+            """Bytes are counted as they arrive: reading stops at the limit, before the body
+            is parsed or its sender authenticated (routes read the body first)."""
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    raise BodyTooLarge(self.max_bytes)
+            return message
 
         async def send_with_id(message: Message) -> None:
+            nonlocal response_started
             if message["type"] == "http.response.start":
+                response_started = True
                 # Server-Timing: how long the app took, apart from the network and the client.
                 took = f"app;dur={(time.perf_counter() - started) * 1000:.2f}".encode()
                 message.setdefault("headers", [])
@@ -79,9 +99,30 @@ class RequestContext:
 
         token = current_request_id.set(request_id.decode(errors="replace"))
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, counted_receive, send_with_id)
+        except BodyTooLarge as error:
+            if response_started:
+                raise
+            await body_too_large_response(error)(scope, receive, send_with_id)
+        except Exception as error:  # noqa: BLE001 - every answer is JSON, even a crash's
+            if response_started:
+                raise
+            response = unexpected_error_response(error, request_id.decode(errors="replace"))
+            await response(scope, receive, send_with_id)
         finally:
             current_request_id.reset(token)
+
+
+_SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+
+
+def _request_id(given: bytes | None) -> bytes:
+    """The caller's X-Request-ID when it is a plain token (letters, digits, . _ -, at most 64),
+    else a new one: ids land in logs, the audit and its CSV export, so a caller cannot put a
+    formula, a newline or markup there."""
+    if given is not None and _SAFE_REQUEST_ID.fullmatch(given):
+        return given
+    return uuid.uuid4().hex.encode()
 
 
 def build_api() -> FastAPI:

@@ -2,13 +2,44 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
+import logging
+
+from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 
 from services.errors import AuthenticationFailed, DomainError, RateLimited
+
+logger = logging.getLogger(__name__)
+
+
+class BodyTooLarge(HTTPException):
+    """The body grew past the limit while it arrived (chunked, or more than its
+    Content-Length said). An HTTPException, so FastAPI's body reader lets it through."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(status_code=413, detail=f"body: request body larger than {limit} bytes")
+
+
+def body_too_large_response(error: BodyTooLarge) -> JSONResponse:
+    return JSONResponse({"detail": error.detail, "field": "body"}, status_code=413)
+
+
+def _body_too_large(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, BodyTooLarge)
+    return body_too_large_response(exc)
+
+
+def unexpected_error_response(error: Exception, request_id: str) -> JSONResponse:
+    """Anything no handler knows: JSON like every other answer, with the request id to find
+    the logged traceback by; never the exception's text."""
+    logger.error("unexpected error (request %s)", request_id, exc_info=error)
+    return JSONResponse(
+        {"detail": "unexpected error; the request id is in the log", "request_id": request_id},
+        status_code=500,
+    )
 
 
 def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -62,6 +93,7 @@ def _value_not_storable(_request: Request, _exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(BodyTooLarge, _body_too_large)
     app.add_exception_handler(OverflowError, _number_out_of_range)
     app.add_exception_handler(DataError, _value_not_storable)
     app.add_exception_handler(DomainError, _domain_error)

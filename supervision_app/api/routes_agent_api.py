@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 from fastapi import APIRouter, BackgroundTasks, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,6 +20,7 @@ from services.errors import InvalidInput
 from services.execution_events import AgentEvent, EventsAccepted
 from services.executions import ControlState
 from services.governance import ActionDecision, ActionInput
+from services.json_limits import JsonObject
 from services.policy import governance_policy, liveness_policy, monitor_policy, presence_rules
 from services.views import ExecutionRead
 from supervision_app.api.auth import ActingAgentDep, AgentDep
@@ -35,7 +35,7 @@ MAX_CONTROL_WAIT_S = 30
 
 class ActionBody(StrictBody):
     action: str = Field(min_length=1, max_length=120, pattern=r"^[A-Za-z0-9_.:/-]+$")
-    parameters: dict[str, Any] = Field(default_factory=dict)
+    parameters: JsonObject = Field(default_factory=dict)
     reason: str = Field(default="", max_length=5000)
     priority: int = Field(default=0, ge=-1000, le=1000)
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)

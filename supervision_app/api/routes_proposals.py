@@ -12,6 +12,7 @@ from services.autonomous_review import run_review
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import Conflict, NotFound, PermissionDenied
+from services.json_limits import JsonObject
 from services.views import ProposalRead
 from supervision_app.api.auth import UserDep
 from supervision_app.api.schemas import StrictBody
@@ -20,7 +21,7 @@ router = APIRouter(prefix="/api/supervision/proposals", tags=["proposals"])
 
 
 class ApproveBody(StrictBody):
-    parameters: dict[str, Any] | None = Field(
+    parameters: JsonObject | None = Field(
         default=None, description="approve with these parameters instead"
     )
     note: str | None = Field(default=None, max_length=2000)
