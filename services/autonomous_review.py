@@ -6,6 +6,7 @@ applies the verdict only if the claim still holds (a human who decided meanwhile
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 from models import Proposal, ProposalStatus
 from services import presence, review, reviewer_accountability, run_monitor
@@ -14,6 +15,26 @@ from services.db import read_scope, session_scope
 from services.policy import monitor_policy, presence_rules, review_policy
 
 logger = logging.getLogger(__name__)
+
+# Reviews of new proposals run here, a few at a time, not in the web server's thread pool:
+# a burst of proposals with a slow model would otherwise take every thread the API's plain
+# routes need. More proposals than workers wait their turn (the scheduler's pass also picks
+# up any left behind).
+REVIEW_WORKERS = 4
+_review_pool = ThreadPoolExecutor(max_workers=REVIEW_WORKERS, thread_name_prefix="review")
+
+
+def schedule_review(proposal_id: int) -> None:
+    """Review a new proposal soon, in the review pool, if its supervisor is not available;
+    returns at once."""
+    _review_pool.submit(_review_logged, proposal_id)
+
+
+def _review_logged(proposal_id: int) -> None:
+    try:
+        review_if_unattended(proposal_id)
+    except Exception:  # noqa: BLE001 - the proposal stays for a human; the pass retries it
+        logger.exception("review of proposal %d failed; it stays for a human", proposal_id)
 
 
 def review_if_unattended(proposal_id: int) -> review.Review | None:

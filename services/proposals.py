@@ -8,7 +8,16 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from models import ActorType, Execution, ExecutionStatus, Proposal, ProposalStatus, SupervisionMode
+from models import (
+    ActorType,
+    Agent,
+    Execution,
+    ExecutionStatus,
+    MaturityLevel,
+    Proposal,
+    ProposalStatus,
+    SupervisionMode,
+)
 from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
@@ -213,10 +222,29 @@ def reject_proposal(
 def approve_by_autonomous_supervisor(
     *, session: Session, proposal_id: int, supervisor: AgentRead, now: datetime, reason: str
 ) -> bool:
-    """The autonomous supervisor's approval; the run it starts is watched by that supervisor."""
+    """The autonomous supervisor's approval; the run it starts is watched by that supervisor.
+
+    Checked again now, not only when the review began (a model may take a while): the
+    proposal has not expired, the proposer is still enabled and not demoted to STUDENT, and
+    the supervisor is still an enabled AUTONOMOUS agent of its category allowed to supervise.
+    Otherwise nothing happens."""
     proposal = session.get(Proposal, proposal_id)
     if proposal is None or proposal.agent_id == supervisor.id:
         return False  # nobody approves their own request
+    if proposal.expires_at <= now:
+        return False
+    proposer, reviewer = session.get(Agent, proposal.agent_id), session.get(Agent, supervisor.id)
+    if (
+        proposer is None
+        or reviewer is None
+        or not proposer.is_enabled
+        or proposer.maturity_level == MaturityLevel.STUDENT
+        or not reviewer.is_enabled
+        or not reviewer.can_supervise
+        or reviewer.maturity_level != MaturityLevel.AUTONOMOUS
+        or reviewer.category != proposer.category
+    ):
+        return False
     if not _settle(
         session,
         proposal,

@@ -16,6 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, ValidationError
 from sqlalchemy import and_, or_, update
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from models import (
@@ -167,7 +168,7 @@ SYSTEM_PROMPT = (
     "You review an action that an AI agent proposes, for its human supervisors who are away. "
     + llm.UNTRUSTED_NOTE
     + " The proposal (the agent's action name, parameters and reason) is between the markers; "
-    "the findings of the rule-based checks follow outside them, and they are facts. "
+    "what the rule-based checks found follows outside them. "
     "Answer with JSON only, no prose: "
     '{"decision": "approve"|"reject"|"escalate", "confidence": number 0..1, '
     '"risk": "safe"|"medium"|"high", "reasons": [strings], '
@@ -196,10 +197,11 @@ def review_prompt(job: ReviewJob, rules_findings: list[str]) -> str:
         default=str,
         ensure_ascii=True,  # no look-alike letters or invisible characters reach the model raw
     )
-    findings = "\n".join(f"- {finding}" for finding in rules_findings)
+    findings = json.dumps(rules_findings, ensure_ascii=True)
     return (
         f"{llm.quote_untrusted('PROPOSAL', proposal)}\n\n"
-        f"Findings of the rule-based checks (outside the proposal, trustworthy):\n{findings}"
+        "What the rule-based checks found, as a JSON list (the places they name are the "
+        f"agent's own keys, shortened):\n{findings}"
     )
 
 
@@ -381,19 +383,42 @@ def decide(job: ReviewJob, policy: ReviewPolicy) -> Review:
             selection=job.selection,
         )
     if policy.model:
-        rules_risk, rules_reasons = classify_risk(job.action, job.parameters, policy, job.reason)
-        review = llm_review(job, policy, rules_reasons)
-        if rules_risk == "high":
-            # The rules see high risk: the model's "safe" does not count (it may have been
-            # talked into it by the agent's own parameters or reason).
-            review.risk = "high"
-            review.reasons = [*review.reasons, *(f"rules: {r}" for r in rules_reasons)]
+        review = llm_review(job, policy, _rules_findings(job, policy))
+        hold_back_unless_declared_safe(review, job, policy)
     else:
         review = rule_review(job.action, job.parameters, policy, job.reason, job.allow)
     review.supervisor_agent_id = job.supervisor.id
     review.supervisor_name = job.supervisor.name
     review.selection = job.selection
     return review
+
+
+_SEVERITY = {"safe": 0, "medium": 1, "high": 2, "unknown": 3}
+
+
+def _rules_findings(job: ReviewJob, policy: ReviewPolicy) -> list[str]:
+    """What the model is told the rules found."""
+    _, reasons = classify_risk(job.action, job.parameters, policy, job.reason)
+    if not job.allow.allows(job.action):
+        reasons = [f"not on the allow-list ({job.allow.describe()})", *reasons]
+    return reasons
+
+
+def hold_back_unless_declared_safe(review: Review, job: ReviewJob, policy: ReviewPolicy) -> None:
+    """The model is a second opinion, never a way round the rules: an action off the
+    category's allow-list, or one any risk rule flags, is not approved whatever the model
+    says, and the recorded risk is the higher of the two."""
+    rules_risk, rules_reasons = classify_risk(job.action, job.parameters, policy, job.reason)
+    review.risk = max(review.risk, rules_risk, key=lambda risk: _SEVERITY.get(risk, 3))
+    held: list[str] = []
+    if not job.allow.allows(job.action):
+        held.append(f"rules: '{job.action}' is not on the allow-list ({job.allow.describe()})")
+    if rules_risk != "safe":
+        held.extend(f"rules: {reason}" for reason in rules_reasons)
+    if held:
+        review.reasons = [*review.reasons, *held]
+        if review.decision == "approve":
+            review.decision = "escalate"
 
 
 def apply_review(
@@ -469,11 +494,12 @@ def record_verdict(
     shadow: bool = False,
 ) -> None:
     """Keep the reviewer's verdict on a proposal (one per proposal; a review asked for again
-    replaces it) so it can be set beside the human decision."""
-    row = session.exec(
-        select(ReviewerVerdict).where(ReviewerVerdict.proposal_id == job.proposal_id)
-    ).first() or ReviewerVerdict(proposal_id=job.proposal_id)
+    replaces it) so it can be set beside the human decision. A real review that found no
+    reviewer keeps nothing: a shadow review may find one once a human has decided."""
     supervisor = job.supervisor
+    if supervisor is None and not shadow:
+        return
+    row = _verdict_row(session, job.proposal_id)
     row.shadow = shadow
     row.reviewer_agent_id = supervisor.id if supervisor else None
     row.reviewer_name = supervisor.name if supervisor else None
@@ -488,3 +514,19 @@ def record_verdict(
     row.claim = DONE
     row.reviewed_at = now
     session.add(row)
+
+
+def _verdict_row(session: Session, proposal_id: int) -> ReviewerVerdict:
+    """The proposal's verdict row, created if there is none (a shadow review may insert one
+    at the same moment: then that one is taken)."""
+    query = select(ReviewerVerdict).where(ReviewerVerdict.proposal_id == proposal_id)
+    row = session.exec(query).first()
+    if row is not None:
+        return row
+    try:
+        with session.begin_nested():
+            row = ReviewerVerdict(proposal_id=proposal_id)
+            session.add(row)
+        return row
+    except IntegrityError:
+        return session.exec(query.execution_options(populate_existing=True)).one()

@@ -23,8 +23,8 @@ from services.risk_analysis import is_read_only_action
 
 MAX_PATTERNS = 200
 MAX_PATTERN_LENGTH = 120
-_PATTERN = re.compile(r"[a-z0-9_.*?:/\-\[\]!]+")
-_WILDCARDS = set("*?[]!")
+_PATTERN = re.compile(r"[a-z0-9_.*?:/\-]+")
+_NAMED_START = re.compile(r"[a-z0-9_.:/\-]{3}")
 
 
 @dataclass(frozen=True)
@@ -97,9 +97,10 @@ def list_allow_lists(*, session: Session, default_patterns: tuple[str, ...]) -> 
 
 
 def parse_patterns(text: str) -> list[str]:
-    """One pattern per line (or separated by commas), lowercased, duplicates dropped; a
-    pattern that could match every action (`*`, `?*`) is refused: the list is for naming
-    what is safe, and an empty name says nothing."""
+    """One pattern per line (or separated by commas), lowercased, duplicates dropped. A
+    pattern must start with at least three plain characters of the name (`list_*`,
+    `crm.get_*`): one starting with a wildcard (`*`, `*a*e*`) could match almost any action,
+    and the list is for naming what is safe."""
     patterns = list(dict.fromkeys(p.strip().lower() for p in re.split(r"[\n,]", text)))
     patterns = [p for p in patterns if p]
     if len(patterns) > MAX_PATTERNS:
@@ -113,13 +114,13 @@ def parse_patterns(text: str) -> list[str]:
         if not _PATTERN.fullmatch(pattern):
             raise InvalidInput(
                 f"pattern '{pattern}' may use only letters, digits, _ . : / - and the "
-                "wildcards * ? [ ]",
+                "wildcards * and ?",
                 field="patterns",
             )
-        if sum(ch not in _WILDCARDS for ch in pattern) < 2:
+        if not _NAMED_START.match(pattern):
             raise InvalidInput(
-                f"pattern '{pattern}' would match almost any action: name at least part of it "
-                "(e.g. list_*)",
+                f"pattern '{pattern}' would match almost any action: start it with at least "
+                "3 characters of the name (e.g. list_*)",
                 field="patterns",
             )
     return patterns

@@ -92,7 +92,8 @@ MORE_HIGH_RISK = {
     "deletes data": (
         "eliminate", "trash", "scrub", "clean", "empty", "vacuum", "nullify", "rmtree",
         "trunc", "rmrf", "deactivate", "loeschen", "löschen", "borrar", "eliminar",
-        "supprimer", "effacer", "cancella", "verwijderen", "destruir",
+        "supprimer", "effacer", "cancella", "verwijderen", "destruir", "revert", "void",
+        "anonymize", "anonymise", "expire", "rid", "cascade", "closure", "forget",
     ),
     "moves money": (
         "xfer", "liquidate", "sell", "spend", "submit", "checkout", "overdraft", "loan",
@@ -114,12 +115,25 @@ _URL = re.compile(r"\b[a-z][a-z0-9+.-]{1,15}://[^\s\"'<>]+", re.IGNORECASE)
 _SQL = re.compile(
     r"\b(?:select\s[^;]{0,500}?\sfrom|insert\s+into|update\s+\S+\s+set|delete\s+from|drop\s+"
     r"(?:table|database|schema|index|view|user)|truncate\s+(?:table\s+)?\S|alter\s+table|"
-    r"grant\s+\S|revoke\s+\S|create\s+(?:table|user|role|function))",
+    r"grant\s+\S|revoke\s+\S|create\s+(?:table|user|role|function)|"
+    r"\b(\d+)\s*=\s*\1\b|'\s*or\s*'|\bunion\s+(?:all\s+)?select\b|\bexpire\s+\S)",
     re.IGNORECASE | re.DOTALL,
 )
 _SHELL = re.compile(
     r"(?:\brm\s+-|\bsudo\b|\bchmod\b|\bchown\b|\bmkfs\b|\bdd\s+if=|\bcurl\b[^|\n]{0,500}\|\s*\w*sh\b|"
     r"\bwget\b|\bnc\s+-|>\s*/dev/|`[^`]{1,500}`|\$\([^)]{1,500}\)|;\s*\w+\s|\&\&|\|\|)",
+)
+# Commands that destroy or take over, in any case: disks, Redis, fork bombs, /dev targets.
+_DESTRUCTIVE_VALUE = re.compile(
+    r"\bdd\s+(?:if|of)=|/dev/(?:sd[a-z]|nvme\d|hd[a-z]|xvd[a-z]|vd[a-z]|null|zero|u?random|mem)\b|"
+    r":\(\)\s*\{|\bflush(?:all|db)\b|\bmkfs\b|\bshred\b|\bkill\s+-9\b|\bpkill\b|\bnsenter\b|"
+    r"\bcrontab\s+-r\b|\biptables\s+-F\b",
+    re.IGNORECASE,
+)
+_IPV6 = re.compile(
+    r"(?<![\w:])(?:[0-9a-f]{1,4}:){1,7}:(?:[0-9a-f]{1,4}(?::[0-9a-f]{1,4}){0,6})?(?![\w:])"
+    r"|(?<![\w:])(?:[0-9a-f]{1,4}:){5,7}[0-9a-f]{1,4}(?![\w:])",
+    re.IGNORECASE,
 )
 _AMOUNT_WORDS = frozenset(
     {
@@ -147,6 +161,20 @@ _AMOUNT_WORDS = frozenset(
         "payout",
         "salary",
         "budget",
+        "dollar",
+        "dollars",
+        "euro",
+        "euros",
+        "pound",
+        "pounds",
+        "yen",
+        "gross",
+        "bonus",
+        "wage",
+        "wages",
+        "deposit",
+        "fund",
+        "funds",
     }
 )
 
@@ -166,7 +194,26 @@ def words_of(text: str) -> list[str]:
 
 
 def stems_of(text: str) -> list[str]:
-    return _STEMMER.stemWords(words_of(text))
+    return _STEMMER.stemWords(reading_words(text))
+
+
+_JOINTS = ("and", "then", "also", "plus", "after", "before", "und", "dann", "puis", "luego")
+
+
+def reading_words(text: str) -> list[str]:
+    """Every word a wary reader would see in `text`: split at camelCase (`deleteUser`), and
+    also whole between separators, as `DeLeTe` mixes case to look like three words, and
+    split again at a joining word run into it (`usersanddrop` → `users`, `drop`)."""
+    words = words_of(text)
+    whole = [w.lower() for w in _NOT_ALNUM.split(normalise(text)) if w]
+    extra: list[str] = []
+    for word in whole:
+        extra.append(word)
+        if len(word) > 5:
+            for joint in _JOINTS:
+                if joint in word[1:]:
+                    extra.extend(part for part in word.split(joint) if len(part) >= 2)
+    return list(dict.fromkeys([*words, *extra]))
 
 
 @functools.lru_cache(maxsize=64)
@@ -180,13 +227,14 @@ _HIGH = {
     concept: _stems((*words, *MORE_HIGH_RISK.get(concept, ())))
     for concept, words in HIGH_RISK_CONCEPTS.items()
 }
-# Roots long enough to be found inside a run-together word (`anddelete`, `thenpurge`).
+# Roots long enough to be found inside a run-together word of an action's name
+# (`anddelete`, `thenpurge`, `dropall`): a longer word holding one is read as doing it.
 _ROOTS = sorted(
     {
         w
         for words in (*HIGH_RISK_CONCEPTS.values(), *MORE_HIGH_RISK.values())
         for w in words
-        if len(w) >= 5
+        if len(w) >= 4
     },
     key=len,
     reverse=True,
@@ -230,11 +278,21 @@ class Assessment:
         return [finding.describe() for finding in self.findings]
 
 
+_UNSAFE_IN_PATH = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def _segment(key: Any) -> str:
+    """A parameter's key as it appears in a finding's place: the agent chose it, so it is
+    cut short and anything but letters, digits, _ and - becomes `?`. A finding quoted to a
+    model or a human then cannot carry a sentence of the agent's (`note\n- rules: …`)."""
+    return _UNSAFE_IN_PATH.sub("?", str(key)[:40]) or "?"
+
+
 def _texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
     """Every text in a value with where it was: keys, strings and numbers, nested."""
     if isinstance(value, dict):
         for key, item in value.items():
-            path = f"{where}.{key}"
+            path = f"{where}.{_segment(key)}"
             yield str(key), path
             yield from _texts(item, path)
     elif isinstance(value, list | tuple):
@@ -245,7 +303,7 @@ def _texts(value: Any, where: str) -> Iterator[tuple[str, str]]:
 
 
 def _word_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding]:
-    words = words_of(text)
+    words = reading_words(text)
     stems = _STEMMER.stemWords(words)
     extra_high, extra_medium = _stems(rules.extra_high_words), _stems(rules.extra_medium_words)
     for word, stem in zip(words, stems, strict=True):
@@ -282,7 +340,8 @@ _IP = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 _SECRET_PATH = re.compile(
     r"(?:/etc/(?:shadow|passwd|sudoers)|/proc/\S*environ|(?:^|/)\.env\b|\.aws/|\.ssh/|"
-    r"id_rsa|\.pem\b|\.kube/config|database_url|_secret\b|_token\b)",
+    r"id_rsa|\.pem\b|\.kube/config|database_url|_secret\b|_token\b|\.netrc\b|\.pgpass\b|"
+    r"pg_hba\.conf|\.docker/config|\.git-credentials|\.npmrc\b|\.pypirc\b|\.bash_history)",
     re.IGNORECASE,
 )
 # Dotted names that are not hosts: files and code (`report.pdf`, `os.system` is code anyway).
@@ -347,12 +406,17 @@ def _mixes_alphabets(word: str) -> bool:
 def _outside_hosts(text: str, rules: RiskRules) -> Iterator[str]:
     """Hosts a value points at that are not inside: URLs of any scheme, bare domains, IPs."""
     for url in _URL.findall(text):
-        yield (urlsplit(url.replace("\\", "/")).hostname or url).lower()
+        try:
+            host = urlsplit(url.replace("\\", "/")).hostname
+        except ValueError:  # `http://[x]/`: not a URL a client would refuse to try
+            host = None
+        yield (host or url).lower()
     for match in _HOST.finditer(text):
         host = match.group(0).split(":")[0].lower()
         if host.rsplit(".", 1)[-1] not in _FILE_SUFFIXES:
             yield host
     yield from _IP.findall(text)
+    yield from (match.lower() for match in _IPV6.findall(text))
 
 
 def _value_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding]:
@@ -379,7 +443,7 @@ def _value_findings(text: str, where: str, rules: RiskRules) -> Iterator[Finding
     sql = _SQL.search(text)
     if sql:
         yield Finding("high", "runs code", _clip(sql.group(0)), where)
-    shell = _SHELL.search(text)
+    shell = _SHELL.search(text) or _DESTRUCTIVE_VALUE.search(text)
     if shell:
         yield Finding("high", "runs code", _clip(shell.group(0)), where)
 
@@ -388,8 +452,8 @@ def _amount_findings(value: Any, where: str, rules: RiskRules) -> Iterator[Findi
     """Numbers under a money-like key, over the limit."""
     if isinstance(value, dict):
         for key, item in value.items():
-            path = f"{where}.{key}"
-            if _AMOUNT_WORDS & set(words_of(str(key))):
+            path = f"{where}.{_segment(key)}"
+            if _AMOUNT_WORDS & set(reading_words(str(key))):
                 yield from _money_values(item, path, rules)
             yield from _amount_findings(item, path, rules)
     elif isinstance(value, list | tuple):
@@ -405,7 +469,7 @@ def _money_values(value: Any, where: str, rules: RiskRules) -> Iterator[Finding]
     (`€50,000`, `50.000,00`, `nan`), is high."""
     if isinstance(value, dict):
         for key, item in value.items():
-            yield from _money_values(item, f"{where}.{key}", rules)
+            yield from _money_values(item, f"{where}.{_segment(key)}", rules)
     elif isinstance(value, list | tuple):
         for index, item in enumerate(value):
             yield from _money_values(item, f"{where}[{index}]", rules)
@@ -443,7 +507,19 @@ def assess(
     reason: str = "",
     rules: RiskRules,
 ) -> Assessment:
-    """What the action could do: high when any high-risk finding, medium when only medium."""
+    """What the action could do: high when any high-risk finding, medium when only medium.
+    Never raises: anything the rules cannot read is itself a high finding (fail closed)."""
+    try:
+        return _summarise(_findings(action, parameters, reason, rules))
+    except Exception as error:  # noqa: BLE001 - an unreadable action is not a safe one
+        return Assessment(
+            "high", [Finding("high", "could not be read", type(error).__name__, "action")]
+        )
+
+
+def _findings(
+    action: str, parameters: dict[str, Any], reason: str, rules: RiskRules
+) -> list[Finding]:
     findings: list[Finding] = list(_word_findings(action, "action", rules))
     for text, where in _texts(parameters, "parameters"):
         findings.extend(_word_findings(text, where, rules))
@@ -452,7 +528,7 @@ def assess(
     if reason:
         findings.extend(_word_findings(reason, "reason", rules))
         findings.extend(_value_findings(reason, "reason", rules))
-    return _summarise(findings)
+    return findings
 
 
 def watched_terms(texts: Iterable[str], words: frozenset[str]) -> list[str]:
@@ -463,12 +539,15 @@ def watched_terms(texts: Iterable[str], words: frozenset[str]) -> list[str]:
     }
     found: set[str] = set()
     for text in texts:
-        found.update(watched[stem] for stem in stems_of(text) if stem in watched)
-        found.update(
-            f"{finding.evidence!r}"
-            for finding in _value_findings(text, "event", RiskRules())
-            if finding.concept == "runs code"
-        )
+        try:
+            found.update(watched[stem] for stem in stems_of(text) if stem in watched)
+            found.update(
+                f"{finding.evidence!r}"
+                for finding in _value_findings(text, "event", RiskRules())
+                if finding.concept == "runs code"
+            )
+        except Exception as error:  # noqa: BLE001 - what cannot be read is not let through
+            found.add(f"unreadable event ({type(error).__name__})")
     return sorted(found)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from sqlalchemy.exc import IntegrityError
@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from services import agent_work, execution_events, governance, presence
 from services.agent_work import RequestStatus, WorkItem
 from services.agents import AgentRead
-from services.autonomous_review import review_if_unattended
+from services.autonomous_review import schedule_review
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput
@@ -51,9 +51,7 @@ class EventsBody(StrictBody):
 
 
 @router.post("/actions", responses={403: {"description": "blocked, with the decision"}})
-def request_action(
-    body: ActionBody, agent: ActingAgentDep, background: BackgroundTasks
-) -> JSONResponse:
+def request_action(body: ActionBody, agent: ActingAgentDep) -> JSONResponse:
     """Ask to act. The answer is one decision: blocked, proposed, queued or approved_to_run."""
     request = ActionInput(**body.model_dump())
     try:
@@ -77,8 +75,9 @@ def request_action(
     if decision.execution_id:
         hub.publish(decision.execution_id)
     if decision.proposal_id and not decision.replayed:
-        # After the answer is sent: the autonomous supervisor steps in if no human is there.
-        background.add_task(review_if_unattended, decision.proposal_id)
+        # Committed: the autonomous supervisor steps in (in the review pool, not this request's
+        # thread) if no human is there.
+        schedule_review(decision.proposal_id)
     status = 403 if decision.decision == "blocked" else 200
     return JSONResponse(decision.model_dump(mode="json"), status_code=status)
 

@@ -213,11 +213,13 @@ def _editor() -> rx.Component:
         rx.vstack(
             rx.heading("Edit an allow-list", size="3"),
             rx.text(
-                "The rule reviewer approves an INTERN's proposal only when its action matches "
+                "The AI reviewer (the rules, or a model when LLM_MODEL is set) approves an "
+                "INTERN's proposal only when its action matches "
                 "one of these patterns (or is a read-only verb, when ticked) and no risk rule "
                 "fires on the action, its parameters or its reason: a word that changes, "
                 "deletes, pays, runs code or sends out still sends it to a human. One pattern "
-                "per line, * and ? as wildcards: reports.summary*, crm.get_contact.",
+                "per line, starting with at least 3 characters of the name, * and ? as "
+                "wildcards: reports.summary*, crm.get_contact.",
                 size="2",
                 color_scheme="gray",
             ),

@@ -90,6 +90,17 @@ def test_admin_sees_the_reviewers_record_and_edits_its_allow_list(
     # The change is in the audit, and the reviewer now approves what was added.
     again = _decided_by_reviewer(running_app, key, "ledgers.summaryQuarter", admin)
     assert again["status"] == "approved"
+    # The agent does the approved work and finishes: nothing is left running for other tests.
+    for proposal_id in (approved["id"], held["id"], again["id"]):
+        proposal = httpx.get(
+            f"{running_app.url}/api/supervision/proposals/{proposal_id}", headers=admin
+        ).json()
+        done = httpx.post(
+            f"{running_app.url}/api/v1/executions/{proposal['execution_id']}/events",
+            json={"events": [{"type": "completed", "result": {"ok": True}}]},
+            headers={"Authorization": f"Bearer {key}"},
+        )
+        assert done.status_code == 200, done.text
     page.goto(f"{running_app.url}/audit")
     page.get_by_placeholder("Filter by action").fill("review_allow_list.updated")
     expect(page.get_by_role("row").filter(has_text="category ledgers")).to_contain_text(

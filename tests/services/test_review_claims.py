@@ -56,7 +56,7 @@ def waiting_proposal(now, monkeypatch):
             session=session,
             agent=intern.agent,
             request=ActionInput(action="list_reports"),
-            now=now,
+            now=utcnow(),  # the review below runs on the real clock: not expired by then
             policy=GovernancePolicy(RULES, timedelta(hours=1), timedelta(hours=1), 3),
         )
     return decision.proposal_id

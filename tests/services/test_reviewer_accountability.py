@@ -235,6 +235,9 @@ def test_an_admins_allow_list_decides_what_the_rules_may_approve(team, now):
     [
         ("*", "would match almost any action"),
         ("?*", "would match almost any action"),
+        ("*a*e*", "would match almost any action"),
+        ("li*", "would match almost any action"),
+        ("[a-z]*", "may use only"),
         ("list_*; rm -rf", "may use only"),
         ("x" * 121, "longer than 120"),
     ],
