@@ -2,8 +2,9 @@
 
 The app's API runs with LLM_MODEL pointing at a stand-in model server on loopback (an
 OpenAI-compatible /v1/chat/completions that answers after REVIEW_S seconds), so each review
-goes the real way: an INTERN's action whose supervisor is away → the background review →
-LiteLLM → HTTP. Meanwhile this process measures
+goes the real way: an INTERN's action whose supervisor is away → the review pool → LiteLLM → HTTP.
+Proposals arrive faster than reviews finish (the pool of 4 is always full; the rest wait).
+Meanwhile this process measures
 - `heartbeat`: a dashboard tab's presence heartbeat, written the way the dashboard's websocket
   handler writes it (services.presence.record_heartbeat in its own transaction), from this
   second process against the same SQLite database: it waits if a review holds the writer lock;
@@ -48,6 +49,7 @@ from services.users import create_user  # noqa: E402
 
 REVIEW_S = 5.0
 PHASE_S = 15.0
+PROPOSALS_PER_S = 4.0  # 20 reviews' worth arriving every 5 s: more than the review pool runs
 SAMPLE_EVERY_S = 0.05
 VERDICT = {
     "decision": "escalate",
@@ -196,13 +198,14 @@ def main() -> None:
     stop = threading.Event()
 
     def propose() -> None:
-        """A new INTERN proposal every second: with 5 s reviews, ~5 are always in flight."""
+        """New INTERN proposals faster than the reviews finish: the review pool is always
+        full and proposals wait their turn."""
         with httpx.Client(
             base_url=server.url, headers={"Authorization": f"Bearer {intern_key}"}, timeout=30
         ) as client:
             while not stop.is_set():
                 client.post("/api/v1/actions", json={"action": "rename_report"})
-                stop.wait(1.0)
+                stop.wait(1.0 / PROPOSALS_PER_S)
 
     try:
         _measure(server, watcher, token, worker_key, "idle")
@@ -214,15 +217,20 @@ def main() -> None:
         proposer.join(5)
         time.sleep(REVIEW_S + 1)
         with read_scope() as session:
-            reviewed = len(
-                session.exec(select(Proposal.id).where(col(Proposal.review).is_not(None))).all()
-            )
+            reviews = session.exec(
+                select(Proposal.review).where(col(Proposal.review).is_not(None))
+            ).all()
+        reviews = [review for review in reviews if review]  # JSON null is not a review
+        reviewed = len(reviews)
+        errors = sorted({(r.get("error") or "")[:120] for r in reviews} - {""})
         emit(
             metric="reviews_during_bench",
             review_s=REVIEW_S,
+            proposals_per_s=PROPOSALS_PER_S,
             model_calls=model.answered,
             most_in_flight=model.most_in_flight,
             proposals_reviewed=reviewed,
+            review_errors=errors,
         )
     finally:
         stop.set()

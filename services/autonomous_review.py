@@ -6,6 +6,7 @@ applies the verdict only if the claim still holds (a human who decided meanwhile
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from models import Proposal, ProposalStatus
@@ -18,16 +19,30 @@ logger = logging.getLogger(__name__)
 
 # Reviews of new proposals run here, a few at a time, not in the web server's thread pool:
 # a burst of proposals with a slow model would otherwise take every thread the API's plain
-# routes need. More proposals than workers wait their turn (the scheduler's pass also picks
-# up any left behind).
+# routes need. A few more may wait; past that a proposal is left to the scheduler's review
+# pass (every minute), so a burst never queues unbounded work (or holds up a shutdown).
 REVIEW_WORKERS = 4
 _review_pool = ThreadPoolExecutor(max_workers=REVIEW_WORKERS, thread_name_prefix="review")
+_review_slots = threading.BoundedSemaphore(REVIEW_WORKERS * 2)
 
 
 def schedule_review(proposal_id: int) -> None:
     """Review a new proposal soon, in the review pool, if its supervisor is not available;
     returns at once."""
-    _review_pool.submit(_review_logged, proposal_id)
+    if not _review_slots.acquire(blocking=False):
+        logger.info("review pool busy: proposal %d waits for the review pass", proposal_id)
+        return
+    try:
+        future = _review_pool.submit(_review_logged, proposal_id)
+    except RuntimeError:  # shutting down: the next start's review pass takes it
+        _review_slots.release()
+        return
+    future.add_done_callback(lambda _done: _review_slots.release())
+
+
+def stop_reviews() -> None:
+    """At shutdown: reviews not started yet are dropped (the next start's pass takes them)."""
+    _review_pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _review_logged(proposal_id: int) -> None:

@@ -9,6 +9,7 @@ import logging
 import reflex as rx
 
 from scheduler.runner import run_scheduler
+from services.autonomous_review import stop_reviews
 from services.config import get_settings
 from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
@@ -60,10 +61,14 @@ for page, route, title, load in SCREENS:
 @app.register_lifespan_task
 @contextlib.asynccontextmanager
 async def app_lifespan():
-    """Upgrade the database, then run the scheduler for as long as the app runs."""
+    """Upgrade the database, then run the scheduler for as long as the app runs; at the end,
+    drop reviews not started yet (the next start reviews them)."""
     await asyncio.to_thread(upgrade_database)
-    if not get_settings().scheduler_enabled:
-        yield
-        return
-    async with run_scheduler():
-        yield
+    try:
+        if not get_settings().scheduler_enabled:
+            yield
+            return
+        async with run_scheduler():
+            yield
+    finally:
+        stop_reviews()

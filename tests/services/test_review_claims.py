@@ -146,3 +146,58 @@ def test_a_verdict_after_a_human_decided_changes_nothing(waiting_proposal, now, 
     with read_scope() as session:
         decided = session.get(Proposal, waiting_proposal)
     assert decided.status == "rejected" and decided.review is None
+
+
+def test_a_burst_of_proposals_takes_a_few_review_workers_and_leaves_the_rest_to_the_pass(
+    now, monkeypatch
+):
+    """Reviews run in their own small pool, never in the web server's threads: with a model
+    that does not answer, 4 run, 4 wait, and the rest are left for the scheduler's pass."""
+    monkeypatch.setenv("LLM_MODEL", "gpt-4o-mini")
+    get_settings.cache_clear()
+    human = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=human.id, category="data")
+    make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True)
+    release, lock = threading.Event(), threading.Lock()
+    calls = {"now": 0, "most": 0, "all": 0}
+
+    def model(**_kwargs):
+        with lock:
+            calls["now"] += 1
+            calls["all"] += 1
+            calls["most"] = max(calls["most"], calls["now"])
+        release.wait(30)
+        with lock:
+            calls["now"] -= 1
+        return APPROVE
+
+    monkeypatch.setattr(llm, "complete_json", model)
+    ids = []
+    for _ in range(12):
+        with session_scope() as session:
+            ids.append(
+                governance.route_action(
+                    session=session,
+                    agent=intern.agent,
+                    request=ActionInput(action="list_reports"),
+                    now=utcnow(),
+                    policy=GovernancePolicy(RULES, timedelta(hours=1), timedelta(hours=1), 3),
+                ).proposal_id
+            )
+    for proposal_id in ids:
+        autonomous_review.schedule_review(proposal_id)  # returns at once, model or not
+    deadline = time.monotonic() + 10
+    while calls["now"] < autonomous_review.REVIEW_WORKERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert calls["now"] == autonomous_review.REVIEW_WORKERS
+    release.set()
+    deadline = time.monotonic() + 20
+    while calls["all"] < 2 * autonomous_review.REVIEW_WORKERS and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # the pool drains: nothing more was queued
+    assert calls["most"] == autonomous_review.REVIEW_WORKERS
+    assert calls["all"] == 2 * autonomous_review.REVIEW_WORKERS
+    assert autonomous_review.review_waiting_proposals() == 4  # the pass takes the rest
+    with read_scope() as session:
+        statuses = {session.get(Proposal, i).status for i in ids}
+    assert statuses == {"approved"}
