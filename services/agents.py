@@ -25,6 +25,7 @@ from models import (
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AgentDisabled, AuthenticationFailed, Conflict, InvalidInput, NotFound
+from services.outbound_urls import CheckedUrl, redacted
 from services.security import AGENT_KEY_PREFIX, key_hint, new_token, token_hash, tokens_match
 from services.users import UserRead
 
@@ -112,9 +113,11 @@ def create_agent(
     specialties: list[str] | str = (),
     supervisor_id: int | None = None,
     can_supervise: bool = False,
-    callback_url: str | None = None,
+    callback_url: CheckedUrl | None = None,
 ) -> AgentCredentials:
-    """Register an agent and return its API key — the only time the key is visible."""
+    """Register an agent and return its API key — the only time the key is visible.
+    A callback URL is checked first (outbound_urls.check_callback_url), outside this
+    transaction."""
     name = name.strip()
     if not NAME_PATTERN.match(name):
         raise InvalidInput(
@@ -123,6 +126,7 @@ def create_agent(
     level = parse_level(maturity_level)
     category = _check_category(category)
     _check_supervisor(session, supervisor_id)
+    _require_checked(callback_url)
     if session.exec(select(Agent).where(func.lower(Agent.name) == name.lower())).first():
         raise Conflict(f"an agent named '{name}' already exists", field="name")
     api_key = new_token(AGENT_KEY_PREFIX)
@@ -158,8 +162,14 @@ def create_agent(
     return AgentCredentials(agent=_read(agent), api_key=api_key, webhook_secret=webhook_secret)
 
 
+def _require_checked(url: str | None) -> None:
+    if url and not isinstance(url, CheckedUrl):
+        raise TypeError("check a callback URL with outbound_urls.check_callback_url first")
+
+
 def _audit_view(agent: Agent) -> dict[str, Any]:
     return {
+        "callback": redacted(agent.callback_url),
         "name": agent.name,
         "category": agent.category,
         "maturity_level": str(agent.maturity_level),
@@ -203,7 +213,7 @@ def update_agent(
     specialties: list[str] | str | None = None,
     can_supervise: bool | None = None,
     is_enabled: bool | None = None,
-    callback_url: str | None = _UNSET,
+    callback_url: CheckedUrl | None = _UNSET,
 ) -> AgentRead:
     """Change an agent's settings; each change is audited with its before and after."""
     agent = _load(session, agent_id)
@@ -227,6 +237,7 @@ def update_agent(
     if is_enabled is not None:
         agent.is_enabled = is_enabled
     if callback_url is not _UNSET:
+        _require_checked(callback_url)
         agent.callback_url = callback_url or None
     agent.updated_at = now
     session.add(agent)

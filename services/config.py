@@ -108,6 +108,12 @@ class Settings(BaseSettings):
         True,
         description="Cache supervisors' presence per process (turn off with several processes).",
     )
+    callback_allowed_hosts: str = Field(
+        "",
+        description="Comma-separated host names or IP networks (CIDR) agents' callbacks may "
+        "reach besides public addresses, e.g. a receiver on this machine or network; "
+        "loopback, private, link-local and metadata addresses are refused otherwise.",
+    )
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
 
     @property

@@ -7,6 +7,7 @@ from datetime import timedelta
 from services.config import Settings, get_settings
 from services.executions import LivenessPolicy
 from services.governance import GovernancePolicy
+from services.outbound_urls import CallbackTargets
 from services.presence import PresenceRules
 from services.queue import QueuePolicy
 from services.review import ReviewPolicy
@@ -59,6 +60,12 @@ def review_policy(settings: Settings | None = None) -> ReviewPolicy:
         ),
         safe_actions=tuple(sorted(_words(settings.review_safe_actions))),
     )
+
+
+def callback_targets(settings: Settings | None = None) -> CallbackTargets:
+    """Where agents' callbacks may go besides public hosts (CALLBACK_ALLOWED_HOSTS)."""
+    settings = settings or get_settings()
+    return CallbackTargets.parse(settings.callback_allowed_hosts.split(","))
 
 
 def monitor_policy(settings: Settings | None = None) -> MonitorPolicy:

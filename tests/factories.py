@@ -10,6 +10,7 @@ from services import users as user_service
 from services.actors import Actor
 from services.agents import AgentCredentials
 from services.db import session_scope
+from services.outbound_urls import CallbackTargets, check_callback_url
 from services.presence import PresenceRules
 from services.users import UserRead
 
@@ -38,6 +39,10 @@ def make_agent(
     category: str = "ops",
     **extra: object,
 ) -> AgentCredentials:
+    if extra.get("callback_url"):  # test receivers listen on this machine: allowed here
+        extra["callback_url"] = check_callback_url(
+            str(extra["callback_url"]), CallbackTargets.parse(["127.0.0.1"])
+        )
     with session_scope() as session:
         return agent_service.create_agent(
             session=session,

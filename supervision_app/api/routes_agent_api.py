@@ -21,7 +21,14 @@ from services.execution_events import AgentEvent, EventsAccepted
 from services.executions import ControlState
 from services.governance import ActionDecision, ActionInput
 from services.json_limits import JsonObject
-from services.policy import governance_policy, liveness_policy, monitor_policy, presence_rules
+from services.outbound_urls import check_callback_url
+from services.policy import (
+    callback_targets,
+    governance_policy,
+    liveness_policy,
+    monitor_policy,
+    presence_rules,
+)
 from services.views import ExecutionRead
 from supervision_app.api.auth import ActingAgentDep, AgentDep
 from supervision_app.api.live import hub
@@ -227,11 +234,12 @@ def register_callback(body: CallbackBody, agent: AgentDep) -> AgentRead:
     """Register (or remove) the URL that receives signed notifications of my decisions."""
     from services.agents import update_agent
 
+    url = check_callback_url(body.url, callback_targets()) if body.url else None
     with session_scope() as session:
         return update_agent(
             session=session,
             agent_id=agent.id,
-            callback_url=body.url,
+            callback_url=url,
             now=utcnow(),
             actor=agent.as_actor(),
         )

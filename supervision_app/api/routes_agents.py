@@ -9,6 +9,8 @@ from services.agents import AgentCredentials, AgentRead
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import NotFound
+from services.outbound_urls import CheckedUrl, check_callback_url
+from services.policy import callback_targets
 from supervision_app.api.auth import AdminDep, UserDep
 from supervision_app.api.schemas import AgentCreateBody, AgentUpdateBody
 
@@ -27,10 +29,17 @@ def list_agents(user: UserDep) -> list[AgentRead]:
 @router.post("", status_code=201)
 def create_agent(body: AgentCreateBody, admin: AdminDep) -> AgentCredentials:
     """Register an agent. The answer carries its API key: the only time it is shown."""
+    fields = body.model_dump()
+    fields["callback_url"] = _checked(fields.get("callback_url"), "callback_url")
     with session_scope() as session:
         return agent_service.create_agent(
-            session=session, now=utcnow(), actor=admin.as_actor(), **body.model_dump()
+            session=session, now=utcnow(), actor=admin.as_actor(), **fields
         )
+
+
+def _checked(url: str | None, field: str) -> CheckedUrl | None:
+    """Resolved and checked before the transaction (a name lookup may take seconds)."""
+    return check_callback_url(url, callback_targets(), field=field) if url else None
 
 
 @router.get("/{agent_id}")
@@ -45,6 +54,8 @@ def get_agent(agent_id: int, user: UserDep) -> AgentRead:
 @router.patch("/{agent_id}")
 def update_agent(agent_id: int, body: AgentUpdateBody, admin: AdminDep) -> AgentRead:
     changes = body.model_dump(exclude_unset=True)
+    if "callback_url" in changes:
+        changes["callback_url"] = _checked(changes["callback_url"], "callback_url")
     with session_scope() as session:
         return agent_service.update_agent(
             session=session, agent_id=agent_id, now=utcnow(), actor=admin.as_actor(), **changes

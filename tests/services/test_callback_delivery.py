@@ -48,6 +48,18 @@ class Receiver:
         self.server.server_close()
 
 
+@pytest.fixture(autouse=True)
+def receivers_on_this_machine_are_allowed(monkeypatch):
+    """The test receivers listen on 127.0.0.1, which callbacks may reach only when an admin
+    allows it (CALLBACK_ALLOWED_HOSTS)."""
+    from services.config import get_settings
+
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
 def queue_notifications(url: str, count: int) -> list[int]:
     now = utcnow()
     agent = make_agent(now, callback_url=url)

@@ -10,6 +10,7 @@ from services import notifications, proposals
 from services.actors import Actor
 from services.db import read_scope, session_scope
 from services.governance import ActionInput, GovernancePolicy, route_action
+from services.outbound_urls import CheckedUrl
 from supervision_app.client import verify_signature
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_agent, make_user
@@ -110,7 +111,7 @@ def test_agents_without_callback_get_no_notifications(now):
         agent_service.update_agent(
             session=session,
             agent_id=intern.agent.id,
-            callback_url="http://x/hook",
+            callback_url=CheckedUrl("http://x/hook"),  # storing only: nothing is sent
             now=now,
             actor=Actor.system(),
         )
