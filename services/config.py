@@ -114,6 +114,11 @@ class Settings(BaseSettings):
         "reach besides public addresses, e.g. a receiver on this machine or network; "
         "loopback, private, link-local and metadata addresses are refused otherwise.",
     )
+    db_write_wait_s: float = Field(
+        5.0,
+        description="How long a write waits for the database (another writer, a locked row) "
+        "before it gives up with 503 and Retry-After; nothing is written then.",
+    )
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
 
     @property

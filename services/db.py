@@ -10,30 +10,36 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from services.config import get_settings
+from services.errors import DatabaseBusy
 from services.sqlite_checkpoint import BACKSTOP_PAGES, WalCheckpointer
 
 _engines: dict[str, Engine] = {}
 _checkpointers: list[WalCheckpointer] = []
 
-BUSY_TIMEOUT_MS = 10_000
+
+def _write_wait_s() -> float:
+    return max(0.1, get_settings().db_write_wait_s)
 
 
 def _configure_sqlite(engine: Engine) -> None:
+    busy_timeout_ms = int(_write_wait_s() * 1000)
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints are the checkpointer thread's job (services/sqlite_checkpoint.py).
@@ -62,13 +68,21 @@ def build_engine(url: str) -> Engine:
             database.parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_MS / 1000},
+            connect_args={"check_same_thread": False, "timeout": _write_wait_s()},
             pool_size=20,
             max_overflow=20,
         )
         _configure_sqlite(engine)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    # A row lock (FOR UPDATE) waited on past the limit fails instead of hanging the request.
+    lock_timeout_ms = int(_write_wait_s() * 1000)
+    return create_engine(
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        connect_args={"options": f"-c lock_timeout={lock_timeout_ms}"},
+    )
 
 
 def get_engine() -> Engine:
@@ -104,22 +118,49 @@ def is_sqlite(engine: Engine | None = None) -> bool:
 _sqlite_writer = threading.Lock()
 
 
+def _busy(what: str) -> DatabaseBusy:
+    wait = _write_wait_s()
+    return DatabaseBusy(
+        f"the database is busy ({what} for {wait:g} s); nothing was written, try again",
+        retry_after_s=max(1, round(wait)),
+    )
+
+
+def _is_lock_wait(error: OperationalError) -> bool:
+    """SQLite's "database is locked", or PostgreSQL's lock_timeout (SQLSTATE 55P03)."""
+    code = getattr(error.orig, "sqlstate", None) or getattr(error.orig, "pgcode", None)
+    return code == "55P03" or "database is locked" in str(error.orig)
+
+
 @contextmanager
 def session_scope() -> Iterator[Session]:
     """A read-write transaction, committed on success and rolled back on error.
 
     On SQLite it begins IMMEDIATE, so the writer lock is taken before the first read and
-    read-then-write sequences cannot fail half-way.
+    read-then-write sequences cannot fail half-way. A write waits for the database at most
+    DB_WRITE_WAIT_S (this process's other writers, another process, a locked row), then
+    raises DatabaseBusy with nothing written: a request answers 503, never hangs.
     """
     engine = get_engine()
-    guard = _sqlite_writer if is_sqlite(engine) else nullcontext()
-    with guard, Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    sqlite = is_sqlite(engine)
+    if sqlite and not _sqlite_writer.acquire(timeout=_write_wait_s()):
+        raise _busy("another write in this process held it")
+    try:
+        with Session(engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except OperationalError as error:
+                session.rollback()
+                if _is_lock_wait(error):
+                    raise _busy("another writer held it") from error
+                raise
+            except BaseException:
+                session.rollback()
+                raise
+    finally:
+        if sqlite:
+            _sqlite_writer.release()
 
 
 @contextmanager

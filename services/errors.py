@@ -51,6 +51,17 @@ class ActionBlocked(PermissionDenied):
     pass
 
 
+class DatabaseBusy(DomainError):
+    """Another writer held the database past DB_WRITE_WAIT_S: nothing was written; try
+    again (with the same idempotency key, an action is then created once)."""
+
+    status_code = 503
+
+    def __init__(self, message: str, *, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 class RateLimited(DomainError):
     status_code = 429
 

@@ -10,7 +10,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from sqlalchemy.exc import DataError
 
-from services.errors import AuthenticationFailed, DomainError, RateLimited
+from services.errors import AuthenticationFailed, DatabaseBusy, DomainError, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,7 @@ def _domain_error(_request: Request, exc: Exception) -> JSONResponse:
         body["field"] = exc.field
     body.update(exc.extra)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthenticationFailed) else None
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | DatabaseBusy):
         headers = {"Retry-After": str(exc.retry_after_s)}
     return JSONResponse(body, status_code=exc.status_code, headers=headers)
 
