@@ -58,7 +58,7 @@ async def _target(url: str, targets: CallbackTargets) -> Target:
     host, port = _host_and_port(url)
     try:
         addresses = await loop.run_in_executor(_lookups, resolver, host, port)
-    except OSError as error:
+    except (OSError, UnicodeError, ValueError) as error:
         raise OutboundRefused(f"'{host}' does not resolve ({error})") from None
     return resolve_target(url, targets, lambda _host, _port: addresses)
 

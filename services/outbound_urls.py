@@ -118,7 +118,7 @@ def resolve_target(url: str, targets: CallbackTargets, resolve: Resolver) -> Tar
     else:
         try:
             addresses = resolve(host, port)
-        except OSError as error:
+        except (OSError, UnicodeError, ValueError) as error:  # no such name, or not a name
             raise OutboundRefused(f"'{host}' does not resolve ({error})") from None
         if not addresses:
             raise OutboundRefused(f"'{host}' does not resolve")

@@ -52,6 +52,7 @@ def allowed_hosts(monkeypatch):
         "http://224.0.0.1/hook",
         "http://user:pw@93.184.216.34/hook",
         "http://no-such-host.invalid/hook",
+        "http://\u00be\u00e7\u0096\u00ea\u00ff./hook",  # not a name the resolver can encode
     ],
 )
 def test_an_agent_cannot_point_its_callback_inside(client, now, url):
