@@ -100,6 +100,11 @@ class Settings(BaseSettings):
     login_attempts_per_15_min: int = Field(
         10, description="Failed sign-ins allowed per username and address in 15 minutes."
     )
+    login_attempts_per_address_15_min: int = Field(
+        50,
+        description="Sign-in attempts allowed from one address in 15 minutes, across "
+        "usernames (a successful sign-in does not count).",
+    )
     agent_requests_per_minute: int = Field(
         1200, description="Requests one agent may make per minute before getting 429."
     )

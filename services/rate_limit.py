@@ -54,6 +54,13 @@ class SlidingWindow:
             events.append(now)
             return Verdict(True)
 
+    def refund(self, key: str, at: float) -> None:
+        """Take back one event recorded at `at` (an attempt that turned out fine)."""
+        with self._lock:
+            events = self._events.get(key)
+            if events is not None and at in events:
+                events.remove(at)
+
     def reset(self, key: str) -> None:
         with self._lock:
             self._events.pop(key, None)

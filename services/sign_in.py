@@ -2,51 +2,78 @@
 
 from __future__ import annotations
 
+import os
+import threading
 import time
 from datetime import datetime, timedelta
 
 from services import users as user_service
 from services.config import get_settings
 from services.db import read_scope, session_scope
-from services.errors import AuthenticationFailed, RateLimited
+from services.errors import RateLimited
 from services.rate_limit import SlidingWindow
 from services.users import SignIn
 
 WINDOW_S = 15 * 60
+# Password checks (argon2: ~50 ms of a core each) run a few at a time: a spray of sign-ins
+# cannot take every core from the API. One more waits at most HASH_WAIT_S, then is told to
+# come back.
+HASH_SLOTS = max(1, (os.cpu_count() or 2) // 2)
+HASH_WAIT_S = 2.0
+_hashing = threading.BoundedSemaphore(HASH_SLOTS)
 _failures: SlidingWindow | None = None
+_per_address: SlidingWindow | None = None
 
 
-def _window() -> SlidingWindow:
-    global _failures
-    limit = get_settings().login_attempts_per_15_min
-    if _failures is None or _failures.limit != limit:
-        _failures = SlidingWindow(limit, WINDOW_S)
-    return _failures
+def _windows() -> tuple[SlidingWindow, SlidingWindow]:
+    global _failures, _per_address
+    settings = get_settings()
+    if _failures is None or _failures.limit != settings.login_attempts_per_15_min:
+        _failures = SlidingWindow(settings.login_attempts_per_15_min, WINDOW_S)
+    if _per_address is None or _per_address.limit != settings.login_attempts_per_address_15_min:
+        _per_address = SlidingWindow(settings.login_attempts_per_address_15_min, WINDOW_S)
+    return _failures, _per_address
+
+
+def clear() -> None:
+    """Forget every count (tests start each case afresh)."""
+    global _failures, _per_address
+    _failures = _per_address = None
+
+
+def _refused(retry_after_s: int, what: str) -> RateLimited:
+    return RateLimited(f"{what}; try again in {retry_after_s} s", retry_after_s=retry_after_s)
 
 
 def sign_in(*, username: str, password: str, address: str, now: datetime) -> SignIn:
     """Check the password (off the event loop: callers run this in a thread) and start a session.
 
-    Repeated failures for one username from one address are refused with 429 before the
-    password is even checked, so guessing stays slow.
+    Each attempt is counted before the password is checked, in one step (of 40 parallel
+    guesses, only the limit's worth get checked): per username and address, and per address
+    across usernames. A successful sign-in takes its attempt back.
     """
-    key = f"{username.strip().lower()}|{address}"
-    window, clock = _window(), time.monotonic()
-    verdict = window.check(key, clock)
+    per_user, per_address = _windows()
+    user_key, clock = f"{username.strip().lower()}|{address}", time.monotonic()
+    verdict = per_user.hit(user_key, clock)
     if not verdict.allowed:
-        raise RateLimited(
-            f"too many failed sign-ins; try again in {verdict.retry_after_s} s",
-            retry_after_s=verdict.retry_after_s,
-        )
+        raise _refused(verdict.retry_after_s, "too many failed sign-ins")
+    verdict = per_address.hit(address, clock)
+    if not verdict.allowed:
+        per_user.refund(user_key, clock)
+        raise _refused(verdict.retry_after_s, "too many sign-ins from this address")
+    if not _hashing.acquire(timeout=HASH_WAIT_S):
+        per_user.refund(user_key, clock)
+        per_address.refund(address, clock)
+        raise _refused(1, "too many sign-ins at once")
     try:
         with read_scope() as session:
             user = user_service.check_password(
                 session=session, username=username, password=password
             )
-    except AuthenticationFailed:
-        window.record(key, clock)
-        raise
-    window.reset(key)
+    finally:
+        _hashing.release()
+    per_user.reset(user_key)
+    per_address.refund(address, clock)
     ttl = timedelta(hours=get_settings().session_ttl_hours)
     with session_scope() as session:
         return user_service.start_login_session(session=session, user=user, now=now, ttl=ttl)

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from services import sign_in
 from services.config import get_settings
 from services.db import dispose_engines
 from services.login_cache import login_cache
@@ -28,6 +29,7 @@ def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str
     dispose_engines()
     presence_cache.clear()
     login_cache.clear()
+    sign_in.clear()
 
 
 def pytest_report_header() -> str:

@@ -8,10 +8,8 @@ import json
 import socket
 import threading
 import time
-from collections.abc import Iterator
 
 import pytest
-import uvicorn
 from sqlmodel import select
 
 from models import ActionRequest
@@ -20,24 +18,6 @@ from services.db import read_scope
 from services.json_limits import MAX_DEPTH
 from supervision_app.api.app import build_api
 from tests.factories import make_agent
-
-
-@pytest.fixture
-def live_api(database) -> Iterator[tuple[str, int]]:
-    """The API on a real socket (uvicorn in a thread): chunked bodies arrive as they do from
-    a client, in pieces, not as one message as in the in-process test client."""
-    config = uvicorn.Config(build_api(), host="127.0.0.1", port=0, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        assert time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    yield "127.0.0.1", port
-    server.should_exit = True
-    thread.join(10)
 
 
 def send_chunked(address, path: str, headers: dict[str, str], total: int) -> tuple[int, int]:
@@ -195,3 +175,63 @@ def test_json_errors_stay_json(client):
     )
     assert response.status_code in (400, 401, 422)
     json.loads(response.text)
+
+
+def _login(address, username: str, password: str) -> int:
+    import httpx
+
+    host, port = address
+    return httpx.post(
+        f"http://{host}:{port}/api/auth/login",
+        json={"username": username, "password": password},
+        timeout=30,
+    ).status_code
+
+
+def test_parallel_guesses_are_counted_before_any_password_is_checked(live_api, now):
+    """40 guesses at once for one user: only the limit's worth are checked at all."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.factories import make_user
+
+    victim = make_user(now)
+    limit = get_settings().login_attempts_per_15_min
+    with ThreadPoolExecutor(40) as pool:
+        statuses = list(
+            pool.map(lambda i: _login(live_api, victim.username, f"guess {i}"), range(40))
+        )
+    assert statuses.count(401) <= limit
+    assert statuses.count(429) == 40 - statuses.count(401)
+
+
+def test_one_address_cannot_spray_many_usernames(live_api, now):
+    per_address = get_settings().login_attempts_per_address_15_min
+    statuses = [_login(live_api, f"user{i}", "Winter2026!") for i in range(per_address + 5)]
+    assert statuses[:per_address] == [401] * per_address
+    assert statuses[per_address:] == [429] * 5
+
+
+def test_a_spray_checks_passwords_a_few_at_a_time(live_api, now, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from services import security, sign_in
+
+    lock, running = threading.Lock(), {"now": 0, "most": 0}
+    real_verify = security.verify_password
+
+    def counted(password_hash, password):
+        with lock:
+            running["now"] += 1
+            running["most"] = max(running["most"], running["now"])
+        try:
+            time.sleep(0.05)  # a slower hash, so that overlaps would show
+            return real_verify(password_hash, password)
+        finally:
+            with lock:
+                running["now"] -= 1
+
+    monkeypatch.setattr("services.users.verify_password", counted)
+    with ThreadPoolExecutor(30) as pool:
+        statuses = list(pool.map(lambda i: _login(live_api, f"nobody{i}", "x"), range(30)))
+    assert set(statuses) <= {401, 429}
+    assert 1 <= running["most"] <= sign_in.HASH_SLOTS
