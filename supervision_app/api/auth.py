@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -14,7 +15,13 @@ from services.agents import AgentRead
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
-from services.errors import AgentDisabled, AuthenticationFailed, PermissionDenied, RateLimited
+from services.errors import (
+    AgentDisabled,
+    AuthenticationFailed,
+    DomainError,
+    PermissionDenied,
+    RateLimited,
+)
 from services.login_cache import login_cache, resolve_login_batched
 from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
@@ -61,10 +68,11 @@ def _spend_budget(agent_id: int) -> None:
         )
 
 
-def _resolve_agent(token: str) -> Caller:
+def _resolve_agent(token: str, spend: bool = True) -> Caller:
     with read_scope() as session:
         agent = agent_service.authenticate_agent(session=session, api_key=token)
-    _spend_budget(agent.id)
+    if spend:
+        _spend_budget(agent.id)
     return Caller(agent=agent)
 
 
@@ -75,9 +83,13 @@ def _audit_disabled_action(agent_id: int) -> None:
 
 
 async def get_caller(request: Request) -> Caller:
-    token = bearer_token(request)
+    return await caller_of(bearer_token(request))
+
+
+async def caller_of(token: str, spend: bool = True) -> Caller:
+    """Who holds `token` now (AuthenticationFailed, AgentDisabled… when nobody may)."""
     if token.startswith(AGENT_KEY_PREFIX):
-        return await asyncio.to_thread(_resolve_agent, token)
+        return await asyncio.to_thread(_resolve_agent, token, spend)
     hashed = token_hash(token)
     cached = login_cache.get(hashed)
     if cached is not None:
@@ -114,6 +126,26 @@ async def agent_asking_to_act(request: Request) -> AgentRead:
         await asyncio.to_thread(_audit_disabled_action, refused.agent_id)
         raise
     return await current_agent(caller)
+
+
+def still_signed_in(
+    request: Request, *, user_id: int | None = None, agent_id: int | None = None
+) -> Callable[[], Awaitable[bool]]:
+    """For a long answer (a stream): ask later whether this request's token still belongs to
+    the same active user, or the same enabled agent (not signed out, deactivated, disabled,
+    or a key since rotated)."""
+    token = bearer_token(request)
+
+    async def check() -> bool:
+        try:
+            caller = await caller_of(token, spend=False)
+        except DomainError:
+            return False
+        if caller.user is not None:
+            return caller.user.id == user_id and caller.user.is_active
+        return caller.agent is not None and caller.agent.id == agent_id
+
+    return check
 
 
 UserDep = Annotated[UserRead, Depends(current_user)]

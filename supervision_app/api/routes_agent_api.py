@@ -30,7 +30,7 @@ from services.policy import (
     presence_rules,
 )
 from services.views import ExecutionRead
-from supervision_app.api.auth import ActingAgentDep, AgentDep
+from supervision_app.api.auth import ActingAgentDep, AgentDep, still_signed_in
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 from supervision_app.api.sse import SSE_RESPONSES, EventStream
@@ -175,7 +175,11 @@ def stream_my_execution(
 
     with read_scope() as session:
         agent_work.agent_execution(session=session, agent_id=agent.id, execution_id=execution_id)
-    return EventStream(execution_id, resume_point(request, last_event_id))
+    return EventStream(
+        execution_id,
+        resume_point(request, last_event_id),
+        still_signed_in(request, agent_id=agent.id),
+    )
 
 
 @router.get("/executions/{execution_id}")

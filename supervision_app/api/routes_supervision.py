@@ -13,7 +13,7 @@ from services.errors import InvalidInput, NotFound
 from services.interventions import InterventionRead
 from services.policy import liveness_policy
 from services.views import ExecutionRead
-from supervision_app.api.auth import UserDep
+from supervision_app.api.auth import UserDep, still_signed_in
 from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 from supervision_app.api.sse import SSE_RESPONSES, EventStream
@@ -82,7 +82,11 @@ def stream(
     """Server-Sent Events of the run; reconnect with Last-Event-ID to resume without gaps."""
     with read_scope() as session:
         interventions.watchable_execution(session=session, execution_id=execution_id, caller=caller)
-    return EventStream(execution_id, last_event_id(request, last_event_id_query))
+    return EventStream(
+        execution_id,
+        last_event_id(request, last_event_id_query),
+        still_signed_in(request, user_id=caller.id),
+    )
 
 
 @router.post("/sessions/{session_id}/complete")

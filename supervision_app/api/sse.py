@@ -25,6 +25,10 @@ from supervision_app.api.live import hub
 logger = logging.getLogger(__name__)
 
 KEEPALIVE_S = 15.0
+# A stream asks again this often whether its caller may still watch (signed out, key
+# rotated, deactivated or disabled: the stream ends with `event: error`).
+RECHECK_S = 5.0
+StillAllowed = Callable[[], Awaitable[bool]]
 SEND_TIMEOUT_S = 10.0
 BATCH = 500
 
@@ -124,9 +128,10 @@ class EventStream(Response):
 
     media_type = "text/event-stream"
 
-    def __init__(self, execution_id: int, after_seq: int) -> None:
+    def __init__(self, execution_id: int, after_seq: int, still_allowed: StillAllowed) -> None:
         self.execution_id = execution_id
         self.after_seq = after_seq
+        self.still_allowed = still_allowed
         self.status_code = 200
         self.background = None
         self.raw_headers = []
@@ -184,8 +189,16 @@ class EventStream(Response):
     async def _follow(
         self, send: Send, disconnected: asyncio.Event, feed: Feed, after: int
     ) -> None:
-        idle = 0.0
+        idle, checked_at = 0.0, time.monotonic()
         while not disconnected.is_set():
+            if time.monotonic() - checked_at >= RECHECK_S:
+                if not await self.still_allowed():
+                    detail = {"detail": "signed out or no longer allowed to watch this run"}
+                    await self._write(
+                        send, f"event: error\ndata: {json.dumps(detail)}\n\n".encode()
+                    )
+                    break
+                checked_at = time.monotonic()
             events, finished = await feed.after(self.execution_id, after)
             for event in events:
                 await self._write(send, format_event(event))
@@ -197,9 +210,10 @@ class EventStream(Response):
             if finished and not events:
                 await self._write(send, b"event: end\ndata: {}\n\n")
                 break
-            woke = await hub.wait(self.execution_id, KEEPALIVE_S)
+            started = time.monotonic()
+            woke = await hub.wait(self.execution_id, KEEPALIVE_S)  # at most a second or so
             if not woke:
-                idle += 1.0
+                idle += time.monotonic() - started
                 if idle >= KEEPALIVE_S:
                     await self._write(send, b": keep-alive\n\n")
                     idle = 0.0

@@ -141,3 +141,67 @@ def test_live_events_arrive_while_streaming_and_closed_clients_are_cleaned_up(li
         assert hub.waiter_count() == 0
         assert open_feeds() == 0
         run.complete()
+
+
+@pytest.mark.parametrize("how", ["signs out", "is deactivated"])
+def test_a_stream_ends_when_its_watcher_signs_out_or_is_deactivated(
+    live_server, now, monkeypatch, how
+):
+    from supervision_app.api import sse
+
+    monkeypatch.setattr(sse, "RECHECK_S", 0.2)
+    supervisor = make_user(now)
+    admin = make_user(now, role="admin")
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        headers = go_online(http, supervisor)
+        agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+        bot = SupervisionClient(live_server, agent.api_key)
+        run = bot.run(bot.act("report").execution_id)
+        run.log("before")
+        seen = []
+        with http.stream(
+            "GET", f"/api/supervision/{run.execution_id}/stream", headers=headers
+        ) as response:
+            for line in response.iter_lines():
+                seen.append(line)
+                if "before" in line:
+                    if how == "signs out":
+                        assert http.post("/api/auth/logout", headers=headers).status_code == 204
+                    else:
+                        changed = http.patch(
+                            f"/api/users/{supervisor.id}",
+                            json={"is_active": False},
+                            headers=sign_in(http, admin.username),
+                        )
+                        assert changed.status_code == 200, changed.text
+                if line.startswith("event: error"):
+                    break
+        assert "event: error" in seen  # the stream told them, and ended
+
+
+def test_an_agents_stream_ends_when_its_key_is_rotated(live_server, now, monkeypatch):
+    from supervision_app.api import sse
+
+    monkeypatch.setattr(sse, "RECHECK_S", 0.2)
+    admin = make_user(now, role="admin")
+    agent = make_agent(now)
+    with httpx.Client(base_url=live_server, timeout=10) as http:
+        bot = SupervisionClient(live_server, agent.api_key)
+        run = bot.run(bot.act("report").execution_id)
+        run.log("before")
+        with http.stream(
+            "GET",
+            f"/api/v1/executions/{run.execution_id}/stream",
+            headers={"Authorization": f"Bearer {agent.api_key}"},
+        ) as response:
+            for line in response.iter_lines():
+                if "before" in line:
+                    rotated = http.post(
+                        f"/api/agents/{agent.agent.id}/rotate-key",
+                        headers=sign_in(http, admin.username),
+                    )
+                    assert rotated.status_code == 200
+                if line.startswith("event: error"):
+                    break
+            else:
+                pytest.fail("the stream did not end")
