@@ -97,7 +97,6 @@ def use_temp_data_dir() -> Path:
         os.environ["DATABASE_URL"] = create_postgres_database(server_url, name)
     else:
         os.environ["DATABASE_URL"] = f"sqlite:///{data_dir / 'supervision.db'}"
-    os.environ["SECRET_KEY"] = "bench"
     os.environ["SCHEDULER_ENABLED"] = "false"
     return data_dir
 

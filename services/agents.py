@@ -283,9 +283,11 @@ def _hand_waiting_work_to(session: Session, agent_id: int, supervisor_id: int) -
 def rotate_agent_key(
     *, session: Session, agent_id: int, now: datetime, actor: Actor
 ) -> AgentCredentials:
-    """Issue a new API key; the old one stops working at once."""
+    """Issue a new API key and webhook secret; the old ones stop working at once (a key
+    that leaked may have leaked with the secret that signs the agent's callbacks)."""
     agent = _load(session, agent_id)
     api_key = new_token(AGENT_KEY_PREFIX)
+    agent.webhook_secret = secrets.token_hex(32)
     agent.api_key_hash = token_hash(api_key)
     agent.api_key_hint = key_hint(api_key)
     agent.key_rotated_at = now
@@ -298,7 +300,7 @@ def rotate_agent_key(
         object_type="agent",
         object_id=agent.id,
         now=now,
-        after={"api_key_hint": agent.api_key_hint},
+        after={"api_key_hint": agent.api_key_hint, "webhook_secret": "rotated"},
     )
     return AgentCredentials(
         agent=_read(agent), api_key=api_key, webhook_secret=agent.webhook_secret

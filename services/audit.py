@@ -195,7 +195,7 @@ def list_audit_events(
     if actor_type:
         query = query.where(AuditEvent.actor_type == actor_type)
     if action:
-        query = query.where(col(AuditEvent.action).contains(action))
+        query = query.where(col(AuditEvent.action).contains(action, autoescape=True))
     if object_type:
         query = query.where(AuditEvent.object_type == object_type)
     if object_id:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,7 +18,6 @@ class Settings(BaseSettings):
         Path("data"), description="Folder for the SQLite file and the secret key."
     )
     database_url: str = Field("", description="SQLAlchemy URL; empty means sqlite in DATA_DIR.")
-    secret_key: str = Field("", description="Signs tokens; generated into DATA_DIR on first run.")
     port: int = Field(3000, description="The single port the app serves on.")
     site_url: str = Field(
         "", description="Public URL of the dashboard; defaults to localhost:PORT."
@@ -141,20 +138,6 @@ class Settings(BaseSettings):
         if self.site_url:
             return [self.site_url.rstrip("/")]
         return [f"http://localhost:{self.port}", f"http://127.0.0.1:{self.port}"]
-
-    def resolved_secret_key(self) -> str:
-        """The configured secret, or one generated once and kept in DATA_DIR."""
-        if self.secret_key:
-            return self.secret_key
-        path = self.data_dir / "secret_key"
-        if path.exists():
-            return path.read_text().strip()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        key = secrets.token_urlsafe(48)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(key)
-        return key
 
 
 @lru_cache(maxsize=1)

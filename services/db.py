@@ -8,6 +8,7 @@ and SQLAlchemy's `begin` event emits the BEGIN itself (the recipe from SQLAlchem
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,12 +61,27 @@ def _sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
+def _keep_private(database: Path) -> None:
+    """The database holds every decision and the hashes of every key: its folder is the
+    owner's alone (0700 when this creates it) and the file is 0600 (SQLite gives its -wal and
+    -shm files the database file's permissions)."""
+    if not database.parent.exists():
+        database.parent.mkdir(parents=True, mode=0o700)
+    if not database.exists():
+        os.close(os.open(database, os.O_WRONLY | os.O_CREAT, 0o600))
+    elif database.stat().st_mode & 0o077:
+        database.chmod(0o600)
+    for companion in (Path(f"{database}-wal"), Path(f"{database}-shm")):
+        if companion.exists() and companion.stat().st_mode & 0o077:
+            companion.chmod(0o600)
+
+
 def build_engine(url: str) -> Engine:
     """Create an engine for `url`; SQLite gets WAL, a busy timeout and explicit BEGINs."""
     if make_url(url).get_backend_name() == "sqlite":
         database = _sqlite_file(url)
         if database is not None:
-            database.parent.mkdir(parents=True, exist_ok=True)
+            _keep_private(database)
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": _write_wait_s()},

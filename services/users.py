@@ -142,6 +142,18 @@ def update_user(
     if user is None:
         raise NotFound("no such user")
     before = {"role": user.role, "is_active": user.is_active}
+    stays_admin = (role is None or role == UserRole.ADMIN) and is_active is not False
+    if user.role == UserRole.ADMIN and user.is_active and not stays_admin:
+        active_admins = session.exec(
+            select(func.count())
+            .select_from(User)
+            .where(User.role == UserRole.ADMIN, User.is_active == True)  # noqa: E712
+        ).one()
+        if active_admins <= 1:
+            raise Conflict(
+                "the last active admin cannot be demoted or deactivated: make another admin first",
+                field="role" if role is not None else "is_active",
+            )
     if role is not None:
         try:
             user.role = UserRole(role)

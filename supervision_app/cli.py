@@ -215,7 +215,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo", action="store_true", help="load demo data and run simulated agents"
     )
-    serve.add_argument("--host", default="0.0.0.0", help="address to listen on")
+    serve.add_argument(
+        "--host",
+        default=os.environ.get("HOST", "127.0.0.1"),
+        help="address to listen on (default: HOST, else 127.0.0.1: this machine only)",
+    )
     serve.set_defaults(func=_serve)
 
     commands.add_parser(

@@ -24,7 +24,6 @@ NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
 def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str) -> None:
     monkeypatch.setenv("DATA_DIR", str(data_dir))
     monkeypatch.setenv("DATABASE_URL", url)
-    monkeypatch.setenv("SECRET_KEY", "test-secret-key")
     get_settings.cache_clear()
     dispose_engines()
     presence_cache.clear()

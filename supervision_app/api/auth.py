@@ -128,6 +128,19 @@ async def agent_asking_to_act(request: Request) -> AgentRead:
     return await current_agent(caller)
 
 
+async def is_admin_request(request: Request) -> bool:
+    """Whether the request carries a signed-in admin's token (never raises: for answers
+    that say more to admins, like health)."""
+    token = bearer_from_header(request.headers.get("authorization", ""))
+    if not token or token.startswith(AGENT_KEY_PREFIX):
+        return False
+    try:
+        caller = await caller_of(token)
+    except DomainError:
+        return False
+    return caller.user is not None and caller.user.is_admin
+
+
 def still_signed_in(
     request: Request, *, user_id: int | None = None, agent_id: int | None = None
 ) -> Callable[[], Awaitable[bool]]:

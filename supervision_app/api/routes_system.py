@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from scheduler.runner import status as scheduler_status
@@ -12,15 +13,21 @@ from services import audit as audit_service
 from services.audit import AuditEventRead
 from services.db import read_scope
 from services.maintenance import database_is_reachable
-from supervision_app.api.auth import AdminDep
+from supervision_app.api.auth import AdminDep, is_admin_request
 from supervision_app.api.loop_monitor import loop_monitor
 
 router = APIRouter(prefix="/api", tags=["system"])
 
 
 @router.get("/health")
-def health() -> JSONResponse:
-    """Database and scheduler status; 503 when the database cannot be reached."""
+async def health(request: Request) -> JSONResponse:
+    """Database and scheduler status; 503 when the database cannot be reached. The jobs'
+    last runs and errors (which may quote internals) only for a signed-in admin."""
+    admin = await is_admin_request(request)
+    return await asyncio.to_thread(_health, admin)
+
+
+def _health(admin: bool) -> JSONResponse:
     try:
         with read_scope() as session:
             database_ok = database_is_reachable(session=session)
@@ -30,12 +37,13 @@ def health() -> JSONResponse:
         "status": "ok" if database_ok else "degraded",
         "database": "ok" if database_ok else "unreachable",
         "event_loop_max_stall_ms": round(loop_monitor.max_stall_ms, 2),
-        "scheduler": {
-            "running": scheduler_status.running,
-            "last_run": {k: v.isoformat() for k, v in scheduler_status.last_run.items()},
-            "errors": dict(scheduler_status.last_error),
-        },
+        "scheduler": {"running": scheduler_status.running},
     }
+    if admin:
+        body["scheduler"]["last_run"] = {
+            k: v.isoformat() for k, v in scheduler_status.last_run.items()
+        }
+        body["scheduler"]["errors"] = dict(scheduler_status.last_error)
     return JSONResponse(body, status_code=200 if database_ok else 503)
 
 

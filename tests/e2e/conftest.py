@@ -77,7 +77,6 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         "PORT": str(port),
         "DATA_DIR": str(data_dir),
         "DATABASE_URL": database_url,
-        "SECRET_KEY": "e2e-secret",
         "SITE_URL": f"http://127.0.0.1:{port}",
         "REFLEX_TELEMETRY_ENABLED": "false",
         "REFLEX_CHECK_LATEST_VERSION": "false",

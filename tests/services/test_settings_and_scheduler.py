@@ -26,13 +26,6 @@ def test_every_setting_is_documented_in_the_readme():
     assert missing == []
 
 
-def test_secret_key_is_generated_once_and_kept(tmp_path):
-    settings = Settings(data_dir=tmp_path, secret_key="")
-    first = settings.resolved_secret_key()
-    assert first == Settings(data_dir=tmp_path, secret_key="").resolved_secret_key()
-    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
-
-
 @pytest.mark.usefixtures("database")
 def test_tidy_job_removes_expired_sign_ins(now):
     user = make_user(now)
