@@ -211,8 +211,20 @@ def count_audit_events(*, session: Session) -> int:
 EXPORT_FIELDS = ["id", *_DIGESTED, "hash"]
 
 
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _cell(value: object) -> object:
+    """A text cell a spreadsheet would run as a formula (`=HYPERLINK(…)`) gets a leading `'`:
+    names, reasons and parameters in the audit come from agents and users."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
 def export_audit_csv(events: list[AuditEventRead]) -> str:
-    """CSV with before/after as JSON text, one event per row, oldest first."""
+    """CSV with before/after as JSON text, one event per row, oldest first; no cell starts
+    like a formula."""
     import csv
     import io
 
@@ -223,7 +235,7 @@ def export_audit_csv(events: list[AuditEventRead]) -> str:
         row = event.model_dump(mode="json")
         writer.writerow(
             [
-                json.dumps(row[f], sort_keys=True) if f in ("before", "after") else row[f]
+                _cell(json.dumps(row[f], sort_keys=True) if f in ("before", "after") else row[f])
                 for f in EXPORT_FIELDS
             ]
         )

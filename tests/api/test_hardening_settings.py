@@ -63,3 +63,21 @@ def test_audit_filters_match_literally(client, now, admin_headers, wildcard):
     make_agent(now)
     found = client.get("/api/audit", params={"action": wildcard}, headers=admin_headers).json()
     assert found == []  # as wildcards, each would match agent.created
+
+
+def test_the_audit_csv_never_starts_a_cell_like_a_formula(client, now, admin_headers):
+    import csv
+    import io
+
+    created = client.post(  # "-1-1" is a valid username, and a formula to a spreadsheet
+        "/api/users",
+        json={"username": "-1-1", "password": "a long password", "role": "viewer"},
+        headers=admin_headers,
+    )
+    assert created.status_code in (200, 201), created.text
+    sign_in(client, "-1-1", "a long password")  # "user.signed_in" with that actor name
+    export = client.get("/api/audit/export", params={"format": "csv"}, headers=admin_headers)
+    assert export.status_code == 200, export.text
+    cells = [cell for row in csv.reader(io.StringIO(export.text)) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    assert "'-1-1" in cells
