@@ -13,10 +13,14 @@ export REFLEX_HTTP_CLIENT_BIND_ADDRESS := 0.0.0.0
 export REFLEX_BUN_PATH := $(CURDIR)/.tools/bin/bun
 export PYTHONUNBUFFERED := 1
 
-.PHONY: install install-browser run demo test test-postgres test-fast bench lint format
+.PHONY: install install-dev install-browser run demo test test-postgres test-fast bench lint format
 
 install:
 	@scripts/bootstrap.sh
+
+## The app's packages and the tests' and tools' (requirements-dev.txt).
+install-dev:
+	@scripts/bootstrap.sh requirements-dev.txt
 
 install-browser:
 	@scripts/install-browser.sh
@@ -31,25 +35,25 @@ demo: install
 
 ## Install what tests need (Chromium and PostgreSQL from Debian) and run the whole suite,
 ## browser tests included, on SQLite and then again on PostgreSQL.
-test: install install-browser
+test: install-dev install-browser
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest -q -p no:cacheprovider
 	scripts/with-test-postgres.sh $(PY) -m pytest -q -p no:cacheprovider
 
 ## The whole suite on PostgreSQL only.
-test-postgres: install install-browser
+test-postgres: install-dev install-browser
 	scripts/with-test-postgres.sh $(PY) -m pytest -q -p no:cacheprovider
 
 ## Services and API only (no browser).
-test-fast: install
+test-fast: install-dev
 	$(PY) -m pytest -q -m "not e2e"
 
-bench: install
+bench: install-dev
 	@set -e; for script in bench/[a-z]*.py; do case $$script in */common.py) continue;; esac; echo "== $$script"; $(PY) $$script; done
 
-lint: install
+lint: install-dev
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .
 
-format: install
+format: install-dev
 	$(PY) -m ruff check --fix . && $(PY) -m ruff format .

@@ -1,20 +1,23 @@
 #!/usr/bin/env bash
 # Installs the Python packages (into .venv) and bun, Reflex's JavaScript toolchain, from the npm
 # registry (into .tools). Re-running is cheap: each step is skipped when already done.
+#   scripts/bootstrap.sh                       the app's packages (requirements.txt)
+#   scripts/bootstrap.sh requirements-dev.txt  and the tests' and tools' too
 set -euo pipefail
 cd "$(dirname "$0")/.."
+REQUIREMENTS="${1:-requirements.txt}"
 
 PYTHON=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   echo "== creating .venv"
   "$PYTHON" -m venv .venv
 fi
-stamp=.venv/.requirements.sha
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
+stamp=".venv/.$(basename "$REQUIREMENTS").sha"
+want=$(cat requirements.txt "$REQUIREMENTS" | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  echo "== installing Python packages"
+  echo "== installing Python packages ($REQUIREMENTS)"
   .venv/bin/python -m pip install -q --upgrade pip
-  .venv/bin/python -m pip install -q -r requirements.txt
+  .venv/bin/python -m pip install -q -r "$REQUIREMENTS"
   echo "$want" > "$stamp"
 fi
 

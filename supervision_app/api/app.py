@@ -6,6 +6,7 @@ import contextlib
 import re
 import time
 import uuid
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
@@ -94,6 +95,7 @@ class RequestContext:
                     *message["headers"],
                     (b"x-request-id", request_id),
                     (b"server-timing", took),
+                    *SECURITY_HEADERS,
                 ]
             await send(message)
 
@@ -115,6 +117,25 @@ class RequestContext:
 
 _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 
+# On every answer, pages included (this middleware sits in front of Reflex too). The pages
+# load nothing from elsewhere; Reflex's own code needs inline scripts and eval (its
+# call_script) and emotion's inline styles, so those stay allowed: what the policy buys is
+# no framing (clickjacking), no scripts, styles, fonts or connections to other origins, no
+# plugins, and no <base> or form redirection. The sign-in token is in the page's storage
+# (Reflex keeps client state there): this policy and the Origin check are its defence.
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+SECURITY_HEADERS = [
+    (b"content-security-policy", CONTENT_SECURITY_POLICY.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"same-origin"),
+]
+
 
 def _request_id(given: bytes | None) -> bytes:
     """The caller's X-Request-ID when it is a plain token (letters, digits, . _ -, at most 64),
@@ -130,9 +151,10 @@ def build_api() -> FastAPI:
         title="Agent supervision API",
         version="1.0.0",
         openapi_url="/api/openapi.json",
-        docs_url="/api/docs",
+        docs_url=None,  # served below from installed files, not a CDN
         redoc_url=None,
     )
+    _serve_docs(api)
     install_error_handlers(api)
     document_error_shape(api)
     tune_garbage_collector()
@@ -155,6 +177,29 @@ def build_api() -> FastAPI:
     api.include_router(routes_supervision.router)
     _build_route_handlers(api)
     return api
+
+
+def _serve_docs(api: FastAPI) -> None:
+    """Swagger UI at /api/docs from the files fastapi-offline installs: no third-party script
+    runs on the app's origin, and the docs work on a machine without internet."""
+    import fastapi_offline
+    from fastapi.openapi.docs import get_swagger_ui_html
+    from fastapi.responses import HTMLResponse
+    from fastapi.staticfiles import StaticFiles
+
+    assets = Path(fastapi_offline.__file__).parent / "static"
+    api.mount("/api/docs-assets", StaticFiles(directory=assets), name="docs-assets")
+
+    @api.get("/api/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url="/api/openapi.json",
+            title="Agent supervision API",
+            swagger_js_url="/api/docs-assets/swagger-ui-bundle.js",
+            swagger_css_url="/api/docs-assets/swagger-ui.css",
+            swagger_favicon_url="/api/docs-assets/favicon.png",
+            swagger_ui_parameters={"validatorUrl": None},  # no badge fetched from elsewhere
+        )
 
 
 def _build_route_handlers(api: FastAPI) -> None:
