@@ -26,6 +26,7 @@ from supervision_app.api import (
     routes_users,
 )
 from supervision_app.api.errors import (
+    ERROR_RESPONSES,
     BodyTooLarge,
     body_too_large_response,
     document_error_shape,
@@ -167,14 +168,14 @@ def build_api() -> FastAPI:
     )
     # Routes are matched in order, router by router: the busiest (dashboards' heartbeats,
     # agents' reports) come first. No two routers share a path.
-    api.include_router(routes_presence.router)
-    api.include_router(routes_agent_api.router)
-    api.include_router(routes_system.router)
-    api.include_router(routes_users.router)
-    api.include_router(routes_agents.router)
-    api.include_router(routes_queue.router)
-    api.include_router(routes_proposals.router)
-    api.include_router(routes_supervision.router)
+    api.include_router(routes_presence.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_agent_api.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_system.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_users.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_agents.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_queue.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_proposals.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_supervision.router, responses=ERROR_RESPONSES)
     _build_route_handlers(api)
     return api
 

@@ -113,6 +113,25 @@ class ErrorBody(BaseModel):
     errors: list[FieldError] | None = None
 
 
+_ERROR_MEANINGS = {
+    400: "the body is not valid JSON",
+    401: "no valid sign-in or API key",
+    403: "signed in, but not allowed to do this",
+    404: "no such object (or not one you may see)",
+    409: "not possible in the object's current state",
+    413: "the body is larger than MAX_PAYLOAD_BYTES",
+    422: "a field is invalid: `field` names it",
+    429: "too many requests: see Retry-After",
+    503: "the database was busy past DB_WRITE_WAIT_S: nothing was written, retry",
+}
+# What any route may answer besides its success: documented on every route, so clients (and
+# the fuzz test's conformance checks) know every status they can meet.
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    status: {"model": ErrorBody, "description": meaning}
+    for status, meaning in _ERROR_MEANINGS.items()
+}
+
+
 def document_error_shape(app: FastAPI) -> None:
     """Make the OpenAPI document describe our 422 body instead of FastAPI's default one."""
     default_openapi = app.openapi

@@ -69,7 +69,15 @@ def list_audit(
         )
 
 
-@router.get("/audit/export")
+@router.get(
+    "/audit/export",
+    responses={
+        200: {
+            "description": "the trail, as a download",
+            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}},
+        }
+    },
+)
 def export_audit(
     _admin: AdminDep,
     format: str = Query(default="json", pattern="^(json|csv)$"),
