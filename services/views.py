@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel
+
+from models.enums import ExecutionStatus, ProposalStatus, QueueStatus, SupervisionMode
 
 
 class ExecutionRead(BaseModel):
@@ -14,8 +16,8 @@ class ExecutionRead(BaseModel):
     action: str
     parameters: dict[str, Any]
     reason: str
-    status: str
-    supervision: str
+    status: ExecutionStatus
+    supervision: SupervisionMode
     supervisor_user_id: int | None
     supervisor_agent_id: int | None
     proposal_id: int | None
@@ -41,8 +43,8 @@ class ProposalRead(BaseModel):
     parameters: dict[str, Any]
     reason: str
     priority: int
-    risk: str | None
-    status: str
+    risk: Literal["safe", "medium", "high"] | None
+    status: ProposalStatus
     created_at: datetime
     expires_at: datetime
     decided_at: datetime | None
@@ -62,7 +64,7 @@ class QueueEntryRead(BaseModel):
     parameters: dict[str, Any]
     reason: str
     priority: int
-    status: str
+    status: QueueStatus
     attempts: int
     max_attempts: int
     created_at: datetime

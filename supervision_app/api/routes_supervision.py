@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
@@ -22,7 +24,7 @@ router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 
 
 class InterveneBody(StrictBody):
-    kind: str = Field(max_length=16, description="pause, resume, correction or terminate")
+    kind: Literal["pause", "resume", "correction", "terminate"]
     text: str | None = Field(default=None, max_length=5000)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 
@@ -14,22 +16,33 @@ class LoginBody(StrictBody):
     password: str = Field(min_length=1, max_length=256)
 
 
+Role = Literal["admin", "supervisor", "viewer"]
+# Accepted in any case ("intern" too); documented as the four levels.
+Level = Annotated[
+    str,
+    Field(
+        max_length=16,
+        json_schema_extra={"enum": ["STUDENT", "INTERN", "SUPERVISED", "AUTONOMOUS"]},
+    ),
+]
+
+
 class UserCreateBody(StrictBody):
     username: str = Field(min_length=2, max_length=64)
     password: str = Field(min_length=8, max_length=256)
-    role: str = Field(max_length=16)
+    role: Role
     display_name: str | None = Field(default=None, max_length=120)
 
 
 class UserUpdateBody(StrictBody):
-    role: str | None = Field(default=None, max_length=16)
+    role: Role | None = None
     is_active: bool | None = None
 
 
 class AgentCreateBody(StrictBody):
     name: str = Field(min_length=2, max_length=80)
     category: str = Field(min_length=1, max_length=60)
-    maturity_level: str = Field(max_length=16)
+    maturity_level: Level
     description: str = Field(default="", max_length=2000)
     specialties: list[str] = Field(default_factory=list, max_length=20)
     supervisor_id: int | None = None
@@ -38,7 +51,7 @@ class AgentCreateBody(StrictBody):
 
 
 class AgentUpdateBody(StrictBody):
-    maturity_level: str | None = Field(default=None, max_length=16)
+    maturity_level: Level | None = None
     supervisor_id: int | None = None
     description: str | None = Field(default=None, max_length=2000)
     category: str | None = Field(default=None, max_length=60)
