@@ -34,3 +34,14 @@ class LoginSession(SQLModel, table=True):
     created_at: datetime = Field(sa_type=UTCDateTime)
     expires_at: datetime = Field(sa_type=UTCDateTime)
     revoked_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class SignInFailure(SQLModel, table=True):
+    """A failed sign-in, kept for the limit's window, so a restart does not lift a lockout."""
+
+    __tablename__ = "sign_in_failures"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # "user:<username>|<address>" or "address:<address>"
+    key: str = Field(sa_type=String(200), index=True)
+    at: datetime = Field(sa_type=UTCDateTime, index=True)

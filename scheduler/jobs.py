@@ -6,7 +6,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from services import autonomous_review, dispatch, maintenance, presence, proposals, queue
+from services import (
+    autonomous_review,
+    dispatch,
+    maintenance,
+    presence,
+    proposals,
+    queue,
+    sign_in_history,
+)
 from services.callback_delivery import deliver_due
 from services.clock import utcnow
 from services.config import get_settings
@@ -25,6 +33,7 @@ def tidy_database() -> None:
     """Remove expired sign-ins and long-ended tab sessions."""
     with session_scope() as session:
         removed = maintenance.purge_stale_sessions(session=session, now=utcnow())
+        removed += sign_in_history.forget_old(session=session, now=utcnow())
     if removed:
         logger.info("tidy_database removed %d stale sessions", removed)
 

@@ -7,10 +7,12 @@ import threading
 import time
 from datetime import datetime, timedelta
 
+from services import sign_in_history
 from services import users as user_service
+from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
-from services.errors import RateLimited
+from services.errors import AuthenticationFailed, RateLimited
 from services.rate_limit import SlidingWindow
 from services.users import SignIn
 
@@ -28,11 +30,30 @@ _per_address: SlidingWindow | None = None
 def _windows() -> tuple[SlidingWindow, SlidingWindow]:
     global _failures, _per_address
     settings = get_settings()
-    if _failures is None or _failures.limit != settings.login_attempts_per_15_min:
-        _failures = SlidingWindow(settings.login_attempts_per_15_min, WINDOW_S)
-    if _per_address is None or _per_address.limit != settings.login_attempts_per_address_15_min:
-        _per_address = SlidingWindow(settings.login_attempts_per_address_15_min, WINDOW_S)
+    fresh = (
+        _failures is None
+        or _per_address is None
+        or _failures.limit != settings.login_attempts_per_15_min
+        or _per_address.limit != settings.login_attempts_per_address_15_min
+    )
+    if fresh:
+        per_user = SlidingWindow(settings.login_attempts_per_15_min, WINDOW_S)
+        per_address = SlidingWindow(settings.login_attempts_per_address_15_min, WINDOW_S)
+        _load_recent_failures(per_user, per_address)
+        _failures, _per_address = per_user, per_address
+    assert _failures is not None and _per_address is not None
     return _failures, _per_address
+
+
+def _load_recent_failures(per_user: SlidingWindow, per_address: SlidingWindow) -> None:
+    """Failures of the last window, kept in the database: a restart lifts no lockout."""
+    now, clock = utcnow(), time.monotonic()
+    with read_scope() as session:
+        failures = sign_in_history.recent_failures(session=session, now=now)
+    for key, at in failures:
+        when = clock - (now - at).total_seconds()
+        kind, _, name = key.partition(":")
+        (per_user if kind == "user" else per_address).record(name, when)
 
 
 def clear() -> None:
@@ -70,6 +91,12 @@ def sign_in(*, username: str, password: str, address: str, now: datetime) -> Sig
             user = user_service.check_password(
                 session=session, username=username, password=password
             )
+    except AuthenticationFailed:
+        with session_scope() as session:
+            sign_in_history.record_failure(
+                session=session, keys=[f"user:{user_key}", f"address:{address}"], now=now
+            )
+        raise
     finally:
         _hashing.release()
     per_user.reset(user_key)

@@ -235,3 +235,32 @@ def test_a_spray_checks_passwords_a_few_at_a_time(live_api, now, monkeypatch):
         statuses = list(pool.map(lambda i: _login(live_api, f"nobody{i}", "x"), range(30)))
     assert set(statuses) <= {401, 429}
     assert 1 <= running["most"] <= sign_in.HASH_SLOTS
+
+
+def test_a_lockout_outlives_a_restart(client, now):
+    from services import sign_in
+    from tests.factories import PASSWORD, make_user
+
+    user = make_user(now)
+    limit = get_settings().login_attempts_per_15_min
+    wrong = {"username": user.username, "password": "not it"}
+    for _ in range(limit):
+        assert client.post("/api/auth/login", json=wrong).status_code == 401
+    sign_in.clear()  # what a restart does to the counts in memory
+    right = {"username": user.username, "password": PASSWORD}
+    locked = client.post("/api/auth/login", json=right)
+    assert locked.status_code == 429, locked.text
+
+
+def test_old_failures_are_forgotten(database, now):
+    from services import sign_in_history
+    from services.db import session_scope
+
+    with session_scope() as session:
+        sign_in_history.record_failure(session=session, keys=["address:1.2.3.4"], now=now)
+    with session_scope() as session:
+        assert sign_in_history.forget_old(session=session, now=now) == 0
+        assert sign_in_history.recent_failures(session=session, now=now) != []
+    later = now + sign_in_history.KEEP
+    with session_scope() as session:
+        assert sign_in_history.forget_old(session=session, now=later) == 1
