@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +52,12 @@ def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
         mode = connection.get_execution_options().get("sqlite_begin", "IMMEDIATE")
+        left_ms = _write_budget_ms.get()
+        if mode != "IMMEDIATE" or left_ms is None:
+            left_ms = busy_timeout_ms
+        # A write waits what is left of its one deadline after waiting for this process's
+        # writer lock: the two waits together stay within DB_WRITE_WAIT_S.
+        connection.exec_driver_sql(f"PRAGMA busy_timeout={max(1, left_ms)}")
         connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -132,6 +140,7 @@ def is_sqlite(engine: Engine | None = None) -> bool:
 # threads of one process queue here instead, in order, and only other processes meet the
 # busy timeout.
 _sqlite_writer = threading.Lock()
+_write_budget_ms: ContextVar[int | None] = ContextVar("_write_budget_ms", default=None)
 
 
 def _busy(what: str) -> DatabaseBusy:
@@ -159,8 +168,10 @@ def session_scope() -> Iterator[Session]:
     """
     engine = get_engine()
     sqlite = is_sqlite(engine)
+    deadline = time.monotonic() + _write_wait_s()
     if sqlite and not _sqlite_writer.acquire(timeout=_write_wait_s()):
         raise _busy("another write in this process held it")
+    budget = _write_budget_ms.set(int((deadline - time.monotonic()) * 1000)) if sqlite else None
     try:
         with Session(engine, expire_on_commit=False) as session:
             try:
@@ -176,6 +187,8 @@ def session_scope() -> Iterator[Session]:
                 raise
     finally:
         if sqlite:
+            if budget is not None:
+                _write_budget_ms.reset(budget)
             _sqlite_writer.release()
 
 

@@ -8,6 +8,7 @@ and a value past a limit is refused with the field named; nothing is stored.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any
 
 from pydantic import AfterValidator
@@ -26,6 +27,8 @@ def check_json_shape(value: Any) -> Any:
         seen += 1
         if seen > MAX_VALUES:
             raise ValueError(f"holds more than {MAX_VALUES} values")
+        if isinstance(item, float) and not math.isfinite(item):
+            raise ValueError("holds a number that is not finite (NaN or Infinity)")
         if isinstance(item, dict | list):
             if depth > MAX_DEPTH:
                 raise ValueError(f"nested deeper than {MAX_DEPTH} levels")

@@ -17,6 +17,8 @@ import hashlib
 import ipaddress
 import socket
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
@@ -72,9 +74,35 @@ def system_resolver(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(str(info[4][0]) for info in infos))
 
 
+LOOKUP_TIMEOUT_S = 5.0
+# Lookups at registration run here with a deadline: a slow name server (the agent may run
+# its own) cannot hold the web server's threads. A hung lookup is abandoned, not waited for.
+_lookups = ThreadPoolExecutor(max_workers=4, thread_name_prefix="callback-check-dns")
+
+
+def bounded_resolver(host: str, port: int) -> list[str]:
+    """system_resolver, given up after LOOKUP_TIMEOUT_S (OSError: treated as no answer)."""
+    future = _lookups.submit(system_resolver, host, port)
+    try:
+        return future.result(timeout=LOOKUP_TIMEOUT_S)
+    except FutureTimeout:
+        future.cancel()
+        raise OSError(f"no answer from the name server within {LOOKUP_TIMEOUT_S:g} s") from None
+
+
+# Ranges older Pythons' ipaddress does not flag, and tunnels that can wrap an inside
+# address (6to4 2002::/16 carries an IPv4 address in it).
+_ALSO_REFUSED = tuple(
+    ipaddress.ip_network(network)
+    for network in ("2002::/16", "fec0::/10", "192.88.99.0/24", "2001::/32", "64:ff9b::/96")
+)
+
+
 def _why_refused(address: Address) -> str | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         address = address.ipv4_mapped
+    if any(address in network for network in _ALSO_REFUSED):
+        return "tunnel or deprecated"
     for label, flagged in (
         ("loopback", address.is_loopback),
         ("link-local", address.is_link_local),
@@ -152,7 +180,7 @@ class CheckedUrl(str):
 
 
 def check_callback_url(
-    url: str, targets: CallbackTargets, resolve: Resolver = system_resolver, field: str = "url"
+    url: str, targets: CallbackTargets, resolve: Resolver = bounded_resolver, field: str = "url"
 ) -> CheckedUrl:
     """The URL, when it may be registered; InvalidInput naming `field` otherwise."""
     try:

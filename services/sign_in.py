@@ -92,13 +92,16 @@ def sign_in(*, username: str, password: str, address: str, now: datetime) -> Sig
                 session=session, username=username, password=password
             )
     except AuthenticationFailed:
+        _hashing.release()  # before the write: a busy database must not hold a hashing slot
         with session_scope() as session:
             sign_in_history.record_failure(
                 session=session, keys=[f"user:{user_key}", f"address:{address}"], now=now
             )
         raise
-    finally:
+    except BaseException:
         _hashing.release()
+        raise
+    _hashing.release()
     per_user.reset(user_key)
     per_address.refund(address, clock)
     ttl = timedelta(hours=get_settings().session_ttl_hours)

@@ -144,12 +144,14 @@ def update_user(
     before = {"role": user.role, "is_active": user.is_active}
     stays_admin = (role is None or role == UserRole.ADMIN) and is_active is not False
     if user.role == UserRole.ADMIN and user.is_active and not stays_admin:
+        # The active admins' rows are locked (PostgreSQL; SQLite's writer lock serialises):
+        # two admins deactivating each other at once cannot both see "one more is left".
         active_admins = session.exec(
-            select(func.count())
-            .select_from(User)
+            select(User.id)
             .where(User.role == UserRole.ADMIN, User.is_active == True)  # noqa: E712
-        ).one()
-        if active_admins <= 1:
+            .with_for_update()
+        ).all()
+        if len(active_admins) <= 1:
             raise Conflict(
                 "the last active admin cannot be demoted or deactivated: make another admin first",
                 field="role" if role is not None else "is_active",

@@ -56,19 +56,6 @@ class RequestContext:
             return
         loop_monitor.ensure_running()
         headers = dict(scope.get("headers") or [])
-        origin = headers.get(b"origin")
-        if origin is not None and origin not in self.allowed_origins:
-            # A page on another site is calling us with someone's credentials: refuse.
-            response = JSONResponse(
-                {"detail": "cross-site request refused (Origin not allowed)", "field": "Origin"},
-                status_code=403,
-            )
-            await response(scope, receive, send)
-            return
-        length = headers.get(b"content-length", b"")
-        if length.isdigit() and int(length) > self.max_bytes:
-            await body_too_large_response(BodyTooLarge(self.max_bytes))(scope, receive, send)
-            return
         request_id = _request_id(headers.get(b"x-request-id"))
         started = time.perf_counter()
         received = 0
@@ -100,6 +87,20 @@ class RequestContext:
                 ]
             await send(message)
 
+        origin = headers.get(b"origin")
+        if origin is not None and origin not in self.allowed_origins:
+            # A page on another site is calling us with someone's credentials: refuse.
+            response = JSONResponse(
+                {"detail": "cross-site request refused (Origin not allowed)", "field": "Origin"},
+                status_code=403,
+            )
+            await response(scope, receive, send_with_id)
+            return
+        length = headers.get(b"content-length", b"")
+        if length.isdigit() and int(length) > self.max_bytes:
+            response = body_too_large_response(BodyTooLarge(self.max_bytes))
+            await response(scope, receive, send_with_id)
+            return
         token = current_request_id.set(request_id.decode(errors="replace"))
         try:
             await self.app(scope, counted_receive, send_with_id)
@@ -122,8 +123,7 @@ _SAFE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
 # load nothing from elsewhere; Reflex's own code needs inline scripts and eval (its
 # call_script) and emotion's inline styles, so those stay allowed: what the policy buys is
 # no framing (clickjacking), no scripts, styles, fonts or connections to other origins, no
-# plugins, and no <base> or form redirection. The sign-in token is in the page's storage
-# (Reflex keeps client state there): this policy and the Origin check are its defence.
+# plugins, and no <base> or form redirection.
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self' 'unsafe-inline' 'unsafe-eval'; "
     "style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; font-src 'self' data:; "

@@ -9,8 +9,9 @@ from services.agents import AgentCredentials, AgentRead
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import NotFound
-from services.outbound_urls import CheckedUrl, check_callback_url
+from services.outbound_urls import CheckedUrl, check_callback_url, redacted
 from services.policy import callback_targets
+from services.users import UserRead
 from supervision_app.api.auth import AdminDep, UserDep
 from supervision_app.api.schemas import AgentCreateBody, AgentUpdateBody
 
@@ -22,8 +23,18 @@ def list_agents(user: UserDep) -> list[AgentRead]:
     """Admins and viewers see every agent; supervisors see the agents they supervise."""
     with read_scope() as session:
         if user.role == "supervisor":
-            return agent_service.list_agents(session=session, supervisor_id=user.id)
-        return agent_service.list_agents(session=session)
+            agents = agent_service.list_agents(session=session, supervisor_id=user.id)
+        else:
+            agents = agent_service.list_agents(session=session)
+    return [_as_seen_by(user, agent) for agent in agents]
+
+
+def _as_seen_by(user: UserRead, agent: AgentRead) -> AgentRead:
+    """A callback URL often carries its receiver's secret: admins see it whole, others only
+    its host (as the audit shows it)."""
+    if user.is_admin or not agent.callback_url:
+        return agent
+    return agent.model_copy(update={"callback_url": redacted(agent.callback_url)})
 
 
 @router.post("", status_code=201)
@@ -48,7 +59,7 @@ def get_agent(agent_id: int, user: UserDep) -> AgentRead:
         agent = agent_service.get_agent(session=session, agent_id=agent_id)
     if user.role == "supervisor" and agent.supervisor_id != user.id:
         raise NotFound("no such agent")
-    return agent
+    return _as_seen_by(user, agent)
 
 
 @router.patch("/{agent_id}")

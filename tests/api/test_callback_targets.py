@@ -212,3 +212,52 @@ def test_a_name_server_that_never_answers_holds_up_nothing(database, monkeypatch
     finally:
         release.set()
     assert only_notification().last_error == "no answer within 0.5 s"
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://[2002:7f00:1::1]/hook",  # 6to4 wrapping 127.0.0.1
+        "http://[fec0::1]/hook",  # deprecated site-local
+        "http://192.88.99.1/hook",  # 6to4 relay anycast
+    ],
+)
+def test_tunnels_and_old_ranges_are_refused_too(client, now, url):
+    agent = make_agent(now)
+    response = client.put(
+        "/api/v1/agents/me/callback",
+        json={"url": url},
+        headers={"Authorization": f"Bearer {agent.api_key}"},
+    )
+    assert response.status_code == 422, response.text
+
+
+def test_only_admins_see_a_callback_url_whole(client, now):
+    admin, viewer = make_user(now, role="admin"), make_user(now, role="viewer")
+    agent = make_agent(now)
+    url = "http://93.184.216.34/hook?token=s3cret"
+    client.put(
+        "/api/v1/agents/me/callback",
+        json={"url": url},
+        headers={"Authorization": f"Bearer {agent.api_key}"},
+    )
+    path = f"/api/agents/{agent.agent.id}"
+    seen_by_viewer = client.get(path, headers=sign_in(client, viewer.username)).json()
+    assert "s3cret" not in str(seen_by_viewer)
+    assert seen_by_viewer["callback_url"].startswith("http://93.184.216.34/…")
+    listed = client.get("/api/agents", headers=sign_in(client, viewer.username)).json()
+    assert "s3cret" not in str(listed)
+    assert client.get(path, headers=sign_in(client, admin.username)).json()["callback_url"] == url
+
+
+def test_a_slow_name_server_at_registration_is_given_up_on(monkeypatch):
+    import time as clock
+
+    from services import outbound_urls
+    from services.errors import InvalidInput
+
+    monkeypatch.setattr(outbound_urls, "LOOKUP_TIMEOUT_S", 0.2)
+    monkeypatch.setattr(outbound_urls, "system_resolver", lambda *_: clock.sleep(3) or [])
+    with pytest.raises(InvalidInput) as refused:
+        check_callback_url("http://slow.test/hook", CallbackTargets())
+    assert "no answer from the name server" in refused.value.message

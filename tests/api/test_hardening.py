@@ -264,3 +264,24 @@ def test_old_failures_are_forgotten(database, now):
     later = now + sign_in_history.KEEP
     with session_scope() as session:
         assert sign_in_history.forget_old(session=session, now=later) == 1
+
+
+def test_numbers_that_json_cannot_hold_are_refused(client, now):
+    agent = make_agent(now)
+    response = client.post(
+        "/api/v1/actions",
+        content=b'{"action": "store", "parameters": {"a": NaN, "b": Infinity}}',
+        headers={"Authorization": f"Bearer {agent.api_key}", "Content-Type": "application/json"},
+    )
+    assert response.status_code == 422 and response.json()["field"] == "parameters"
+
+
+def test_early_refusals_carry_the_request_id_and_the_security_headers(client):
+    refused = client.post(
+        "/api/auth/login",
+        content=b"{}",
+        headers={"Origin": "https://evil.example", "X-Request-ID": "probe-1"},
+    )
+    assert refused.status_code == 403
+    assert refused.headers["x-request-id"] == "probe-1"
+    assert "frame-ancestors 'none'" in refused.headers["content-security-policy"]
