@@ -20,7 +20,7 @@ from models.events import ExecutionEvent, Intervention
 from models.notifications import Notification
 from models.presence import PresenceChange, PresenceSession, PresenceStatus
 from models.review import ReviewAllowList, ReviewerVerdict
-from models.users import LoginSession, SignInFailure, User
+from models.users import LoginSession, SignInCode, SignInFailure, User
 from models.work import ActionRequest, Execution, Proposal, QueueEntry
 
 __all__ = [
@@ -50,6 +50,7 @@ __all__ = [
     "QueueStatus",
     "ReviewAllowList",
     "ReviewerVerdict",
+    "SignInCode",
     "SignInFailure",
     "SupervisionMode",
     "User",

@@ -45,3 +45,17 @@ class SignInFailure(SQLModel, table=True):
     # "user:<username>|<address>" or "address:<address>"
     key: str = Field(sa_type=String(200), index=True)
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class SignInCode(SQLModel, table=True):
+    """A one-time code a dashboard sign-in hands the browser, exchanged within seconds at
+    /api/auth/browser for the HttpOnly cookie that holds the real token: the token itself
+    never reaches the page's scripts. Only the code's hash is stored."""
+
+    __tablename__ = "sign_in_codes"
+
+    id: int | None = Field(default=None, primary_key=True)
+    code_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    user_id: int = Field(foreign_key="users.id")
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

@@ -14,7 +14,7 @@ from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.errors import AuthenticationFailed, RateLimited
 from services.rate_limit import SlidingWindow
-from services.users import SignIn
+from services.users import SignIn, UserRead
 
 WINDOW_S = 15 * 60
 # Password checks (argon2: ~50 ms of a core each) run a few at a time: a spray of sign-ins
@@ -67,7 +67,24 @@ def _refused(retry_after_s: int, what: str) -> RateLimited:
 
 
 def sign_in(*, username: str, password: str, address: str, now: datetime) -> SignIn:
-    """Check the password (off the event loop: callers run this in a thread) and start a session.
+    """Check the password (off the event loop: callers run this in a thread) and start a
+    session: the API's bearer token."""
+    user = verify_credentials(username=username, password=password, address=address, now=now)
+    ttl = timedelta(hours=get_settings().session_ttl_hours)
+    with session_scope() as session:
+        return user_service.start_login_session(session=session, user=user, now=now, ttl=ttl)
+
+
+def sign_in_code(*, username: str, password: str, address: str, now: datetime) -> str:
+    """The dashboard's sign-in: the same checks, then a one-time code the browser exchanges
+    for its HttpOnly cookie (the token never reaches the page's scripts)."""
+    user = verify_credentials(username=username, password=password, address=address, now=now)
+    with session_scope() as session:
+        return user_service.issue_sign_in_code(session=session, user=user, now=now)
+
+
+def verify_credentials(*, username: str, password: str, address: str, now: datetime) -> UserRead:
+    """The user, when the password is right and no limit is reached.
 
     Each attempt is counted before the password is checked, in one step (of 40 parallel
     guesses, only the limit's worth get checked): per username and address, and per address
@@ -104,6 +121,4 @@ def sign_in(*, username: str, password: str, address: str, now: datetime) -> Sig
     _hashing.release()
     per_user.reset(user_key)
     per_address.refund(address, clock)
-    ttl = timedelta(hours=get_settings().session_ttl_hours)
-    with session_scope() as session:
-        return user_service.start_login_session(session=session, user=user, now=now, ttl=ttl)
+    return user

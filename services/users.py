@@ -6,9 +6,10 @@ import re
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
-from models import ActorType, LoginSession, User, UserRole
+from models import ActorType, LoginSession, SignInCode, User, UserRole
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
@@ -271,3 +272,36 @@ def _revoke_all_sessions(session: Session, user_id: int, now: datetime) -> None:
     ).all():
         login.revoked_at = now
         session.add(login)
+
+
+SIGN_IN_CODE_TTL = timedelta(seconds=30)
+SIGN_IN_CODE_PREFIX = "svc_"
+
+
+def issue_sign_in_code(*, session: Session, user: UserRead, now: datetime) -> str:
+    """A one-time code for the browser to exchange for its HttpOnly sign-in cookie (only the
+    code's hash is kept; it is good for SIGN_IN_CODE_TTL and once)."""
+    code = new_token(SIGN_IN_CODE_PREFIX)
+    session.add(
+        SignInCode(code_hash=token_hash(code), user_id=user.id, expires_at=now + SIGN_IN_CODE_TTL)
+    )
+    return code
+
+
+def redeem_sign_in_code(*, session: Session, code: str, now: datetime, ttl: timedelta) -> SignIn:
+    """Use a code once, within its time, for an active user: the sign-in it stands for.
+    A second use, a late one or an unknown code fail alike."""
+    used = session.exec(  # type: ignore[call-overload]
+        update(SignInCode)
+        .where(
+            col(SignInCode.code_hash) == token_hash(code),
+            col(SignInCode.used_at).is_(None),
+            col(SignInCode.expires_at) > now,
+        )
+        .values(used_at=now)
+        .returning(SignInCode.user_id)
+    ).first()
+    user = session.get(User, used[0]) if used else None
+    if user is None or not user.is_active:
+        raise AuthenticationFailed("the sign-in link was used, expired or is unknown")
+    return start_login_session(session=session, user=_read(user), now=now, ttl=ttl)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
 
 from services import users as user_service
 from services.clock import utcnow
+from services.config import get_settings
 from services.db import read_scope, session_scope
+from services.errors import DomainError
 from services.sign_in import sign_in
 from services.users import SignIn, UserRead
 from supervision_app.api.auth import AdminDep, UserDep, bearer_token, forget_user_token
@@ -27,6 +32,54 @@ def logout(request: Request, _user: UserDep) -> None:
     forget_user_token(bearer_token(request))
     with session_scope() as session:
         user_service.end_login_session(session=session, token=bearer_token(request), now=utcnow())
+
+
+SESSION_COOKIE = "supervision_session"
+
+
+def _local_path(next_path: str) -> str:
+    """Where to go after: a path of this site only (never `//elsewhere` or a full URL)."""
+    if not next_path.startswith("/") or next_path.startswith(("//", "/\\")):
+        return "/"
+    return next_path
+
+
+@router.get("/auth/browser", include_in_schema=False)
+def browser_sign_in(request: Request, code: str = "", next: str = "/") -> RedirectResponse:
+    """The dashboard's sign-in lands here with its one-time code: the answer sets the
+    HttpOnly cookie that holds the sign-in token (page scripts never see it) and goes on."""
+    ttl = timedelta(hours=get_settings().session_ttl_hours)
+    try:
+        with session_scope() as session:
+            signed_in = user_service.redeem_sign_in_code(
+                session=session, code=code, now=utcnow(), ttl=ttl
+            )
+    except DomainError:
+        return RedirectResponse("/login?expired=1", status_code=303)
+    response = RedirectResponse(_local_path(next), status_code=303)
+    response.set_cookie(
+        SESSION_COOKIE,
+        signed_in.token,
+        max_age=int(ttl.total_seconds()),
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/auth/browser/sign-out", include_in_schema=False)
+def browser_sign_out(request: Request) -> RedirectResponse:
+    """Ends the dashboard's sign-in and removes its cookie."""
+    token = request.cookies.get(SESSION_COOKIE, "")
+    if token:
+        forget_user_token(token)
+        with session_scope() as session:
+            user_service.end_login_session(session=session, token=token, now=utcnow())
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path="/")
+    return response
 
 
 @router.get("/auth/me")

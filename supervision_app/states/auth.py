@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+import json
+from http.cookies import CookieError, SimpleCookie
 
 import reflex as rx
 
@@ -11,7 +12,6 @@ from services import sign_in as sign_in_service
 from services import users as user_service
 from services.actors import Actor
 from services.clock import utcnow
-from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.errors import DomainError
 from services.users import UserRead
@@ -31,10 +31,18 @@ def resolve_token(token: str) -> UserRead | None:
         return None
 
 
-class AuthState(rx.State):
-    """The signed-in user; the token lives in the browser's local storage, hashed in the DB."""
+SESSION_COOKIE = "supervision_session"
 
-    token: str = rx.LocalStorage("", name="supervision_token", sync=True)
+
+def _goto(url: str) -> rx.event.EventSpec:
+    """A full page load (the cookie set or cleared on the way reaches the next websocket)."""
+    return rx.call_script(f"window.location.replace({json.dumps(url)})")
+
+
+class AuthState(rx.State):
+    """The signed-in user. The sign-in token lives in an HttpOnly cookie the page's scripts
+    cannot read; the server reads it from the websocket's handshake (hashed in the DB)."""
+
     user_id: int = 0
     username: str = ""
     display_name: str = ""
@@ -57,9 +65,18 @@ class AuthState(rx.State):
         self.display_name = user.display_name if user else ""
         self.role = str(user.role) if user else ""
 
+    def _token(self) -> str:
+        cookies = SimpleCookie()
+        try:
+            cookies.load(self.router.headers.cookie or "")
+        except CookieError:
+            return ""
+        morsel = cookies.get(SESSION_COOKIE)
+        return morsel.value if morsel else ""
+
     async def current_user(self) -> UserRead | None:
         """Re-check the token on the server; pages call this before touching data."""
-        user = await asyncio.to_thread(resolve_token, self.token)
+        user = await asyncio.to_thread(resolve_token, self._token())
         self._apply(user)
         return user
 
@@ -74,7 +91,8 @@ class AuthState(rx.State):
         if await self.current_user() is not None:
             return rx.redirect(HOME_ROUTE)
         self.needs_first_admin = await asyncio.to_thread(_no_users_yet)
-        self.login_error = ""
+        expired = "expired=1" in str(self.router.url)
+        self.login_error = "That sign-in took too long; sign in again." if expired else ""
 
     @rx.event
     async def sign_in(self, form: dict[str, str]):
@@ -87,16 +105,14 @@ class AuthState(rx.State):
         yield
         try:
             address = self.router.session.client_ip or "unknown"
-            sign_in = await asyncio.to_thread(_sign_in, username, password, address)
+            code = await asyncio.to_thread(_sign_in_code, username, password, address)
         except DomainError as error:
             self.login_error = error.message.capitalize() + "."
-            return
-        finally:
             self.busy = False
-        self.token = sign_in.token
-        self._apply(sign_in.user)
+            return
         self.login_error = ""
-        yield rx.redirect(HOME_ROUTE)
+        # The busy spinner stays until the page is replaced.
+        yield _goto(f"/api/auth/browser?code={code}&next={HOME_ROUTE}")
 
     @rx.event
     async def create_first_admin(self, form: dict[str, str]):
@@ -106,26 +122,20 @@ class AuthState(rx.State):
             self.login_error = "The two passwords differ."
             return
         try:
-            sign_in = await asyncio.to_thread(
+            code = await asyncio.to_thread(
                 _create_first_admin, (form.get("username") or "").strip(), password
             )
         except DomainError as error:
             self.login_error = error.message.capitalize() + "."
             return
-        self.token = sign_in.token
-        self._apply(sign_in.user)
         self.login_error = ""
-        self.needs_first_admin = False
-        return rx.redirect(HOME_ROUTE)
+        return _goto(f"/api/auth/browser?code={code}&next={HOME_ROUTE}")
 
     @rx.event
     async def sign_out(self):
-        token = self.token
-        if token:
-            await asyncio.to_thread(_sign_out, token)
-        self.token = ""
+        """The sign-out route ends the sign-in and removes its cookie."""
         self._apply(None)
-        return rx.redirect(LOGIN_ROUTE)
+        return _goto("/api/auth/browser/sign-out")
 
 
 def _no_users_yet() -> bool:
@@ -133,17 +143,13 @@ def _no_users_yet() -> bool:
         return user_service.count_users(session=session) == 0
 
 
-def _ttl() -> timedelta:
-    return timedelta(hours=get_settings().session_ttl_hours)
-
-
-def _sign_in(username: str, password: str, address: str) -> user_service.SignIn:
-    return sign_in_service.sign_in(
+def _sign_in_code(username: str, password: str, address: str) -> str:
+    return sign_in_service.sign_in_code(
         username=username, password=password, address=address, now=utcnow()
     )
 
 
-def _create_first_admin(username: str, password: str) -> user_service.SignIn:
+def _create_first_admin(username: str, password: str) -> str:
     with session_scope() as session:
         if user_service.count_users(session=session) > 0:
             raise DomainError("an admin already exists: sign in instead")
@@ -156,9 +162,4 @@ def _create_first_admin(username: str, password: str) -> user_service.SignIn:
             now=now,
             actor=Actor.system("first-run setup"),
         )
-        return user_service.start_login_session(session=session, user=user, now=now, ttl=_ttl())
-
-
-def _sign_out(token: str) -> None:
-    with session_scope() as session:
-        user_service.end_login_session(session=session, token=token, now=utcnow())
+        return user_service.issue_sign_in_code(session=session, user=user, now=now)

@@ -1,3 +1,8 @@
+from datetime import timedelta
+
+import pytest
+
+from services.clock import utcnow
 from tests.api.conftest import sign_in
 from tests.factories import make_user
 
@@ -85,3 +90,48 @@ def test_a_demoted_admin_loses_admin_routes_at_once(client, now, admin_headers):
     assert client.get("/api/auth/me", headers=theirs).json()["role"] == "viewer"
     new_user = {"username": "sneaky", "password": "long enough pw", "role": "admin"}
     assert client.post("/api/users", json=new_user, headers=theirs).status_code == 403
+
+
+def test_a_browser_sign_in_code_becomes_an_httponly_cookie_once(client, now):
+    from services import users as user_service
+    from services.db import session_scope
+    from tests.factories import make_user
+
+    user = make_user(now)
+    with session_scope() as session:
+        code = user_service.issue_sign_in_code(session=session, user=user, now=utcnow())
+    first = client.get(f"/api/auth/browser?code={code}&next=/agents", follow_redirects=False)
+    assert first.status_code == 303 and first.headers["location"] == "/agents"
+    cookie = first.headers["set-cookie"]
+    assert cookie.startswith("supervision_session=svu_")
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie
+    token = cookie.split(";")[0].split("=", 1)[1]
+    me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
+    assert me.json()["id"] == user.id
+    again = client.get(f"/api/auth/browser?code={code}", follow_redirects=False)
+    assert again.headers["location"] == "/login?expired=1"
+    assert "set-cookie" not in again.headers
+
+
+def test_a_sign_in_code_is_good_for_seconds_and_never_leads_elsewhere(client, now):
+    from services import users as user_service
+    from services.db import session_scope
+    from services.errors import AuthenticationFailed
+    from tests.factories import make_user
+
+    user = make_user(now)
+    with session_scope() as session:
+        late = user_service.issue_sign_in_code(session=session, user=user, now=now)
+    with session_scope() as session, pytest.raises(AuthenticationFailed):
+        user_service.redeem_sign_in_code(
+            session=session,
+            code=late,
+            now=now + user_service.SIGN_IN_CODE_TTL,
+            ttl=timedelta(hours=1),
+        )
+    with session_scope() as session:
+        code = user_service.issue_sign_in_code(session=session, user=user, now=utcnow())
+    away = client.get(
+        f"/api/auth/browser?code={code}&next=//evil.example/x", follow_redirects=False
+    )
+    assert away.headers["location"] == "/"

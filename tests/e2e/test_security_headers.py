@@ -40,3 +40,23 @@ def test_every_answer_carries_the_security_headers(running_app: RunningApp):
         assert headers["x-frame-options"] == "DENY"
         assert headers["x-content-type-options"] == "nosniff"
         assert headers["referrer-policy"] == "same-origin"
+
+
+def test_the_sign_in_token_is_out_of_the_pages_reach(
+    page: Page, running_app: RunningApp, admin_account
+):
+    """Signed in, the token is an HttpOnly cookie: not in the page's storage, not in
+    document.cookie. Signing out ends the sign-in and removes the cookie."""
+    sign_in(page, running_app, *admin_account)
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "supervision_session"]
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    assert page.evaluate("document.cookie") == ""
+    stored = page.evaluate(
+        "JSON.stringify([Object.values(localStorage), Object.values(sessionStorage)])"
+    )
+    assert "svu_" not in stored
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url(lambda url: "/login" in url)
+    assert [c for c in page.context.cookies() if c["name"] == "supervision_session"] == []
+    page.goto(f"{running_app.url}/agents")
+    page.wait_for_url(lambda url: "/login" in url)
