@@ -45,7 +45,10 @@ FLUSH_CHUNK = 5000  # ids per statement, well inside SQLite's bound-parameter li
 
 
 class HeartbeatBuffer:
-    def __init__(self) -> None:
+    def __init__(self, flush_every_s: float = FLUSH_EVERY_S) -> None:
+        """`flush_every_s`: how often a beat starts a background flush (tests that flush by
+        hand pass infinity, so a slow machine's clock does not flush behind their back)."""
+        self._flush_every_s = flush_every_s
         self._tabs: dict[str, tuple[int, int]] = {}  # token hash -> (user id, tab id)
         self._pending: dict[int, tuple[int, datetime]] = {}  # tab id -> (user id, at)
         self._lock = threading.Lock()
@@ -89,7 +92,7 @@ class HeartbeatBuffer:
         )
 
     def _maybe_flush(self) -> None:
-        if time.monotonic() - self._last_flush < FLUSH_EVERY_S or self._flushing.locked():
+        if time.monotonic() - self._last_flush < self._flush_every_s or self._flushing.locked():
             return
         self._last_flush = time.monotonic()
         threading.Thread(target=self.flush, name="heartbeat-flush", daemon=True).start()

@@ -35,7 +35,7 @@ def buffered_tab(buffer, now):
 def test_known_online_tab_takes_the_fast_path_and_is_flushed(now):
     user = make_user(now)
     token, tab_id = online_tab(user.id, now)
-    buffer = HeartbeatBuffer()
+    buffer = HeartbeatBuffer(flush_every_s=float("inf"))  # flushed by hand only
     buffer.remember_tab(token, user.id, tab_id)
     answer = buffer.try_record(user.id, token, now + timedelta(seconds=30), RULES)
     assert answer is not None and answer.state == "online"
@@ -51,7 +51,7 @@ def test_known_online_tab_takes_the_fast_path_and_is_flushed(now):
 def test_anything_unusual_takes_the_full_path(now):
     user, other = make_user(now), make_user(now)
     token, tab_id = online_tab(user.id, now)
-    buffer = HeartbeatBuffer()
+    buffer = HeartbeatBuffer(flush_every_s=float("inf"))  # flushed by hand only
     assert buffer.try_record(user.id, token, now, RULES) is None  # tab not known yet
     buffer.remember_tab(token, user.id, tab_id)
     assert buffer.try_record(other.id, token, now, RULES) is None  # someone else's tab
@@ -68,7 +68,7 @@ def test_anything_unusual_takes_the_full_path(now):
 def test_flush_never_revives_an_ended_tab(now):
     user = make_user(now)
     token, tab_id = online_tab(user.id, now)
-    buffer = HeartbeatBuffer()
+    buffer = HeartbeatBuffer(flush_every_s=float("inf"))  # flushed by hand only
     buffer.remember_tab(token, user.id, tab_id)
     assert buffer.try_record(user.id, token, now + timedelta(seconds=5), RULES) is not None
     with session_scope() as session:
@@ -82,7 +82,7 @@ def test_flush_never_revives_an_ended_tab(now):
 
 
 def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
-    buffer = HeartbeatBuffer()
+    buffer = HeartbeatBuffer(flush_every_s=float("inf"))  # flushed by hand only
     first, first_token, first_tab = buffered_tab(buffer, now)
     second, second_token, second_tab = buffered_tab(buffer, now)
     assert buffer.try_record(first.id, first_token, now + timedelta(seconds=10), RULES)
@@ -112,7 +112,7 @@ def test_a_flush_stamps_its_earliest_beat_and_never_moves_a_heartbeat_back(now):
 def test_beats_seconds_apart_in_one_flush_keep_their_own_second(now):
     """After a failed flush a beat kept for retry can be much older than the rest: it must
     not drag the newer beats back with it."""
-    buffer = HeartbeatBuffer()
+    buffer = HeartbeatBuffer(flush_every_s=float("inf"))  # flushed by hand only
     kept, kept_token, kept_tab = buffered_tab(buffer, now)
     fresh, fresh_token, fresh_tab = buffered_tab(buffer, now)
     assert buffer.try_record(kept.id, kept_token, now + timedelta(seconds=10), RULES)
