@@ -14,6 +14,7 @@ from services import (
     proposals,
     queue,
     sign_in_history,
+    users,
 )
 from services.callback_delivery import deliver_due
 from services.clock import utcnow
@@ -34,6 +35,7 @@ def tidy_database() -> None:
     with session_scope() as session:
         removed = maintenance.purge_stale_sessions(session=session, now=utcnow())
         removed += sign_in_history.forget_old(session=session, now=utcnow())
+        removed += users.forget_old_sign_in_codes(session=session, now=utcnow())
     if removed:
         logger.info("tidy_database removed %d stale sessions", removed)
 

@@ -6,7 +6,7 @@ import re
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlmodel import Session, col, func, select
 
 from models import ActorType, LoginSession, SignInCode, User, UserRole
@@ -286,6 +286,14 @@ def issue_sign_in_code(*, session: Session, user: UserRead, now: datetime) -> st
         SignInCode(code_hash=token_hash(code), user_id=user.id, expires_at=now + SIGN_IN_CODE_TTL)
     )
     return code
+
+
+def forget_old_sign_in_codes(*, session: Session, now: datetime) -> int:
+    """Codes past their time are of no use to anyone."""
+    result = session.exec(  # type: ignore[call-overload]
+        delete(SignInCode).where(col(SignInCode.expires_at) < now)
+    )
+    return result.rowcount or 0
 
 
 def redeem_sign_in_code(*, session: Session, code: str, now: datetime, ttl: timedelta) -> SignIn:

@@ -44,10 +44,19 @@ def _local_path(next_path: str) -> str:
     return next_path
 
 
+def _from_this_site(request: Request) -> bool:
+    """The browser says the navigation came from one of this site's own pages. Another site
+    could otherwise send a victim here with its own code (signing them in as the attacker)
+    or sign them out; every current browser sends Sec-Fetch-Site, and without it: no."""
+    return request.headers.get("sec-fetch-site") == "same-origin"
+
+
 @router.get("/auth/browser", include_in_schema=False)
 def browser_sign_in(request: Request, code: str = "", next: str = "/") -> RedirectResponse:
     """The dashboard's sign-in lands here with its one-time code: the answer sets the
     HttpOnly cookie that holds the sign-in token (page scripts never see it) and goes on."""
+    if not _from_this_site(request):
+        return RedirectResponse("/login", status_code=303)
     ttl = timedelta(hours=get_settings().session_ttl_hours)
     try:
         with session_scope() as session:
@@ -64,14 +73,17 @@ def browser_sign_in(request: Request, code: str = "", next: str = "/") -> Redire
         path="/",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=request.url.scheme == "https"
+        or get_settings().resolved_site_url.startswith("https://"),
     )
     return response
 
 
 @router.get("/auth/browser/sign-out", include_in_schema=False)
 def browser_sign_out(request: Request) -> RedirectResponse:
-    """Ends the dashboard's sign-in and removes its cookie."""
+    """Ends the dashboard's sign-in and removes its cookie (asked from this site only)."""
+    if not _from_this_site(request):
+        return RedirectResponse("/login", status_code=303)
     token = request.cookies.get(SESSION_COOKIE, "")
     if token:
         forget_user_token(token)

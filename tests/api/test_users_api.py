@@ -92,6 +92,32 @@ def test_a_demoted_admin_loses_admin_routes_at_once(client, now, admin_headers):
     assert client.post("/api/users", json=new_user, headers=theirs).status_code == 403
 
 
+SAME_SITE = {"Sec-Fetch-Site": "same-origin"}  # what the browser sends from our own page
+
+
+def test_another_site_cannot_sign_a_browser_in_or_out(client, now):
+    """Login CSRF: an attacker's page sends the victim to the exchange with the attacker's
+    own code; the browser says the navigation is cross-site, and nothing happens."""
+    from services import users as user_service
+    from services.db import session_scope
+    from tests.factories import make_user
+
+    attacker = make_user(now)
+    with session_scope() as session:
+        code = user_service.issue_sign_in_code(session=session, user=attacker, now=utcnow())
+    for headers in ({"Sec-Fetch-Site": "cross-site"}, {}):
+        refused = client.get(
+            f"/api/auth/browser?code={code}", headers=headers, follow_redirects=False
+        )
+        assert refused.headers["location"] == "/login" and "set-cookie" not in refused.headers
+        out = client.get("/api/auth/browser/sign-out", headers=headers, follow_redirects=False)
+        assert "set-cookie" not in out.headers  # the victim's cookie stays
+    still_good = client.get(
+        f"/api/auth/browser?code={code}", headers=SAME_SITE, follow_redirects=False
+    )
+    assert "supervision_session=" in still_good.headers["set-cookie"]
+
+
 def test_a_browser_sign_in_code_becomes_an_httponly_cookie_once(client, now):
     from services import users as user_service
     from services.db import session_scope
@@ -100,7 +126,9 @@ def test_a_browser_sign_in_code_becomes_an_httponly_cookie_once(client, now):
     user = make_user(now)
     with session_scope() as session:
         code = user_service.issue_sign_in_code(session=session, user=user, now=utcnow())
-    first = client.get(f"/api/auth/browser?code={code}&next=/agents", follow_redirects=False)
+    first = client.get(
+        f"/api/auth/browser?code={code}&next=/agents", headers=SAME_SITE, follow_redirects=False
+    )
     assert first.status_code == 303 and first.headers["location"] == "/agents"
     cookie = first.headers["set-cookie"]
     assert cookie.startswith("supervision_session=svu_")
@@ -108,7 +136,7 @@ def test_a_browser_sign_in_code_becomes_an_httponly_cookie_once(client, now):
     token = cookie.split(";")[0].split("=", 1)[1]
     me = client.get("/api/auth/me", headers={"Authorization": f"Bearer {token}"})
     assert me.json()["id"] == user.id
-    again = client.get(f"/api/auth/browser?code={code}", follow_redirects=False)
+    again = client.get(f"/api/auth/browser?code={code}", headers=SAME_SITE, follow_redirects=False)
     assert again.headers["location"] == "/login?expired=1"
     assert "set-cookie" not in again.headers
 
@@ -132,6 +160,8 @@ def test_a_sign_in_code_is_good_for_seconds_and_never_leads_elsewhere(client, no
     with session_scope() as session:
         code = user_service.issue_sign_in_code(session=session, user=user, now=utcnow())
     away = client.get(
-        f"/api/auth/browser?code={code}&next=//evil.example/x", follow_redirects=False
+        f"/api/auth/browser?code={code}&next=//evil.example/x",
+        headers=SAME_SITE,
+        follow_redirects=False,
     )
     assert away.headers["location"] == "/"
