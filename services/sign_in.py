@@ -27,7 +27,16 @@ _failures: SlidingWindow | None = None
 _per_address: SlidingWindow | None = None
 
 
+_windows_lock = threading.Lock()
+
+
 def _windows() -> tuple[SlidingWindow, SlidingWindow]:
+    """The counts, made once (under a lock: 40 first attempts at once must share them)."""
+    with _windows_lock:
+        return _windows_locked()
+
+
+def _windows_locked() -> tuple[SlidingWindow, SlidingWindow]:
     global _failures, _per_address
     settings = get_settings()
     fresh = (
