@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -54,13 +55,18 @@ def forget_user_token(token: str) -> None:
 _agent_budget: SlidingWindow | None = None
 
 
+_agent_budget_lock = threading.Lock()
+
+
 def _spend_budget(agent_id: int) -> None:
     """Each agent may make AGENT_REQUESTS_PER_MINUTE requests a minute; then 429."""
     global _agent_budget
     limit = get_settings().agent_requests_per_minute
-    if _agent_budget is None or _agent_budget.limit != limit:
-        _agent_budget = SlidingWindow(limit, 60.0)
-    verdict = _agent_budget.hit(f"agent:{agent_id}", time.monotonic())
+    with _agent_budget_lock:  # made once: requests arriving together share one budget
+        if _agent_budget is None or _agent_budget.limit != limit:
+            _agent_budget = SlidingWindow(limit, 60.0)
+        budget = _agent_budget
+    verdict = budget.hit(f"agent:{agent_id}", time.monotonic())
     if not verdict.allowed:
         raise RateLimited(
             f"request budget exceeded ({limit}/min); retry in {verdict.retry_after_s} s",
