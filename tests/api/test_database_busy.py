@@ -13,8 +13,14 @@ from sqlmodel import select
 
 from models import ActionRequest, Execution
 from services.config import get_settings
-from services.db import dispose_engines, is_sqlite, read_scope
+from services.db import dispose_engines, read_scope
+from tests.databases import on_postgres
 from tests.factories import make_agent
+
+# Each lock exists on one database; `make test` runs the suite on both, so each test runs
+# where its lock is (SQLite: the file lock and this process's writer lock; PostgreSQL: rows).
+ON_SQLITE = pytest.mark.skipif(on_postgres(), reason="SQLite's locks")
+ON_POSTGRES = pytest.mark.skipif(not on_postgres(), reason="PostgreSQL's row locks")
 
 
 @pytest.fixture
@@ -35,11 +41,10 @@ def act(client, agent, key="order-77"):
     )
 
 
+@ON_SQLITE
 def test_a_write_behind_another_processs_lock_answers_503_then_the_retry_acts_once(
     short_wait, client, now
 ):
-    if not is_sqlite():
-        pytest.skip("SQLite's file lock; PostgreSQL's row lock is the next test")
     agent = make_agent(now)
     holder = sqlite3.connect(short_wait.removeprefix("sqlite:///"), timeout=0)
     holder.isolation_level = None
@@ -63,9 +68,8 @@ def test_a_write_behind_another_processs_lock_answers_503_then_the_retry_acts_on
         assert len(session.exec(select(Execution)).all()) == 1
 
 
+@ON_SQLITE
 def test_a_write_behind_a_long_write_in_this_process_answers_503(short_wait, client, now):
-    if not is_sqlite():
-        pytest.skip("this process's writer lock exists on SQLite only")
     from services.db import session_scope
 
     agent = make_agent(now)
@@ -88,9 +92,8 @@ def test_a_write_behind_a_long_write_in_this_process_answers_503(short_wait, cli
     assert act(client, agent).status_code == 200
 
 
+@ON_POSTGRES
 def test_a_report_behind_a_locked_run_row_answers_503(short_wait, client, now):
-    if is_sqlite():
-        pytest.skip("row locks are PostgreSQL's")
     agent = make_agent(now)
     headers = {"Authorization": f"Bearer {agent.api_key}"}
     run = act(client, agent).json()["execution_id"]
