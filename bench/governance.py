@@ -47,11 +47,11 @@ def main() -> None:
             now=now,
             actor=Actor.system(),
         )
-        token, _ = presence.start_presence_session(session=session, user_id=supervisor.id, now=now)
-        presence.record_heartbeat(
+        token, _ = presence.open_tab(session=session, user_id=supervisor.id, now=now)
+        presence.record_activity(
             session=session,
             user_id=supervisor.id,
-            session_token=token,
+            tab_token=token,
             now=now,
             rules=presence_rules(),
         )

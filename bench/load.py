@@ -57,7 +57,7 @@ def setup():
                 actor=Actor.system(),
             )
             login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-            tab, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
+            tab, _ = presence.open_tab(session=session, user_id=user.id, now=now)
             supervisors.append((user.id, login.token, tab))
         for index in range(AGENTS):
             level = ("AUTONOMOUS", "INTERN", "SUPERVISED")[index % 3]

@@ -48,7 +48,7 @@ def prepare(count: int, name: str) -> tuple[int, str, str]:
             actor=Actor.system(),
         )
         login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-        tab, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
+        tab, _ = presence.open_tab(session=session, user_id=user.id, now=now)
         agent = create_agent(
             session=session,
             name=f"{name}-bot",

@@ -131,7 +131,7 @@ def _setup() -> tuple[int, str, str, str]:
             now=now,
             actor=Actor.system(),
         )
-        token, _ = presence.start_presence_session(session=session, user_id=watcher.id, now=now)
+        token, _ = presence.open_tab(session=session, user_id=watcher.id, now=now)
         intern = create_agent(
             session=session,
             name="bench-intern",
@@ -171,8 +171,8 @@ def _measure(server: ApiServer, watcher: int, token: str, worker_key: str, phase
         while time.monotonic() < deadline:
             start = time.perf_counter()
             with session_scope() as session:
-                presence.record_heartbeat(
-                    session=session, user_id=watcher, session_token=token, now=utcnow(), rules=rules
+                presence.record_activity(
+                    session=session, user_id=watcher, tab_token=token, now=utcnow(), rules=rules
                 )
             heartbeats.append((time.perf_counter() - start) * 1000)
             start = time.perf_counter()

@@ -50,9 +50,9 @@ def setup() -> tuple[str, str]:
             actor=Actor.system(),
         )
         login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-        token, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
-        presence.record_heartbeat(
-            session=session, user_id=user.id, session_token=token, now=now, rules=presence_rules()
+        token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
+        presence.record_activity(
+            session=session, user_id=user.id, tab_token=token, now=now, rules=presence_rules()
         )
         agent = create_agent(
             session=session,

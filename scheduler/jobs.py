@@ -10,7 +10,6 @@ from services import (
     autonomous_review,
     dispatch,
     maintenance,
-    presence,
     proposals,
     queue,
     sign_in_history,
@@ -21,7 +20,7 @@ from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
 from services.policy import liveness_policy, presence_rules
-from services.presence_transitions import apply_presence_transitions
+from services.presence_transitions import run_presence_pass
 from services.run_liveness import end_if_lost, silent_runs
 
 logger = logging.getLogger(__name__)
@@ -44,12 +43,7 @@ def presence_transitions() -> list[int]:
     """Move users between online / away / offline on time; dispatch for anyone who became
     available."""
     with session_scope() as session:
-        presence.end_stale_tabs(session=session, now=utcnow(), rules=presence_rules())
-        presence.settle_closed_tabs(session=session, now=utcnow(), rules=presence_rules())
-    with session_scope() as session:
-        became_available = apply_presence_transitions(
-            session=session, now=utcnow(), rules=presence_rules()
-        )
+        became_available = run_presence_pass(session=session, now=utcnow(), rules=presence_rules())
     for user_id in became_available:
         dispatch.dispatch_supervisor_work(user_id)
     return became_available

@@ -15,6 +15,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from scheduler import jobs
 from services.clock import utcnow
+from services.policy import presence_rules
 
 logger = logging.getLogger(__name__)
 
@@ -28,8 +29,9 @@ class SchedulerStatus:
 
 status = SchedulerStatus()
 
-# (job id, function, interval in seconds)
-JOBS: list[tuple[str, Callable[[], None], int]] = [
+# (job id, function, interval in seconds); the presence pass's interval follows the presence
+# thresholds (`job_intervals`).
+JOBS: list[tuple[str, Callable[[], None], float]] = [
     ("tidy_database", jobs.tidy_database, 3600),
     ("presence_transitions", jobs.presence_transitions, 15),
     ("queue_dispatch", jobs.queue_dispatch, 30),
@@ -62,11 +64,20 @@ def _on_job_event(event: JobExecutionEvent) -> None:
         status.last_error.pop(event.job_id, None)
 
 
+def job_intervals() -> list[tuple[str, Callable[[], None], float]]:
+    """JOBS with the presence pass as often as the configured thresholds need."""
+    pass_every = presence_rules().pass_interval_s
+    return [
+        (job_id, func, pass_every if job_id == "presence_transitions" else seconds)
+        for job_id, func, seconds in JOBS
+    ]
+
+
 def build_scheduler() -> AsyncIOScheduler:
     scheduler = AsyncIOScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": 30}
     )
-    for job_id, func, seconds in JOBS:
+    for job_id, func, seconds in job_intervals():
         scheduler.add_job(
             _in_thread(func), "interval", seconds=seconds, id=job_id, next_run_time=utcnow()
         )

@@ -35,6 +35,12 @@ class Settings(BaseSettings):
         description="After a user's last tab closes, wait this long before counting it "
         "(a page reload closes and reopens its tab); 0 counts it at once.",
     )
+    presence_online_override_max_minutes: int = Field(
+        480,
+        ge=1,
+        description="The longest a supervisor may 'appear online' by hand; it also ends "
+        "when their last dashboard tab closes.",
+    )
     away_counts_as_available: bool = Field(
         False, description="Let 'away' supervisors be available."
     )
@@ -108,7 +114,8 @@ class Settings(BaseSettings):
     max_payload_bytes: int = Field(262_144, description="Largest request body the API accepts.")
     governance_cache: bool = Field(
         True,
-        description="Cache supervisors' presence per process (turn off with several processes).",
+        description="Cache supervisors' presence for the governance check, at most 2 s "
+        "(so several processes agree within 2 s).",
     )
     callback_allowed_hosts: str = Field(
         "",

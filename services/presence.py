@@ -1,20 +1,27 @@
-"""Presence: who is online, from dashboard heartbeats and manual overrides.
+"""Presence: who is online, from dashboard tabs' activity and manual overrides.
 
-Only the server's clock counts. A user's state is derived from their most recent heartbeat
-across live tab sessions; an unexpired override wins over heartbeats. Every state change is
-recorded with its reason.
+Only the server's clock counts. A user's state follows their most recent activity across live
+tabs; an unexpired override wins over activity. Every move is recorded with the moment it
+happened and its reason (`MOVE_REASONS`), so the history reads true even when the scheduler's
+pass notices a timeout late.
+
+One entry point says "this tab was active at T", for the dashboard's websocket event and the
+HTTP route alike: `record_activity`. Most beats only move a timestamp; they cost two
+conditional UPDATEs in one short transaction. A beat that changes a state (a return from away,
+a first tab) locks the user's row and records the move.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel
-from sqlalchemy import insert, or_, update
+from sqlalchemy import insert, update
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from models import (
@@ -28,10 +35,27 @@ from models import (
 from services.actors import Actor
 from services.audit import record_audit
 from services.config import Settings
-from services.errors import DomainError, InvalidInput, NotFound, PermissionDenied
-from services.presence_cache import SupervisorSnapshot, invalidate_after_commit, presence_cache
+from services.errors import InvalidInput, NotFound, PermissionDenied
+from services.presence_cache import (
+    SupervisorSnapshot,
+    invalidate_after_commit,
+    presence_snapshot,
+)
 from services.security import PRESENCE_TOKEN_PREFIX, new_token, token_hash
 from services.users import UserRead
+
+# Why a user's state moved; the history shows these.
+MOVE_REASONS = {
+    "heartbeat": "activity in a dashboard tab",
+    "timeout": "no activity for the configured time",
+    "tab_closed": "their last dashboard tab closed",
+    "override": "set by hand",
+    "override_cleared": "went back to following activity",
+    "override_expired": "a manual state reached its end",
+}
+# Moves nobody made at that moment: recorded by the system, not in the user's name.
+SYSTEM_REASONS = frozenset({"timeout", "override_expired"})
+_DOWNWARD = {PresenceState.ONLINE: 0, PresenceState.AWAY: 1, PresenceState.OFFLINE: 2}
 
 
 @dataclass(frozen=True)
@@ -39,18 +63,32 @@ class PresenceRules:
     away_after: timedelta
     offline_after: timedelta
     away_counts_as_available: bool = False
-    # A closed tab's heartbeats still count this long, so a reload (close, then a new tab a
-    # second later) records nothing; the transition pass settles it afterwards.
+    # A closed tab's activity still counts this long, so a reload (close, then a new tab a
+    # second later) records nothing; the scheduler's pass settles it afterwards.
     close_grace: timedelta = timedelta(0)
+    # "Appear online" always ends: a supervisor who left must not count as available forever.
+    online_override_max: timedelta = timedelta(hours=8)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> PresenceRules:
         return cls(
             away_after=timedelta(seconds=settings.presence_away_after_s),
-            offline_after=timedelta(seconds=settings.presence_offline_after_s),
+            offline_after=timedelta(
+                seconds=max(settings.presence_offline_after_s, settings.presence_away_after_s)
+            ),
             away_counts_as_available=settings.away_counts_as_available,
             close_grace=timedelta(seconds=settings.presence_close_grace_s),
+            online_override_max=timedelta(minutes=settings.presence_online_override_max_minutes),
         )
+
+    @property
+    def pass_interval_s(self) -> float:
+        """How often the scheduler's pass must run for reads and dispatch to follow these
+        thresholds closely: a quarter of the shortest of them, between 1 and 15 seconds. (The
+        history is exact whatever the interval: each move carries its own moment.)"""
+        spans = [self.away_after, self.offline_after - self.away_after, self.close_grace]
+        shortest = min(span.total_seconds() for span in spans if span.total_seconds() > 0)
+        return min(15.0, max(1.0, shortest / 4))
 
 
 class PresenceRead(BaseModel):
@@ -87,7 +125,45 @@ class PresenceUpdate:
     presence: PresenceRead
     changed: bool
     became_available: bool
-    tab_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Move:
+    from_state: PresenceState
+    to_state: PresenceState
+    reason: str
+    at: datetime
+
+    def as_row(self, user_id: int) -> dict[str, object]:
+        return {
+            "user_id": user_id,
+            "from_state": self.from_state.value,
+            "to_state": self.to_state.value,
+            "reason": self.reason,
+            "at": self.at,
+        }
+
+
+class StatusLike(Protocol):
+    """A presence_status row: the ORM object, or plain columns from the pass's query."""
+
+    state: str
+    since: datetime
+    last_heartbeat_at: datetime | None
+    override_state: str | None
+    override_expires_at: datetime | None
+
+
+@dataclass
+class StatusValues:
+    """A status row's columns as plain values, to work out its moves without an ORM object."""
+
+    user_id: int
+    state: str
+    since: datetime
+    last_heartbeat_at: datetime | None
+    override_state: str | None
+    override_expires_at: datetime | None
 
 
 def derived_state(
@@ -103,17 +179,64 @@ def derived_state(
     return PresenceState.OFFLINE
 
 
+def _override_holds(status: StatusLike, now: datetime) -> bool:
+    return status.override_state is not None and (
+        status.override_expires_at is None or status.override_expires_at > now
+    )
+
+
 def effective_state(
-    status: PresenceStatus | None, now: datetime, rules: PresenceRules
+    status: StatusLike | None, now: datetime, rules: PresenceRules
 ) -> PresenceState:
-    """The state that counts now: an unexpired override, else what the heartbeats say."""
+    """The state that counts now: an unexpired override, else what the activity says."""
     if status is None:
         return PresenceState.OFFLINE
-    if status.override_state is not None and (
-        status.override_expires_at is None or status.override_expires_at > now
-    ):
+    if _override_holds(status, now):
         return PresenceState(status.override_state)
     return derived_state(status.last_heartbeat_at, now, rules)
+
+
+def due_moves(status: StatusLike, until: datetime, rules: PresenceRules) -> list[Move]:
+    """The moves nobody's request made, due by `until`, each at the moment it happened: an
+    override reaching its end, then the activity timeouts (online → away at the last activity
+    plus `away_after`, → offline at plus `offline_after`). Applies them to `status`."""
+    moves: list[Move] = []
+    state = PresenceState(status.state)
+    start = status.since
+    if status.override_state is not None:
+        expires = status.override_expires_at
+        if expires is None or expires > until:
+            return moves
+        status.override_state = None
+        status.override_expires_at = None
+        start = max(start, expires)
+        after = derived_state(status.last_heartbeat_at, expires, rules)
+        if after != state:
+            moves.append(Move(state, after, "override_expired", start))
+            state = after
+    last = status.last_heartbeat_at
+    steps = (
+        [(start, PresenceState.OFFLINE)]
+        if last is None
+        else [
+            (last + rules.away_after, PresenceState.AWAY),
+            (last + rules.offline_after, PresenceState.OFFLINE),
+        ]
+    )
+    for at, to_state in steps:
+        if at > until:
+            break
+        if _DOWNWARD[to_state] > _DOWNWARD[state]:
+            moves.append(Move(state, to_state, "timeout", max(at, start)))
+            state = to_state
+    _apply(status, moves)
+    return moves
+
+
+def _apply(status: StatusLike, moves: list[Move]) -> None:
+    if moves:
+        status.state = moves[-1].to_state.value
+        status.since = moves[-1].at
 
 
 def is_available_state(state: PresenceState, rules: PresenceRules) -> bool:
@@ -126,7 +249,7 @@ def supervisor_is_available(
     *, session: Session, user_id: int, now: datetime, rules: PresenceRules
 ) -> bool:
     """The one place that decides whether a human supervisor can watch work now."""
-    return snapshot_is_available(presence_cache.get(session, user_id), now, rules)
+    return snapshot_is_available(presence_snapshot(session, user_id), now, rules)
 
 
 def snapshot_is_available(
@@ -142,97 +265,113 @@ def snapshot_is_available(
     return is_available_state(derived_state(snapshot.last_heartbeat_at, now, rules), rules)
 
 
-def _read(status: PresenceStatus) -> PresenceRead:
-    return PresenceRead.model_validate(status, from_attributes=True)
+def _read(status: StatusLike, user_id: int) -> PresenceRead:
+    return PresenceRead(
+        user_id=user_id,
+        state=PresenceState(status.state),
+        since=status.since,
+        last_heartbeat_at=status.last_heartbeat_at,
+        override_state=PresenceState(status.override_state) if status.override_state else None,
+        override_expires_at=status.override_expires_at,
+    )
+
+
+def _values(status: PresenceStatus) -> StatusValues:
+    return StatusValues(
+        user_id=status.user_id,
+        state=str(status.state),
+        since=status.since,
+        last_heartbeat_at=status.last_heartbeat_at,
+        override_state=str(status.override_state) if status.override_state else None,
+        override_expires_at=status.override_expires_at,
+    )
+
+
+def _read_now(status: PresenceStatus, now: datetime, rules: PresenceRules) -> PresenceRead:
+    """The state as of `now` with its true `since`, though the stored row may lag the pass."""
+    values = _values(status)
+    due_moves(values, now, rules)
+    return _read(values, status.user_id)
 
 
 def _status_for(session: Session, user_id: int, now: datetime) -> PresenceStatus:
     """The user's status row, locked for this transaction.
 
     On PostgreSQL two processes may settle the same user at once; the row lock makes the
-    second one see the first one's result, so a change is recorded once. (SQLite's writer
+    second one see the first one's result, so a move is recorded once. (SQLite's writer
     lock already serialises them.) A missing row is created first, tolerating a racing twin.
     """
     status = session.get(PresenceStatus, user_id, with_for_update=True)
-    if status is None:
-        if session.get(User, user_id) is None:
-            raise NotFound("no such user")
-        return _lock_statuses(session, {user_id}, now)[user_id]
+    if status is not None:
+        return status
+    if session.get(User, user_id) is None:
+        raise NotFound("no such user")
+    dialect_insert = (
+        postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    )
+    row = {"user_id": user_id, "state": PresenceState.OFFLINE.value, "since": now}
+    session.execute(dialect_insert(PresenceStatus).on_conflict_do_nothing(), [row])
+    status = session.get(PresenceStatus, user_id, with_for_update=True, populate_existing=True)
+    assert status is not None  # just inserted, or inserted by the racing twin
     return status
 
 
 def _settle(
     session: Session,
     status: PresenceStatus,
+    *,
+    event_at: datetime,
     now: datetime,
     rules: PresenceRules,
     reason: str,
-    changes: list[dict[str, object]] | None = None,
-    user_actor: Actor | None = None,
+    change: Callable[[PresenceStatus], None],
 ) -> PresenceUpdate:
-    """Store the state that counts now; record and audit a change if there is one.
-
-    A batch passes `changes` to collect the change rows and insert them all at once, and the
-    user as `user_actor` when it already has them.
+    """Catch up with the moves due before the event, apply the event's `change` at
+    `event_at`, record the move it makes (if any), then the moves due since; store and audit.
     """
     invalidate_after_commit(session, status.user_id)
-    if (
-        status.override_state is not None
-        and status.override_expires_at is not None
-        and status.override_expires_at <= now
-    ):
-        status.override_state = None
-        status.override_expires_at = None
-        reason = "expiry"
-    new_state = effective_state(status, now, rules)
-    old_state = PresenceState(status.state)
-    changed = new_state != old_state
-    if changed:
-        status.state = new_state
-        status.since = now
-        change = {
-            "user_id": status.user_id,
-            "from_state": old_state.value,
-            "to_state": new_state.value,
-            "reason": reason,
-            "at": now,
-        }
-        if changes is None:
-            session.execute(insert(PresenceChange), [change])
-        else:
-            changes.append(change)
+    moves = due_moves(status, event_at, rules)
+    before = PresenceState(status.state)  # what really held just before the event
+    change(status)
+    state, after = PresenceState(status.state), effective_state(status, event_at, rules)
+    if after != state:
+        event_move = Move(state, after, reason, event_at)
+        moves.append(event_move)
+        _apply(status, [event_move])
+    moves.extend(due_moves(status, now, rules))
+    session.add(status)
+    if moves:
+        session.execute(insert(PresenceChange), [move.as_row(status.user_id) for move in moves])
+        _audit(session, status.user_id, moves, now)
+    final = PresenceState(status.state)
+    return PresenceUpdate(
+        presence=_read(status, status.user_id),
+        changed=bool(moves),
+        became_available=is_available_state(final, rules) and not is_available_state(before, rules),
+    )
+
+
+def _audit(session: Session, user_id: int, moves: list[Move], now: datetime) -> None:
+    user = session.get(User, user_id)
+    person = Actor(ActorType.USER, user_id, user.username if user else str(user_id))
+    for move in moves:
         record_audit(
             session=session,
-            actor=Actor.system("presence")
-            if reason in ("timeout", "expiry")
-            else user_actor or _user_actor(session, status.user_id),
+            actor=Actor.system("presence") if move.reason in SYSTEM_REASONS else person,
             action="presence.changed",
             object_type="user",
-            object_id=status.user_id,
+            object_id=user_id,
             now=now,
-            before={"state": old_state.value},
-            after={"state": new_state.value, "reason": reason},
+            before={"state": move.from_state.value},
+            after={"state": move.to_state.value, "reason": move.reason, "at": move.at.isoformat()},
         )
-    session.add(status)
-    became_available = (
-        changed
-        and is_available_state(new_state, rules)
-        and not is_available_state(old_state, rules)
-    )
-    return PresenceUpdate(
-        presence=_read(status), changed=changed, became_available=became_available
-    )
 
 
-def _user_actor(session: Session, user_id: int) -> Actor:
-    user = session.get(User, user_id)
-    return Actor(ActorType.USER, user_id, user.username if user else str(user_id))
-
-
-def start_presence_session(
+def open_tab(
     *, session: Session, user_id: int, now: datetime, user_agent: str = ""
 ) -> tuple[str, PresenceSessionRead]:
-    """Open a tab session; the token is returned once and stored hashed."""
+    """Open a tab session; the token is returned once and stored hashed. It says nothing of
+    activity yet: the tab's first `record_activity` does."""
     if session.get(User, user_id) is None:
         raise NotFound("no such user")
     token = new_token(PRESENCE_TOKEN_PREFIX)
@@ -244,208 +383,149 @@ def start_presence_session(
     return token, PresenceSessionRead.model_validate(tab, from_attributes=True)
 
 
-def record_heartbeat(
-    *, session: Session, user_id: int, session_token: str, now: datetime, rules: PresenceRules
+class TabEnded(InvalidInput):
+    """The tab's session has ended (closed, or silent too long): the tab opens a new one."""
+
+    def __init__(self) -> None:
+        super().__init__("this session has ended; open a new one", field="session_token")
+
+
+def record_activity(
+    *, session: Session, user_id: int, tab_token: str, now: datetime, rules: PresenceRules
 ) -> PresenceUpdate:
-    """A sign of real activity in one tab; makes its user online (unless overridden)."""
-    beat = Heartbeat(user_id, session_token)
-    (answer,) = record_heartbeats(session=session, beats=[beat], now=now, rules=rules)
-    if isinstance(answer, DomainError):
-        raise answer
-    return answer
+    """This tab was active at `now`: the one way activity enters presence.
 
-
-@dataclass(frozen=True)
-class Heartbeat:
-    user_id: int
-    session_token: str
-
-
-def record_heartbeats(
-    *, session: Session, beats: list[Heartbeat], now: datetime, rules: PresenceRules
-) -> list[PresenceUpdate | DomainError]:
-    """Many tabs' heartbeats at once (a burst of tabs joining), in a few set-based queries.
-
-    One answer per beat, in order: an update, or the error for that beat alone (nothing is
-    written for it).
+    A beat from a live tab of a user who is online by activity only moves two timestamps
+    (conditional UPDATEs: the condition is the proof nothing else changes). Anything else —
+    the first beat, a return from away or offline, an override in place — locks the user's
+    row and settles it, recording the moves.
     """
-    hashes = {beat.session_token: token_hash(beat.session_token) for beat in beats}
-    # Tabs as plain rows and one UPDATE for all of them: a burst of joining tabs is the
-    # heaviest write presence makes, and ORM objects cost more than the statements here.
-    tabs = {
-        row.token_hash: row
-        for row in session.exec(
-            select(
-                PresenceSession.id,
-                PresenceSession.user_id,
-                PresenceSession.token_hash,
-                PresenceSession.ended_at,
-            ).where(col(PresenceSession.token_hash).in_(set(hashes.values())))
-        )
-    }
-    answers: list[DomainError | int] = []  # an error, or the live tab's id
-    live: dict[int, int] = {}  # tab id -> user id, for the beats accepted
-    for beat in beats:
-        tab = tabs.get(hashes[beat.session_token])
-        if tab is None or tab.user_id != beat.user_id:
-            answers.append(NotFound("no such session"))
-        elif tab.ended_at is not None:
-            answers.append(
-                InvalidInput("this session has ended; open a new one", field="session_token")
-            )
-        else:
-            answers.append(tab.id)
-            live[tab.id] = tab.user_id
-    if not live:
-        return [a for a in answers if not isinstance(a, int)]  # all refused
-    session.execute(
+    tab_id = session.execute(
         update(PresenceSession)
-        .where(col(PresenceSession.id).in_(live))
+        .where(
+            col(PresenceSession.token_hash) == token_hash(tab_token),
+            col(PresenceSession.user_id) == user_id,
+            col(PresenceSession.ended_at).is_(None),
+        )
         .values(last_heartbeat_at=now)
-    )
-    user_ids = set(live.values())
-    statuses = _lock_statuses(session, user_ids, now)
-    actors = {
-        user_id: Actor(ActorType.USER, user_id, username)
-        for user_id, username in session.exec(
-            select(User.id, User.username).where(col(User.id).in_(user_ids))
+        .returning(PresenceSession.id)
+    ).scalar()
+    if tab_id is None:
+        raise _why_not_live(session, user_id, tab_token)
+    invalidate_after_commit(session, user_id)
+    online = session.execute(
+        update(PresenceStatus)
+        .where(
+            col(PresenceStatus.user_id) == user_id,
+            col(PresenceStatus.state) == PresenceState.ONLINE.value,
+            col(PresenceStatus.override_state).is_(None),
+            col(PresenceStatus.last_heartbeat_at) > now - rules.away_after,
+            col(PresenceStatus.last_heartbeat_at) <= now,
         )
-    }
-    results: list[PresenceUpdate | DomainError] = []
-    changes: list[dict[str, object]] = []
-    for answer in answers:
-        if not isinstance(answer, int):
-            results.append(answer)
-            continue
-        status = statuses[live[answer]]
-        status.last_heartbeat_at = now
-        settled = _settle(
-            session, status, now, rules, "heartbeat", changes, actors.get(status.user_id)
-        )
-        results.append(replace(settled, tab_id=answer))
-    if changes:
-        session.execute(insert(PresenceChange), changes)
-    return results
-
-
-def _lock_statuses(
-    session: Session, user_ids: set[int], now: datetime
-) -> dict[int, PresenceStatus]:
-    """Several users' status rows, created where missing and locked (see `_status_for`)."""
-    rows = [
-        {"user_id": uid, "state": PresenceState.OFFLINE.value, "since": now} for uid in user_ids
-    ]
-    dialect_insert = (
-        postgresql_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    )
-    session.execute(dialect_insert(PresenceStatus).on_conflict_do_nothing(), rows)
-    locked = session.exec(
-        select(PresenceStatus)
-        .where(col(PresenceStatus.user_id).in_(user_ids))
-        .order_by(col(PresenceStatus.user_id))
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    ).all()
-    return {status.user_id: status for status in locked}
-
-
-def end_presence_session(
-    *,
-    session: Session,
-    session_token: str,
-    now: datetime,
-    rules: PresenceRules,
-    caller_id: int,
-    caller_is_admin: bool = False,
-) -> PresenceUpdate:
-    """Close a tab session; with no live session left the user's heartbeat time is cleared."""
-    tab = session.exec(
-        select(PresenceSession).where(PresenceSession.token_hash == token_hash(session_token))
+        .values(last_heartbeat_at=now)
+        .returning(PresenceStatus.since)
     ).first()
-    if tab is None or (tab.user_id != caller_id and not caller_is_admin):
-        raise NotFound("no such session")
-    return _end_tab(session, tab, now, rules)
+    if online is not None:
+        read = PresenceRead(
+            user_id=user_id,
+            state=PresenceState.ONLINE,
+            since=online.since,
+            last_heartbeat_at=now,
+            override_state=None,
+            override_expires_at=None,
+        )
+        return PresenceUpdate(presence=read, changed=False, became_available=False)
+
+    def active(status: PresenceStatus) -> None:
+        status.last_heartbeat_at = max(status.last_heartbeat_at or now, now)
+
+    status = _status_for(session, user_id, now)
+    return _settle(
+        session,
+        status,
+        event_at=now,
+        now=now,
+        rules=rules,
+        reason="heartbeat",
+        change=active,
+    )
+
+
+def _why_not_live(session: Session, user_id: int, tab_token: str) -> Exception:
+    ended_at = session.exec(
+        select(PresenceSession.ended_at).where(
+            PresenceSession.token_hash == token_hash(tab_token),
+            PresenceSession.user_id == user_id,
+        )
+    ).first()
+    return NotFound("no such session") if ended_at is None else TabEnded()
 
 
 def close_tab(
-    *, session: Session, session_token: str, now: datetime, rules: PresenceRules
+    *,
+    session: Session,
+    tab_token: str,
+    now: datetime,
+    rules: PresenceRules,
+    caller_id: int | None = None,
+    caller_is_admin: bool = False,
 ) -> PresenceUpdate:
-    """A closing tab ends its own session: holding its token is the proof."""
+    """End a tab session. The closing tab itself proves it by holding the token
+    (`caller_id` None: the beacon); a signed-in caller must own the tab or be an admin."""
     tab = session.exec(
-        select(PresenceSession).where(PresenceSession.token_hash == token_hash(session_token))
+        select(PresenceSession).where(PresenceSession.token_hash == token_hash(tab_token))
     ).first()
-    if tab is None:
+    if tab is None or (caller_id is not None and tab.user_id != caller_id and not caller_is_admin):
         raise NotFound("no such session")
-    return _end_tab(session, tab, now, rules)
-
-
-def end_stale_tabs(*, session: Session, now: datetime, rules: PresenceRules) -> int:
-    """Tabs silent for longer than the offline threshold are ended (closed without a word)."""
-    cutoff = now - rules.offline_after
-    stale = session.exec(
-        select(PresenceSession).where(
-            col(PresenceSession.ended_at).is_(None),
-            func.coalesce(PresenceSession.last_heartbeat_at, PresenceSession.started_at) < cutoff,
-        )
-    ).all()
-    for tab in stale:
-        tab.ended_at = now
-        session.add(tab)
-    return len(stale)
-
-
-def _end_tab(
-    session: Session, tab: PresenceSession, now: datetime, rules: PresenceRules
-) -> PresenceUpdate:
     if tab.ended_at is None:
         tab.ended_at = now
         session.add(tab)
         session.flush()
     status = _status_for(session, tab.user_id, now)
     if rules.close_grace:
-        # Counted by `settle_closed_tabs` once the grace has passed, unless a new tab of
+        # Settled by the scheduler's pass once the grace has passed, unless a new tab of
         # this user (the same page, reloaded) has taken over by then.
-        return PresenceUpdate(presence=_read(status), changed=False, became_available=False)
-    status.last_heartbeat_at = _live_tabs_last_heartbeat(session, tab.user_id)
-    return _settle(session, status, now, rules, "session_ended")
+        return PresenceUpdate(
+            presence=_read_now(status, now, rules), changed=False, became_available=False
+        )
+    return settle_closed_tab(session=session, status=status, closed_at=now, now=now, rules=rules)
 
 
-def _live_tabs_last_heartbeat(session: Session, user_id: int) -> datetime | None:
+def settle_closed_tab(
+    *,
+    session: Session,
+    status: PresenceStatus,
+    closed_at: datetime,
+    now: datetime,
+    rules: PresenceRules,
+) -> PresenceUpdate:
+    """After a tab closed at `closed_at`, the user's state follows their live tabs only;
+    with none left, "appear online" ends too (nobody is there to appear)."""
+    live_last = live_tabs_last_activity(session, status.user_id)
+
+    def follow_live_tabs(row: PresenceStatus) -> None:
+        row.last_heartbeat_at = live_last
+        if live_last is None and row.override_state == PresenceState.ONLINE.value:
+            row.override_state = None
+            row.override_expires_at = None
+
+    return _settle(
+        session,
+        status,
+        event_at=min(closed_at, now),
+        now=now,
+        rules=rules,
+        reason="tab_closed",
+        change=follow_live_tabs,
+    )
+
+
+def live_tabs_last_activity(session: Session, user_id: int) -> datetime | None:
     return session.exec(
         select(func.max(PresenceSession.last_heartbeat_at)).where(
             PresenceSession.user_id == user_id, col(PresenceSession.ended_at).is_(None)
         )
     ).one()
-
-
-def settle_closed_tabs(*, session: Session, now: datetime, rules: PresenceRules) -> int:
-    """Users whose stored heartbeat came from a tab closed more than the grace ago: their
-    state now follows their live tabs only (offline when none is left). Returns how many."""
-    live_tabs = aliased(PresenceSession)
-    closed_tabs = aliased(PresenceSession)
-    live_last = (
-        select(func.max(live_tabs.last_heartbeat_at))
-        .where(live_tabs.user_id == PresenceStatus.user_id, col(live_tabs.ended_at).is_(None))
-        .scalar_subquery()
-    )
-    last_closed = (
-        select(func.max(closed_tabs.ended_at))
-        .where(closed_tabs.user_id == PresenceStatus.user_id)
-        .scalar_subquery()
-    )
-    due = session.exec(
-        select(PresenceStatus)
-        .where(
-            col(PresenceStatus.last_heartbeat_at).is_not(None),
-            or_(live_last.is_(None), live_last < PresenceStatus.last_heartbeat_at),
-            last_closed <= now - rules.close_grace,
-        )
-        .with_for_update(skip_locked=True)
-    ).all()
-    for status in due:
-        status.last_heartbeat_at = _live_tabs_last_heartbeat(session, status.user_id)
-        _settle(session, status, now, rules, "session_ended")
-    return len(due)
 
 
 def set_override(
@@ -457,6 +537,8 @@ def set_override(
     rules: PresenceRules,
     expires_at: datetime | None = None,
 ) -> PresenceUpdate:
+    """Appear online, away or offline by hand. "Online" needs an end (at most
+    `online_override_max` away): availability must not outlast the person."""
     try:
         override = PresenceState(state)
     except ValueError:
@@ -466,25 +548,53 @@ def set_override(
             raise InvalidInput("expires_at needs a timezone", field="expires_at")
         if expires_at <= now:
             raise InvalidInput("expires_at must be in the future", field="expires_at")
+    if override == PresenceState.ONLINE:
+        longest = rules.online_override_max
+        if expires_at is None:
+            raise InvalidInput("appearing online needs an end: give expires_at", field="expires_at")
+        if expires_at - now > longest:
+            raise InvalidInput(
+                f"appearing online can last at most {_duration(longest)}", field="expires_at"
+            )
+
+    def set_it(status: PresenceStatus) -> None:
+        status.override_state = override
+        status.override_expires_at = expires_at
+
     status = _status_for(session, user_id, now)
-    status.override_state = override
-    status.override_expires_at = expires_at
-    return _settle(session, status, now, rules, "override")
+    return _settle(
+        session, status, event_at=now, now=now, rules=rules, reason="override", change=set_it
+    )
+
+
+def _duration(span: timedelta) -> str:
+    minutes = int(span.total_seconds() // 60)
+    return f"{minutes // 60} h {minutes % 60} min" if minutes % 60 else f"{minutes // 60} h"
 
 
 def clear_override(
     *, session: Session, user_id: int, now: datetime, rules: PresenceRules
 ) -> PresenceUpdate:
+    def clear_it(status: PresenceStatus) -> None:
+        status.override_state = None
+        status.override_expires_at = None
+
     status = _status_for(session, user_id, now)
-    status.override_state = None
-    status.override_expires_at = None
-    return _settle(session, status, now, rules, "override_cleared")
+    return _settle(
+        session,
+        status,
+        event_at=now,
+        now=now,
+        rules=rules,
+        reason="override_cleared",
+        change=clear_it,
+    )
 
 
 def get_presence(
     *, session: Session, user_id: int, now: datetime, rules: PresenceRules
 ) -> PresenceRead:
-    """The current state, computed with the server clock (the stored row may lag a tick)."""
+    """The state as of `now` by the server clock (the stored row may lag the pass a tick)."""
     status = session.get(PresenceStatus, user_id)
     if status is None:
         if session.get(User, user_id) is None:
@@ -497,8 +607,7 @@ def get_presence(
             override_state=None,
             override_expires_at=None,
         )
-    read = _read(status)
-    return read.model_copy(update={"state": effective_state(status, now, rules)})
+    return _read_now(status, now, rules)
 
 
 def list_presence_sessions(*, session: Session, user_id: int) -> list[PresenceSessionRead]:
@@ -514,10 +623,12 @@ def list_presence_sessions(*, session: Session, user_id: int) -> list[PresenceSe
 def list_presence_changes(
     *, session: Session, user_id: int | None = None, limit: int = 50
 ) -> list[PresenceChangeRead]:
+    """The history, latest moment first."""
     query = select(PresenceChange)
     if user_id is not None:
         query = query.where(PresenceChange.user_id == user_id)
-    rows = session.exec(query.order_by(col(PresenceChange.id).desc()).limit(limit)).all()
+    order = (col(PresenceChange.at).desc(), col(PresenceChange.id).desc())
+    rows = session.exec(query.order_by(*order).limit(limit)).all()
     return [PresenceChangeRead.model_validate(r, from_attributes=True) for r in rows]
 
 
@@ -530,7 +641,6 @@ def team_presence(
         .join(PresenceStatus, col(PresenceStatus.user_id) == User.id, isouter=True)
         .where(User.is_active == True)  # noqa: E712
     ).all()
-    order = {PresenceState.ONLINE: 0, PresenceState.AWAY: 1, PresenceState.OFFLINE: 2}
     result = []
     for user, status in rows:
         if status is None:
@@ -543,13 +653,13 @@ def team_presence(
                 override_expires_at=None,
             )
         else:
-            read = _read(status).model_copy(update={"state": effective_state(status, now, rules)})
+            read = _read_now(status, now, rules)
         result.append((UserRead.model_validate(user, from_attributes=True), read))
-    result.sort(key=lambda pair: (order[pair[1].state], pair[0].display_name.lower()))
+    result.sort(key=lambda pair: (_DOWNWARD[pair[1].state], pair[0].display_name.lower()))
     return result
 
 
 def require_self(caller_id: int, user_id: int) -> None:
-    """Heartbeats and overrides are only ever for oneself."""
+    """Activity and overrides are only ever for oneself."""
     if caller_id != user_id:
         raise PermissionDenied("you can only change your own presence")

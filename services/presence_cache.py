@@ -1,23 +1,33 @@
-"""Per-process cache of supervisors' presence, so the governance check needs no presence query.
+"""Supervisors' presence, cached briefly so the governance check rarely needs a query.
 
-Entries are dropped after the commit of any change to that user's presence or account (the
-writer registers the user on its session; the `after_commit` hook invalidates). A generation
-counter stops a reader that loaded before a change from storing the old value after it.
-The cache is per process: with several app processes, set GOVERNANCE_CACHE=false.
+Agents ask to act far more often than presence changes. A snapshot of a supervisor (active
+account, override, last activity) is kept for at most `TTL_S` seconds; availability is worked
+out from it with the caller's clock, so a cached snapshot still turns "away" on time.
+
+- A change committed through this process drops the user's entry at once (`after_commit`).
+- A change committed by another process sharing the database is seen within `TTL_S`.
+- A generation counter stops a reader that loaded before a change from storing the old value.
+
+Each database (connection pool) has its own cache, so another database starts with an empty
+one: nothing needs resetting between tests or after the engine is rebuilt.
 """
 
 from __future__ import annotations
 
 import threading
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from time import monotonic
 
 from sqlalchemy import event
+from sqlalchemy.pool import Pool
 from sqlmodel import Session, col, select
 
 from models import PresenceState, PresenceStatus, User, UserRole
 from services.config import get_settings
 
+TTL_S = 2.0
 _INFO_KEY = "presence_cache_invalidate"
 
 
@@ -30,39 +40,23 @@ class SupervisorSnapshot:
 
 
 class PresenceCache:
-    def __init__(self) -> None:
-        self._entries: dict[int, SupervisorSnapshot] = {}
+    def __init__(self, ttl_s: float = TTL_S) -> None:
+        self._ttl_s = ttl_s
+        self._entries: dict[int, tuple[SupervisorSnapshot, float]] = {}  # user -> (, expiry)
         self._generations: dict[int, int] = {}  # per user: bumped by each invalidation
         self._lock = threading.Lock()
 
-    @property
-    def enabled(self) -> bool:
-        return get_settings().governance_cache
-
     def get(self, session: Session, user_id: int) -> SupervisorSnapshot:
         entry = self._entries.get(user_id)
-        if entry is not None:
-            return entry
+        if entry is not None and entry[1] > monotonic():
+            return entry[0]
         generation = self._generations.get(user_id, 0)
-        entry = load_snapshots(session, [user_id])[user_id]
-        with self._lock:
-            if self.enabled and generation == self._generations.get(user_id, 0):
-                self._entries[user_id] = entry
-        return entry
-
-    def warm(self, session: Session, user_ids: set[int]) -> None:
-        """Load several users' snapshots at once (after a batch of heartbeats)."""
-        if not self.enabled or not user_ids:
-            return
-        generations = {uid: self._generations.get(uid, 0) for uid in user_ids}
-        snapshots = load_snapshots(session, list(user_ids))
-        with self._lock:
-            for uid, generation in generations.items():
-                if generation == self._generations.get(uid, 0):
-                    self._entries[uid] = snapshots[uid]
-
-    def peek(self, user_id: int) -> SupervisorSnapshot | None:
-        return self._entries.get(user_id)
+        snapshot = load_snapshots(session, [user_id])[user_id]
+        if get_settings().governance_cache:
+            with self._lock:
+                if generation == self._generations.get(user_id, 0):
+                    self._entries[user_id] = (snapshot, monotonic() + self._ttl_s)
+        return snapshot
 
     def invalidate(self, user_ids: set[int]) -> None:
         with self._lock:
@@ -70,16 +64,29 @@ class PresenceCache:
                 self._generations[user_id] = self._generations.get(user_id, 0) + 1
                 self._entries.pop(user_id, None)
 
-    def clear(self) -> None:
-        with self._lock:
-            for user_id in self._entries:
-                self._generations[user_id] = self._generations.get(user_id, 0) + 1
-            self._entries.clear()
+
+_caches: weakref.WeakKeyDictionary[Pool, PresenceCache] = weakref.WeakKeyDictionary()
+_caches_lock = threading.Lock()
+
+
+def cache_for(session: Session) -> PresenceCache:
+    """The cache of the database this session talks to. Keyed by the connection pool, which
+    an engine and its per-scope variants (`execution_options`) share."""
+    pool = session.get_bind().pool
+    cache = _caches.get(pool)
+    if cache is None:
+        with _caches_lock:
+            cache = _caches.setdefault(pool, PresenceCache())
+    return cache
+
+
+def presence_snapshot(session: Session, user_id: int) -> SupervisorSnapshot:
+    """The supervisor's snapshot, from this database's cache when fresh."""
+    return cache_for(session).get(session, user_id)
 
 
 def load_snapshots(session: Session, user_ids: list[int]) -> dict[int, SupervisorSnapshot]:
-    """Snapshots of these users (unknown ones: inactive, no presence), in two queries of plain
-    columns: a burst of joining tabs warms hundreds at once."""
+    """Snapshots of these users (unknown ones: inactive, no presence), in two queries."""
     users = select(User.id, User.is_active, User.role).where(col(User.id).in_(user_ids))
     # A viewer (a supervisor demoted, say) or a deactivated account supervises nobody.
     active = {
@@ -105,9 +112,6 @@ def load_snapshots(session: Session, user_ids: list[int]) -> dict[int, Superviso
     return snapshots
 
 
-presence_cache = PresenceCache()
-
-
 def invalidate_after_commit(session: Session, *user_ids: int) -> None:
     """Drop these users' cached presence once this session's transaction commits."""
     session.info.setdefault(_INFO_KEY, set()).update(user_ids)
@@ -117,7 +121,7 @@ def invalidate_after_commit(session: Session, *user_ids: int) -> None:
 def _after_commit(session: Session) -> None:
     user_ids = session.info.pop(_INFO_KEY, None)
     if user_ids:
-        presence_cache.invalidate(user_ids)
+        cache_for(session).invalidate(user_ids)
 
 
 @event.listens_for(Session, "after_rollback")

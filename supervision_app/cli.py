@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from types import FrameType
 
 from services import agents as agent_service
 from services import audit as audit_service
@@ -188,23 +189,71 @@ def _serve(args: argparse.Namespace) -> int:
             simulator.terminate()
 
 
-def run_until_stopped(command: list[str]) -> int:
+# Long enough for the server to close its connections and its scheduler, short enough that a
+# hung shutdown does not hold the port (and the next `make demo`) for long.
+STOP_GRACE_SECONDS = 15.0
+# SIGHUP too: the server has its own session, so closing the terminal no longer reaches it.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def run_until_stopped(command: list[str], *, grace: float = STOP_GRACE_SECONDS) -> int:
     """Run `command` until it exits, or until this process is stopped.
 
-    Ctrl+C reaches the child through the terminal; a plain SIGTERM (`kill`, a service manager)
-    reaches only this process, so it is passed on: otherwise the server would outlive the
-    command that started it and keep the port.
+    The server gets its own session, so a signal sent to our whole process group (Ctrl+C,
+    `kill -- -PGID`, a service manager) reaches only us, and we pass exactly one SIGTERM on.
+    When both used to reach it, granian (Reflex's prod server) deadlocked on the second one and
+    only SIGKILL stopped it. If the server is still running `grace` seconds after the SIGTERM,
+    its whole process group is killed; whatever of that group outlives the server (the backend
+    worker `reflex run` starts) is killed when it exits, so nothing keeps the port.
+
+    Returns:
+        The server's exit status, or 0 when it was stopped on request.
     """
-    child = subprocess.Popen(command, cwd=ROOT)
-    previous = signal.signal(signal.SIGTERM, lambda _signal, _frame: child.terminate())
+    server: subprocess.Popen[bytes] | None = None
+    stop_requested = forwarded = killed = False
+
+    def forward_once() -> None:
+        nonlocal forwarded
+        if server is not None and stop_requested and not forwarded:
+            forwarded = True
+            server.send_signal(signal.SIGTERM)
+            signal.setitimer(signal.ITIMER_REAL, grace)
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal stop_requested
+        stop_requested = True
+        forward_once()
+
+    def kill_server(_signum: int, _frame: FrameType | None) -> None:
+        nonlocal killed
+        if server is not None:
+            killed = True
+            _kill_process_group(server.pid)
+
+    # Handlers first: a stop that arrives while the server starts must not orphan it.
+    handlers = {sig: request_stop for sig in STOP_SIGNALS} | {signal.SIGALRM: kill_server}
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
-        return child.wait()
-    except KeyboardInterrupt:
-        child.terminate()
-        child.wait()  # let it finish stopping before the terminal comes back
-        return 0
+        server = subprocess.Popen(command, cwd=ROOT, start_new_session=True)
+        forward_once()  # a stop requested while it was starting
+        status = server.wait()
+        if killed:
+            print(f"the server did not stop within {grace:g} s: killed it", file=sys.stderr)
+        return 0 if stop_requested else status
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if server is not None:
+            _kill_process_group(server.pid)
+
+
+def _kill_process_group(pgid: int) -> None:
+    """SIGKILL every process left in the group, if any is."""
+    try:
+        os.killpg(pgid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -15,7 +15,6 @@ from services import sign_in
 from services.config import get_settings
 from services.db import dispose_engines
 from services.login_cache import login_cache
-from services.presence_cache import presence_cache
 from tests.databases import TestDatabases, on_postgres
 
 NOW = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
@@ -26,7 +25,6 @@ def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str
     monkeypatch.setenv("DATABASE_URL", url)
     get_settings.cache_clear()
     dispose_engines()
-    presence_cache.clear()
     login_cache.clear()
     sign_in.clear()
 

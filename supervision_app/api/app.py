@@ -34,7 +34,6 @@ from supervision_app.api.errors import (
     unexpected_error_response,
 )
 from supervision_app.api.gc_tuning import tune_garbage_collector
-from supervision_app.api.heartbeat_lane import HeartbeatFastLane
 from supervision_app.api.loop_monitor import loop_monitor
 
 
@@ -161,12 +160,10 @@ def build_api() -> FastAPI:
     tune_garbage_collector()
     max_bytes = get_settings().max_payload_bytes
 
-    # Starlette runs the last added outermost: RequestContext's checks come before the lane.
-    api.add_middleware(HeartbeatFastLane)
     api.add_middleware(
         RequestContext, max_bytes=max_bytes, allowed_origins=get_settings().allowed_origins()
     )
-    # Routes are matched in order, router by router: the busiest (dashboards' heartbeats,
+    # Routes are matched in order, router by router: the busiest (presence,
     # agents' reports) come first. No two routers share a path.
     api.include_router(routes_presence.router, responses=ERROR_RESPONSES)
     api.include_router(routes_agent_api.router, responses=ERROR_RESPONSES)

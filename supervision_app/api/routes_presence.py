@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import datetime
 
 from fastapi import APIRouter, Query
@@ -14,7 +13,6 @@ from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.dispatch import dispatch_supervisor_work
 from services.errors import NotFound, PermissionDenied
-from services.heartbeats import heartbeat_buffer, submit_full_heartbeat
 from services.policy import presence_rules
 from services.presence import PresenceChangeRead, PresenceRead, PresenceSessionRead, PresenceUpdate
 from services.users import UserRead
@@ -67,24 +65,26 @@ def start_session(user_id: int, body: StartSessionBody, caller: UserDep) -> Sess
     """Open a tab session; its token authorises that tab's heartbeats."""
     presence.require_self(caller.id, user_id)
     with session_scope() as session:
-        token, tab = presence.start_presence_session(
+        token, tab = presence.open_tab(
             session=session, user_id=user_id, now=utcnow(), user_agent=body.user_agent
         )
     return SessionStarted(session_token=token, session=tab)
 
 
 @router.post("/users/{user_id}/activity/heartbeat")
-async def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> PresenceRead:
-    """Real activity in a tab. The server's clock is the only one that counts."""
+def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> PresenceRead:
+    """Real activity in a tab (the dashboard's own tabs send theirs over its websocket, to
+    the same service). The server's clock is the only one that counts."""
     presence.require_self(caller.id, user_id)
-    rules = presence_rules()
-    fast = heartbeat_buffer.try_record(user_id, body.session_token, utcnow(), rules)
-    if fast is not None:
-        return fast
-    # Committed before it is answered, and work waiting for a returning supervisor is
-    # started before that too (services/heartbeats.py).
-    update = await asyncio.wrap_future(submit_full_heartbeat(user_id, body.session_token))
-    return update.presence
+    with session_scope() as session:
+        update = presence.record_activity(
+            session=session,
+            user_id=user_id,
+            tab_token=body.session_token,
+            now=utcnow(),
+            rules=presence_rules(),
+        )
+    return _after(update)
 
 
 @router.get("/users/available-supervisors")
@@ -171,12 +171,11 @@ def list_changes(user_id: int, caller: UserDep) -> list[PresenceChangeRead]:
 @router.post("/activity/sessions/close", status_code=204)
 def close_tab(body: HeartbeatBody) -> None:
     """Sent by a closing dashboard tab (navigator.sendBeacon): the tab's token is the credential."""
-    heartbeat_buffer.forget_tab(body.session_token)
     try:
         with session_scope() as session:
             update = presence.close_tab(
                 session=session,
-                session_token=body.session_token,
+                tab_token=body.session_token,
                 now=utcnow(),
                 rules=presence_rules(),
             )
@@ -188,11 +187,10 @@ def close_tab(body: HeartbeatBody) -> None:
 @router.delete("/activity/sessions/{session_token}")
 def end_session(session_token: str, caller: UserDep) -> PresenceRead:
     """End a tab session (the dashboard calls this when the tab closes)."""
-    heartbeat_buffer.forget_tab(session_token)
     with session_scope() as session:
-        update = presence.end_presence_session(
+        update = presence.close_tab(
             session=session,
-            session_token=session_token,
+            tab_token=session_token,
             now=utcnow(),
             rules=presence_rules(),
             caller_id=caller.id,

@@ -146,7 +146,8 @@ def presence_control() -> rx.Component:
             )
         ),
         rx.menu.content(
-            rx.menu.item("Appear online", on_click=NavState.set_override("online", 0)),
+            rx.menu.item("Online for 1 hour", on_click=NavState.set_override("online", 60)),
+            rx.menu.item("Online for 4 hours", on_click=NavState.set_override("online", 240)),
             rx.menu.item("Appear away", on_click=NavState.set_override("away", 0)),
             rx.menu.item("Offline for 1 hour", on_click=NavState.set_override("offline", 60)),
             rx.menu.item("Appear offline", on_click=NavState.set_override("offline", 0)),

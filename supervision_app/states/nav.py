@@ -54,6 +54,12 @@ def _counts(session, user_id: int, is_admin: bool) -> tuple[int, int, int]:  # n
     return proposals, queued, active
 
 
+def _minutes_text(minutes: int) -> str:
+    if minutes % 60:
+        return f"{minutes} minutes"
+    return "1 hour" if minutes == 60 else f"{minutes // 60} hours"
+
+
 TAKE_ACTIVITY = (
     "(() => { const active = !!window.__svActive && document.visibilityState === 'visible';"
     " window.__svActive = false; return active; })()"
@@ -141,33 +147,30 @@ class NavState(rx.State):
         user = await auth.current_user()
         if user is None:
             return
-        update = None
-        for _attempt in range(2):
-            if not self._tab_token:
-                token, _ = await data.write(
-                    lambda session: presence.start_presence_session(
-                        session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
-                    )
+        rules, known_tab = presence_rules(), self._tab_token
+
+        def beat(session):  # noqa: ANN001, ANN202
+            token = known_tab
+            if not token:
+                token, _ = presence.open_tab(
+                    session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
                 )
-                self._tab_token = token
-            try:
-                update = await data.write(
-                    lambda session: presence.record_heartbeat(
-                        session=session,
-                        user_id=user.id,
-                        session_token=self._tab_token,
-                        now=utcnow(),
-                        rules=presence_rules(),
-                    )
-                )
-                break
-            except DomainError:
-                self._tab_token = ""  # ended (the page was reloaded or closed): open a new one
-        if update is None:
-            return
-        # The page keeps its tab's token so that closing it can end the session (beacon).
-        yield rx.call_script(f"window.__svTab = {json.dumps(self._tab_token)}")
-        await self._after_change(update, user)
+            update = presence.record_activity(
+                session=session, user_id=user.id, tab_token=token, now=utcnow(), rules=rules
+            )
+            return token, update
+
+        try:
+            token, update = await data.write(beat)
+        except DomainError:  # this tab's session ended (silent too long): open a new one
+            known_tab = ""
+            token, update = await data.write(beat)
+        if token != self._tab_token:
+            self._tab_token = token
+            # The page keeps its tab's token so that closing it can end the session (beacon).
+            yield rx.call_script(f"window.__svTab = {json.dumps(token)}")
+        if update.changed:
+            await self._after_change(update, user)
 
     @rx.event
     async def set_override(self, state: str, minutes: int = 0):
@@ -176,18 +179,21 @@ class NavState(rx.State):
         if user is None:
             return
         expires = utcnow() + timedelta(minutes=minutes) if minutes else None
-        update = await data.write(
-            lambda session: presence.set_override(
-                session=session,
-                user_id=user.id,
-                state=state,
-                expires_at=expires,
-                now=utcnow(),
-                rules=presence_rules(),
+        try:
+            update = await data.write(
+                lambda session: presence.set_override(
+                    session=session,
+                    user_id=user.id,
+                    state=state,
+                    expires_at=expires,
+                    now=utcnow(),
+                    rules=presence_rules(),
+                )
             )
-        )
+        except DomainError as error:
+            return rx.toast.error(error.message)
         await self._after_change(update, user)
-        until = f" for {minutes} minutes" if minutes else ""
+        until = f" for {_minutes_text(minutes)}" if minutes else ""
         return rx.toast.info(f"You appear {state}{until}.")
 
     @rx.event

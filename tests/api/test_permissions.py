@@ -33,7 +33,7 @@ def world(client, now):
     stranger_agent = make_agent(real_now, level="AUTONOMOUS")
     policy = governance_policy()
     with session_scope() as session:
-        tab_token, _ = presence.start_presence_session(
+        tab_token, _ = presence.open_tab(
             session=session, user_id=owner.id, now=real_now
         )
         queued = governance.route_action(

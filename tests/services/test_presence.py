@@ -1,284 +1,350 @@
+"""Presence from tabs' activity and overrides, and a history that tells the truth: each move
+at the moment it happened, with its real reason, however late the scheduler's pass runs."""
+
 from dataclasses import replace
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import func, update
+from sqlmodel import select
 
-from services import presence, presence_transitions
+from models import AuditEvent, PresenceChange, PresenceStatus
+from services import presence, presence_cache, presence_transitions
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput, NotFound
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
 pytestmark = pytest.mark.usefixtures("database")
+MIN = timedelta(minutes=1)
+SEC = timedelta(seconds=1)
 
 
 def open_tab(user_id, now):
     with session_scope() as session:
-        token, _ = presence.start_presence_session(session=session, user_id=user_id, now=now)
+        token, _ = presence.open_tab(session=session, user_id=user_id, now=now)
     return token
 
 
-def beat(user_id, token, now):
+def beat(user_id, token, now, rules=RULES):
     with session_scope() as session:
-        return presence.record_heartbeat(
-            session=session, user_id=user_id, session_token=token, now=now, rules=RULES
+        return presence.record_activity(
+            session=session, user_id=user_id, tab_token=token, now=now, rules=rules
         )
+
+
+def read(user_id, now, rules=RULES):
+    with read_scope() as session:
+        return presence.get_presence(session=session, user_id=user_id, now=now, rules=rules)
 
 
 def state_at(user_id, now):
-    with read_scope() as session:
-        return presence.get_presence(session=session, user_id=user_id, now=now, rules=RULES).state
+    return read(user_id, now).state
 
 
-def transitions(now):
+def run_pass(now, rules=RULES):
     with session_scope() as session:
-        return presence_transitions.apply_presence_transitions(
-            session=session, now=now, rules=RULES
+        return presence_transitions.run_presence_pass(session=session, now=now, rules=rules)
+
+
+def override(user_id, state, now, expires_at=None, rules=RULES):
+    with session_scope() as session:
+        return presence.set_override(
+            session=session,
+            user_id=user_id,
+            state=state,
+            expires_at=expires_at,
+            now=now,
+            rules=rules,
         )
 
 
-def test_no_session_means_offline(now):
+def close(token, now, rules=RULES):
+    with session_scope() as session:
+        return presence.close_tab(session=session, tab_token=token, now=now, rules=rules)
+
+
+def history(user_id):
+    """(from, to, reason, at), oldest first."""
+    with read_scope() as session:
+        changes = presence.list_presence_changes(session=session, user_id=user_id)
+    return [(c.from_state, c.to_state, c.reason, c.at) for c in reversed(changes)]
+
+
+def test_no_tab_means_offline(now):
     user = make_user(now)
     assert state_at(user.id, now) == "offline"
 
 
-def test_heartbeat_makes_online_then_away_then_offline_on_time(now):
+def test_activity_makes_online_then_away_then_offline_on_time(now):
     user = make_user(now)
-    token = open_tab(user.id, now)
-    update = beat(user.id, token, now)
+    update = beat(user.id, open_tab(user.id, now), now)
     assert update.presence.state == "online" and update.became_available
-    assert state_at(user.id, now + timedelta(minutes=4, seconds=59)) == "online"
-    assert state_at(user.id, now + timedelta(minutes=5)) == "away"
-    assert state_at(user.id, now + timedelta(minutes=15)) == "offline"
+    assert state_at(user.id, now + 5 * MIN - SEC) == "online"
+    assert state_at(user.id, now + 5 * MIN) == "away"
+    assert state_at(user.id, now + 15 * MIN) == "offline"
 
 
-def test_transition_pass_records_each_change_with_reason(now):
+def test_a_late_pass_records_each_timeout_at_the_moment_it_happened(now):
     user = make_user(now)
     beat(user.id, open_tab(user.id, now), now)
-    transitions(now + timedelta(minutes=6))
-    transitions(now + timedelta(minutes=16))
-    with read_scope() as session:
-        changes = presence.list_presence_changes(session=session, user_id=user.id)
-    assert [(c.from_state, c.to_state, c.reason) for c in reversed(changes)] == [
-        ("offline", "online", "heartbeat"),
-        ("online", "away", "timeout"),
-        ("away", "offline", "timeout"),
+    run_pass(now + 40 * MIN)  # the pass was late: both timeouts are due at once
+    assert history(user.id) == [
+        ("offline", "online", "heartbeat", now),
+        ("online", "away", "timeout", now + 5 * MIN),
+        ("away", "offline", "timeout", now + 15 * MIN),
+    ]
+    assert read(user.id, now + 40 * MIN).since == now + 15 * MIN
+    assert run_pass(now + 41 * MIN) == [] and len(history(user.id)) == 3  # recorded once
+
+
+def test_reads_between_passes_give_the_true_since(now):
+    user = make_user(now)
+    beat(user.id, open_tab(user.id, now), now)
+    seen = read(user.id, now + 7 * MIN)  # no pass has run
+    assert (seen.state, seen.since) == ("away", now + 5 * MIN)
+
+
+def test_coming_back_before_the_pass_noticed_still_records_the_away_spell(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    update = beat(user.id, token, now + 8 * MIN)
+    assert update.became_available
+    assert history(user.id)[1:] == [
+        ("online", "away", "timeout", now + 5 * MIN),
+        ("away", "online", "heartbeat", now + 8 * MIN),
     ]
 
 
-def test_most_present_session_wins(now):
+def test_a_beat_that_changes_nothing_moves_only_timestamps(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    with read_scope() as session:
+        audits = session.exec(select(func.count()).select_from(AuditEvent)).one()
+    update = beat(user.id, token, now + MIN)
+    assert not update.changed and update.presence.since == now
+    assert update.presence.last_heartbeat_at == now + MIN
+    assert len(history(user.id)) == 1
+    with read_scope() as session:
+        assert session.exec(select(func.count()).select_from(AuditEvent)).one() == audits
+        assert session.get(PresenceStatus, user.id).last_heartbeat_at == now + MIN
+    # ...and so the timeouts count from the newest beat.
+    assert state_at(user.id, now + 5 * MIN + SEC) == "online"
+
+
+def test_the_most_recent_tab_counts(now):
     user = make_user(now)
     old_tab, new_tab = open_tab(user.id, now), open_tab(user.id, now)
     beat(user.id, old_tab, now)
-    beat(user.id, new_tab, now + timedelta(minutes=10))
-    assert state_at(user.id, now + timedelta(minutes=12)) == "online"
+    beat(user.id, new_tab, now + 10 * MIN)
+    assert state_at(user.id, now + 12 * MIN) == "online"
 
 
-def test_closing_the_last_tab_goes_offline_but_another_live_tab_keeps_you(now):
+def test_closing_the_last_tab_goes_offline_at_that_moment_with_its_reason(now):
     user = make_user(now)
     first, second = open_tab(user.id, now), open_tab(user.id, now)
     beat(user.id, first, now)
     beat(user.id, second, now)
-    with session_scope() as session:
-        presence.end_presence_session(
-            session=session, session_token=first, now=now, rules=RULES, caller_id=user.id
-        )
-    assert state_at(user.id, now) == "online"
-    with session_scope() as session:
-        update = presence.end_presence_session(
-            session=session, session_token=second, now=now, rules=RULES, caller_id=user.id
-        )
-    assert update.presence.state == "offline"
+    assert close(first, now + MIN).presence.state == "online"  # the other tab keeps you
+    assert close(second, now + 2 * MIN).presence.state == "offline"
+    assert history(user.id)[-1] == ("online", "offline", "tab_closed", now + 2 * MIN)
 
 
-def test_override_wins_until_it_expires(now):
+def test_a_user_who_goes_silent_times_out_and_their_tabs_end(now):
     user = make_user(now)
     token = open_tab(user.id, now)
     beat(user.id, token, now)
-    with session_scope() as session:
-        presence.set_override(
-            session=session,
-            user_id=user.id,
-            state="offline",
-            expires_at=now + timedelta(minutes=30),
-            now=now,
-            rules=RULES,
-        )
-    beat(user.id, token, now + timedelta(minutes=1))
-    assert state_at(user.id, now + timedelta(minutes=2)) == "offline"
-    beat(user.id, token, now + timedelta(minutes=30))
-    assert state_at(user.id, now + timedelta(minutes=31)) == "online"
+    run_pass(now + 14 * MIN)
+    run_pass(now + 16 * MIN)
+    assert [reason for _, _, reason, _ in history(user.id)] == ["heartbeat", "timeout", "timeout"]
     with read_scope() as session:
-        reasons = [
-            c.reason for c in presence.list_presence_changes(session=session, user_id=user.id)
-        ]
-    assert "override" in reasons and "expiry" in reasons
+        tabs = presence.list_presence_sessions(session=session, user_id=user.id)
+    assert all(tab.ended_at == now + 16 * MIN for tab in tabs)
+    with pytest.raises(presence.TabEnded):
+        beat(user.id, token, now + 17 * MIN)  # the dashboard then opens a new tab
 
 
-def test_expired_override_is_cleared_by_the_scheduler_pass(now):
+def test_an_override_wins_until_it_ends_and_the_end_is_recorded_at_its_time(now):
     user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    override(user.id, "offline", now, expires_at=now + 30 * MIN)
+    beat(user.id, token, now + MIN)
+    assert state_at(user.id, now + 2 * MIN) == "offline"
+    beat(user.id, token, now + 29 * MIN)
+    run_pass(now + 33 * MIN)
+    assert history(user.id)[1:] == [
+        ("online", "offline", "override", now),
+        ("offline", "online", "override_expired", now + 30 * MIN),
+    ]
+    assert read(user.id, now + 33 * MIN).override_state is None
+
+
+def test_clearing_an_override_is_recorded(now):
+    user = make_user(now)
+    override(user.id, "away", now)
+    override_cleared = presence.clear_override
     with session_scope() as session:
+        override_cleared(session=session, user_id=user.id, now=now + MIN, rules=RULES)
+    assert history(user.id) == [
+        ("offline", "away", "override", now),
+        ("away", "offline", "override_cleared", now + MIN),
+    ]
+
+
+def test_appearing_online_needs_an_end_within_the_limit(now):
+    user = make_user(now)
+    with pytest.raises(InvalidInput) as no_end:
+        override(user.id, "online", now)
+    assert no_end.value.field == "expires_at"
+    with pytest.raises(InvalidInput) as too_long:
+        override(user.id, "online", now, expires_at=now + RULES.online_override_max + SEC)
+    assert too_long.value.field == "expires_at"
+    assert override(user.id, "away", now).presence.state == "away"  # others need no end
+
+
+def test_appearing_online_ends_on_time_and_when_the_last_tab_closes(now):
+    timed, leaving = make_user(now), make_user(now)
+    override(timed.id, "online", now, expires_at=now + 60 * MIN)
+    assert presence_available(timed.id, now + 59 * MIN)
+    run_pass(now + 61 * MIN)
+    assert not presence_available(timed.id, now + 61 * MIN)
+    assert history(timed.id)[-1] == ("online", "offline", "override_expired", now + 60 * MIN)
+
+    token = open_tab(leaving.id, now)
+    beat(leaving.id, token, now)
+    override(leaving.id, "online", now, expires_at=now + 60 * MIN)
+    close(token, now + 2 * MIN)
+    assert not presence_available(leaving.id, now + 2 * MIN)
+    assert read(leaving.id, now + 2 * MIN).override_state is None
+    assert history(leaving.id)[-1] == ("online", "offline", "tab_closed", now + 2 * MIN)
+
+
+def presence_available(user_id, now):
+    with read_scope() as session:
+        return presence.supervisor_is_available(
+            session=session, user_id=user_id, now=now, rules=RULES
+        )
+
+
+def test_bad_override_and_a_foreign_tab_are_refused(now):
+    user, other = make_user(now), make_user(now)
+    with pytest.raises(InvalidInput) as error:
+        override(user.id, "busy", now)
+    assert error.value.field == "state"
+    with pytest.raises(InvalidInput):
+        override(user.id, "away", now, expires_at=now - SEC)
+    with pytest.raises(NotFound):
+        beat(user.id, open_tab(other.id, now), now)
+    assert history(user.id) == []
+
+
+def test_the_pass_runs_as_often_as_the_thresholds_need():
+    quick = replace(RULES, away_after=4 * SEC, offline_after=8 * SEC)
+    assert quick.pass_interval_s == 1.0
+    assert RULES.pass_interval_s == 15.0
+    assert replace(RULES, away_after=40 * SEC, offline_after=15 * MIN).pass_interval_s == 10.0
+
+
+def test_a_committed_change_reaches_the_cached_availability_at_once(now):
+    user = make_user(now)
+    assert not presence_available(user.id, now)  # cached: offline
+    beat(user.id, open_tab(user.id, now), now)
+    assert presence_available(user.id, now)
+    override(user.id, "offline", now)
+    assert not presence_available(user.id, now)
+
+
+def test_a_rolled_back_change_does_not_reach_the_cache(now):
+    user = make_user(now)
+    assert not presence_available(user.id, now)
+    with pytest.raises(RuntimeError), session_scope() as session:
         presence.set_override(
             session=session,
             user_id=user.id,
             state="online",
-            expires_at=now + timedelta(minutes=10),
+            expires_at=now + MIN,
             now=now,
             rules=RULES,
-        )
-    assert state_at(user.id, now) == "online"
-    transitions(now + timedelta(minutes=11))
-    with read_scope() as session:
-        status = presence.get_presence(
-            session=session, user_id=user.id, now=now + timedelta(minutes=11), rules=RULES
-        )
-    assert status.state == "offline" and status.override_state is None
-
-
-def test_bad_override_and_foreign_session_token_are_refused(now):
-    user, other = make_user(now), make_user(now)
-    with session_scope() as session, pytest.raises(InvalidInput) as error:
-        presence.set_override(session=session, user_id=user.id, state="busy", now=now, rules=RULES)
-    assert error.value.field == "state"
-    with session_scope() as session, pytest.raises(InvalidInput):
-        presence.set_override(
-            session=session,
-            user_id=user.id,
-            state="away",
-            expires_at=now - timedelta(seconds=1),
-            now=now,
-            rules=RULES,
-        )
-    token = open_tab(other.id, now)
-    with pytest.raises(NotFound):
-        beat(user.id, token, now)
-
-
-def test_cached_availability_follows_each_committed_change(now):
-    from services.presence_cache import presence_cache
-
-    user = make_user(now)
-    with read_scope() as session:
-        assert not presence.supervisor_is_available(
-            session=session, user_id=user.id, now=now, rules=RULES
-        )
-    assert presence_cache.peek(user.id) is not None  # warmed
-    beat(user.id, open_tab(user.id, now), now)
-    assert presence_cache.peek(user.id) is None  # dropped on commit
-    with read_scope() as session:
-        assert presence.supervisor_is_available(
-            session=session, user_id=user.id, now=now, rules=RULES
-        )
-    with session_scope() as session:
-        presence.set_override(
-            session=session, user_id=user.id, state="offline", now=now, rules=RULES
-        )
-    with read_scope() as session:
-        assert not presence.supervisor_is_available(
-            session=session, user_id=user.id, now=now, rules=RULES
-        )
-
-
-def test_rolled_back_change_keeps_the_cache(now):
-    from services.presence_cache import presence_cache
-
-    user = make_user(now)
-    with read_scope() as session:
-        presence.supervisor_is_available(session=session, user_id=user.id, now=now, rules=RULES)
-    with pytest.raises(RuntimeError), session_scope() as session:
-        presence.set_override(
-            session=session, user_id=user.id, state="online", now=now, rules=RULES
         )
         raise RuntimeError("abort")
-    assert presence_cache.peek(user.id) is not None
-    with read_scope() as session:
-        assert not presence.supervisor_is_available(
-            session=session, user_id=user.id, now=now, rules=RULES
-        )
+    assert not presence_available(user.id, now)
 
 
-def test_closed_and_silent_tabs_end(now):
+def test_another_process_change_is_seen_once_the_cache_entry_is_older_than_its_ttl(
+    now, monkeypatch
+):
     user = make_user(now)
-    closing, silent = open_tab(user.id, now), open_tab(user.id, now)
-    beat(user.id, closing, now)
-    with session_scope() as session:
-        assert (
-            presence.close_tab(
-                session=session, session_token=closing, now=now, rules=RULES
-            ).presence.state
-            == "offline"
+    beat(user.id, open_tab(user.id, now), now)
+    assert presence_available(user.id, now)  # cached
+    with session_scope() as session:  # as another process would: no hook in this one
+        session.execute(
+            update(PresenceStatus)
+            .where(PresenceStatus.user_id == user.id)
+            .values(override_state="offline")
         )
-    with session_scope() as session:
-        assert (
-            presence.end_stale_tabs(session=session, now=now + timedelta(minutes=14), rules=RULES)
-            == 0
-        )
-    with session_scope() as session:
-        assert (
-            presence.end_stale_tabs(session=session, now=now + timedelta(minutes=16), rules=RULES)
-            == 1
-        )
-    with read_scope() as session:
-        assert all(
-            s.ended_at for s in presence.list_presence_sessions(session=session, user_id=user.id)
-        )
-    del silent
+    assert presence_available(user.id, now)  # still the cached answer
+    monotonic = presence_cache.monotonic
+    monkeypatch.setattr(presence_cache, "monotonic", lambda: monotonic() + presence_cache.TTL_S)
+    assert not presence_available(user.id, now)
 
 
 GRACEFUL = replace(RULES, close_grace=timedelta(seconds=10))
 
 
-def close(token, now, rules=GRACEFUL):
-    with session_scope() as session:
-        presence.close_tab(session=session, session_token=token, now=now, rules=rules)
-
-
-def settle_closed(now, rules=GRACEFUL):
-    with session_scope() as session:
-        return presence.settle_closed_tabs(session=session, now=now, rules=rules)
-
-
-def recorded_changes(user_id):
-    with read_scope() as session:
-        return [
-            (c.from_state, c.to_state, c.reason)
-            for c in presence.list_presence_changes(session=session, user_id=user_id)
-        ]
-
-
 def test_a_reloaded_page_keeps_its_user_online_without_recording_anything(now):
     user = make_user(now)
     old_token = open_tab(user.id, now)  # the tab that is reloaded
-    beat(user.id, old_token, now + timedelta(seconds=1))
-    close(old_token, now + timedelta(seconds=2))
-    beat(user.id, open_tab(user.id, now), now + timedelta(seconds=3))  # the page again
+    beat(user.id, old_token, now + SEC, GRACEFUL)
+    close(old_token, now + 2 * SEC, GRACEFUL)
+    beat(user.id, open_tab(user.id, now), now + 3 * SEC, GRACEFUL)  # the page again
 
-    assert settle_closed(now + timedelta(seconds=30)) == 0
-    assert state_at(user.id, now + timedelta(seconds=30)) == "online"
-    assert recorded_changes(user.id) == [("offline", "online", "heartbeat")]
+    assert run_pass(now + 30 * SEC, GRACEFUL) == []
+    assert state_at(user.id, now + 30 * SEC) == "online"
+    assert [reason for _, _, reason, _ in history(user.id)] == ["heartbeat"]
 
 
-def test_closing_the_last_tab_counts_once_the_grace_has_passed(now):
+def test_closing_the_last_tab_counts_after_the_grace_at_the_moment_it_closed(now):
     user = make_user(now)
     token = open_tab(user.id, now)
-    beat(user.id, token, now)
-    close(token, now + timedelta(seconds=1))
+    beat(user.id, token, now, GRACEFUL)
+    close(token, now + SEC, GRACEFUL)
 
-    assert settle_closed(now + timedelta(seconds=5)) == 0
-    assert state_at(user.id, now + timedelta(seconds=5)) == "online"
-    assert settle_closed(now + timedelta(seconds=12)) == 1
-    assert state_at(user.id, now + timedelta(seconds=12)) == "offline"
-    assert settle_closed(now + timedelta(seconds=30)) == 0  # settled once
-    assert recorded_changes(user.id)[0] == ("online", "offline", "session_ended")
+    run_pass(now + 5 * SEC, GRACEFUL)
+    assert state_at(user.id, now + 5 * SEC) == "online"
+    run_pass(now + 12 * SEC, GRACEFUL)
+    assert state_at(user.id, now + 12 * SEC) == "offline"
+    run_pass(now + 30 * SEC, GRACEFUL)  # settled once
+    assert history(user.id)[1:] == [("online", "offline", "tab_closed", now + SEC)]
 
 
-def test_closing_one_of_two_tabs_falls_back_to_the_other_tabs_heartbeat(now):
+def test_closing_one_of_two_tabs_falls_back_to_the_other_tabs_activity(now):
     user = make_user(now)
     idle, active = open_tab(user.id, now), open_tab(user.id, now)
-    beat(user.id, idle, now)
-    beat(user.id, active, now + timedelta(minutes=6))
-    close(active, now + timedelta(minutes=6, seconds=1))
+    beat(user.id, idle, now, GRACEFUL)
+    beat(user.id, active, now + 6 * MIN, GRACEFUL)
+    close(active, now + 6 * MIN + SEC, GRACEFUL)
 
-    settle_closed(now + timedelta(minutes=6, seconds=20))
-    # The remaining tab was last active six minutes ago: away, not online and not offline.
-    assert state_at(user.id, now + timedelta(minutes=6, seconds=20)) == "away"
+    run_pass(now + 6 * MIN + 20 * SEC, GRACEFUL)
+    # The remaining tab was last active six minutes ago: away since it closed.
+    assert history(user.id)[-1] == ("online", "away", "tab_closed", now + 6 * MIN + SEC)
+
+
+def test_every_move_is_audited_in_the_right_name(now):
+    user = make_user(now)
+    beat(user.id, open_tab(user.id, now), now)
+    run_pass(now + 6 * MIN)
+    with read_scope() as session:
+        events = session.exec(
+            select(AuditEvent)
+            .where(AuditEvent.action == "presence.changed")
+            .order_by(AuditEvent.id)
+        ).all()
+        rows = session.exec(select(PresenceChange)).all()
+    assert [(e.actor_type, e.object_type) for e in events] == [
+        ("user", "user"),
+        ("system", "team"),
+    ]
+    assert len(rows) == 2

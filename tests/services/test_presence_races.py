@@ -54,13 +54,13 @@ def test_simultaneous_first_heartbeats_bring_a_user_online_once(now):
     tokens = []
     for _ in range(WORKERS):
         with session_scope() as session:
-            token, _ = presence.start_presence_session(session=session, user_id=user.id, now=now)
+            token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
         tokens.append(token)
 
     def heartbeat(index: int) -> None:
         with session_scope() as session:
-            presence.record_heartbeat(
-                session=session, user_id=user.id, session_token=tokens[index], now=now, rules=RULES
+            presence.record_activity(
+                session=session, user_id=user.id, tab_token=tokens[index], now=now, rules=RULES
             )
 
     all_at_once(heartbeat)
@@ -83,7 +83,7 @@ def test_simultaneous_transition_passes_move_each_user_once(now):
 
     def transition_pass(_index: int) -> None:
         with session_scope() as session:
-            presence_transitions.apply_presence_transitions(session=session, now=later, rules=RULES)
+            presence_transitions.run_presence_pass(session=session, now=later, rules=RULES)
 
     all_at_once(transition_pass)
     moved = changes()

@@ -1,4 +1,4 @@
-"""The scheduler's presence pass, computed in SQL: every kind of due user in one pass."""
+"""The scheduler's presence pass: every kind of due user in one pass, each move at its moment."""
 
 from datetime import timedelta
 
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.usefixtures("database")
 
 def beat(user_id, at):
     with session_scope() as session:
-        token, _ = presence.start_presence_session(session=session, user_id=user_id, now=at)
-        presence.record_heartbeat(
-            session=session, user_id=user_id, session_token=token, now=at, rules=RULES
+        token, _ = presence.open_tab(session=session, user_id=user_id, now=at)
+        presence.record_activity(
+            session=session, user_id=user_id, tab_token=token, now=at, rules=RULES
         )
 
 
@@ -42,7 +42,7 @@ def status(user_id, at):
 
 def run_pass(at):
     with session_scope() as session:
-        return presence_transitions.apply_presence_transitions(session=session, now=at, rules=RULES)
+        return presence_transitions.run_presence_pass(session=session, now=at, rules=RULES)
 
 
 def test_one_pass_moves_each_due_user_once_and_leaves_the_rest(now):
@@ -71,49 +71,29 @@ def test_one_pass_moves_each_due_user_once_and_leaves_the_rest(now):
             .order_by(AuditEvent.id.desc())
         ).first()
         chain = verify_audit_chain(session=session)
+    minute = timedelta(minutes=1)
     expected = {
-        (quiet.id, "online", "away", "timeout"),
-        (gone.id, "online", "offline", "timeout"),
-        (freed.id, "offline", "online", "expiry"),
+        (quiet.id, "online", "away", "timeout", now + 5 * minute),
+        (gone.id, "online", "away", "timeout", now - 5 * minute),
+        (gone.id, "away", "offline", "timeout", now + 5 * minute),
+        (freed.id, "offline", "online", "override_expired", now + 5 * minute),
     }
-    assert {(c.user_id, c.from_state, c.to_state, c.reason) for c in made} == expected
-    assert all(c.at == at for c in made)
+    assert {(c.user_id, c.from_state, c.to_state, c.reason, c.at) for c in made} == expected
+    # gone's tab went silent past the offline threshold: its moves were settled (and audited
+    # one by one) with the ended tab; the rest in one event of the pass.
     assert audited.after["changes"] == [
-        {"from": "offline", "to": "online", "reason": "expiry", "users": [freed.id]},
+        {"from": "offline", "to": "online", "reason": "override_expired", "users": [freed.id]},
         {"from": "online", "to": "away", "reason": "timeout", "users": [quiet.id]},
-        {"from": "online", "to": "offline", "reason": "timeout", "users": [gone.id]},
     ]
     assert chain.intact
 
-    assert status(quiet.id, at).state == "away" and status(quiet.id, at).since == at
+    assert status(quiet.id, at).state == "away" and status(quiet.id, at).since == now + 5 * minute
     kept_now = status(kept.id, at)
     assert kept_now.override_state is None and kept_now.override_expires_at is None
     assert kept_now.state == "online" and kept_now.since == kept_since  # no change, no new since
     assert status(held.id, at).override_state == "offline"
-    assert status(freed.id, at).override_state is None and status(freed.id, at).since == at
+    assert status(freed.id, at).override_state is None
+    assert status(freed.id, at).since == now + 5 * minute
     assert status(busy.id, at).state == "online"
 
     assert run_pass(at) == []  # nothing is due twice
-
-
-def test_cached_availability_stays_right_across_a_pass(now):
-    """The pass drops no cached presence: what it changes, the cache does not hold."""
-    from services.presence_cache import presence_cache
-
-    quiet, held = make_user(now), make_user(now)
-    beat(quiet.id, now)
-    override(held.id, "online", now, expires_at=now + timedelta(minutes=3))
-
-    def cached_available(user_id, at):
-        with read_scope() as session:
-            return presence.supervisor_is_available(
-                session=session, user_id=user_id, now=at, rules=RULES
-            )
-
-    assert cached_available(quiet.id, now) and cached_available(held.id, now)
-    at = now + timedelta(minutes=6)
-    run_pass(at)
-    assert presence_cache.peek(quiet.id) is not None and presence_cache.peek(held.id) is not None
-    assert not cached_available(quiet.id, at)  # away now: the cache agrees without a reload
-    assert not cached_available(held.id, at)  # the expired override counts as none
-    assert status(quiet.id, at).state == "away" and status(held.id, at).state == "offline"

@@ -44,9 +44,9 @@ def enqueue(agent, now, priority=0, action="reply"):
 
 def online(user_id, now):
     with session_scope() as session:
-        token, _ = presence.start_presence_session(session=session, user_id=user_id, now=now)
-        presence.record_heartbeat(
-            session=session, user_id=user_id, session_token=token, now=now, rules=RULES
+        token, _ = presence.open_tab(session=session, user_id=user_id, now=now)
+        presence.record_activity(
+            session=session, user_id=user_id, tab_token=token, now=now, rules=RULES
         )
 
 
