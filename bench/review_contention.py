@@ -6,7 +6,7 @@ goes the real way: an INTERN's action whose supervisor is away → the review po
 Proposals arrive faster than reviews finish (the pool of 4 is always full; the rest wait).
 Meanwhile this process measures
 - `heartbeat`: a dashboard tab's presence heartbeat, written the way the dashboard's websocket
-  handler writes it (services.presence.record_heartbeat in its own transaction), from this
+  handler writes it (services.presence.record_activity in its own transaction), from this
   second process against the same SQLite database: it waits if a review holds the writer lock;
 - `action`: an AUTONOMOUS agent's POST /api/v1/actions over HTTP, in the app's process.
 Each is measured with no review in flight, then with reviews in flight all the time.

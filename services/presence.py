@@ -34,6 +34,7 @@ from models import (
 )
 from services.actors import Actor
 from services.audit import record_audit
+from services.changes import note_change
 from services.config import Settings
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.presence_cache import (
@@ -343,6 +344,7 @@ def _settle(
     if moves:
         session.execute(insert(PresenceChange), [move.as_row(status.user_id) for move in moves])
         _audit(session, status.user_id, moves, now)
+        note_change(session, "presence")
     final = PresenceState(status.state)
     return PresenceUpdate(
         presence=_read(status, status.user_id),

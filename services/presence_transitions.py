@@ -23,6 +23,7 @@ from sqlmodel import Session, col, func
 from models import PresenceChange, PresenceSession, PresenceState, PresenceStatus
 from services.actors import Actor
 from services.audit import record_audit
+from services.changes import note_change
 from services.presence import (
     Move,
     PresenceRules,
@@ -131,6 +132,7 @@ def apply_due_moves(*, session: Session, now: datetime, rules: PresenceRules) ->
     changes = [move.as_row(values.user_id) for values, _, moves in moved for move in moves]
     if changes:
         session.execute(insert(PresenceChange), changes)
+        note_change(session, "presence")
         record_audit(
             session=session,
             actor=Actor.system("presence"),

@@ -203,8 +203,13 @@ def run_until_stopped(command: list[str], *, grace: float = STOP_GRACE_SECONDS) 
     `kill -- -PGID`, a service manager) reaches only us, and we pass exactly one SIGTERM on.
     When both used to reach it, granian (Reflex's prod server) deadlocked on the second one and
     only SIGKILL stopped it. If the server is still running `grace` seconds after the SIGTERM,
-    its whole process group is killed; whatever of that group outlives the server (the backend
-    worker `reflex run` starts) is killed when it exits, so nothing keeps the port.
+    its whole process group is killed, and when it exits whatever is left of its group (the
+    backend worker `reflex run` starts) is killed too, so nothing keeps the port. (A SIGKILL
+    sent to our group no longer reaches the server: stop us with anything else.)
+
+    Args:
+        command: the server's command line.
+        grace: seconds the server has to stop after the SIGTERM before it is killed.
 
     Returns:
         The server's exit status, or 0 when it was stopped on request.

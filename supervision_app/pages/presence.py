@@ -37,9 +37,28 @@ class ChangeRow:
     reason: str
 
 
+def _span(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:g} seconds"
+    minutes = seconds / 60
+    return f"{minutes:g} minutes" if minutes < 120 else f"{minutes / 60:g} hours"
+
+
+def rules_text(rules: presence.PresenceRules) -> str:
+    """The thresholds in force, as people read them."""
+    away, offline = rules.away_after.total_seconds(), rules.offline_after.total_seconds()
+    return (
+        f"Online while active in a dashboard tab in the last {_span(away)}; "
+        f"away after {_span(away)} without activity, offline after {_span(offline)} or when "
+        "the last tab closes. SUPERVISED work runs only while its supervisor is "
+        + ("online or away." if rules.away_counts_as_available else "online.")
+    )
+
+
 class PresenceState(rx.State):
     members: list[MemberRow] = []
     changes: list[ChangeRow] = []
+    rules: str = ""
     loaded: bool = False
 
     @rx.event
@@ -48,6 +67,7 @@ class PresenceState(rx.State):
         if await auth.current_user() is None:
             return
         now, rules = utcnow(), presence_rules()
+        self.rules = rules_text(rules)
 
         def fetch(session):  # noqa: ANN001, ANN202
             team = presence.team_presence(session=session, now=now, rules=rules)
@@ -85,7 +105,7 @@ class PresenceState(rx.State):
                 name=names.get(c.user_id, "?"),
                 from_state=str(c.from_state),
                 to_state=str(c.to_state),
-                reason=c.reason,
+                reason=presence.MOVE_REASONS.get(c.reason, c.reason),
             )
             for c in changes
         ]
@@ -122,13 +142,7 @@ def _change(row: ChangeRow) -> rx.Component:
 def presence_page() -> rx.Component:
     return dashboard_page(
         "Team presence",
-        rx.text(
-            "Online while active in a dashboard tab in the last 5 minutes, "
-            "away after 5, offline after 15. "
-            "SUPERVISED work runs only while its supervisor is online.",
-            size="2",
-            color_scheme="gray",
-        ),
+        rx.text(PresenceState.rules, size="2", color_scheme="gray", data_testid="presence-rules"),
         rx.table.root(
             rx.table.header(
                 rx.table.row(

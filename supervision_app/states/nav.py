@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import timedelta
 
 import reflex as rx
@@ -16,6 +17,7 @@ from services.clock import utcnow
 from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
 from services.policy import presence_rules
+from supervision_app.api.live import change_feed
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
@@ -65,6 +67,9 @@ TAKE_ACTIVITY = (
     " window.__svActive = false; return active; })()"
 )
 
+FOLLOW_CHECK_S = 10.0  # a follower looks at least this often whether its tab is still there
+TAB_GONE_AFTER_S = 15.0  # no tick for this long: the tab is closed or gone
+
 # Route -> the page's load event; the live tick re-runs it when anything changed.
 PAGE_RELOADS: dict[str, rx.event.EventHandler] = {}
 
@@ -89,6 +94,8 @@ class NavState(rx.State):
     connected: bool = False
     _marker: str = ""
     _tab_token: str = ""
+    _last_tick: float = 0.0
+    _following: bool = False
 
     async def _after_change(self, update: presence.PresenceUpdate, user) -> None:  # noqa: ANN001
         """Committed first, then: start work waiting for a returning supervisor, show the state."""
@@ -117,26 +124,54 @@ class NavState(rx.State):
             else ""
         )
 
-    @rx.event
-    async def tick(self, _value: str = ""):
-        """Runs every few seconds in each open tab; reloads only when something changed."""
-        self.connected = True
+    async def _reload_if_changed(self) -> list:
+        """The page's reload event when anything changed since this tab last looked."""
         auth = await self.get_state(AuthState)
         if not auth.user_id:
-            return
-        events: list = []
+            return []
         marker = await data.read(lambda session: change_marker(session=session))
         if marker == self._marker:
-            return events
+            return []
         self._marker = marker
         user = await auth.current_user()
         if user is None:
-            return events
+            return []
         await self._refresh(user)
         reload = PAGE_RELOADS.get(route_key(self.router.page.path))
-        if reload is not None:
-            events.append(reload)
+        return [reload] if reload is not None else []
+
+    @rx.event
+    async def tick(self, _value: str = ""):
+        """Runs every few seconds in each open tab: sees other processes' changes, and keeps
+        this tab's change follower going."""
+        self.connected = True
+        self._last_tick = time.monotonic()
+        events = await self._reload_if_changed()
+        if not self._following:
+            events.append(NavState.follow_changes)
         return events
+
+    @rx.event(background=True)
+    async def follow_changes(self):
+        """Reload as soon as a change is committed in this process (change_feed), rather than
+        at the next tick. Ends once the tab stops ticking (closed or gone)."""
+        async with self:
+            if self._following:
+                return
+            self._following = True
+        try:
+            version = change_feed.version
+            while True:
+                version = await change_feed.wait_after(version, timeout=FOLLOW_CHECK_S)
+                async with self:
+                    if time.monotonic() - self._last_tick > TAB_GONE_AFTER_S:
+                        return
+                    events = await self._reload_if_changed()
+                for event in events:
+                    yield event
+        finally:
+            async with self:
+                self._following = False
 
     @rx.event
     async def activity(self, active: bool):

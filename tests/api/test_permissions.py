@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,9 +34,7 @@ def world(client, now):
     stranger_agent = make_agent(real_now, level="AUTONOMOUS")
     policy = governance_policy()
     with session_scope() as session:
-        tab_token, _ = presence.open_tab(
-            session=session, user_id=owner.id, now=real_now
-        )
+        tab_token, _ = presence.open_tab(session=session, user_id=owner.id, now=real_now)
         queued = governance.route_action(
             session=session,
             agent=agent_a.agent,
@@ -44,7 +43,12 @@ def world(client, now):
             policy=policy,
         )
         presence.set_override(
-            session=session, user_id=owner.id, state="online", now=real_now, rules=presence_rules()
+            session=session,
+            user_id=owner.id,
+            state="online",
+            now=real_now,
+            rules=presence_rules(),
+            expires_at=real_now + timedelta(hours=1),
         )
     with session_scope() as session:
         running = governance.route_action(

@@ -211,3 +211,31 @@ def test_closing_the_tab_ends_its_presence_session_and_a_reload_records_no_flap(
     page.close(run_before_unload=True)
     context.close()
     wait_for([True, True])  # offline follows after the reload grace (unit-tested)
+
+
+def test_a_presence_change_reaches_other_open_tabs_within_a_second(
+    browser, running_app: RunningApp, admin_account
+):
+    make_supervisor(running_app, "pia")
+    tabs = []
+    for username, password in (("pia", PASSWORD), ("pia", PASSWORD), admin_account):
+        context = browser.new_context(viewport={"width": 1280, "height": 800})
+        tab = context.new_page()
+        sign_in(tab, running_app, username, password)
+        tabs.append(tab)
+    pia, pia_again, admin = tabs
+    admin.goto(f"{running_app.url}/presence")
+    row = admin.get_by_test_id("presence-row").filter(has_text="pia")
+    expect(row).to_contain_text("online")
+    expect(admin.get_by_test_id("presence-rules")).to_contain_text("away after 5 minutes")
+    expect(pia_again.locator("#my-presence")).to_contain_text("online")
+
+    pia.get_by_role("button", name="My presence").click()
+    pia.get_by_role("menuitem", name="Appear away").click()
+    expect(pia.locator("#my-presence")).to_contain_text("away")  # committed and shown here
+    # The other tabs are told at once, not at their next check a few seconds later.
+    expect(row).to_contain_text("away", timeout=1_000)
+    expect(pia_again.locator("#my-presence")).to_contain_text("away", timeout=1_000)
+    expect(admin.get_by_text("set by hand").first).to_be_visible()
+    for tab in tabs:
+        tab.context.close()

@@ -157,7 +157,12 @@ def make_team() -> tuple[int, list[tuple[int, str]]]:
     supervisor = make_user(now)
     with session_scope() as session:
         presence.set_override(
-            session=session, user_id=supervisor.id, state="online", now=now, rules=PRESENCE_RULES
+            session=session,
+            user_id=supervisor.id,
+            state="online",
+            now=now,
+            rules=PRESENCE_RULES,
+            expires_at=now + timedelta(hours=1),
         )
     agents = [
         make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id) for _ in range(AGENTS)

@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER = "import os, time; print(os.getpid(), flush=True); time.sleep(120)"
 # Stands for `reflex run` under granian: it starts a backend worker and, like granian, treats
 # SIGINT and SIGTERM alike; shutting down takes a moment, and a second signal in that moment
-# deadlocks it. It prints its pid and the worker's once its handlers are in place.
+# deadlocks it. It prints its pid and the worker's once it is ready to be stopped.
 GRANIAN_LIKE = """
 import os, signal, subprocess, sys, threading, time
 worker = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
@@ -30,8 +30,8 @@ def stop(signum, frame):
     raise SystemExit
 signal.signal(signal.SIGINT, stop)
 signal.signal(signal.SIGTERM, stop)
-print(os.getpid(), worker.pid, flush=True)
 try:
+    print(os.getpid(), worker.pid, flush=True)
     time.sleep(120)
 finally:
     time.sleep(0.3)

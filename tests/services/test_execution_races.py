@@ -79,7 +79,14 @@ def wait(future: Future) -> object:
 def watched_run(now):
     supervisor = make_user(now)
     with session_scope() as session:
-        set_override(session=session, user_id=supervisor.id, state="online", now=now, rules=RULES)
+        set_override(
+            session=session,
+            user_id=supervisor.id,
+            state="online",
+            now=now,
+            rules=RULES,
+            expires_at=now + timedelta(hours=1),
+        )
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
     with session_scope() as session:
         decision = governance.route_action(

@@ -56,7 +56,12 @@ def seed(count: int) -> int:
             ],
         )
         presence.set_override(
-            session=session, user_id=supervisor.id, state="online", now=now, rules=RULES
+            session=session,
+            user_id=supervisor.id,
+            state="online",
+            now=now,
+            rules=RULES,
+            expires_at=now + timedelta(hours=1),
         )
     return supervisor.id
 
