@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -160,3 +162,49 @@ class ApiServer:
     def stop(self) -> None:
         self.process.terminate()
         self.process.wait(timeout=20)
+
+
+class DashboardServer:
+    """The whole app (dashboard, websocket and API) as `make run` starts it, in its own process
+    group, with this run's settings (DATA_DIR, DATABASE_URL) from the environment."""
+
+    def __init__(self, cpus: set[int] | None = None) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PORT": str(self.port), "SITE_URL": self.url}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "supervision_app.cli", "serve", "--host", "127.0.0.1"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus)) if cpus else None,
+        )
+        deadline = time.monotonic() + 600  # the first start builds the frontend
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError("the app exited while starting")
+            try:
+                if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
+                    if httpx.get(f"{self.url}/login", timeout=5, follow_redirects=True).is_success:
+                        return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.5)
+        self.stop()
+        raise RuntimeError("the app did not start")
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def stop(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -1,14 +1,22 @@
-"""Presence at scale: heartbeats over HTTP from many tabs, and one transition pass.
+"""Presence at scale: dashboard tabs' heartbeats, the HTTP route's, and one transition pass.
 
-Prints JSON lines: heartbeat_http_50_sessions and heartbeat_http_500_sessions (each session
-sends a heartbeat every second, 30 times the real rate, for 20 s; latency p50/p99), and
-transition_pass_10000_users (one scheduler pass moving 10,000 users from online to away;
-..._none_due is the next pass, with nobody left to move).
-Seed targets: heartbeat p99 < 50 ms, pass < 1 s. Goals: heartbeat p99 < 10 ms at 500 sessions,
-pass < 0.1 s.
-The heartbeat figures are steady state; each tab's first (joining) heartbeat is reported
-apart as ..._first_beat, since all tabs join in the same second here. The app and the client
-run on separate CPUs where there are two or more (printed as app_cpus and client_cpus).
+Prints JSON lines:
+- dashboard_heartbeat_100_tabs and dashboard_heartbeat_500_tabs: the product's own path. Each
+  tab is a dashboard page as the browser holds it (Reflex's websocket, signed in by the
+  browser's cookie; bench/_reflex_tabs.py) and sends `NavState.activity` every second, 30
+  times the real rate, for 20 s. Latency p50/p99 from sending the beat to its last answer (seen
+  through a barrier event sent right after it, which adds one small event of server work),
+  and the app's CPU per beat (app_cpu_ms_per_beat, the whole app process tree).
+- heartbeat_http_50_sessions and heartbeat_http_500_sessions: the same through
+  `POST /api/users/{id}/activity/heartbeat`, for API clients.
+- transition_pass_10000_users: one scheduler pass moving 10,000 users from online to away;
+  ..._none_due is the next pass, with nobody left to move.
+Seed targets: heartbeat p99 < 50 ms, pass < 1 s. Goals: dashboard heartbeat p99 < 10 ms at
+500 tabs, pass < 0.1 s.
+Each tab's first (joining) heartbeat is reported apart as ..._first_beat, since all tabs join
+in the same second here. The app and the client run on separate CPUs where there are two or
+more (printed as app_cpus and client_cpus).
+`bench/presence.py dashboard|http|pass` runs one part.
 """
 
 from __future__ import annotations
@@ -27,8 +35,14 @@ from datetime import timedelta  # noqa: E402
 
 import aiohttp  # noqa: E402
 
+from bench._reflex_tabs import (  # noqa: E402
+    ProcessTreeCpu,
+    activity_handler_name,
+    run_tabs_detailed,
+)
 from bench.common import (  # noqa: E402
     ApiServer,
+    DashboardServer,
     StealMeter,
     emit,
     percentiles,
@@ -76,6 +90,58 @@ def make_users(count: int, prefix: str) -> list[int]:
     with session_scope() as session:
         query = select(User.id).where(col(User.username).startswith(prefix))
         return list(session.exec(query).all())
+
+
+def dashboard_cookies(user_ids: list[int]) -> list[str]:
+    """A browser's sign-in cookie for each user."""
+    from supervision_app.states.auth import SESSION_COOKIE
+
+    now = utcnow()
+    cookies = []
+    with session_scope() as session:
+        for user_id in user_ids:
+            user = UserRead.model_validate(session.get(User, user_id), from_attributes=True)
+            login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
+            cookies.append(f"{SESSION_COOKIE}={login.token}")
+    return cookies
+
+
+def dashboard_runs() -> None:
+    app_cpus, client_cpus = split_cpus() or (None, None)
+    server = DashboardServer(cpus=app_cpus)
+    handler = activity_handler_name(str(Path(__file__).resolve().parent.parent))
+    try:
+        for count in (100, 500):
+            cookies = dashboard_cookies(make_users(count, f"tab{count}-"))
+            steal = StealMeter()
+            cpu = {}
+
+            def started() -> None:
+                cpu["meter"] = ProcessTreeCpu(server.pid)  # noqa: B023 - read right away
+
+            with running_on(client_cpus):
+                run = asyncio.run(
+                    run_tabs_detailed(
+                        server.url, cookies, 1.0, DURATION_S, handler=handler, on_started=started
+                    )
+                )
+            app_cpu_s = cpu["meter"].seconds()
+            emit(
+                metric=f"dashboard_heartbeat_{count}_tabs",
+                **percentiles(run.steady_ms),
+                app_cpu_ms_per_beat=round(1000 * app_cpu_s / max(1, run.beats_sent), 2),
+                app_cpu_pct=round(100 * app_cpu_s / DURATION_S, 1),
+                errors=run.errors,
+                host_cpu_steal_pct=steal.percent(),
+                app_cpus=sorted(app_cpus or []),
+                client_cpus=sorted(client_cpus or []),
+            )
+            emit(
+                metric=f"dashboard_heartbeat_{count}_tabs_first_beat",
+                **percentiles(run.first_beat_ms),
+            )
+    finally:
+        server.stop()
 
 
 def open_tabs(user_ids: list[int]) -> list[tuple[int, str, str]]:
@@ -157,18 +223,18 @@ def transition_pass(count: int) -> tuple[float, float]:
     for _ in range(2):
         started = time.perf_counter()
         with session_scope() as session:
-            presence_transitions.run_presence_pass(
-                session=session, now=now, rules=presence_rules()
-            )
+            presence_transitions.run_presence_pass(session=session, now=now, rules=presence_rules())
         timings.append(time.perf_counter() - started)
     return timings[0], timings[1]
 
 
 def main() -> None:
-    """`bench/presence.py` runs everything; `heartbeats` or `pass` runs only that part."""
+    """`bench/presence.py` runs everything; `dashboard`, `http` or `pass` only that part."""
     part = sys.argv[1] if len(sys.argv) > 1 else "all"
     upgrade_database()
-    if part in ("all", "heartbeats"):
+    if part in ("all", "dashboard"):
+        dashboard_runs()
+    if part in ("all", "http"):
         heartbeat_runs()
     if part in ("all", "pass"):
         everyone, nobody = transition_pass(10_000)

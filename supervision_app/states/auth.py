@@ -14,21 +14,34 @@ from services.actors import Actor
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import DomainError
+from services.login_cache import login_cache, resolve_login_batched
+from services.security import token_hash
 from services.users import UserRead
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
 
 
-def resolve_token(token: str) -> UserRead | None:
-    """The user behind a dashboard token, or None when it is missing or no longer valid."""
+async def signed_in_user(token: str) -> UserRead | None:
+    """The user behind a dashboard token, or None when it is missing or no longer valid.
+
+    Through the sign-in cache the API uses (services/login_cache.py): every
+    dashboard event checks the sign-in, and a database read each time was most of a
+    heartbeat's cost. A sign-out, deactivation or role change made in this process applies at
+    once; one made by another process within the cache's TTL."""
     if not token:
         return None
+    hashed = token_hash(token)
+    cached = login_cache.get(hashed)
+    if cached is not None:
+        return cached
+    generation, now = login_cache.generation(), utcnow()
     try:
-        with read_scope() as session:
-            return user_service.resolve_login_token(session=session, token=token, now=utcnow())
+        user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
     except DomainError:
         return None
+    login_cache.put(hashed, user, expires_at, now, generation)
+    return user
 
 
 SESSION_COOKIE = "supervision_session"
@@ -60,10 +73,16 @@ class AuthState(rx.State):
         return self.role == "admin"
 
     def _apply(self, user: UserRead | None) -> None:
-        self.user_id = user.id if user else 0
-        self.username = user.username if user else ""
-        self.display_name = user.display_name if user else ""
-        self.role = str(user.role) if user else ""
+        """Show `user`; unchanged values are not assigned (each assignment is sent to the tab)."""
+        shown = {
+            "user_id": user.id if user else 0,
+            "username": user.username if user else "",
+            "display_name": user.display_name if user else "",
+            "role": str(user.role) if user else "",
+        }
+        for name, value in shown.items():
+            if getattr(self, name) != value:
+                setattr(self, name, value)
 
     def _token(self) -> str:
         cookies = SimpleCookie()
@@ -76,7 +95,7 @@ class AuthState(rx.State):
 
     async def current_user(self) -> UserRead | None:
         """Re-check the token on the server; pages call this before touching data."""
-        user = await asyncio.to_thread(resolve_token, self._token())
+        user = await signed_in_user(self._token())
         self._apply(user)
         return user
 
