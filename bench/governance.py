@@ -48,7 +48,7 @@ def main() -> None:
             actor=Actor.system(),
         )
         token, _ = presence.open_tab(session=session, user_id=supervisor.id, now=now)
-        presence.record_activity(
+        presence.write_activity(
             session=session,
             user_id=supervisor.id,
             tab_token=token,

@@ -171,7 +171,7 @@ def _measure(server: ApiServer, watcher: int, token: str, worker_key: str, phase
         while time.monotonic() < deadline:
             start = time.perf_counter()
             with session_scope() as session:
-                presence.record_activity(
+                presence.write_activity(
                     session=session, user_id=watcher, tab_token=token, now=utcnow(), rules=rules
                 )
             heartbeats.append((time.perf_counter() - start) * 1000)

@@ -51,7 +51,7 @@ def setup() -> tuple[str, str]:
         )
         login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
         token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
-        presence.record_activity(
+        presence.write_activity(
             session=session, user_id=user.id, tab_token=token, now=now, rules=presence_rules()
         )
         agent = create_agent(

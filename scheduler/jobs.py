@@ -10,6 +10,7 @@ from services import (
     autonomous_review,
     dispatch,
     maintenance,
+    presence,
     proposals,
     queue,
     sign_in_history,
@@ -37,6 +38,11 @@ def tidy_database() -> None:
         removed += users.forget_old_sign_in_codes(session=session, now=utcnow())
     if removed:
         logger.info("tidy_database removed %d stale sessions", removed)
+
+
+def presence_flush() -> None:
+    """Write the dashboard beats kept in memory (services/presence_memory.py)."""
+    presence.flush_activity(now=utcnow())
 
 
 def presence_transitions() -> list[int]:

@@ -16,6 +16,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from scheduler import jobs
 from services.clock import utcnow
 from services.policy import presence_rules
+from services.presence_memory import FLUSH_EVERY_S
 
 logger = logging.getLogger(__name__)
 
@@ -33,6 +34,7 @@ status = SchedulerStatus()
 # thresholds (`job_intervals`).
 JOBS: list[tuple[str, Callable[[], None], float]] = [
     ("tidy_database", jobs.tidy_database, 3600),
+    ("presence_flush", jobs.presence_flush, FLUSH_EVERY_S),
     ("presence_transitions", jobs.presence_transitions, 15),
     ("queue_dispatch", jobs.queue_dispatch, 30),
     ("run_liveness", jobs.run_liveness, 10),
@@ -96,3 +98,5 @@ async def run_scheduler() -> AsyncIterator[AsyncIOScheduler]:
     finally:
         status.running = False
         scheduler.shutdown(wait=False)
+        # The beats kept in memory are written before the process ends.
+        await asyncio.to_thread(jobs.presence_flush)

@@ -6,9 +6,11 @@ happened and its reason (`MOVE_REASONS`), so the history reads true even when th
 pass notices a timeout late.
 
 One entry point says "this tab was active at T", for the dashboard's websocket event and the
-HTTP route alike: `record_activity`. Most beats only move a timestamp; they cost two
-conditional UPDATEs in one short transaction. A beat that changes a state (a return from away,
-a first tab) locks the user's row and records the move.
+HTTP route alike: `record_activity`. Most beats only move a timestamp: those are kept in
+memory and written together about once a second (services/presence_memory.py, which says why
+and what a crash can lose). Any other beat goes to the database at once (`write_activity`):
+a beat that changes a state (a return from away, a first tab) locks the user's row and
+records the move before it is answered.
 """
 
 from __future__ import annotations
@@ -36,11 +38,15 @@ from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
 from services.config import Settings
+from services.db import get_engine, session_scope
 from services.errors import InvalidInput, NotFound, PermissionDenied
-from services.presence_cache import (
+from services.presence_memory import (
+    OnlineByActivity,
     SupervisorSnapshot,
     invalidate_after_commit,
+    memory_for,
     presence_snapshot,
+    will_invalidate,
 )
 from services.security import PRESENCE_TOKEN_PREFIX, new_token, token_hash
 from services.users import UserRead
@@ -393,9 +399,62 @@ class TabEnded(InvalidInput):
 
 
 def record_activity(
-    *, session: Session, user_id: int, tab_token: str, now: datetime, rules: PresenceRules
+    *, user_id: int, tab_token: str, now: datetime, rules: PresenceRules
 ) -> PresenceUpdate:
-    """This tab was active at `now`: the one way activity enters presence.
+    """This tab was active at `now`: the one way activity enters presence (a unit of work: it
+    opens its own transaction when it needs one).
+
+    A beat that can change nothing but timestamps is kept for the next flush and answered at
+    once; any other is written and committed before it is answered.
+    """
+    hashed = token_hash(tab_token)
+    memory = memory_for(get_engine().pool)
+    online = memory.take_beat(user_id, hashed, now, rules.away_after.total_seconds())
+    if online is not None:
+        return PresenceUpdate(
+            presence=_online_read(user_id, online.since, now), changed=False, became_available=False
+        )
+    generation = memory.generation(user_id)
+    with session_scope() as session:
+        tab_id, update_ = write_activity(
+            session=session, user_id=user_id, tab_token=tab_token, now=now, rules=rules
+        )
+        if will_invalidate(session, user_id):  # this beat's own change, not someone else's
+            generation += 1
+    read = update_.presence
+    by_activity = read.state == PresenceState.ONLINE and read.override_state is None
+    memory.remember_beat(
+        hashed,
+        user_id,
+        tab_id,
+        OnlineByActivity(read.since, now) if by_activity else None,
+        generation,
+    )
+    return update_
+
+
+def flush_activity(*, now: datetime) -> int:
+    """Write the beats kept in memory (the scheduler runs this every second, and the app at
+    shutdown). Returns how many tabs' beats were written."""
+    with session_scope() as session:
+        return memory_for(session).flush_beats(session, now)
+
+
+def _online_read(user_id: int, since: datetime, now: datetime) -> PresenceRead:
+    return PresenceRead(
+        user_id=user_id,
+        state=PresenceState.ONLINE,
+        since=since,
+        last_heartbeat_at=now,
+        override_state=None,
+        override_expires_at=None,
+    )
+
+
+def write_activity(
+    *, session: Session, user_id: int, tab_token: str, now: datetime, rules: PresenceRules
+) -> tuple[int, PresenceUpdate]:
+    """The database step of `record_activity`; returns the tab's id and the update.
 
     A beat from a live tab of a user who is online by activity only moves two timestamps
     (conditional UPDATEs: the condition is the proof nothing else changes). Anything else —
@@ -414,7 +473,6 @@ def record_activity(
     ).scalar()
     if tab_id is None:
         raise _why_not_live(session, user_id, tab_token)
-    invalidate_after_commit(session, user_id)
     online = session.execute(
         update(PresenceStatus)
         .where(
@@ -428,21 +486,14 @@ def record_activity(
         .returning(PresenceStatus.since)
     ).first()
     if online is not None:
-        read = PresenceRead(
-            user_id=user_id,
-            state=PresenceState.ONLINE,
-            since=online.since,
-            last_heartbeat_at=now,
-            override_state=None,
-            override_expires_at=None,
-        )
-        return PresenceUpdate(presence=read, changed=False, became_available=False)
+        read = _online_read(user_id, online.since, now)
+        return tab_id, PresenceUpdate(presence=read, changed=False, became_available=False)
 
     def active(status: PresenceStatus) -> None:
         status.last_heartbeat_at = max(status.last_heartbeat_at or now, now)
 
     status = _status_for(session, user_id, now)
-    return _settle(
+    return tab_id, _settle(
         session,
         status,
         event_at=now,
@@ -479,6 +530,7 @@ def close_tab(
     ).first()
     if tab is None or (caller_id is not None and tab.user_id != caller_id and not caller_is_admin):
         raise NotFound("no such session")
+    memory_for(session).forget_tab(tab.token_hash)
     if tab.ended_at is None:
         tab.ended_at = now
         session.add(tab)

@@ -32,7 +32,7 @@ from services.presence import (
     is_available_state,
     settle_closed_tab,
 )
-from services.presence_cache import invalidate_after_commit
+from services.presence_memory import invalidate_after_commit
 
 _status = PresenceStatus.__table__
 

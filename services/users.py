@@ -13,7 +13,7 @@ from models import ActorType, LoginSession, SignInCode, User, UserRole
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import AuthenticationFailed, Conflict, InvalidInput, NotFound, PermissionDenied
-from services.presence_cache import invalidate_after_commit
+from services.presence_memory import invalidate_after_commit
 from services.security import (
     USER_TOKEN_PREFIX,
     hash_password,

@@ -76,14 +76,9 @@ def heartbeat(user_id: int, body: HeartbeatBody, caller: UserDep) -> PresenceRea
     """Real activity in a tab (the dashboard's own tabs send theirs over its websocket, to
     the same service). The server's clock is the only one that counts."""
     presence.require_self(caller.id, user_id)
-    with session_scope() as session:
-        update = presence.record_activity(
-            session=session,
-            user_id=user_id,
-            tab_token=body.session_token,
-            now=utcnow(),
-            rules=presence_rules(),
-        )
+    update = presence.record_activity(
+        user_id=user_id, tab_token=body.session_token, now=utcnow(), rules=presence_rules()
+    )
     return _after(update)
 
 

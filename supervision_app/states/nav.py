@@ -182,24 +182,26 @@ class NavState(rx.State):
         user = await auth.current_user()
         if user is None:
             return
-        rules, known_tab = presence_rules(), self._tab_token
+        rules, token = presence_rules(), self._tab_token
 
-        def beat(session):  # noqa: ANN001, ANN202
-            token = known_tab
-            if not token:
-                token, _ = presence.open_tab(
-                    session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
-                )
-            update = presence.record_activity(
-                session=session, user_id=user.id, tab_token=token, now=utcnow(), rules=rules
+        def open_tab(session):  # noqa: ANN001, ANN202
+            opened, _ = presence.open_tab(
+                session=session, user_id=user.id, now=utcnow(), user_agent="dashboard"
             )
-            return token, update
+            return opened
 
+        def beat(tab_token: str) -> presence.PresenceUpdate:
+            return presence.record_activity(
+                user_id=user.id, tab_token=tab_token, now=utcnow(), rules=rules
+            )
+
+        if not token:
+            token = await data.write(open_tab)
         try:
-            token, update = await data.write(beat)
+            update = await data.run_blocking(lambda: beat(token))
         except DomainError:  # this tab's session ended (silent too long): open a new one
-            known_tab = ""
-            token, update = await data.write(beat)
+            token = await data.write(open_tab)
+            update = await data.run_blocking(lambda: beat(token))
         if token != self._tab_token:
             self._tab_token = token
             # The page keeps its tab's token so that closing it can end the session (beacon).

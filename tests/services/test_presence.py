@@ -8,8 +8,8 @@ import pytest
 from sqlalchemy import func, update
 from sqlmodel import select
 
-from models import AuditEvent, PresenceChange, PresenceStatus
-from services import presence, presence_cache, presence_transitions
+from models import AuditEvent, PresenceChange, PresenceSession, PresenceStatus
+from services import presence, presence_memory, presence_transitions
 from services.db import read_scope, session_scope
 from services.errors import InvalidInput, NotFound
 from tests.factories import PRESENCE_RULES as RULES
@@ -27,10 +27,17 @@ def open_tab(user_id, now):
 
 
 def beat(user_id, token, now, rules=RULES):
-    with session_scope() as session:
-        return presence.record_activity(
-            session=session, user_id=user_id, tab_token=token, now=now, rules=rules
-        )
+    """As the dashboard and the HTTP route do: through the one entry point."""
+    return presence.record_activity(user_id=user_id, tab_token=token, now=now, rules=rules)
+
+
+def flush(now):
+    return presence.flush_activity(now=now)
+
+
+def stored_activity(user_id):
+    with read_scope() as session:
+        return session.get(PresenceStatus, user_id).last_heartbeat_at
 
 
 def read(user_id, now, rules=RULES):
@@ -117,7 +124,7 @@ def test_coming_back_before_the_pass_noticed_still_records_the_away_spell(now):
     ]
 
 
-def test_a_beat_that_changes_nothing_moves_only_timestamps(now):
+def test_a_beat_that_changes_nothing_is_kept_in_memory_and_written_by_the_next_flush(now):
     user = make_user(now)
     token = open_tab(user.id, now)
     beat(user.id, token, now)
@@ -126,12 +133,52 @@ def test_a_beat_that_changes_nothing_moves_only_timestamps(now):
     update = beat(user.id, token, now + MIN)
     assert not update.changed and update.presence.since == now
     assert update.presence.last_heartbeat_at == now + MIN
-    assert len(history(user.id)) == 1
+    assert stored_activity(user.id) == now  # not written yet
+    assert flush(now + MIN + SEC) == 1
+    assert stored_activity(user.id) == now + MIN
     with read_scope() as session:
+        tabs = presence.list_presence_sessions(session=session, user_id=user.id)
         assert session.exec(select(func.count()).select_from(AuditEvent)).one() == audits
-        assert session.get(PresenceStatus, user.id).last_heartbeat_at == now + MIN
+    assert tabs[0].last_heartbeat_at == now + MIN
+    assert len(history(user.id)) == 1
     # ...and so the timeouts count from the newest beat.
     assert state_at(user.id, now + 5 * MIN + SEC) == "online"
+
+
+def test_a_beat_that_may_change_something_goes_to_the_database_at_once(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    override(user.id, "away", now + SEC)  # forgets what memory knew of this user
+    update = beat(user.id, token, now + 2 * SEC)
+    assert update.presence.override_state == "away" and update.presence.state == "away"
+    assert stored_activity(user.id) == now + 2 * SEC
+
+
+def test_memory_trusts_the_database_only_for_half_the_away_threshold(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    beat(user.id, token, now + 2 * MIN)  # kept
+    assert stored_activity(user.id) == now
+    beat(user.id, token, now + 2 * MIN + 30 * SEC)  # 2.5 min since confirmed: the database
+    assert stored_activity(user.id) == now + 2 * MIN + 30 * SEC
+
+
+def test_a_flush_never_revives_a_tab_closed_meanwhile(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    beat(user.id, token, now + MIN)  # kept
+    with session_scope() as session:  # closed by another process: this one's memory is stale
+        session.execute(
+            update(PresenceSession)
+            .where(PresenceSession.user_id == user.id)
+            .values(ended_at=now + MIN)
+        )
+    flush(now + MIN + SEC)
+    with pytest.raises(presence.TabEnded):
+        beat(user.id, token, now + 2 * MIN)  # forgotten: the database refuses it
 
 
 def test_the_most_recent_tab_counts(now):
@@ -286,8 +333,8 @@ def test_another_process_change_is_seen_once_the_cache_entry_is_older_than_its_t
             .values(override_state="offline")
         )
     assert presence_available(user.id, now)  # still the cached answer
-    monotonic = presence_cache.monotonic
-    monkeypatch.setattr(presence_cache, "monotonic", lambda: monotonic() + presence_cache.TTL_S)
+    monotonic = presence_memory.monotonic
+    monkeypatch.setattr(presence_memory, "monotonic", lambda: monotonic() + presence_memory.TTL_S)
     assert not presence_available(user.id, now)
 
 

@@ -59,7 +59,7 @@ def test_simultaneous_first_heartbeats_bring_a_user_online_once(now):
 
     def heartbeat(index: int) -> None:
         with session_scope() as session:
-            presence.record_activity(
+            presence.write_activity(
                 session=session, user_id=user.id, tab_token=tokens[index], now=now, rules=RULES
             )
 

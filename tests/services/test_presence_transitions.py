@@ -18,7 +18,7 @@ pytestmark = pytest.mark.usefixtures("database")
 def beat(user_id, at):
     with session_scope() as session:
         token, _ = presence.open_tab(session=session, user_id=user_id, now=at)
-        presence.record_activity(
+        presence.write_activity(
             session=session, user_id=user_id, tab_token=token, now=at, rules=RULES
         )
 

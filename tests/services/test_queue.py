@@ -45,7 +45,7 @@ def enqueue(agent, now, priority=0, action="reply"):
 def online(user_id, now):
     with session_scope() as session:
         token, _ = presence.open_tab(session=session, user_id=user_id, now=now)
-        presence.record_activity(
+        presence.write_activity(
             session=session, user_id=user_id, tab_token=token, now=now, rules=RULES
         )
 

@@ -83,3 +83,39 @@ def test_the_liveness_job_gives_agents_a_full_window_after_the_app_starts(databa
         )
     assert jobs.end_lost_runs(listening_since=utcnow() - timedelta(seconds=5)) == []
     assert jobs.end_lost_runs(listening_since=long_ago) == [run.execution_id]
+
+
+def test_beats_kept_in_memory_are_written_when_the_app_stops(database):
+    from services import presence
+    from services.clock import utcnow
+    from services.policy import presence_rules
+
+    user, now, rules = make_user(utcnow()), utcnow(), presence_rules()
+    with session_scope() as session:
+        token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
+    presence.record_activity(user_id=user.id, tab_token=token, now=now, rules=rules)
+    presence.record_activity(user_id=user.id, tab_token=token, now=now, rules=rules)
+    later = now + timedelta(seconds=30)
+    presence.record_activity(user_id=user.id, tab_token=token, now=later, rules=rules)  # kept
+
+    async def start_and_stop() -> None:
+        async with runner.run_scheduler() as scheduler:
+            scheduler.pause()  # no timed flush: only the one at shutdown
+
+    asyncio.run(start_and_stop())
+    with read_scope() as session:
+        tab = presence.list_presence_sessions(session=session, user_id=user.id)[0]
+    assert tab.last_heartbeat_at == later
+
+
+def test_the_presence_pass_runs_as_often_as_the_thresholds_need(monkeypatch):
+    from services.config import get_settings
+
+    monkeypatch.setenv("PRESENCE_AWAY_AFTER_S", "4")
+    monkeypatch.setenv("PRESENCE_OFFLINE_AFTER_S", "8")
+    get_settings.cache_clear()
+    try:
+        intervals = {job_id: seconds for job_id, _, seconds in runner.job_intervals()}
+    finally:
+        get_settings.cache_clear()
+    assert intervals["presence_transitions"] == 1.0 and intervals["presence_flush"] == 1.0
