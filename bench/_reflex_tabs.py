@@ -365,6 +365,7 @@ async def run_tabs_detailed(
     connect_concurrency: int = 20,
     signed_in_var: str | None = "is_signed_in_rx_state_",
     on_started: Callable[[], None] | None = None,
+    warm_up_s: float = 0.0,
 ) -> TabsRun:
     """One tab per cookie; after all have hydrated, each sends `handler(**payload)` (default
     ``NavState.activity(active=True)``) `rate_hz` times a second for `duration_s`, starting at
@@ -372,7 +373,8 @@ async def run_tabs_detailed(
     `signed_in_var`: a var every tab must hold as true once hydrated (the dashboard's
     ``AuthState.is_signed_in``), or None; a tab without it raises (a bad cookie would
     otherwise measure the signed-out path). `on_started` is called when the beats start
-    (e.g. to snapshot server CPU)."""
+    (e.g. to snapshot server CPU) — after `warm_up_s`, whose beats are not measured (each
+    tab's first beat is reported apart either way); `beats_sent` counts the measured ones."""
     name = handler or activity_handler_name()
     body = {"active": True} if payload is None else payload
     interval = 1.0 / rate_hz
@@ -393,8 +395,9 @@ async def run_tabs_detailed(
             if outside:
                 msg = f"{len(outside)} tabs not signed in ({signed_in_var}), e.g. #{outside[0]}"
                 raise RuntimeError(msg)
+        measured_from = time.perf_counter() + warm_up_s
         if on_started is not None:
-            on_started()
+            asyncio.get_running_loop().call_later(warm_up_s, on_started)
         steady: list[float] = []
         joins: list[float] = []
         firsts: list[float] = []
@@ -403,18 +406,19 @@ async def run_tabs_detailed(
 
         async def beat(tab: DashboardTab) -> None:
             begin = time.perf_counter() + random.random() * interval
-            end = begin + duration_s
-            answers: list[asyncio.Future[SendResult]] = []
+            end = begin + warm_up_s + duration_s
+            answers: list[tuple[float, asyncio.Future[SendResult]]] = []
             k = 0
             while (due := begin + k * interval) < end:
                 delay = due - time.perf_counter()
                 if delay > 0:
                     await asyncio.sleep(delay)
                 lag[0] = max(lag[0], (time.perf_counter() - due) * 1000)
-                answers.append(await tab.emit(name, body))
-                counters["beats"] += 1
+                answers.append((due, await tab.emit(name, body)))
+                if due >= measured_from:
+                    counters["beats"] += 1
                 k += 1
-            for i, answer in enumerate(answers):
+            for i, (due, answer) in enumerate(answers):
                 try:
                     result = await asyncio.wait_for(answer, tab.timeout_s)
                 except (TimeoutError, ConnectionError, socketio.exceptions.SocketIOError):
@@ -423,6 +427,8 @@ async def run_tabs_detailed(
                 if i == 0:
                     joins.append(result.done_ms)
                     continue
+                if due < measured_from:
+                    continue  # warming up
                 steady.append(result.done_ms)
                 if result.first_ms is not None:
                     firsts.append(result.first_ms)
