@@ -153,8 +153,10 @@ class NavState(rx.State):
 
     @rx.event(background=True)
     async def follow_changes(self):
-        """Reload as soon as a change is committed in this process (change_feed), rather than
-        at the next tick. Ends once the tab stops ticking (closed or gone)."""
+        """Check as soon as a change is committed in this process (change_feed), rather than
+        at the next tick. The check itself is a tick the page sends (through a script's
+        callback), so it carries the page's own route, as every page's load needs. Ends once
+        the tab stops ticking (closed or gone)."""
         async with self:
             if self._following:
                 return
@@ -162,13 +164,13 @@ class NavState(rx.State):
         try:
             version = change_feed.version
             while True:
-                version = await change_feed.wait_after(version, timeout=FOLLOW_CHECK_S)
+                woken = await change_feed.wait_after(version, timeout=FOLLOW_CHECK_S)
                 async with self:
                     if time.monotonic() - self._last_tick > TAB_GONE_AFTER_S:
                         return
-                    events = await self._reload_if_changed()
-                for event in events:
-                    yield event
+                if woken != version:
+                    version = woken
+                    yield rx.call_script("'pushed'", callback=NavState.tick)
         finally:
             async with self:
                 self._following = False
