@@ -36,6 +36,9 @@ class PresenceSession(SQLModel, table=True):
     started_at: datetime = Field(sa_type=UTCDateTime)
     last_heartbeat_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     ended_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # "closed" (the tab said so, or its user ended it) or "silent" (no activity for the
+    # offline threshold): only a close ends "appear online".
+    ended_because: str | None = Field(default=None, sa_type=String(16))
 
 
 class PresenceChange(SQLModel, table=True):

@@ -37,7 +37,7 @@ from models import (
 from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
-from services.config import Settings
+from services.config import Settings, get_settings
 from services.db import get_engine, session_scope
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.presence_memory import (
@@ -62,6 +62,7 @@ MOVE_REASONS = {
 }
 # Moves nobody made at that moment: recorded by the system, not in the user's name.
 SYSTEM_REASONS = frozenset({"timeout", "override_expired"})
+LONGEST_OVERRIDE = timedelta(days=366)
 _DOWNWARD = {PresenceState.ONLINE: 0, PresenceState.AWAY: 1, PresenceState.OFFLINE: 2}
 
 
@@ -409,8 +410,10 @@ def record_activity(
     """
     hashed = token_hash(tab_token)
     memory = memory_for(get_engine().pool)
-    online = memory.take_beat(user_id, hashed, now, rules.away_after.total_seconds())
-    if online is not None:
+    # Kept beats are written by the scheduler's flush: without a scheduler, none are kept.
+    keep = get_settings().scheduler_enabled
+    online = keep and memory.take_beat(user_id, hashed, now, rules.away_after.total_seconds())
+    if online:
         return PresenceUpdate(
             presence=_online_read(user_id, online.since, now), changed=False, became_available=False
         )
@@ -533,6 +536,7 @@ def close_tab(
     memory_for(session).forget_tab(tab.token_hash)
     if tab.ended_at is None:
         tab.ended_at = now
+        tab.ended_because = "closed"
         session.add(tab)
         session.flush()
     status = _status_for(session, tab.user_id, now)
@@ -602,6 +606,8 @@ def set_override(
             raise InvalidInput("expires_at needs a timezone", field="expires_at")
         if expires_at <= now:
             raise InvalidInput("expires_at must be in the future", field="expires_at")
+        if expires_at - now > LONGEST_OVERRIDE:
+            raise InvalidInput("expires_at can be at most a year away", field="expires_at")
     if override == PresenceState.ONLINE:
         longest = rules.online_override_max
         if expires_at is None:

@@ -39,6 +39,7 @@ from services.config import get_settings
 
 TTL_S = 2.0
 FLUSH_EVERY_S = 1.0
+CLOSED_TABS_KEPT = 10_000
 _INFO_KEY = "presence_memory_invalidate"
 
 
@@ -66,6 +67,8 @@ class PresenceMemory:
         self._live_tabs: dict[str, tuple[int, int]] = {}  # token hash -> (user id, tab id)
         self._online: dict[int, OnlineByActivity] = {}
         self._pending: dict[int, tuple[int, datetime]] = {}  # tab id -> (user id, beat at)
+        # Tabs closed here: never remembered as live again (a beat racing the close).
+        self._closed_tabs: dict[str, None] = {}
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
 
@@ -126,7 +129,8 @@ class PresenceMemory:
         as online by activity when they are (`online`) and nothing about them changed since
         `generation` was read before the beat (else their next beat goes to the database)."""
         with self._lock:
-            self._live_tabs[hashed_token] = (user_id, tab_id)
+            if hashed_token not in self._closed_tabs:
+                self._live_tabs[hashed_token] = (user_id, tab_id)
             if online is None or generation != self._generations.get(user_id, 0):
                 self._online.pop(user_id, None)
             else:
@@ -134,6 +138,9 @@ class PresenceMemory:
 
     def forget_tab(self, hashed_token: str) -> None:
         with self._lock:
+            self._closed_tabs[hashed_token] = None
+            while len(self._closed_tabs) > CLOSED_TABS_KEPT:
+                del self._closed_tabs[next(iter(self._closed_tabs))]
             tab = self._live_tabs.pop(hashed_token, None)
             if tab is not None:
                 self._pending.pop(tab[1], None)
@@ -175,27 +182,21 @@ def _write_beats(
     """Each tab's and user's latest beat, never moving a stored one back, in two executemany
     UPDATEs. Returns the tabs still live and the users the database counts as online by
     activity."""
+    _stamp(session, PresenceSession, {tab: at for tab, (_, at) in pending.items()})
+    # A tab stamped here stays locked until this transaction ends, so no close can end it
+    # meanwhile; a tab closed before is not stamped, and its beats no longer count.
+    ended = set(
+        session.exec(
+            select(PresenceSession.id).where(
+                col(PresenceSession.id).in_(pending), col(PresenceSession.ended_at).is_not(None)
+            )
+        ).all()
+    )
     latest: dict[int, datetime] = {}
-    for user_id, at in pending.values():
-        latest[user_id] = max(at, latest.get(user_id, at))
-    tabs, statuses = PresenceSession.__table__.c, PresenceStatus.__table__.c
-    for table, key, beats, live_only in (
-        (PresenceSession.__table__, tabs.id, {t: at for t, (_, at) in pending.items()}, True),
-        (PresenceStatus.__table__, statuses.user_id, latest, False),
-    ):
-        stored = table.c.last_heartbeat_at
-        conditions = [key == bindparam("key"), or_(stored.is_(None), stored < bindparam("at"))]
-        if live_only:  # never revive an ended tab
-            conditions.append(tabs.ended_at.is_(None))
-        session.execute(
-            update(table).where(*conditions).values(last_heartbeat_at=bindparam("at")),
-            [{"key": k, "at": at} for k, at in beats.items()],
-        )
-    ended = session.exec(
-        select(PresenceSession.id).where(
-            col(PresenceSession.id).in_(pending), col(PresenceSession.ended_at).is_not(None)
-        )
-    ).all()
+    for tab_id, (user_id, at) in pending.items():
+        if tab_id not in ended:
+            latest[user_id] = max(at, latest.get(user_id, at))
+    _stamp(session, PresenceStatus, latest)
     online = session.exec(
         select(PresenceStatus.user_id).where(
             col(PresenceStatus.user_id).in_(latest),
@@ -203,7 +204,30 @@ def _write_beats(
             col(PresenceStatus.override_state).is_(None),
         )
     ).all()
-    return set(pending) - set(ended), set(online)
+    return set(pending) - ended, set(online)
+
+
+def _stamp(
+    session: Session,
+    model: type[PresenceSession] | type[PresenceStatus],
+    beats: dict[int, datetime],
+) -> None:
+    """Set each row's last activity (keyed by its primary key), never moving it back and
+    never on an ended tab, in one executemany UPDATE."""
+    if not beats:
+        return
+    table = model.__table__
+    stored = table.c.last_heartbeat_at
+    conditions = [
+        list(table.primary_key.columns)[0] == bindparam("key"),
+        or_(stored.is_(None), stored < bindparam("at")),
+    ]
+    if model is PresenceSession:
+        conditions.append(table.c.ended_at.is_(None))
+    session.execute(
+        update(table).where(*conditions).values(last_heartbeat_at=bindparam("at")),
+        [{"key": key, "at": at} for key, at in beats.items()],
+    )
 
 
 _memories: weakref.WeakKeyDictionary[Pool, PresenceMemory] = weakref.WeakKeyDictionary()

@@ -55,14 +55,16 @@ def end_silent_tabs(*, session: Session, now: datetime, rules: PresenceRules) ->
     ended = session.execute(
         update(PresenceSession)
         .where(col(PresenceSession.ended_at).is_(None), last_sign < cutoff)
-        .values(ended_at=now)
+        .values(ended_at=now, ended_because="silent")
     )
     return ended.rowcount or 0
 
 
 def settle_closed_tabs(*, session: Session, now: datetime, rules: PresenceRules) -> list[int]:
     """Users whose recorded activity came from a tab closed more than the grace ago: their
-    state now follows their live tabs only, moved at the moment the tab closed."""
+    state now follows their live tabs only, moved at the moment the tab closed. (A tab ended
+    for its silence is no close: its user's state already follows the timeouts, and an idle
+    but open tab keeps "appear online".)"""
     live_tabs = aliased(PresenceSession)
     closed_tabs = aliased(PresenceSession)
     live_last = (
@@ -72,7 +74,10 @@ def settle_closed_tabs(*, session: Session, now: datetime, rules: PresenceRules)
     )
     last_closed = (
         select(func.max(closed_tabs.ended_at))
-        .where(closed_tabs.user_id == PresenceStatus.user_id)
+        .where(
+            closed_tabs.user_id == PresenceStatus.user_id,
+            closed_tabs.ended_because == "closed",
+        )
         .scalar_subquery()
     )
     due = session.execute(

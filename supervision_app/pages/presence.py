@@ -143,16 +143,20 @@ def presence_page() -> rx.Component:
     return dashboard_page(
         "Team presence",
         rx.text(PresenceState.rules, size="2", color_scheme="gray", data_testid="presence-rules"),
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Person", "Role", "State", "Since", "Last activity (UTC)")
-                    ]
-                )
+        rx.box(
+            rx.table.root(
+                rx.table.header(
+                    rx.table.row(
+                        *[
+                            rx.table.column_header_cell(h)
+                            for h in ("Person", "Role", "State", "Since", "Last activity (UTC)")
+                        ]
+                    )
+                ),
+                rx.table.body(rx.foreach(PresenceState.members, _member)),
+                width="100%",
             ),
-            rx.table.body(rx.foreach(PresenceState.members, _member)),
+            overflow_x="auto",
             width="100%",
         ),
         rx.heading("Recent changes", size="3"),

@@ -10,8 +10,9 @@ from sqlmodel import select
 
 from models import AuditEvent, PresenceChange, PresenceSession, PresenceStatus
 from services import presence, presence_memory, presence_transitions
-from services.db import read_scope, session_scope
+from services.db import get_engine, read_scope, session_scope
 from services.errors import InvalidInput, NotFound
+from services.security import token_hash
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
@@ -177,8 +178,57 @@ def test_a_flush_never_revives_a_tab_closed_meanwhile(now):
             .values(ended_at=now + MIN)
         )
     flush(now + MIN + SEC)
+    with read_scope() as session:
+        tab = presence.list_presence_sessions(session=session, user_id=user.id)[0]
+    assert tab.last_heartbeat_at == now  # the kept beat was not written on the ended tab
+    assert stored_activity(user.id) == now  # nor counted for its user
     with pytest.raises(presence.TabEnded):
         beat(user.id, token, now + 2 * MIN)  # forgotten: the database refuses it
+
+
+def test_a_close_racing_a_beat_is_never_undone_in_memory(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    memory = presence_memory.memory_for(get_engine().pool)
+    generation = memory.generation(user.id)
+    close(token, now + SEC)  # the close lands between a beat's commit and its remembering
+    online = presence_memory.OnlineByActivity(now, now)
+    memory.remember_beat(token_hash(token), user.id, 1, online, generation)
+    with pytest.raises(presence.TabEnded):
+        beat(user.id, token, now + 2 * SEC)
+
+
+def test_an_idle_open_tab_keeps_appear_online_and_is_not_called_closed(now):
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    beat(user.id, token, now)
+    override(user.id, "online", now, expires_at=now + 4 * 60 * MIN)
+    for minutes in (6, 16, 30):
+        run_pass(now + minutes * MIN, GRACEFUL)
+    assert presence_available(user.id, now + 30 * MIN)
+    assert [reason for _, _, reason, _ in history(user.id)] == ["heartbeat"]
+    with read_scope() as session:
+        assert session.get(PresenceStatus, user.id).last_heartbeat_at == now
+
+
+def test_without_a_scheduler_every_beat_is_written_at_once(now, monkeypatch):
+    from services.config import get_settings
+
+    user = make_user(now)
+    token = open_tab(user.id, now)
+    monkeypatch.setenv("SCHEDULER_ENABLED", "false")
+    get_settings.cache_clear()
+    beat(user.id, token, now)
+    beat(user.id, token, now + MIN)
+    assert stored_activity(user.id) == now + MIN
+
+
+def test_an_override_ends_within_a_year(now):
+    user = make_user(now)
+    with pytest.raises(InvalidInput) as error:
+        override(user.id, "away", now, expires_at=now + timedelta(days=367))
+    assert error.value.field == "expires_at"
 
 
 def test_the_most_recent_tab_counts(now):
