@@ -17,6 +17,7 @@ from sqlmodel import select
 from models import PresenceChange
 from services import presence, presence_transitions
 from services.db import read_scope, session_scope
+from tests.databases import on_postgres
 from tests.factories import PRESENCE_RULES as RULES
 from tests.factories import make_user
 
@@ -88,3 +89,40 @@ def test_simultaneous_transition_passes_move_each_user_once(now):
     all_at_once(transition_pass)
     moved = changes()
     assert all(moved[(user.id, "online", "offline")] == 1 for user in users)
+
+
+@pytest.mark.skipif(not on_postgres(), reason="SQLite's writer lock serialises flush and close")
+def test_a_close_that_wins_the_race_with_a_flush_leaves_nobody_available(now, monkeypatch):
+    """The flush has taken a kept beat; the tab's close commits before the flush writes it.
+    The flush must not stamp the user's activity through the closed tab (they would count as
+    available with no tab at all)."""
+    import threading
+
+    from services import presence_memory
+
+    user = make_user(now)
+    with session_scope() as session:
+        token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
+    second = timedelta(seconds=1)
+    presence.record_activity(user_id=user.id, tab_token=token, now=now, rules=RULES)
+    presence.record_activity(user_id=user.id, tab_token=token, now=now + 10 * second, rules=RULES)
+    entered, release = threading.Event(), threading.Event()
+    write_beats = presence_memory._write_beats
+
+    def held_back(session, pending):  # noqa: ANN001, ANN202
+        entered.set()
+        release.wait(10)
+        return write_beats(session, pending)
+
+    monkeypatch.setattr(presence_memory, "_write_beats", held_back)
+    flushing = threading.Thread(target=presence.flush_activity, kwargs={"now": now + 11 * second})
+    flushing.start()
+    assert entered.wait(10)
+    with session_scope() as session:  # the close (grace 0 in these rules) settles at once
+        presence.close_tab(session=session, tab_token=token, now=now + 11 * second, rules=RULES)
+    release.set()
+    flushing.join(timeout=30)
+    with read_scope() as session:
+        assert not presence.supervisor_is_available(
+            session=session, user_id=user.id, now=now + 12 * second, rules=RULES
+        )

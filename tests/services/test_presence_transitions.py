@@ -79,11 +79,10 @@ def test_one_pass_moves_each_due_user_once_and_leaves_the_rest(now):
         (freed.id, "offline", "online", "override_expired", now + 5 * minute),
     }
     assert {(c.user_id, c.from_state, c.to_state, c.reason, c.at) for c in made} == expected
-    # gone's tab went silent past the offline threshold: its moves were settled (and audited
-    # one by one) with the ended tab; the rest in one event of the pass.
     assert audited.after["changes"] == [
+        {"from": "away", "to": "offline", "reason": "timeout", "users": [gone.id]},
         {"from": "offline", "to": "online", "reason": "override_expired", "users": [freed.id]},
-        {"from": "online", "to": "away", "reason": "timeout", "users": [quiet.id]},
+        {"from": "online", "to": "away", "reason": "timeout", "users": sorted([gone.id, quiet.id])},
     ]
     assert chain.intact
 
