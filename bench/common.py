@@ -171,7 +171,9 @@ class DashboardServer:
     def __init__(self, cpus: set[int] | None = None) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # As `make run` runs it: with its scheduler (which flushes presence beats).
         env = {**os.environ, "PORT": str(self.port), "SITE_URL": self.url}
+        env["SCHEDULER_ENABLED"] = "true"
         self.process = subprocess.Popen(
             [sys.executable, "-m", "supervision_app.cli", "serve", "--host", "127.0.0.1"],
             cwd=ROOT,

@@ -105,8 +105,8 @@ class PresenceMemory:
         online = self._online.get(user_id)
         if tab is None or tab[0] != user_id or online is None:
             return None
-        age = (now - online.confirmed_at).total_seconds()
-        if not 0 <= age < away_after_s / 2:
+        # A flush may confirm the user a moment after this beat's own time: still current.
+        if (now - online.confirmed_at).total_seconds() >= away_after_s / 2:
             return None
         with self._lock:
             if self._online.get(user_id) is not online:  # invalidated meanwhile
