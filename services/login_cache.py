@@ -9,6 +9,7 @@ process goes unseen.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from concurrent.futures import Future
@@ -21,6 +22,7 @@ from models import LoginSession, User
 from services.clock import utcnow
 from services.db import read_scope
 from services.group_commit import GroupCommitter
+from services.security import token_hash
 from services.users import UserRead, resolve_logins
 
 TTL_S = 60.0
@@ -84,6 +86,20 @@ login_resolver = GroupCommitter("login-resolver", apply=_resolve_batch, scope=re
 def resolve_login_batched(token: str) -> Future[tuple[UserRead, datetime]]:
     """The user and sign-in expiry for `token`; AuthenticationFailed when it is not valid."""
     return login_resolver.submit(token)
+
+
+async def signed_in_user(token: str) -> UserRead:
+    """The user signed in with `token`, from the cache when it holds them, else resolved with
+    the other look-ups of the moment and cached; AuthenticationFailed when nobody is. The API
+    and the dashboard both check every request and event this way."""
+    hashed = token_hash(token)
+    cached = login_cache.get(hashed)
+    if cached is not None:
+        return cached
+    generation, now = login_cache.generation(), utcnow()
+    user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
+    login_cache.put(hashed, user, expires_at, now, generation)
+    return user
 
 
 @event.listens_for(Session, "after_flush")

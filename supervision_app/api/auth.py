@@ -23,7 +23,7 @@ from services.errors import (
     PermissionDenied,
     RateLimited,
 )
-from services.login_cache import login_cache, resolve_login_batched
+from services.login_cache import login_cache, signed_in_user
 from services.rate_limit import SlidingWindow
 from services.security import AGENT_KEY_PREFIX, token_hash
 from services.users import UserRead
@@ -96,14 +96,7 @@ async def caller_of(token: str, spend: bool = True) -> Caller:
     """Who holds `token` now (AuthenticationFailed, AgentDisabled… when nobody may)."""
     if token.startswith(AGENT_KEY_PREFIX):
         return await asyncio.to_thread(_resolve_agent, token, spend)
-    hashed = token_hash(token)
-    cached = login_cache.get(hashed)
-    if cached is not None:
-        return Caller(user=cached)
-    generation, now = login_cache.generation(), utcnow()
-    user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
-    login_cache.put(hashed, user, expires_at, now, generation)
-    return Caller(user=user)
+    return Caller(user=await signed_in_user(token))
 
 
 async def current_user(caller: Annotated[Caller, Depends(get_caller)]) -> UserRead:

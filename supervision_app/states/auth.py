@@ -14,34 +14,22 @@ from services.actors import Actor
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.errors import DomainError
-from services.login_cache import login_cache, resolve_login_batched
-from services.security import token_hash
+from services.login_cache import signed_in_user
 from services.users import UserRead
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
 
 
-async def signed_in_user(token: str) -> UserRead | None:
-    """The user behind a dashboard token, or None when it is missing or no longer valid.
-
-    Through the sign-in cache the API uses (services/login_cache.py): every
-    dashboard event checks the sign-in, and a database read each time was most of a
-    heartbeat's cost. A sign-out, deactivation or role change made in this process applies at
-    once; one made by another process within the cache's TTL."""
+async def dashboard_user(token: str) -> UserRead | None:
+    """The user behind a dashboard token, or None when it is missing or no longer valid
+    (through the sign-in cache, as the API checks: every dashboard event asks)."""
     if not token:
         return None
-    hashed = token_hash(token)
-    cached = login_cache.get(hashed)
-    if cached is not None:
-        return cached
-    generation, now = login_cache.generation(), utcnow()
     try:
-        user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
+        return await signed_in_user(token)
     except DomainError:
         return None
-    login_cache.put(hashed, user, expires_at, now, generation)
-    return user
 
 
 SESSION_COOKIE = "supervision_session"
@@ -95,7 +83,7 @@ class AuthState(rx.State):
 
     async def current_user(self) -> UserRead | None:
         """Re-check the token on the server; pages call this before touching data."""
-        user = await signed_in_user(self._token())
+        user = await dashboard_user(self._token())
         self._apply(user)
         return user
 
