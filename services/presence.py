@@ -37,7 +37,7 @@ from models import (
 from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
-from services.config import Settings, get_settings
+from services.config import Settings
 from services.db import get_engine, session_scope
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.presence_memory import (
@@ -103,9 +103,9 @@ class PresenceRead(BaseModel):
     user_id: int
     state: PresenceState
     since: datetime
-    last_heartbeat_at: datetime | None
-    override_state: PresenceState | None
-    override_expires_at: datetime | None
+    last_heartbeat_at: datetime | None = None
+    override_state: PresenceState | None = None
+    override_expires_at: datetime | None = None
 
 
 class PresenceChangeRead(BaseModel):
@@ -410,10 +410,8 @@ def record_activity(
     """
     hashed = token_hash(tab_token)
     memory = memory_for(get_engine().pool)
-    # Kept beats are written by the scheduler's flush: without a scheduler, none are kept.
-    keep = get_settings().scheduler_enabled
-    online = keep and memory.take_beat(user_id, hashed, now, rules.away_after.total_seconds())
-    if online:
+    online = memory.take_beat(user_id, hashed, now, rules.away_after.total_seconds())
+    if online is not None:
         return PresenceUpdate(
             presence=_online_read(user_id, online.since, now), changed=False, became_available=False
         )
@@ -445,12 +443,7 @@ def flush_activity(*, now: datetime) -> int:
 
 def _online_read(user_id: int, since: datetime, now: datetime) -> PresenceRead:
     return PresenceRead(
-        user_id=user_id,
-        state=PresenceState.ONLINE,
-        since=since,
-        last_heartbeat_at=now,
-        override_state=None,
-        override_expires_at=None,
+        user_id=user_id, state=PresenceState.ONLINE, since=since, last_heartbeat_at=now
     )
 
 
@@ -539,13 +532,12 @@ def close_tab(
         tab.ended_because = "closed"
         session.add(tab)
         session.flush()
-    status = _status_for(session, tab.user_id, now)
     if rules.close_grace:
         # Settled by the scheduler's pass once the grace has passed, unless a new tab of
         # this user (the same page, reloaded) has taken over by then.
-        return PresenceUpdate(
-            presence=_read_now(status, now, rules), changed=False, became_available=False
-        )
+        read = get_presence(session=session, user_id=tab.user_id, now=now, rules=rules)
+        return PresenceUpdate(presence=read, changed=False, became_available=False)
+    status = _status_for(session, tab.user_id, now)
     return settle_closed_tab(session=session, status=status, closed_at=now, now=now, rules=rules)
 
 
@@ -659,14 +651,7 @@ def get_presence(
     if status is None:
         if session.get(User, user_id) is None:
             raise NotFound("no such user")
-        return PresenceRead(
-            user_id=user_id,
-            state=PresenceState.OFFLINE,
-            since=now,
-            last_heartbeat_at=None,
-            override_state=None,
-            override_expires_at=None,
-        )
+        return PresenceRead(user_id=user_id, state=PresenceState.OFFLINE, since=now)
     return _read_now(status, now, rules)
 
 
@@ -705,12 +690,7 @@ def team_presence(
     for user, status in rows:
         if status is None:
             read = PresenceRead(
-                user_id=user.id or 0,
-                state=PresenceState.OFFLINE,
-                since=user.created_at,
-                last_heartbeat_at=None,
-                override_state=None,
-                override_expires_at=None,
+                user_id=user.id or 0, state=PresenceState.OFFLINE, since=user.created_at
             )
         else:
             read = _read_now(status, now, rules)

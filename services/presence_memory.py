@@ -12,7 +12,8 @@ online by activity: they change nothing but two timestamps. Measured on the dash
 path (bench/presence.py), writing each of them in its own transaction queued 300 tabs beating
 every second behind the database's writer lock. Such a beat is kept here and written with the
 others of the moment by `flush_beats`, which the scheduler runs every `FLUSH_EVERY_S` and the
-app runs once more at shutdown. Loss window: a crash loses at most the last second's
+app runs once more at shutdown; where no flush has run lately (a process without the
+scheduler), no beat is kept. Loss window: a crash loses at most the last second's
 timestamps; the user then looks idle a second early, which can only make them unavailable
 sooner (fail closed). A beat is kept here only while the database confirmed its user online
 by activity less than half the away threshold ago, so the stored activity never lags by more
@@ -39,6 +40,8 @@ from services.config import get_settings
 
 TTL_S = 2.0
 FLUSH_EVERY_S = 1.0
+# No flush for this long: nobody is flushing (no scheduler in this process), so no beat is kept.
+FLUSHER_GONE_S = 3 * FLUSH_EVERY_S
 CLOSED_TABS_KEPT = 10_000
 _INFO_KEY = "presence_memory_invalidate"
 
@@ -71,6 +74,7 @@ class PresenceMemory:
         self._closed_tabs: dict[str, None] = {}
         self._lock = threading.Lock()
         self._flushing = threading.Lock()
+        self._flushed_at: float | None = None  # monotonic time of the last flush
 
     # Snapshots for the governance check.
 
@@ -100,7 +104,11 @@ class PresenceMemory:
     def take_beat(
         self, user_id: int, hashed_token: str, now: datetime, away_after_s: float
     ) -> OnlineByActivity | None:
-        """Keep this beat for the next flush, if it can change nothing but timestamps."""
+        """Keep this beat for the next flush, if it can change nothing but timestamps and a
+        flush is sure to come (one ran lately)."""
+        flushed_at = self._flushed_at
+        if flushed_at is None or monotonic() - flushed_at > FLUSHER_GONE_S:
+            return None
         tab = self._live_tabs.get(hashed_token)
         online = self._online.get(user_id)
         if tab is None or tab[0] != user_id or online is None:
@@ -149,6 +157,7 @@ class PresenceMemory:
         """Write the kept beats (this session's transaction must commit them). Tabs ended
         meanwhile are forgotten; users still online by activity stay confirmed as of `now`."""
         with self._flushing:
+            self._flushed_at = monotonic()
             with self._lock:
                 pending, self._pending = self._pending, {}
             if not pending:

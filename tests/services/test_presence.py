@@ -21,6 +21,13 @@ MIN = timedelta(minutes=1)
 SEC = timedelta(seconds=1)
 
 
+@pytest.fixture(autouse=True)
+def flusher_running(database, now):
+    """As in the app, whose scheduler flushes kept beats every second: beats are kept only
+    while a flush has run lately."""
+    presence.flush_activity(now=now)
+
+
 def open_tab(user_id, now):
     with session_scope() as session:
         token, _ = presence.open_tab(session=session, user_id=user_id, now=now)
@@ -212,13 +219,10 @@ def test_an_idle_open_tab_keeps_appear_online_and_is_not_called_closed(now):
         assert session.get(PresenceStatus, user.id).last_heartbeat_at == now
 
 
-def test_without_a_scheduler_every_beat_is_written_at_once(now, monkeypatch):
-    from services.config import get_settings
-
+def test_without_a_flusher_every_beat_is_written_at_once(now, monkeypatch):
     user = make_user(now)
     token = open_tab(user.id, now)
-    monkeypatch.setenv("SCHEDULER_ENABLED", "false")
-    get_settings.cache_clear()
+    monkeypatch.setattr(presence_memory, "FLUSHER_GONE_S", -1.0)  # no flush lately
     beat(user.id, token, now)
     beat(user.id, token, now + MIN)
     assert stored_activity(user.id) == now + MIN

@@ -93,6 +93,7 @@ def test_beats_kept_in_memory_are_written_when_the_app_stops(database):
     user, now, rules = make_user(utcnow()), utcnow(), presence_rules()
     with session_scope() as session:
         token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
+    presence.flush_activity(now=now)  # the flusher runs, as the app's scheduler runs it
     presence.record_activity(user_id=user.id, tab_token=token, now=now, rules=rules)
     presence.record_activity(user_id=user.id, tab_token=token, now=now, rules=rules)
     later = now + timedelta(seconds=30)
