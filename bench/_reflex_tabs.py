@@ -41,7 +41,7 @@ The protocol, as Reflex 0.10.1 speaks it:
   always dirties it). When that arrives, every message of the event before it has arrived.
   The barrier costs the server one small locked event per send.
 - The browser does not wait for answers before sending the next event (its queue is
-  fire-and-forget since 0.9), so `run_tabs` sends on a fixed schedule (open loop): a slow
+  fire-and-forget since 0.9), so `run_tabs_detailed` sends on a fixed schedule (open loop): a slow
   server shows up as latency, not as fewer beats.
 
 Needs python-socketio with aiohttp (both already in the app's virtualenv: reflex depends on
@@ -53,28 +53,22 @@ with Reflex's default DISK state manager grows with the number of files in the a
 ``.states/`` directory (one per touched substate per tab, kept for the token expiry), so
 start servers for measurements with an empty ``.states/``.
 
-Usage (cwd = the app checkout, its settings in the environment; prints one JSON line)::
-
-    .venv/bin/python reflex_tabs.py --url http://127.0.0.1:3921 --cookies cookies.json \
-        --tabs 100 --rate 1 --duration 10 --server-pid <pid of the serve command>
-
-or from Python: ``await run_tabs(url, cookies, rate_hz=1, duration_s=10)`` (latencies, ms),
-``DashboardTab()`` / ``await tab.connect(url, "supervision_session=svu_...")`` /
-``await tab.send(activity_handler_name(), {"active": True})`` / ``await tab.close()``.
+Used by bench/presence.py: ``run_tabs_detailed(url, cookies, rate_hz, duration_s)`` (one tab
+per sign-in cookie), or by hand: ``DashboardTab()`` / ``await tab.connect(url,
+"supervision_session=svu_...")`` / ``await tab.send(activity_handler_name(), {"active":
+True})`` / ``await tab.close()``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import random
 import sys
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -449,27 +443,6 @@ async def run_tabs_detailed(
         await http.close()
 
 
-async def run_tabs(
-    base_url: str, cookies: Sequence[str], rate_hz: float, duration_s: float
-) -> list[float]:
-    """Latencies (ms, emit -> the event's end) of every steady-state heartbeat of
-    ``NavState.activity(active=True)`` from one tab per cookie (each tab's first, joining beat
-    excluded; see `run_tabs_detailed` for it and more)."""
-    return (await run_tabs_detailed(base_url, cookies, rate_hz, duration_s)).steady_ms
-
-
-def percentiles(samples_ms: Iterable[float]) -> dict[str, float]:
-    """p50/p99 the way bench/common.py computes them."""
-    ordered = sorted(samples_ms)
-    if not ordered:
-        return {"p50_ms": 0.0, "p99_ms": 0.0, "n": 0}
-
-    def pick(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 3)
-
-    return {"p50_ms": pick(0.50), "p99_ms": pick(0.99), "n": len(ordered)}
-
-
 class ProcessTreeCpu:
     """CPU seconds (user+system) used by a process and its descendants since creation."""
 
@@ -491,74 +464,3 @@ class ProcessTreeCpu:
 
     def seconds(self) -> float:
         return self._total() - self._start
-
-
-def _load_cookies(path: str) -> list[str]:
-    """A JSON list of ``"name=value"`` strings or of objects with a ``cookie`` field."""
-    with open(path) as handle:
-        items = json.load(handle)
-    return [item["cookie"] if isinstance(item, dict) else item for item in items]
-
-
-def main() -> None:
-    import argparse
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--cookies", required=True, help="JSON file, one cookie per tab")
-    parser.add_argument("--tabs", type=int, default=0, help="use the first N cookies")
-    parser.add_argument("--rate", type=float, default=1.0)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--handler", default=None, help="full event name (default: activity)")
-    parser.add_argument("--app-root", default=".", help="checkout to compute the name from")
-    parser.add_argument("--server-pid", type=int, default=0, help="report this tree's CPU")
-    args = parser.parse_args()
-    cookies = _load_cookies(args.cookies)
-    handler = args.handler or activity_handler_name(os.path.abspath(args.app_root))
-    if args.tabs:
-        cookies = cookies[: args.tabs]
-    meter: dict[str, Any] = {}
-
-    def started() -> None:
-        meter["wall"] = time.perf_counter()
-        meter["client"] = time.process_time()
-        if args.server_pid:
-            meter["server"] = ProcessTreeCpu(args.server_pid)
-
-    try:
-        import uvloop
-
-        runner: Callable[..., TabsRun] = uvloop.run
-    except ImportError:
-        runner = asyncio.run
-    run = runner(
-        run_tabs_detailed(
-            args.url, cookies, args.rate, args.duration, handler=handler, on_started=started
-        )
-    )
-    wall = time.perf_counter() - meter["wall"]
-    report: dict[str, Any] = {
-        "tabs": len(cookies),
-        "rate_hz": args.rate,
-        "duration_s": args.duration,
-        "steady": percentiles(run.steady_ms),
-        "first_message_steady": percentiles(run.first_message_ms),
-        "first_beat": percentiles(run.first_beat_ms),
-        "beats_sent": run.beats_sent,
-        "errors": run.errors,
-        "messages": run.messages,
-        "connect_s": round(run.connect_s, 2),
-        "max_send_lag_ms": round(run.max_send_lag_ms, 1),
-        "client_cpu_pct": round(100 * (time.process_time() - meter["client"]) / wall, 1),
-    }
-    if "server" in meter:
-        cpu = meter["server"].seconds()
-        report["server_cpu_s"] = round(cpu, 2)
-        report["server_cpu_pct"] = round(100 * cpu / wall, 1)
-        report["server_cpu_ms_per_beat"] = round(1000 * cpu / max(1, run.beats_sent), 3)
-    print(json.dumps(report), flush=True)
-
-
-if __name__ == "__main__":
-    os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    main()

@@ -1,6 +1,8 @@
 """Mixed load over loopback for a fixed time, then a check of the database.
 
-Agents act and report events, supervisors' dashboards heartbeat, proposals are decided.
+Agents act and report events, supervisors' presence heartbeats arrive over the HTTP route
+(API clients' path: the dashboard's own tabs beat over its websocket, which needs the whole
+app and is measured by bench/presence.py), proposals are decided.
 Prints JSON lines: load_requests_per_s, p99 per route, errors, event_loop_max_stall_ms (goal
 < 50), app_memory_growth_mb, and then load_lost_requests and load_duplicated (goals 0):
 every accepted request is recorded exactly once.

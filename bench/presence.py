@@ -32,7 +32,7 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import asyncio  # noqa: E402
 import random  # noqa: E402
 import time  # noqa: E402
-from datetime import timedelta  # noqa: E402
+from datetime import datetime, timedelta  # noqa: E402
 
 import aiohttp  # noqa: E402
 
@@ -42,7 +42,6 @@ from bench._reflex_tabs import (  # noqa: E402
     run_tabs_detailed,
 )
 from bench.common import (  # noqa: E402
-    ApiServer,
     DashboardServer,
     StealMeter,
     emit,
@@ -55,7 +54,7 @@ from bench.common import (  # noqa: E402
 use_temp_data_dir()
 
 from sqlalchemy import insert  # noqa: E402
-from sqlmodel import col, select  # noqa: E402
+from sqlmodel import Session, col, select  # noqa: E402
 
 from models import PresenceStatus, User  # noqa: E402
 from services import presence, presence_transitions  # noqa: E402
@@ -94,18 +93,19 @@ def make_users(count: int, prefix: str) -> list[int]:
         return list(session.exec(query).all())
 
 
+def sign_in(session: Session, user_id: int, now: datetime) -> str:
+    """A sign-in token for the user, as signing in gives one."""
+    user = UserRead.model_validate(session.get(User, user_id), from_attributes=True)
+    return start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1)).token
+
+
 def dashboard_cookies(user_ids: list[int]) -> list[str]:
     """A browser's sign-in cookie for each user."""
     from supervision_app.states.auth import SESSION_COOKIE
 
     now = utcnow()
-    cookies = []
     with session_scope() as session:
-        for user_id in user_ids:
-            user = UserRead.model_validate(session.get(User, user_id), from_attributes=True)
-            login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-            cookies.append(f"{SESSION_COOKIE}={login.token}")
-    return cookies
+        return [f"{SESSION_COOKIE}={sign_in(session, user_id, now)}" for user_id in user_ids]
 
 
 def dashboard_runs() -> None:
@@ -154,16 +154,13 @@ def dashboard_runs() -> None:
 
 
 def open_tabs(user_ids: list[int]) -> list[tuple[int, str, str]]:
+    """(user id, sign-in token, tab token) for an API client's tab per user."""
     now = utcnow()
     tabs = []
     with session_scope() as session:
         for user_id in user_ids:
-            user = UserRead.model_validate(session.get(User, user_id), from_attributes=True)
-            login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-            tab_token, _ = presence.start_presence_session(
-                session=session, user_id=user_id, now=now
-            )
-            tabs.append((user_id, login.token, tab_token))
+            tab_token, _ = presence.open_tab(session=session, user_id=user_id, now=now)
+            tabs.append((user_id, sign_in(session, user_id, now), tab_token))
     return tabs
 
 
@@ -190,10 +187,12 @@ async def heartbeats(
 
         async def tab_loop(user_id: int, login: str, tab: str) -> None:
             await asyncio.sleep(random.random())
-            deadline = time.monotonic() + DURATION_S
+            warm_until = time.monotonic() + WARM_UP_S  # everyone comes online, as above
+            deadline = warm_until + DURATION_S
             headers = {"Authorization": f"Bearer {login}"}
             joined = False
             while time.monotonic() < deadline:
+                measured = time.monotonic() >= warm_until
                 started = time.perf_counter()
                 async with client.post(
                     f"/api/users/{user_id}/activity/heartbeat",
@@ -202,9 +201,13 @@ async def heartbeats(
                 ) as response:
                     await response.read()
                     response.raise_for_status()
-                    if joined:
+                    if measured:
                         in_app.append(server_ms(response))
-                (samples if joined else joins).append((time.perf_counter() - started) * 1000)
+                took_ms = (time.perf_counter() - started) * 1000
+                if not joined:
+                    joins.append(took_ms)
+                elif measured:
+                    samples.append(took_ms)
                 joined = True
                 await asyncio.sleep(max(0.0, 1.0 - (time.perf_counter() - started)))
 
@@ -253,7 +256,8 @@ def main() -> None:
 
 def heartbeat_runs() -> None:
     app_cpus, client_cpus = split_cpus() or (None, None)
-    server = ApiServer(cpus=app_cpus)
+    # The whole app as `make run` runs it: its scheduler flushes the beats kept in memory.
+    server = DashboardServer(cpus=app_cpus)
     try:
         for count in (50, 500):
             tabs = open_tabs(make_users(count, f"hb{count}-"))

@@ -5,9 +5,10 @@ OpenAI-compatible /v1/chat/completions that answers after REVIEW_S seconds), so 
 goes the real way: an INTERN's action whose supervisor is away → the review pool → LiteLLM → HTTP.
 Proposals arrive faster than reviews finish (the pool of 4 is always full; the rest wait).
 Meanwhile this process measures
-- `heartbeat`: a dashboard tab's presence heartbeat, written the way the dashboard's websocket
-  handler writes it (services.presence.record_activity in its own transaction), from this
-  second process against the same SQLite database: it waits if a review holds the writer lock;
+- `heartbeat`: a presence beat's database write, as the dashboard's beats that may change a
+  state make it (services.presence.write_activity in its own transaction; beats that only
+  move a timestamp are kept in memory and flushed the same way each second), from this second
+  process against the same SQLite database: it waits if a review holds the writer lock;
 - `action`: an AUTONOMOUS agent's POST /api/v1/actions over HTTP, in the app's process.
 Each is measured with no review in flight, then with reviews in flight all the time.
 
