@@ -66,3 +66,13 @@ def database(
 @pytest.fixture
 def now() -> datetime:
     return NOW
+
+
+@pytest.fixture
+def callback_receivers_on_this_machine(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Test receivers listen on 127.0.0.1, which callbacks may reach only when an admin allows
+    it (CALLBACK_ALLOWED_HOSTS)."""
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()

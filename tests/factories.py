@@ -5,7 +5,10 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
+from sqlmodel import Session
+
 from services import agents as agent_service
+from services import presence
 from services import users as user_service
 from services.actors import Actor
 from services.agents import AgentCredentials
@@ -54,3 +57,17 @@ def make_agent(
             actor=Actor.system("tests"),
             **extra,  # type: ignore[arg-type]
         )
+
+
+def appear_online(
+    session: Session, user_id: int, now: datetime, rules: PresenceRules = PRESENCE_RULES
+) -> None:
+    """Make a supervisor available for the next hour, as "Online for 1 hour" does."""
+    presence.set_override(
+        session=session,
+        user_id=user_id,
+        state="online",
+        now=now,
+        rules=rules,
+        expires_at=now + timedelta(hours=1),
+    )

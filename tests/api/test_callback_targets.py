@@ -53,6 +53,9 @@ def allowed_hosts(monkeypatch):
         "http://user:pw@93.184.216.34/hook",
         "http://no-such-host.invalid/hook",
         "http://\u00be\u00e7\u0096\u00ea\u00ff./hook",  # not a name the resolver can encode
+        "http://[2002:7f00:1::1]/hook",  # 6to4 wrapping 127.0.0.1
+        "http://[fec0::1]/hook",  # deprecated site-local
+        "http://192.88.99.1/hook",  # 6to4 relay anycast
     ],
 )
 def test_an_agent_cannot_point_its_callback_inside(client, now, url):
@@ -212,24 +215,6 @@ def test_a_name_server_that_never_answers_holds_up_nothing(database, monkeypatch
     finally:
         release.set()
     assert only_notification().last_error == "no answer within 0.5 s"
-
-
-@pytest.mark.parametrize(
-    "url",
-    [
-        "http://[2002:7f00:1::1]/hook",  # 6to4 wrapping 127.0.0.1
-        "http://[fec0::1]/hook",  # deprecated site-local
-        "http://192.88.99.1/hook",  # 6to4 relay anycast
-    ],
-)
-def test_tunnels_and_old_ranges_are_refused_too(client, now, url):
-    agent = make_agent(now)
-    response = client.put(
-        "/api/v1/agents/me/callback",
-        json={"url": url},
-        headers={"Authorization": f"Bearer {agent.api_key}"},
-    )
-    assert response.status_code == 422, response.text
 
 
 def test_only_admins_see_a_callback_url_whole(client, now):

@@ -12,17 +12,7 @@ from supervision_app.client import SupervisionClient, verify_signature
 from tests.api.conftest import sign_in
 from tests.factories import make_agent, make_user
 
-
-@pytest.fixture(autouse=True)
-def receivers_on_this_machine_are_allowed(monkeypatch):
-    """The test receivers listen on 127.0.0.1, which callbacks may reach only when an admin
-    allows it (CALLBACK_ALLOWED_HOSTS)."""
-    from services.config import get_settings
-
-    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
+pytestmark = pytest.mark.usefixtures("callback_receivers_on_this_machine")
 
 
 def start_receiver():

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,7 +13,7 @@ from services.governance import ActionInput
 from services.policy import governance_policy, presence_rules
 from tests.api.conftest import sign_in
 from tests.api.permission_matrix import CALLERS, MATRIX, markdown
-from tests.factories import PASSWORD, make_agent, make_user
+from tests.factories import PASSWORD, appear_online, make_agent, make_user
 
 REFUSED = {401, 403, 404}
 DOC = Path(__file__).resolve().parents[2] / "docs" / "permissions.md"
@@ -42,14 +41,7 @@ def world(client, now):
             now=real_now,
             policy=policy,
         )
-        presence.set_override(
-            session=session,
-            user_id=owner.id,
-            state="online",
-            now=real_now,
-            rules=presence_rules(),
-            expires_at=real_now + timedelta(hours=1),
-        )
+        appear_online(session, owner.id, real_now, presence_rules())
     with session_scope() as session:
         running = governance.route_action(
             session=session,

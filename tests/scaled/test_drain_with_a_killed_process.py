@@ -27,10 +27,9 @@ from sqlalchemy import insert
 from sqlmodel import select
 
 from models import Execution, QueueEntry
-from services import presence
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from tests.factories import PRESENCE_RULES, make_agent, make_user
+from tests.factories import appear_online, make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
 ROOT = Path(__file__).resolve().parents[2]
@@ -156,14 +155,7 @@ def make_team() -> tuple[int, list[tuple[int, str]]]:
     now = utcnow()
     supervisor = make_user(now)
     with session_scope() as session:
-        presence.set_override(
-            session=session,
-            user_id=supervisor.id,
-            state="online",
-            now=now,
-            rules=PRESENCE_RULES,
-            expires_at=now + timedelta(hours=1),
-        )
+        appear_online(session, supervisor.id, now)
     agents = [
         make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id) for _ in range(AGENTS)
     ]

@@ -17,7 +17,7 @@ from services.clock import utcnow
 from services.db import read_scope, session_scope
 from tests.factories import make_agent
 
-pytestmark = pytest.mark.usefixtures("database")
+pytestmark = pytest.mark.usefixtures("database", "callback_receivers_on_this_machine")
 
 
 class Receiver:
@@ -46,18 +46,6 @@ class Receiver:
     def close(self):
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(autouse=True)
-def receivers_on_this_machine_are_allowed(monkeypatch):
-    """The test receivers listen on 127.0.0.1, which callbacks may reach only when an admin
-    allows it (CALLBACK_ALLOWED_HOSTS)."""
-    from services.config import get_settings
-
-    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
-    get_settings.cache_clear()
-    yield
-    get_settings.cache_clear()
 
 
 def queue_notifications(url: str, count: int) -> list[int]:

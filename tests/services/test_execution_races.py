@@ -26,10 +26,9 @@ from services.errors import Conflict
 from services.execution_events import CompletedEvent, LogEvent
 from services.executions import LivenessPolicy
 from services.governance import ActionInput, GovernancePolicy
-from services.presence import set_override
 from services.run_liveness import end_lost_runs
 from tests.factories import PRESENCE_RULES as RULES
-from tests.factories import make_agent, make_user
+from tests.factories import appear_online, make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
 GOVERNANCE = GovernancePolicy(
@@ -79,14 +78,7 @@ def wait(future: Future) -> object:
 def watched_run(now):
     supervisor = make_user(now)
     with session_scope() as session:
-        set_override(
-            session=session,
-            user_id=supervisor.id,
-            state="online",
-            now=now,
-            rules=RULES,
-            expires_at=now + timedelta(hours=1),
-        )
+        appear_online(session, supervisor.id, now)
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
     with session_scope() as session:
         decision = governance.route_action(

@@ -16,13 +16,11 @@ from sqlalchemy import insert
 from sqlmodel import func, select
 
 from models import Execution, QueueEntry
-from services import presence
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.executions import LivenessPolicy
 from services.run_liveness import end_lost_runs
-from tests.factories import PRESENCE_RULES as RULES
-from tests.factories import make_agent, make_user
+from tests.factories import appear_online, make_agent, make_user
 
 pytestmark = pytest.mark.usefixtures("database")
 ROOT = Path(__file__).resolve().parents[2]
@@ -55,14 +53,7 @@ def seed(count: int) -> int:
                 for i in range(count)
             ],
         )
-        presence.set_override(
-            session=session,
-            user_id=supervisor.id,
-            state="online",
-            now=now,
-            rules=RULES,
-            expires_at=now + timedelta(hours=1),
-        )
+        appear_online(session, supervisor.id, now)
     return supervisor.id
 
 
