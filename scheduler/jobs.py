@@ -40,9 +40,10 @@ def tidy_database() -> None:
         logger.info("tidy_database removed %d stale sessions", removed)
 
 
-def presence_flush() -> None:
-    """Write the dashboard beats kept in memory (services/presence_memory.py)."""
-    presence.flush_activity(now=utcnow())
+def presence_flush(last: bool = False) -> None:
+    """Write the dashboard beats kept in memory (services/presence_memory.py); `last` at
+    shutdown."""
+    presence.flush_activity(now=utcnow(), last=last)
 
 
 def presence_transitions() -> list[int]:

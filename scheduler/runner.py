@@ -98,5 +98,5 @@ async def run_scheduler() -> AsyncIterator[AsyncIOScheduler]:
     finally:
         status.running = False
         scheduler.shutdown(wait=False)
-        # The beats kept in memory are written before the process ends.
-        await asyncio.to_thread(jobs.presence_flush)
+        # The beats kept in memory are written before the process ends; later ones at once.
+        await asyncio.to_thread(jobs.presence_flush, True)

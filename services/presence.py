@@ -59,6 +59,9 @@ MOVE_REASONS = {
     "override": "set by hand",
     "override_cleared": "went back to following activity",
     "override_expired": "a manual state reached its end",
+    # Recorded before 2026-12-02 (migration 0010), kept readable.
+    "session_ended": "a dashboard tab closed",
+    "expiry": "a manual state reached its end",
 }
 # Moves nobody made at that moment: recorded by the system, not in the user's name.
 SYSTEM_REASONS = frozenset({"timeout", "override_expired"})
@@ -434,11 +437,12 @@ def record_activity(
     return update_
 
 
-def flush_activity(*, now: datetime) -> int:
+def flush_activity(*, now: datetime, last: bool = False) -> int:
     """Write the beats kept in memory (the scheduler runs this every second, and the app at
-    shutdown). Returns how many tabs' beats were written."""
+    shutdown with `last`, after which every beat is written at once). Returns how many tabs'
+    beats were written."""
     with session_scope() as session:
-        return memory_for(session).flush_beats(session, now)
+        return memory_for(session).flush_beats(session, now, last=last)
 
 
 def _online_read(user_id: int, since: datetime, now: datetime) -> PresenceRead:

@@ -12,12 +12,14 @@ online by activity: they change nothing but two timestamps. Measured on the dash
 path (bench/presence.py), writing each of them in its own transaction queued 300 tabs beating
 every second behind the database's writer lock. Such a beat is kept here and written with the
 others of the moment by `flush_beats`, which the scheduler runs every `FLUSH_EVERY_S` and the
-app runs once more at shutdown; where no flush has run lately (a process without the
-scheduler), no beat is kept. Loss window: a crash loses at most the last second's
-timestamps; the user then looks idle a second early, which can only make them unavailable
-sooner (fail closed). A beat is kept here only while the database confirmed its user online
-by activity less than half the away threshold ago, so the stored activity never lags by more
-than that plus a second, and every beat that could change a state goes to the database.
+app runs once more at shutdown (after which none is kept); where no flush has run in the last
+`FLUSHER_GONE_S` (a process without the scheduler, or whose scheduler died), no beat is kept.
+Loss window: a crash loses the timestamps kept since the last flush (a second's worth; up to
+`FLUSHER_GONE_S` if the scheduler had died first); the user then looks idle that much early,
+which can only make them unavailable sooner (fail closed). A beat is kept here only while the
+database confirmed its user online by activity less than half the away threshold ago, so the
+stored activity never lags by more than that plus a second, and every beat that could change
+a state goes to the database.
 
 Each database (connection pool) has its own memory, so another database starts empty: nothing
 needs resetting between tests or after the engine is rebuilt.
@@ -106,9 +108,6 @@ class PresenceMemory:
     ) -> OnlineByActivity | None:
         """Keep this beat for the next flush, if it can change nothing but timestamps and a
         flush is sure to come (one ran lately)."""
-        flushed_at = self._flushed_at
-        if flushed_at is None or monotonic() - flushed_at > FLUSHER_GONE_S:
-            return None
         tab = self._live_tabs.get(hashed_token)
         online = self._online.get(user_id)
         if tab is None or tab[0] != user_id or online is None:
@@ -117,6 +116,9 @@ class PresenceMemory:
         if (now - online.confirmed_at).total_seconds() >= away_after_s / 2:
             return None
         with self._lock:
+            flushed_at = self._flushed_at
+            if flushed_at is None or monotonic() - flushed_at > FLUSHER_GONE_S:
+                return None  # no flush is sure to come
             if self._online.get(user_id) is not online:  # invalidated meanwhile
                 return None
             self._pending[tab[1]] = (user_id, now)
@@ -153,12 +155,13 @@ class PresenceMemory:
             if tab is not None:
                 self._pending.pop(tab[1], None)
 
-    def flush_beats(self, session: Session, now: datetime) -> int:
+    def flush_beats(self, session: Session, now: datetime, *, last: bool = False) -> int:
         """Write the kept beats (this session's transaction must commit them). Tabs ended
-        meanwhile are forgotten; users still online by activity stay confirmed as of `now`."""
+        meanwhile are forgotten; users still online by activity stay confirmed as of `now`.
+        `last`: no flush follows (shutdown), so from now on no beat is kept."""
         with self._flushing:
-            self._flushed_at = monotonic()
             with self._lock:
+                self._flushed_at = None if last else monotonic()
                 pending, self._pending = self._pending, {}
             if not pending:
                 return 0
@@ -235,7 +238,8 @@ def _stamp(
         conditions.append(table.c.ended_at.is_(None))
     session.execute(
         update(table).where(*conditions).values(last_heartbeat_at=bindparam("at")),
-        [{"key": key, "at": at} for key, at in beats.items()],
+        # In key order: two processes flushing the same rows lock them in the same order.
+        [{"key": key, "at": at} for key, at in sorted(beats.items())],
     )
 
 

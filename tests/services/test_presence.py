@@ -22,9 +22,10 @@ SEC = timedelta(seconds=1)
 
 
 @pytest.fixture(autouse=True)
-def flusher_running(database, now):
+def flusher_running(database, now, monkeypatch):
     """As in the app, whose scheduler flushes kept beats every second: beats are kept only
-    while a flush has run lately."""
+    while a flush has run lately (here: lately enough for the whole test, however slow)."""
+    monkeypatch.setattr(presence_memory, "FLUSHER_GONE_S", 3600.0)
     presence.flush_activity(now=now)
 
 
@@ -226,6 +227,19 @@ def test_without_a_flusher_every_beat_is_written_at_once(now, monkeypatch):
     beat(user.id, token, now)
     beat(user.id, token, now + MIN)
     assert stored_activity(user.id) == now + MIN
+
+
+def test_a_memory_that_never_flushed_keeps_no_beat(now):
+    memory = presence_memory.PresenceMemory()
+    online = presence_memory.OnlineByActivity(since=now, confirmed_at=now)
+    memory.remember_beat("tab-hash", 1, 1, online, memory.generation(1))
+    assert memory.take_beat(1, "tab-hash", now, away_after_s=300) is None
+    with session_scope() as session:
+        memory.flush_beats(session, now)  # a flusher runs: now it keeps them
+    assert memory.take_beat(1, "tab-hash", now, away_after_s=300) == online
+    with session_scope() as session:
+        memory.flush_beats(session, now, last=True)  # the app stops: no more
+    assert memory.take_beat(1, "tab-hash", now, away_after_s=300) is None
 
 
 def test_an_override_ends_within_a_year(now):

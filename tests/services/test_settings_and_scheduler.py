@@ -107,6 +107,12 @@ def test_beats_kept_in_memory_are_written_when_the_app_stops(database):
     with read_scope() as session:
         tab = presence.list_presence_sessions(session=session, user_id=user.id)[0]
     assert tab.last_heartbeat_at == later
+    # A beat arriving after the last flush is written at once, not kept for no flush.
+    last_one = later + timedelta(seconds=5)
+    presence.record_activity(user_id=user.id, tab_token=token, now=last_one, rules=rules)
+    with read_scope() as session:
+        tab = presence.list_presence_sessions(session=session, user_id=user.id)[0]
+    assert tab.last_heartbeat_at == last_one
 
 
 def test_the_presence_pass_runs_as_often_as_the_thresholds_need(monkeypatch):
