@@ -136,6 +136,8 @@ def _change(row: ChangeRow) -> rx.Component:
         presence_badge(row.to_state),
         rx.text(row.reason, size="1", color_scheme="gray"),
         align="center",
+        flex_wrap="wrap",  # a phone wraps the reason under the move
+        row_gap="0",
     )
 
 
@@ -162,7 +164,7 @@ def presence_page() -> rx.Component:
         rx.heading("Recent changes", size="3"),
         rx.cond(
             PresenceState.changes.length() > 0,
-            rx.vstack(rx.foreach(PresenceState.changes, _change), spacing="1"),
+            rx.vstack(rx.foreach(PresenceState.changes, _change), spacing="3"),
             empty_state(
                 "users",
                 "No presence changes yet",
