@@ -16,6 +16,7 @@ from sqlmodel import Session, col, func, select
 
 from models import AuditEvent, AuditHead
 from services.actors import Actor, current_request_id
+from services.changes import note_change
 
 GENESIS_HASH = "0" * 64
 _PENDING_KEY = "audit_pending"
@@ -99,6 +100,9 @@ def record_audit(
     as possible. A transaction that rolls back leaves no event.
     """
     entry = AuditEntry(actor, action, object_type, object_id, before, after)
+    note_change(session, object_type)
+    if object_id is not None:
+        note_change(session, f"{object_type}:{object_id}")
     session.info.setdefault(_PENDING_KEY, []).append((entry, now, current_request_id.get()))
 
 

@@ -1,19 +1,34 @@
-"""Telling screens that something they show has changed.
+"""Telling screens and waiting agents that something they show or wait for has changed.
 
-A cheap marker moves whenever anything a screen shows may have changed: every state change
-writes an audit event, and every report an execution event, so the largest ids of those
-tables (plus presence changes) tell a screen when to reload. Other processes' changes are
-seen this way. Changes committed in this process are also announced at once (`note_change`).
+A service notes a *topic* on its session ("proposal", "proposal:41", "events:7", …); once the
+transaction commits, every listener in this process hears the topics at once
+(`on_committed_changes`). Every audited change notes its object's type and id
+(services.audit), every run event notes `events:<run id>` (services.executions), so pages
+can reload only what changed. On PostgreSQL the same topics are also sent with NOTIFY inside
+the transaction (delivered only if it commits), and services.change_relay hands other
+processes' topics to the same listeners.
+
+A cheap marker (`change_marker`) also moves whenever anything may have changed; screens
+check it now and then as a safety net for changes no listener heard.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import json
+import os
+import uuid
+from collections.abc import Callable, Iterable
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlmodel import Session, func, select
 
 from models import AuditEvent, ExecutionEvent, PresenceChange
+
+EVERYTHING = "*"  # a topic meaning "anything may have changed" (a relay reconnected, …)
+NOTIFY_CHANNEL = "supervision_changes"
+NOTIFY_MAX_BYTES = 7000  # PostgreSQL refuses payloads of 8000 bytes or more
+# Tells this process's own notifications apart from other processes' (the relay skips them).
+PROCESS_ID = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
 
 
 def change_marker(*, session: Session) -> str:
@@ -23,31 +38,68 @@ def change_marker(*, session: Session) -> str:
     return f"{audit}.{events}.{presence}"
 
 
-# Announcing committed changes to whoever shows them (in this process): a service notes a
-# topic on its session; once the transaction commits, every listener hears the topics.
+def topic_kind(topic: str) -> str:
+    """ "proposal:41" -> "proposal": the kind of object a topic is about."""
+    return topic.split(":", 1)[0]
+
+
+def touches(topics: Iterable[str], interests: Iterable[str]) -> bool:
+    """Whether any topic is one of `interests`, either exactly ("events:7") or by its kind
+    ("execution" covers "execution:7"). EVERYTHING touches every interest."""
+    wanted = set(interests)
+    if not wanted:
+        return False
+    return any(t == EVERYTHING or t in wanted or topic_kind(t) in wanted for t in topics)
+
+
 _TOPICS_KEY = "changed_topics"
 ChangeListener = Callable[[frozenset[str]], None]
 _listeners: list[ChangeListener] = []
 
 
 def note_change(session: Session, topic: str) -> None:
-    """Announce `topic` ("presence", …) after this session's transaction commits."""
+    """Announce `topic` after this session's transaction commits."""
     session.info.setdefault(_TOPICS_KEY, set()).add(topic)
 
 
 def on_committed_changes(listener: ChangeListener) -> None:
-    """Call `listener(topics)` after each commit that noted a change. It runs on the
-    committing thread and must be quick (wake someone up, never do the work)."""
+    """Call `listener(topics)` after each commit that noted a change, and for the topics
+    other processes committed (on PostgreSQL). It runs on the committing (or relaying)
+    thread and must be quick: wake someone up, never do the work."""
     if listener not in _listeners:
         _listeners.append(listener)
+
+
+def announce(topics: frozenset[str]) -> None:
+    """Hand topics to every listener in this process (commits here, or the relay)."""
+    for listener in list(_listeners):
+        listener(topics)
+
+
+def notify_payload(topics: Iterable[str]) -> str:
+    """The NOTIFY payload: our process id and the topics, or EVERYTHING when too long."""
+    names = sorted(topics)
+    body = json.dumps({"from": PROCESS_ID, "topics": names}, separators=(",", ":"))
+    if len(body.encode()) > NOTIFY_MAX_BYTES:
+        body = json.dumps({"from": PROCESS_ID, "topics": [EVERYTHING]}, separators=(",", ":"))
+    return body
+
+
+@event.listens_for(Session, "before_commit")
+def _notify_other_processes(session: Session) -> None:
+    topics = session.info.get(_TOPICS_KEY)
+    if topics and session.get_bind().dialect.name == "postgresql":
+        session.execute(
+            text("SELECT pg_notify(:channel, :payload)"),
+            {"channel": NOTIFY_CHANNEL, "payload": notify_payload(topics)},
+        )
 
 
 @event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
     topics = session.info.pop(_TOPICS_KEY, None)
     if topics:
-        for listener in list(_listeners):
-            listener(frozenset(topics))
+        announce(frozenset(topics))
 
 
 @event.listens_for(Session, "after_rollback")

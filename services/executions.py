@@ -35,6 +35,7 @@ from models import (
 from models.enums import ACTIVE_EXECUTION_STATUSES, FINISHED_EXECUTION_STATUSES
 from services.actors import Actor
 from services.audit import record_audit
+from services.changes import note_change
 from services.errors import Conflict, NotFound
 from services.queue import settle_queue_entry_for
 
@@ -184,6 +185,7 @@ def append_event(
     )
     session.add(row)
     session.add(execution)
+    note_change(session, f"events:{execution.id}")
     return row
 
 

@@ -10,6 +10,7 @@ import reflex as rx
 
 from scheduler.runner import run_scheduler
 from services.autonomous_review import stop_reviews
+from services.change_relay import start_change_relay
 from services.config import get_settings
 from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
@@ -34,28 +35,87 @@ app = rx.App(
     api_transformer=build_api(),
     head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
 )
+# A lost connection is said in words on the page (components.layout.connection_banner),
+# not in the framework's raw websocket toast.
+app.app_wraps[(5, "Overlay")] = lambda _stateful: None
 
 app.add_page(
     login_page, route="/login", title="Sign in · Supervision", on_load=AuthState.load_login_page
 )
-# (page, route, title, load event): every screen is signed-in only and reloads live.
+AUDITED = {
+    "action_request",
+    "agent",
+    "category",
+    "execution",
+    "proposal",
+    "queue_entry",
+    "team",
+    "user",
+}
+
+
+def _run_topics(params: dict[str, str]) -> set[str]:
+    run = params.get("execution_id", "")
+    return {f"execution:{run}", f"events:{run}"} if run.isdigit() else set()
+
+
+def _history_topics(params: dict[str, str]) -> set[str]:
+    agent = params.get("agent_id", "")
+    return {f"agent:{agent}", "execution", "proposal"} if agent.isdigit() else set()
+
+
+# (page, route, title, load event, what it shows): every screen is signed-in only and
+# reloads when what it shows changes (services.changes topics).
 SCREENS = [
-    (monitoring_page, "/", "Monitoring", MonitoringState.load),
-    (proposals_page, "/proposals", "Proposals", ProposalsState.load),
-    (queue_page, "/queue", "Queue", QueueState.load),
-    (agents_page, "/agents", "Agents", AgentsState.load),
-    (presence_page, "/presence", "Team presence", PresenceState.load),
-    (audit_page, "/audit", "Audit", AuditState.load),
-    (users_page, "/users", "Users", UsersState.load),
-    (reviewers_page, "/reviewers", "Reviewers", ReviewersState.load),
-    (run_page, "/runs/[execution_id]", "Run", RunState.load),
-    (history_page, "/history/[agent_id]", "Agent history", HistoryState.load),
+    (
+        monitoring_page,
+        "/",
+        "Monitoring",
+        MonitoringState.load,
+        lambda _: {"execution", "events", "agent"},
+    ),
+    (
+        proposals_page,
+        "/proposals",
+        "Proposals",
+        ProposalsState.load,
+        lambda _: {"proposal", "agent"},
+    ),
+    (
+        queue_page,
+        "/queue",
+        "Queue",
+        QueueState.load,
+        lambda _: {"queue_entry", "execution", "presence"},
+    ),
+    (agents_page, "/agents", "Agents", AgentsState.load, lambda _: {"agent", "category", "user"}),
+    (
+        presence_page,
+        "/presence",
+        "Team presence",
+        PresenceState.load,
+        lambda _: {"presence", "user"},
+    ),
+    (audit_page, "/audit", "Audit", AuditState.load, lambda _: AUDITED),
+    (users_page, "/users", "Users", UsersState.load, lambda _: {"user", "presence"}),
+    (
+        reviewers_page,
+        "/reviewers",
+        "Reviewers",
+        ReviewersState.load,
+        lambda _: {"proposal", "category", "agent", "team"},
+    ),
+    (run_page, "/runs/[execution_id]", "Run", RunState.load, _run_topics),
+    (history_page, "/history/[agent_id]", "Agent history", HistoryState.load, _history_topics),
 ]
-for page, route, title, load in SCREENS:
+for page, route, title, load, interests in SCREENS:
     app.add_page(
         page, route=route, title=f"{title} · Supervision", on_load=[AuthState.require_login, load]
     )
-    reload_on_change(route, load)
+    if page is run_page:  # a run's new lines append at once, without reloading the run
+        reload_on_change(route, RunState.on_change, interests, min_gap_s=0.0, takes_topics=True)
+    else:
+        reload_on_change(route, load, interests)
 
 
 @app.register_lifespan_task
@@ -64,6 +124,7 @@ async def app_lifespan():
     """Upgrade the database, then run the scheduler for as long as the app runs; at the end,
     drop reviews not started yet (the next start reviews them)."""
     await asyncio.to_thread(upgrade_database)
+    relay = start_change_relay(get_settings().resolved_database_url)
     try:
         if not get_settings().scheduler_enabled:
             yield
@@ -72,3 +133,5 @@ async def app_lifespan():
             yield
     finally:
         stop_reviews()
+        if relay is not None:
+            await asyncio.to_thread(relay.stop)

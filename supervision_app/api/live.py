@@ -1,16 +1,17 @@
 """Wake-ups for waiting clients: control long-polls and streams when an execution changes,
 dashboard tabs when anything they show changes (`change_feed`).
 
-In-process only: a waiter also re-checks the database every second, so a change made by
-another app process is seen within that second.
+Changes committed in this process, and on PostgreSQL in other processes (services.change_relay),
+arrive as topics (services.changes). A long-poll waiter also re-checks the database every
+second, in case a wake-up was lost.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import defaultdict
+from collections import defaultdict, deque
 
-from services.changes import on_committed_changes
+from services.changes import EVERYTHING, on_committed_changes
 
 RECHECK_S = 1.0
 
@@ -61,13 +62,29 @@ class ExecutionHub:
 hub = ExecutionHub()
 
 
+def wake_runs_that_changed(topics: frozenset[str]) -> None:
+    """A run's status, controls or events changed (here or in another process): wake its
+    control long-polls and streams now rather than at their next re-check."""
+    for topic in topics:
+        kind, _, key = topic.partition(":")
+        if kind in ("execution", "events") and key.isdigit():
+            hub.publish(int(key))
+
+
+on_committed_changes(wake_runs_that_changed)
+
+FEED_MEMORY = 2000  # changes kept for followers that fell behind; older ones read as "*"
+
+
 class ChangeFeed:
-    """Wake-ups for open dashboard tabs when a change they may show is committed in this
-    process (services.changes.note_change). Another process's changes reach a tab through
-    its periodic check of the change marker instead."""
+    """Wake-ups for open dashboard tabs: each committed change's topics, numbered in order.
+
+    A follower remembers the last version it saw and asks for what came after it
+    (`wait_after`); one that fell further behind than the feed remembers gets EVERYTHING."""
 
     def __init__(self) -> None:
         self.version = 0
+        self._recent: deque[tuple[int, frozenset[str]]] = deque(maxlen=FEED_MEMORY)
         self._changed: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -76,6 +93,19 @@ class ChangeFeed:
             self._loop = asyncio.get_running_loop()
             self._changed = asyncio.Event()
         return self._changed
+
+    def since(self, version: int) -> frozenset[str]:
+        """The topics changed after `version`."""
+        if version >= self.version:
+            return frozenset()
+        if not self._recent or self._recent[0][0] > version + 1:
+            return frozenset({EVERYTHING})
+        topics: set[str] = set()
+        for number, changed in reversed(self._recent):
+            if number <= version:
+                break
+            topics |= changed
+        return frozenset(topics)
 
     async def wait_after(self, version: int, timeout: float) -> int:
         """The feed's version once it is past `version`, or after `timeout` seconds."""
@@ -87,15 +117,16 @@ class ChangeFeed:
                 pass
         return self.version
 
-    def publish(self, _topics: frozenset[str]) -> None:
-        """Safe from any thread: a commit's listener calls it."""
+    def publish(self, topics: frozenset[str]) -> None:
+        """Safe from any thread: a commit's listener or the relay calls it."""
         loop = self._loop
         if loop is None or loop.is_closed():
             return
-        loop.call_soon_threadsafe(self._wake)
+        loop.call_soon_threadsafe(self._wake, topics)
 
-    def _wake(self) -> None:
+    def _wake(self, topics: frozenset[str]) -> None:
         self.version += 1
+        self._recent.append((self.version, topics))
         changed, self._changed = self._changed, asyncio.Event()
         if changed is not None:
             changed.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import reflex as rx
+from reflex.components.core.banner import has_connection_errors
 
 from services.config import get_settings
 from supervision_app.components.badges import presence_badge
@@ -27,7 +28,7 @@ ACTIVITY_SCRIPT = """
   });
 })();
 """
-LIVE_TICK_MS = 2000
+LIVE_TICK_MS = 5000  # keeps the tab's follower alive; changes themselves are pushed
 
 SCREENS = [
     ("Monitoring", "/", "activity"),
@@ -158,22 +159,52 @@ def presence_control() -> rx.Component:
 
 
 def live_indicator() -> rx.Component:
+    """Green "live" while the tab's connection stands; amber "reconnecting" with the time of
+    the last update this tab received (the viewer's local time) when it drops."""
+    down = has_connection_errors | ~NavState.connected
     return rx.tooltip(
         rx.hstack(
             rx.box(
                 width="8px",
                 height="8px",
                 border_radius="50%",
-                background=rx.cond(NavState.connected, rx.color("grass", 9), rx.color("gray", 8)),
+                background=rx.cond(down, rx.color("amber", 9), rx.color("grass", 9)),
             ),
-            rx.text(
-                rx.cond(NavState.connected, "live", "connecting"), size="1", color_scheme="gray"
+            rx.cond(
+                has_connection_errors,
+                rx.text(
+                    "reconnecting · last update ",
+                    rx.moment(NavState.last_update, format="HH:mm:ss", local=True),
+                    size="1",
+                    color_scheme="amber",
+                ),
+                rx.text(
+                    rx.cond(NavState.connected, "live", "connecting"), size="1", color_scheme="gray"
+                ),
             ),
             align="center",
             spacing="1",
             id="live-indicator",
+            role="status",
         ),
-        content="Updates arrive by themselves while this is green.",
+        content="Changes appear by themselves while this is green.",
+    )
+
+
+def connection_banner() -> rx.Component:
+    """Said in words when the server cannot be reached (instead of the framework's raw
+    websocket error): what it means for what you see and do."""
+    return rx.cond(
+        has_connection_errors,
+        rx.callout(
+            "The connection to the server is lost; reconnecting. What you see may be out of "
+            "date, and what you click now is not sent until it is back.",
+            icon="wifi-off",
+            color_scheme="amber",
+            width="100%",
+            role="alert",
+            id="connection-lost",
+        ),
     )
 
 
@@ -230,7 +261,14 @@ def dashboard_page(title: str, *content: rx.Component) -> rx.Component:
         rx.box(
             rx.cond(
                 AuthState.is_signed_in,
-                rx.vstack(live_tickers(), header(title), *content, width="100%", spacing="4"),
+                rx.vstack(
+                    live_tickers(),
+                    header(title),
+                    connection_banner(),
+                    *content,
+                    width="100%",
+                    spacing="4",
+                ),
                 rx.center(rx.spinner(size="3"), height="50vh"),
             ),
             padding=["0.75em", "1em", "1.5em"],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import reflex as rx
 
+from supervision_app.components.layout import connection_banner
 from supervision_app.states.auth import AuthState
 
 
@@ -69,6 +70,7 @@ def login_page() -> rx.Component:
                     rx.heading("Agent supervision", size="5"),
                     align="center",
                 ),
+                connection_banner(),
                 rx.cond(AuthState.needs_first_admin, _first_admin_form(), _sign_in_form()),
                 spacing="4",
             ),

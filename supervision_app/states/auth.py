@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import urlencode
 
 import reflex as rx
 
@@ -35,6 +36,18 @@ async def dashboard_user(token: str) -> UserRead | None:
 SESSION_COOKIE = "supervision_session"
 
 
+def local_page(path: str) -> str:
+    """`path` when it is a page of this dashboard (never another site, an API route or the
+    sign-in page itself), else the home page."""
+    if (
+        not path.startswith("/")
+        or path.startswith(("//", "/\\", "/api", LOGIN_ROUTE))
+        or any(c in path for c in "\r\n\\")
+    ):
+        return HOME_ROUTE
+    return path
+
+
 def _goto(url: str) -> rx.event.EventSpec:
     """A full page load (the cookie set or cleared on the way reaches the next websocket)."""
     return rx.call_script(f"window.location.replace({json.dumps(url)})")
@@ -51,6 +64,7 @@ class AuthState(rx.State):
     login_error: str = ""
     needs_first_admin: bool = False
     busy: bool = False
+    next_page: str = HOME_ROUTE  # where sign-in goes on to: the page that was asked for
 
     @rx.var
     def is_signed_in(self) -> bool:
@@ -89,14 +103,19 @@ class AuthState(rx.State):
 
     @rx.event
     async def require_login(self):
-        """on_load guard for every dashboard page."""
+        """on_load guard for every dashboard page: signed out, go to sign-in, which comes
+        back here afterwards."""
         if await self.current_user() is None:
-            return rx.redirect(LOGIN_ROUTE)
+            asked = self.router.page.raw_path or HOME_ROUTE
+            if asked in ("", HOME_ROUTE, "/index"):
+                return rx.redirect(LOGIN_ROUTE)
+            return rx.redirect(f"{LOGIN_ROUTE}?{urlencode({'next': asked})}")
 
     @rx.event
     async def load_login_page(self):
+        self.next_page = local_page(self.router.page.params.get("next", ""))
         if await self.current_user() is not None:
-            return rx.redirect(HOME_ROUTE)
+            return rx.redirect(self.next_page)
         self.needs_first_admin = await asyncio.to_thread(_no_users_yet)
         expired = "expired=1" in str(self.router.url)
         self.login_error = "That sign-in took too long; sign in again." if expired else ""
@@ -119,7 +138,7 @@ class AuthState(rx.State):
             return
         self.login_error = ""
         # The busy spinner stays until the page is replaced.
-        yield _goto(f"/api/auth/browser?code={code}&next={HOME_ROUTE}")
+        yield _goto(f"/api/auth/browser?{urlencode({'code': code, 'next': self.next_page})}")
 
     @rx.event
     async def create_first_admin(self, form: dict[str, str]):

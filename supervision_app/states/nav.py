@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 import reflex as rx
@@ -12,7 +15,7 @@ from sqlmodel import func, select
 from models import Execution, Proposal, ProposalStatus, QueueEntry, QueueStatus
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services import presence
-from services.changes import change_marker
+from services.changes import EVERYTHING, change_marker, touches
 from services.clock import utcnow
 from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
@@ -69,9 +72,25 @@ TAKE_ACTIVITY = (
 
 FOLLOW_CHECK_S = 10.0  # a follower looks at least this often whether its tab is still there
 TAB_GONE_AFTER_S = 15.0  # no tick for this long: the tab is closed or gone
+SAFETY_NET_S = 30.0  # a tab also checks the change marker this often, for changes nobody heard
+MAX_PUSHED_TOPICS = 64  # more than this at once: the page hears "*" (reload everything)
+# What the sidebar counts and my presence badge show (see _counts).
+COUNT_TOPICS = frozenset({"proposal", "queue_entry", "execution", "presence"})
 
-# Route -> the page's load event; the live tick re-runs it when anything changed.
-PAGE_RELOADS: dict[str, rx.event.EventHandler] = {}
+Interests = Callable[[dict[str, str]], set[str]]
+
+
+@dataclass(frozen=True)
+class LiveRoute:
+    """How a page follows changes: the topics it shows, the event that reloads it (given
+    the topics when it takes them), and the least time between two reloads."""
+
+    interests: Interests
+    reload: Callable[[str], rx.event.EventSpec]
+    min_gap_s: float
+
+
+LIVE_ROUTES: dict[str, LiveRoute] = {}
 
 
 def route_key(path: str) -> str:
@@ -80,8 +99,27 @@ def route_key(path: str) -> str:
     return "/" if stripped in ("", "index") else f"/{stripped}"
 
 
-def reload_on_change(route: str, handler: rx.event.EventHandler) -> None:
-    PAGE_RELOADS[route_key(route)] = handler
+def reload_on_change(
+    route: str,
+    handler: rx.event.EventHandler,
+    interests: Interests,
+    *,
+    min_gap_s: float = 1.0,
+    takes_topics: bool = False,
+) -> None:
+    """Reload the page at `route` when a change it shows (`interests(params)`) is committed."""
+
+    def reload(topics: str) -> rx.event.EventSpec:
+        return handler(topics) if takes_topics else handler()
+
+    LIVE_ROUTES[route_key(route)] = LiveRoute(interests, reload, min_gap_s)
+
+
+def pushed_text(topics: frozenset[str]) -> str:
+    """The topics as the page hands them back to `tick` ("*" when there are too many)."""
+    if EVERYTHING in topics or len(topics) > MAX_PUSHED_TOPICS:
+        return EVERYTHING
+    return ",".join(sorted(topics))
 
 
 class NavState(rx.State):
@@ -92,7 +130,9 @@ class NavState(rx.State):
     my_override: str = ""
     my_override_until: str = ""
     connected: bool = False
+    last_update: str = ""  # when this tab last heard from the server (ISO, UTC)
     _marker: str = ""
+    _marker_checked: float = 0.0
     _tab_token: str = ""
     _last_tick: float = 0.0
     _following: bool = False
@@ -124,53 +164,78 @@ class NavState(rx.State):
             else ""
         )
 
-    async def _reload_if_changed(self) -> list:
-        """The page's reload event when anything changed since this tab last looked."""
+    def _live_route(self) -> tuple[LiveRoute | None, set[str]]:
+        live = LIVE_ROUTES.get(route_key(self.router.page.path))
+        if live is None:
+            return None, set()
+        return live, live.interests(dict(self.router.page.params))
+
+    async def _changed(self, pushed: str) -> list:
+        """What to reload for the topics a push brought (or, from the timer, for whatever the
+        change marker says changed since this tab last looked)."""
         auth = await self.get_state(AuthState)
         if not auth.user_id:
             return []
-        marker = await data.read(lambda session: change_marker(session=session))
-        if marker == self._marker:
-            return []
-        self._marker = marker
-        user = await auth.current_user()
-        if user is None:
-            return []
-        await self._refresh(user)
-        reload = PAGE_RELOADS.get(route_key(self.router.page.path))
-        return [reload] if reload is not None else []
+        if pushed:
+            topics = frozenset(pushed.split(","))
+        else:
+            if self._marker and time.monotonic() - self._marker_checked < SAFETY_NET_S:
+                return []
+            self._marker_checked = time.monotonic()
+            marker = await data.read(lambda session: change_marker(session=session))
+            if marker == self._marker:
+                return []
+            self._marker, topics = marker, frozenset({EVERYTHING})
+        live, interests = self._live_route()
+        if touches(topics, COUNT_TOPICS):
+            user = await auth.current_user()
+            if user is None:
+                return []
+            await self._refresh(user)
+        if live is not None and touches(topics, interests):
+            return [live.reload(pushed_text(topics))]
+        return []
 
     @rx.event
-    async def tick(self, _value: str = ""):
-        """Runs every few seconds in each open tab: sees other processes' changes, and keeps
-        this tab's change follower going."""
+    async def tick(self, pushed: str = ""):
+        """From the page's timer (every few seconds; keeps this tab's follower going and now
+        and then checks for changes nobody announced), or pushed by the follower with the
+        topics that changed."""
         self.connected = True
+        self.last_update = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
         self._last_tick = time.monotonic()
-        events = await self._reload_if_changed()
+        events = await self._changed(pushed)
         if not self._following:
             events.append(NavState.follow_changes)
         return events
 
     @rx.event(background=True)
     async def follow_changes(self):
-        """Check as soon as a change is committed in this process (change_feed), rather than
-        at the next tick. The check itself is a tick the page sends (through a script's
-        callback), so it carries the page's own route, as every page's load needs. Ends once
-        the tab stops ticking (closed or gone)."""
+        """Push to this tab the changes it shows as soon as they are committed (change_feed).
+        The push is a tick the page sends back (through a script's callback), so it carries
+        the page's own route, as every page's load needs. A page reloads at most once per
+        its `min_gap_s`. Ends once the tab stops ticking (closed or gone)."""
         async with self:
             if self._following:
                 return
             self._following = True
         try:
-            version = change_feed.version
+            version, last_push = change_feed.version, 0.0
             while True:
                 woken = await change_feed.wait_after(version, timeout=FOLLOW_CHECK_S)
                 async with self:
                     if time.monotonic() - self._last_tick > TAB_GONE_AFTER_S:
                         return
-                if woken != version:
-                    version = woken
-                    yield rx.call_script("'pushed'", callback=NavState.tick)
+                    live, interests = self._live_route()
+                if woken == version:
+                    continue
+                wait = last_push + (live.min_gap_s if live else 1.0) - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)  # changes meanwhile join this push
+                topics, version = change_feed.since(version), change_feed.version
+                if touches(topics, interests) or touches(topics, COUNT_TOPICS):
+                    last_push = time.monotonic()
+                    yield rx.call_script(json.dumps(pushed_text(topics)), callback=NavState.tick)
         finally:
             async with self:
                 self._following = False
