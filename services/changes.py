@@ -19,10 +19,11 @@ import os
 import uuid
 from collections.abc import Callable, Iterable
 
-from sqlalchemy import event, text
+from sqlalchemy import event, inspect, text
+from sqlalchemy.orm import object_session
 from sqlmodel import Session, func, select
 
-from models import AuditEvent, ExecutionEvent, PresenceChange
+from models import AuditEvent, Execution, ExecutionEvent, PresenceChange
 
 EVERYTHING = "*"  # a topic meaning "anything may have changed" (a relay reconnected, …)
 NOTIFY_CHANNEL = "supervision_changes"
@@ -83,6 +84,30 @@ def notify_payload(topics: Iterable[str]) -> str:
     if len(body.encode()) > NOTIFY_MAX_BYTES:
         body = json.dumps({"from": PROCESS_ID, "topics": [EVERYTHING]}, separators=(",", ":"))
     return body
+
+
+def _note_run(target: Execution) -> None:
+    session = object_session(target)
+    if session is not None and target.id is not None:
+        note_change(session, "execution")  # type: ignore[arg-type]
+        note_change(session, f"execution:{target.id}")  # type: ignore[arg-type]
+
+
+@event.listens_for(Execution, "after_insert")
+def _run_created(_mapper, _connection, target: Execution) -> None:  # noqa: ANN001
+    """A new run (approved, or dispatched from the queue): lists of runs show it."""
+    _note_run(target)
+
+
+@event.listens_for(Execution, "after_update")
+def _run_moved(_mapper, _connection, target: Execution) -> None:  # noqa: ANN001
+    """A run's status or supervisor moved, however it moved (audited or not)."""
+    state = inspect(target)
+    if any(state.attrs[name].history.has_changes() for name in _RUN_FIELDS_SHOWN):
+        _note_run(target)
+
+
+_RUN_FIELDS_SHOWN = ("status", "supervisor_user_id", "supervisor_agent_id", "supervision")
 
 
 @event.listens_for(Session, "before_commit")
