@@ -23,7 +23,7 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, func, select
 
-from models import AuditEvent, Execution, ExecutionEvent, PresenceChange
+from models import AuditEvent, Execution, ExecutionEvent, PresenceChange, Proposal, QueueEntry
 
 EVERYTHING = "*"  # a topic meaning "anything may have changed" (a relay reconnected, …)
 NOTIFY_CHANNEL = "supervision_changes"
@@ -86,28 +86,51 @@ def notify_payload(topics: Iterable[str]) -> str:
     return body
 
 
-def _note_run(target: Execution) -> None:
-    session = object_session(target)
-    if session is not None and target.id is not None:
-        note_change(session, "execution")  # type: ignore[arg-type]
-        note_change(session, f"execution:{target.id}")  # type: ignore[arg-type]
+def _watch(model: type, kind: str, fields: tuple[str, ...]) -> None:
+    """Note "<kind>" and "<kind>:<id>" whenever a row of `model` is inserted, or updated in
+    one of `fields`, through the ORM: however it changed, audited or not."""
+
+    def note(target: object) -> None:
+        session = object_session(target)
+        row_id = getattr(target, "id", None)
+        if session is not None and row_id is not None:
+            note_change(session, kind)  # type: ignore[arg-type]
+            note_change(session, f"{kind}:{row_id}")  # type: ignore[arg-type]
+
+    _KIND_OF_TABLE[model.__tablename__] = kind  # type: ignore[attr-defined]
+
+    @event.listens_for(model, "after_insert")
+    def _created(_mapper, _connection, target) -> None:  # noqa: ANN001
+        note(target)
+
+    @event.listens_for(model, "after_update")
+    def _moved(_mapper, _connection, target) -> None:  # noqa: ANN001
+        state = inspect(target)
+        if any(state.attrs[name].history.has_changes() for name in fields):
+            note(target)
 
 
-@event.listens_for(Execution, "after_insert")
-def _run_created(_mapper, _connection, target: Execution) -> None:  # noqa: ANN001
-    """A new run (approved, or dispatched from the queue): lists of runs show it."""
-    _note_run(target)
+_KIND_OF_TABLE: dict[str, str] = {}
 
 
-@event.listens_for(Execution, "after_update")
-def _run_moved(_mapper, _connection, target: Execution) -> None:  # noqa: ANN001
-    """A run's status or supervisor moved, however it moved (audited or not)."""
-    state = inspect(target)
-    if any(state.attrs[name].history.has_changes() for name in _RUN_FIELDS_SHOWN):
-        _note_run(target)
+@event.listens_for(Session, "do_orm_execute")
+def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
+    """UPDATE and INSERT statements run through the session (claims, conditional moves)
+    change rows no ORM object stands for: note their kind (lists reload by kind)."""
+    if not (orm_execute_state.is_update or orm_execute_state.is_insert):
+        return
+    table = getattr(orm_execute_state.statement, "table", None)
+    kind = _KIND_OF_TABLE.get(getattr(table, "name", ""))
+    if kind is not None:
+        note_change(orm_execute_state.session, kind)
 
 
-_RUN_FIELDS_SHOWN = ("status", "supervisor_user_id", "supervisor_agent_id", "supervision")
+# What lists show of each: a new row, its status, who it is with.
+_watch(
+    Execution, "execution", ("status", "supervisor_user_id", "supervisor_agent_id", "supervision")
+)
+_watch(Proposal, "proposal", ("status", "supervisor_id", "risk", "review"))
+_watch(QueueEntry, "queue_entry", ("status", "supervisor_id", "priority"))
 
 
 @event.listens_for(Session, "before_commit")

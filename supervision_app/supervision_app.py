@@ -17,6 +17,7 @@ from supervision_app.api.app import build_api
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
 from supervision_app.pages.history import HistoryState, history_page
+from supervision_app.pages.inbox import inbox_page
 from supervision_app.pages.login import login_page
 from supervision_app.pages.monitoring import MonitoringState, monitoring_page
 from supervision_app.pages.presence import PresenceState, presence_page
@@ -26,6 +27,7 @@ from supervision_app.pages.reviewers import ReviewersState, reviewers_page
 from supervision_app.pages.run import RunState, run_page
 from supervision_app.pages.users import UsersState, users_page
 from supervision_app.states.auth import AuthState
+from supervision_app.states.inbox import InboxState
 from supervision_app.states.nav import reload_on_change
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -54,6 +56,9 @@ AUDITED = {
 }
 
 
+INBOX_TOPICS = {"proposal", "execution", "queue_entry", "events", "agent"}
+
+
 def _run_topics(params: dict[str, str]) -> set[str]:
     run = params.get("execution_id", "")
     return {f"execution:{run}", f"events:{run}"} if run.isdigit() else set()
@@ -67,9 +72,10 @@ def _history_topics(params: dict[str, str]) -> set[str]:
 # (page, route, title, load event, what it shows): every screen is signed-in only and
 # reloads when what it shows changes (services.changes topics).
 SCREENS = [
+    (inbox_page, "/", "Needs you", InboxState.load, lambda _: INBOX_TOPICS),
     (
         monitoring_page,
-        "/",
+        "/monitoring",
         "Monitoring",
         MonitoringState.load,
         lambda _: {"execution", "events", "agent"},

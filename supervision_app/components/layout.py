@@ -31,7 +31,8 @@ ACTIVITY_SCRIPT = """
 LIVE_TICK_MS = 5000  # keeps the tab's follower alive; changes themselves are pushed
 
 SCREENS = [
-    ("Monitoring", "/", "activity"),
+    ("Needs you", "/", "inbox"),
+    ("Monitoring", "/monitoring", "activity"),
     ("Proposals", "/proposals", "file-check"),
     ("Queue", "/queue", "list-ordered"),
     ("Agents", "/agents", "bot"),
@@ -44,7 +45,8 @@ ADMIN_SCREENS = [("Users", "/users", "user-cog"), ("Reviewers", "/reviewers", "s
 COUNTS = {
     "/proposals": NavState.pending_proposals,
     "/queue": NavState.queued_entries,
-    "/": NavState.active_runs,
+    "/": NavState.needs_you,
+    "/monitoring": NavState.active_runs,
 }
 
 
@@ -220,7 +222,7 @@ def live_tickers() -> rx.Component:
             display="none",
         ),
         # Opening or reloading a page is activity in itself.
-        on_mount=[NavState.tick(""), NavState.activity(True)],
+        on_mount=[NavState.tick("mount"), NavState.activity(True)],
         display="none",
     )
 

@@ -142,7 +142,7 @@ def sticky_header() -> rx.Component:
                 rx.hstack(
                     rx.icon("arrow-left", size=14), "Monitoring", spacing="1", align="center"
                 ),
-                href="/",
+                href="/monitoring",
             ),
             rx.heading(RunState.action, size="5"),
             status_badge(RunState.status),

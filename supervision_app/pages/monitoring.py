@@ -72,10 +72,69 @@ def _duration(run: ExecutionRead) -> str:
     return f"{seconds // 60}m {seconds % 60:02d}s"
 
 
+ALL = "all"
+# Runs that need a look come first: held, gone quiet, not started by their agent yet.
+ATTENTION = {"paused": 0, "stale": 1, "ready": 2}
+
+
+def attention_order(rows: list[RunRow]) -> list[RunRow]:
+    """Paused, then stale, then waiting for their agent, then the rest; oldest first within."""
+
+    def weight(row: RunRow) -> tuple[int, str]:
+        if row.status == "paused":
+            rank = ATTENTION["paused"]
+        elif row.stale:
+            rank = ATTENTION["stale"]
+        elif row.status == "ready":
+            rank = ATTENTION["ready"]
+        else:
+            rank = len(ATTENTION)
+        return rank, row.started
+
+    return sorted(rows, key=weight)
+
+
+def matching(rows: list[RunRow], agent: str, status: str, supervision: str) -> list[RunRow]:
+    """The rows the filters keep ("all" keeps everything; "stale" is a status here)."""
+    return [
+        row
+        for row in rows
+        if (agent == ALL or row.agent == agent)
+        and (status == ALL or row.status == status or (status == "stale" and row.stale))
+        and (supervision == ALL or row.supervision == supervision)
+    ]
+
+
 class MonitoringState(rx.State):
     runs: list[RunRow] = []
     recent: list[RunRow] = []
     loaded: bool = False
+    agent_filter: str = ALL
+    status_filter: str = ALL
+    supervision_filter: str = ALL
+    agent_options: list[str] = [ALL]
+    total_active: int = 0
+    _all_runs: list[RunRow] = []
+
+    def _apply_filters(self) -> None:
+        self.runs = attention_order(
+            matching(self._all_runs, self.agent_filter, self.status_filter, self.supervision_filter)
+        )
+
+    @rx.event
+    def set_agent_filter(self, value: str):
+        self.agent_filter = value
+        self._apply_filters()
+
+    @rx.event
+    def set_status_filter(self, value: str):
+        self.status_filter = value
+        self._apply_filters()
+
+    @rx.event
+    def set_supervision_filter(self, value: str):
+        self.supervision_filter = value
+        self._apply_filters()
 
     @rx.event
     async def load(self):
@@ -101,7 +160,10 @@ class MonitoringState(rx.State):
             return runs, recent, agents, users
 
         runs, recent, agents, users = await data.read(fetch)
-        self.runs = [_row(run, agents, users) for run in runs]
+        self._all_runs = [_row(run, agents, users) for run in runs]
+        self.total_active = len(self._all_runs)
+        self.agent_options = [ALL, *sorted({row.agent for row in self._all_runs})]
+        self._apply_filters()
         self.recent = [_row(run, agents, users) for run in recent]
         self.loaded = True
 
@@ -120,9 +182,16 @@ def _run_row(row: RunRow) -> rx.Component:
             )
         ),
         rx.table.cell(
-            rx.hstack(
-                status_badge(row.status),
-                rx.cond(row.stale, stale_badge(row.silent_for)),
+            rx.vstack(
+                rx.hstack(
+                    status_badge(row.status),
+                    rx.cond(row.stale, stale_badge(row.silent_for)),
+                    spacing="1",
+                ),
+                rx.cond(
+                    row.silent_for != "",
+                    rx.text("agent heard ", row.silent_for, " ago", size="1", color_scheme="gray"),
+                ),
                 spacing="1",
             )
         ),
@@ -163,17 +232,62 @@ def _runs_table(rows) -> rx.Component:  # noqa: ANN001
     )
 
 
+def _filters() -> rx.Component:
+    def choose(label: str, options, value, on_change) -> rx.Component:  # noqa: ANN001
+        return rx.hstack(
+            rx.text(label, size="2", color_scheme="gray"),
+            rx.select(options, value=value, on_change=on_change, size="1", aria_label=label),
+            align="center",
+            spacing="1",
+        )
+
+    return rx.hstack(
+        choose(
+            "Agent",
+            MonitoringState.agent_options,
+            MonitoringState.agent_filter,
+            MonitoringState.set_agent_filter,
+        ),
+        choose(
+            "Status",
+            [ALL, "paused", "stale", "ready", "running"],
+            MonitoringState.status_filter,
+            MonitoringState.set_status_filter,
+        ),
+        choose(
+            "Supervision",
+            [ALL, "human", "autonomous", "none"],
+            MonitoringState.supervision_filter,
+            MonitoringState.set_supervision_filter,
+        ),
+        spacing="4",
+        wrap="wrap",
+    )
+
+
 def monitoring_page() -> rx.Component:
     return dashboard_page(
         "Monitoring",
+        _filters(),
         rx.cond(
-            MonitoringState.runs.length() > 0,
-            _runs_table(MonitoringState.runs),
-            empty_state(
-                "activity",
-                "No active runs",
-                "Runs appear here when an agent you supervise is approved to act: a SUPERVISED "
-                "agent while you are online, an approved proposal, or dispatched queue work.",
+            ~MonitoringState.loaded,
+            rx.vstack(*[rx.skeleton(rx.box(height="2.5em")) for _ in range(3)], width="100%"),
+            rx.cond(
+                MonitoringState.runs.length() > 0,
+                _runs_table(MonitoringState.runs),
+                rx.cond(
+                    MonitoringState.total_active > 0,
+                    empty_state(
+                        "filter", "No run matches these filters", "Choose “all” to see every run."
+                    ),
+                    empty_state(
+                        "activity",
+                        "No active runs",
+                        "Runs appear here when an agent you supervise is approved to act: a "
+                        "SUPERVISED agent while you are online, an approved proposal, or "
+                        "dispatched queue work.",
+                    ),
+                ),
             ),
         ),
         rx.cond(

@@ -89,6 +89,7 @@ class ProposalsState(rx.State):
     edit_error: str = ""
     diff_lines: list[str] = []
     _agents: dict[str, int] = {}
+    _opened_from_link: int = 0
 
     @rx.event
     async def load(self):
@@ -119,6 +120,11 @@ class ProposalsState(rx.State):
         self.agent_options = [ALL, *sorted(self._agents)]
         self.rows = [_row(p, names) for p in items]
         self.loaded = True
+        asked = self.router.page.params.get("proposal", "")
+        if asked.isdigit() and int(asked) != self._opened_from_link:
+            self._opened_from_link = int(asked)  # a link from "Needs you" opens it once
+            self.edited_json, self.edit_error, self.diff_lines = "", "", []
+            self.selected_id = int(asked)
         if self.selected_id:
             await self._load_detail(self.selected_id)
 

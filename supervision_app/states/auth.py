@@ -113,6 +113,7 @@ class AuthState(rx.State):
 
     @rx.event
     async def load_login_page(self):
+        self.busy = False  # a sign-in earlier in this tab left its spinner on
         self.next_page = local_page(self.router.page.params.get("next", ""))
         if await self.current_user() is not None:
             return rx.redirect(self.next_page)

@@ -14,12 +14,12 @@ from sqlmodel import func, select
 
 from models import Execution, Proposal, ProposalStatus, QueueEntry, QueueStatus
 from models.enums import FINISHED_EXECUTION_STATUSES
-from services import presence
+from services import inbox, presence
 from services.changes import EVERYTHING, change_marker, touches
 from services.clock import utcnow
 from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
-from services.policy import presence_rules
+from services.policy import liveness_policy, presence_rules
 from supervision_app.api.live import change_feed
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -75,7 +75,7 @@ TAB_GONE_AFTER_S = 15.0  # no tick for this long: the tab is closed or gone
 SAFETY_NET_S = 30.0  # a tab also checks the change marker this often, for changes nobody heard
 MAX_PUSHED_TOPICS = 64  # more than this at once: the page hears "*" (reload everything)
 # What the sidebar counts and my presence badge show (see _counts).
-COUNT_TOPICS = frozenset({"proposal", "queue_entry", "execution", "presence"})
+COUNT_TOPICS = frozenset({"proposal", "queue_entry", "execution", "presence", "agent"})
 
 Interests = Callable[[dict[str, str]], set[str]]
 
@@ -122,7 +122,14 @@ def pushed_text(topics: frozenset[str]) -> str:
     return ",".join(sorted(topics))
 
 
+def title_script(needs_you: int) -> str:
+    """Puts the "Needs you" count in front of the tab's title, as the sidebar shows it."""
+    prefix = f"({needs_you}) " if needs_you else ""
+    return f"document.title = {json.dumps(prefix)} + document.title.replace(/^\\(\\d+\\) /, '')"
+
+
 class NavState(rx.State):
+    needs_you: int = 0
     pending_proposals: int = 0
     queued_entries: int = 0
     active_runs: int = 0
@@ -136,6 +143,7 @@ class NavState(rx.State):
     _tab_token: str = ""
     _last_tick: float = 0.0
     _following: bool = False
+    _title_stale: bool = False
 
     async def _after_change(self, update: presence.PresenceUpdate, user) -> None:  # noqa: ANN001
         """Committed first, then: start work waiting for a returning supervisor, show the state."""
@@ -151,11 +159,16 @@ class NavState(rx.State):
             mine = presence.get_presence(
                 session=session, user_id=user.id, now=utcnow(), rules=rules
             )
-            return counts, mine
+            waiting = inbox.needs_you(
+                session=session, caller=user, now=utcnow(), liveness=liveness_policy()
+            )
+            return counts, mine, len(waiting)
 
-        (self.pending_proposals, self.queued_entries, self.active_runs), mine = await data.read(
-            fetch
-        )
+        counts, mine, needs_you = await data.read(fetch)
+        self.pending_proposals, self.queued_entries, self.active_runs = counts
+        if needs_you != self.needs_you:
+            self.needs_you = needs_you
+            self._title_stale = True
         self.my_state = str(mine.state)
         self.my_override = str(mine.override_state or "")
         self.my_override_until = (
@@ -176,7 +189,7 @@ class NavState(rx.State):
         auth = await self.get_state(AuthState)
         if not auth.user_id:
             return []
-        if pushed:
+        if pushed and pushed != "mount":
             topics = frozenset(pushed.split(","))
         else:
             if self._marker and time.monotonic() - self._marker_checked < SAFETY_NET_S:
@@ -205,6 +218,9 @@ class NavState(rx.State):
         self.last_update = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
         self._last_tick = time.monotonic()
         events = await self._changed(pushed)
+        if self._title_stale or pushed == "mount":
+            self._title_stale = False
+            events.append(rx.call_script(title_script(self.needs_you)))
         if not self._following:
             events.append(NavState.follow_changes)
         return events

@@ -100,9 +100,21 @@ def test_a_lost_connection_is_said_in_words_and_live_returns_with_it(page: Page,
     blocked = False
     open_sockets: list[WebSocketRoute] = []
 
+    def refuse(route: WebSocketRoute) -> None:
+        """Every attempt fails, as against a server that is down: Engine.IO opens, then the
+        Socket.IO namespace answers CONNECT_ERROR."""
+        route.send('0{"sid":"down","upgrades":[],"pingInterval":25000,"pingTimeout":20000}')
+        route.on_message(
+            lambda message: (
+                route.send('44/_event,{"message":"server down"}')
+                if str(message).startswith("40")
+                else None
+            )
+        )
+
     def websocket(route: WebSocketRoute) -> None:
         if blocked:
-            route.close()
+            refuse(route)
             return
         route.connect_to_server()
         open_sockets.append(route)

@@ -21,15 +21,25 @@ def test_wrong_password_shows_a_clear_message(page: Page, running_app: RunningAp
 
 def test_signed_out_visitor_is_sent_to_sign_in(page: Page, running_app: RunningApp, admin_account):
     page.goto(f"{running_app.url}/agents")
-    page.wait_for_url(re.compile(r"/login/?$"))
+    page.wait_for_url(re.compile(r"/login/?\?next=%2Fagents"))  # and back there afterwards
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
 
 
 def test_shell_lists_every_screen(page: Page, running_app: RunningApp, admin_account):
     sign_in(page, running_app, *admin_account)
     nav = page.get_by_role("navigation", name="Screens")
-    for screen in ("Monitoring", "Proposals", "Queue", "Agents", "Team presence", "Audit"):
+    for screen in (
+        "Needs you",
+        "Monitoring",
+        "Proposals",
+        "Queue",
+        "Agents",
+        "Team presence",
+        "Audit",
+    ):
         expect(nav.get_by_role("link", name=screen)).to_be_visible()
+    expect(page.get_by_text("Nothing needs you")).to_be_visible()
+    nav.get_by_role("link", name="Monitoring").click()
     expect(page.get_by_text("No active runs")).to_be_visible()
 
 

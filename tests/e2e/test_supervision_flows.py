@@ -85,6 +85,7 @@ def test_supervisor_watches_a_run_live_and_steps_in(page: Page, running_app: Run
     decision = bot.act("write_report", {"month": "2026-10"})
     assert decision.decision == "approved_to_run"
 
+    page.goto(f"{running_app.url}/monitoring")
     page.get_by_test_id("run-row").filter(has_text="write_report").get_by_role("link").click()
     expect(page.get_by_role("heading", name="write_report")).to_be_visible()
     headers = {"Authorization": f"Bearer {key}"}

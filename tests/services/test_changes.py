@@ -11,7 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
+from sqlmodel import col
 
+from models import QueueEntry
 from services import changes, execution_events, governance, interventions
 from services.change_relay import ChangeRelay, topics_from
 from services.changes import EVERYTHING, note_change, notify_payload, touches
@@ -158,3 +161,48 @@ def test_a_change_committed_by_another_process_is_heard_here(heard, database):
         assert sum("proposal:100" in topics for topics in heard.announcements) == 1
     finally:
         relay.stop()
+
+
+def test_a_new_proposal_and_a_queued_entry_are_announced_to_their_lists(heard, now):
+    supervisor = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    with session_scope() as session:
+        governance.route_action(
+            session=session,
+            agent=intern.agent,
+            request=governance.ActionInput(action="export"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    assert "proposal" in heard.topics()
+    supervised = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    with session_scope() as session:  # the supervisor is away: the work waits in the queue
+        decision = governance.route_action(
+            session=session,
+            agent=supervised.agent,
+            request=governance.ActionInput(action="report"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    assert decision.decision == "queued" and "queue_entry" in heard.topics()
+
+
+def test_a_set_based_move_is_announced_by_its_kind(heard, now):
+    supervisor = make_user(now)
+    supervised = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=supervised.agent,
+            request=governance.ActionInput(action="report"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    heard.announcements.clear()
+    with session_scope() as session:  # as claims and fenced moves do: no object, no audit
+        session.exec(
+            update(QueueEntry)
+            .where(col(QueueEntry.id) == decision.queue_entry_id)
+            .values(priority=5)
+        )
+    assert heard.topics() == {"queue_entry"}

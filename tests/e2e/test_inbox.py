@@ -1,0 +1,106 @@
+""" "Needs you", worked as a supervisor works it: from the keyboard, several at once, and with
+someone else deciding at the same moment."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+import pytest
+from playwright.sync_api import Page, expect
+from sqlalchemy import create_engine, text
+
+from supervision_app.client import NotApproved, SupervisionClient
+from tests.e2e.conftest import PASSWORD, RunningApp, make_agent_key, make_supervisor, sign_in
+
+
+def intern_of(app: RunningApp, supervisor: str) -> SupervisionClient:
+    make_supervisor(app, supervisor)
+    return SupervisionClient(
+        app.url, make_agent_key(app, f"{supervisor}-intern", "INTERN", supervisor)
+    )
+
+
+def items(page: Page):
+    return page.get_by_test_id("inbox-item")
+
+
+def test_approve_and_reject_from_the_keyboard(page: Page, running_app: RunningApp):
+    bot = intern_of(running_app, "ines")
+    sign_in(page, running_app, "ines", PASSWORD)
+    expect(page.get_by_role("heading", name="Needs you")).to_be_visible()
+    first = bot.act("alpha_export", {"rows": 1})
+    second = bot.act("beta_export", {"rows": 2})
+    expect(items(page)).to_have_count(2)  # pushed: no reload
+    expect(items(page).first).to_contain_text("alpha_export")  # oldest first
+    expect(items(page).first).to_contain_text('{"rows": 1}')  # its parameters in view
+    expect(page.get_by_role("link", name=re.compile("Needs you"))).to_contain_text("2")
+    expect(page).to_have_title(re.compile(r"^\(2\) Needs you"))
+
+    page.keyboard.press("?")
+    expect(page.get_by_test_id("inbox-help")).to_contain_text("approve")
+    page.keyboard.press("a")
+    expect(page.get_by_text("Approved: the agent can start.")).to_be_visible()
+    bot.wait_for_decision(first, timeout=10, poll=0.2)  # approved: it may run
+    expect(items(page)).to_have_count(1)
+    expect(page).to_have_title(re.compile(r"^\(1\) Needs you"))
+
+    page.keyboard.press("r")
+    reason = page.get_by_role("textbox", name="Reason to reject")
+    expect(reason).to_be_focused()
+    reason.fill("not this month")  # typing "a" or "r" here does not act on the list
+    reason.press("Enter")
+    expect(page.get_by_text("Rejected; the agent is told why.")).to_be_visible()
+    with pytest.raises(NotApproved, match="not this month"):
+        bot.wait_for_decision(second, timeout=10, poll=0.2)
+    expect(page.get_by_text("Nothing needs you")).to_be_visible()
+    expect(page).to_have_title(re.compile(r"^Needs you"))
+
+
+def test_low_risk_proposals_of_one_agent_are_approved_together(page: Page, running_app):
+    bot = intern_of(running_app, "bea")
+    decisions = [bot.act(f"read_{n}", {"page": n}) for n in range(3)]
+    engine = create_engine(running_app.env["DATABASE_URL"])
+    with engine.begin() as connection:  # as the reviewer would have rated them
+        for decision in decisions[:2]:
+            connection.execute(
+                text("UPDATE proposals SET risk = 'safe' WHERE id = :id"),
+                {"id": decision.proposal_id},
+            )
+    engine.dispose()
+    sign_in(page, running_app, "bea", PASSWORD)
+    expect(items(page)).to_have_count(3)
+    checkboxes = page.get_by_role("checkbox", name=re.compile("to approve together"))
+    expect(checkboxes).to_have_count(2)  # the unrated one is decided on its own
+    checkboxes.nth(0).click()
+    checkboxes.nth(1).click()
+    page.get_by_role("button", name="Approve selected").click()
+    expect(page.get_by_text("Approved 2 proposals of bea-intern.")).to_be_visible()
+    for decision in decisions[:2]:
+        bot.wait_for_decision(decision, timeout=10, poll=0.2)  # approved: it may run
+    expect(items(page)).to_have_count(1)
+
+
+def test_a_proposal_decided_elsewhere_says_who_and_keeps_the_typed_reason(
+    page: Page, running_app: RunningApp
+):
+    bot = intern_of(running_app, "dora")
+    decision = bot.act("wipe_cache", {"all": True})
+    sign_in(page, running_app, "dora", PASSWORD)
+    expect(items(page)).to_have_count(1)
+    items(page).first.get_by_role("button", name="Reject").click()
+    page.get_by_role("textbox", name="Reason to reject").fill("too broad, only the old keys")
+
+    token = httpx.post(
+        f"{running_app.url}/api/auth/login", json={"username": "dora", "password": PASSWORD}
+    ).json()["token"]
+    httpx.post(  # the same supervisor, from another tab or the API
+        f"{running_app.url}/api/supervision/proposals/{decision.proposal_id}/approve",
+        headers={"Authorization": f"Bearer {token}"},
+        json={},
+    ).raise_for_status()
+
+    notice = page.get_by_test_id("inbox-notice")
+    expect(notice).to_contain_text("wipe_cache of dora-intern was approved by")
+    expect(notice).to_contain_text("too broad, only the old keys")
+    expect(items(page)).to_have_count(0)
