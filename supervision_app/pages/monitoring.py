@@ -54,7 +54,7 @@ def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> R
         started=(run.started_at or run.created_at).strftime("%m-%d %H:%M:%S"),
         duration=_duration(run),
         stale=run.stale,
-        silent_for=_silent_for(run),
+        silent_for=_silent_for(run) if run.finished_at is None else "",
     )
 
 
