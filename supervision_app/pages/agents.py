@@ -14,6 +14,7 @@ from services.clock import utcnow
 from services.errors import DomainError
 from services.users import UserRead
 from supervision_app.components.badges import level_badge
+from supervision_app.components.confirm import LEVEL_EFFECTS, confirm_button
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
@@ -71,7 +72,16 @@ def _choice(agent: AgentRead, supervisor: UserRead | None) -> str:
     return str(agent.supervisor_id) if supervisor and supervisor.may_supervise else ""
 
 
+@dataclass
+class LevelChange:
+    agent_id: int = 0
+    name: str = ""
+    level: str = ""
+    effect: str = ""
+
+
 class AgentsState(rx.State):
+    level_change: LevelChange = LevelChange()
     rows: list[AgentRow] = []
     supervisors: list[SupervisorOption] = []
     form_error: str = ""
@@ -174,6 +184,23 @@ class AgentsState(rx.State):
         self._show(credentials)
         yield AgentsState.load
         yield rx.toast.success(f"Agent {credentials.agent.name} registered.")
+
+    @rx.event
+    def ask_level(self, agent_id: int, name: str, level: str):
+        """A new level is asked for: the dialog says what it will mean before it applies."""
+        self.level_change = LevelChange(
+            agent_id=agent_id, name=name, level=level, effect=LEVEL_EFFECTS.get(level, "")
+        )
+
+    @rx.event
+    def keep_level(self):
+        self.level_change = LevelChange()
+
+    @rx.event
+    async def confirm_level(self):
+        change, self.level_change = self.level_change, LevelChange()
+        if change.agent_id:
+            return await self.change_level(change.agent_id, change.level)
 
     @rx.event
     async def change_level(self, agent_id: int, level: str):
@@ -363,18 +390,26 @@ def _admin_controls(row: AgentRow) -> rx.Component:
             rx.select.trigger(aria_label="Change level of " + row.name),
             rx.select.content(*[rx.select.item(level, value=level) for level in LEVELS]),
             value=row.level,
-            on_change=lambda level: AgentsState.change_level(row.id, level),
+            on_change=lambda level: AgentsState.ask_level(row.id, row.name, level),
             size="1",
         ),
-        rx.button("Rotate key", size="1", variant="soft", on_click=AgentsState.rotate_key(row.id)),
+        confirm_button(
+            "Rotate key",
+            title="Rotate " + row.name + "'s key?",
+            says="Its current key and webhook secret stop working at once: the agent is "
+            "refused until it is given the new key, which is shown once.",
+            on_confirm=AgentsState.rotate_key(row.id),
+            confirm_label="Rotate key",
+            color_scheme="amber",
+        ),
         rx.cond(
             row.enabled,
-            rx.button(
+            confirm_button(
                 "Disable",
-                size="1",
-                variant="soft",
-                color_scheme="red",
-                on_click=AgentsState.set_enabled(row.id, False),
+                title="Disable " + row.name + "?",
+                says="Every request it makes is refused until it is enabled again.",
+                on_confirm=AgentsState.set_enabled(row.id, False),
+                confirm_label="Disable",
             ),
             rx.button(
                 "Enable",
@@ -457,9 +492,38 @@ def _agent_row(row: AgentRow) -> rx.Component:
     )
 
 
+def _level_dialog() -> rx.Component:
+    change = AgentsState.level_change
+    return rx.alert_dialog.root(
+        rx.alert_dialog.content(
+            rx.alert_dialog.title("Make " + change.name + " " + change.level + "?"),
+            rx.alert_dialog.description("From now on " + change.effect),
+            rx.hstack(
+                rx.alert_dialog.cancel(
+                    rx.button(
+                        "Keep as it is",
+                        variant="soft",
+                        color_scheme="gray",
+                        on_click=AgentsState.keep_level,
+                    )
+                ),
+                rx.alert_dialog.action(
+                    rx.button("Change level", on_click=AgentsState.confirm_level)
+                ),
+                justify="end",
+                spacing="2",
+                margin_top="1em",
+            ),
+            max_width="28em",
+        ),
+        open=change.agent_id > 0,
+    )
+
+
 def agents_page() -> rx.Component:
     return dashboard_page(
         "Agents",
+        _level_dialog(),
         rx.hstack(
             rx.text(
                 "Agents and their maturity level decide what happens when they ask to act.",

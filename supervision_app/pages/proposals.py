@@ -10,6 +10,7 @@ import reflex as rx
 
 from services import agents as agent_service
 from services import governance, proposals
+from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
 from services.views import ProposalRead
@@ -70,6 +71,37 @@ def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
 
+def _diff(asked: str, approved: str) -> list[str]:
+    """The parameters as asked against as approved, as a unified diff (one line of context)."""
+    return list(
+        difflib.unified_diff(
+            asked.splitlines(), approved.splitlines(), "proposed", "approved", lineterm="", n=1
+        )
+    )
+
+
+def _typed(reason: str, edited: str, original: str) -> str:
+    """What this person had written into a decision that someone else made first."""
+    parts = []
+    if reason.strip():
+        parts.append(f"Your reason: “{reason.strip()}”")
+    if edited.strip() and edited.strip() != original.strip():
+        parts.append(f"Your edited parameters: {edited.strip()}")
+    return "  ".join(parts)
+
+
+def _decider(session, proposal: ProposalRead) -> str:  # noqa: ANN001
+    """Who decided: a person's name, the AI supervisor's, or "" (expired, nobody)."""
+    if proposal.decided_by_user_id:
+        return user_service.get_user(
+            session=session, user_id=proposal.decided_by_user_id
+        ).display_name
+    if proposal.decided_by_agent_id:
+        name = agent_service.get_agent(session=session, agent_id=proposal.decided_by_agent_id).name
+        return f"the AI supervisor {name}"
+    return ""
+
+
 class ProposalsState(rx.State):
     rows: list[ProposalRow] = []
     status_filter: str = "pending"
@@ -88,6 +120,10 @@ class ProposalsState(rx.State):
     edited_json: str = ""
     edit_error: str = ""
     diff_lines: list[str] = []
+    decided_line: str = ""  # who decided, when
+    approved_diff: list[str] = []  # what was approved, against what was asked
+    run_id: int = 0
+    kept_typing: str = ""  # decided elsewhere while this person was writing: what they wrote
     _agents: dict[str, int] = {}
     _opened_from_link: int = 0
 
@@ -138,13 +174,17 @@ class ProposalsState(rx.State):
             proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=user)
             agent = agent_service.get_agent(session=session, agent_id=proposal.agent_id)
             history = governance.recent_decisions(session=session, agent_id=agent.id, limit=8)
-            return proposal, agent, history
+            return proposal, agent, history, _decider(session, proposal)
 
         try:
-            proposal, agent, history = await data.read(fetch)
+            proposal, agent, history, decider = await data.read(fetch)
         except DomainError:
             self.selected_id, self.selected = 0, None
             return
+        was_pending = self.selected is not None and self.selected.status == "pending"
+        if was_pending and proposal.status != "pending" and self.selected_id == proposal.id:
+            self.kept_typing = _typed(self.reject_reason, self.edited_json, self.parameters_json)
+        self._show_decision(proposal, decider)
         self.selected_id = proposal.id
         self.selected = _row(proposal, {agent.id: agent.name})
         self.parameters_json = _pretty(proposal.parameters)
@@ -170,8 +210,25 @@ class ProposalsState(rx.State):
             for h in history
         ]
 
+    def _show_decision(self, proposal: ProposalRead, decider: str) -> None:
+        if proposal.status == "pending":
+            self.decided_line, self.approved_diff, self.run_id = "", [], 0
+            return
+        when = proposal.decided_at.strftime("%Y-%m-%d %H:%M UTC") if proposal.decided_at else ""
+        self.decided_line = (
+            f"{str(proposal.status).capitalize()}"
+            + (f" by {decider}" if decider else "")
+            + (f" at {when}" if when else "")
+        )
+        approved = proposal.approved_parameters
+        self.approved_diff = (
+            _diff(self.parameters_json, _pretty(approved)) if approved is not None else []
+        )
+        self.run_id = proposal.execution_id or 0
+
     @rx.event
     async def select(self, proposal_id: int):
+        self.kept_typing = ""
         self.edited_json = ""
         self.edit_error = ""
         self.diff_lines = []
@@ -217,17 +274,7 @@ class ProposalsState(rx.State):
             self.diff_lines = []
             return
         self.edit_error = ""
-        self.diff_lines = [
-            line
-            for line in difflib.unified_diff(
-                self.parameters_json.splitlines(),
-                _pretty(parsed).splitlines(),
-                "proposed",
-                "approved",
-                lineterm="",
-                n=1,
-            )
-        ]
+        self.diff_lines = _diff(self.parameters_json, _pretty(parsed))
 
     async def _decide(self, action):  # noqa: ANN001, ANN202
         auth = await self.get_state(AuthState)
@@ -257,7 +304,9 @@ class ProposalsState(rx.State):
             )
         )
         if error:
+            await self.load()  # says who decided first, keeping what was typed
             return rx.toast.error(f"Could not approve: {error}")
+        self.edited_json, self.reject_reason = "", ""  # sent: nothing typed is left over
         await self.load()
         return rx.toast.success(
             "Approved: the agent can start." + (" (modified parameters)" if modified else "")
@@ -274,8 +323,9 @@ class ProposalsState(rx.State):
             )
         )
         if error:
+            await self.load()  # says who decided first, keeping what was typed
             return rx.toast.error(f"Could not reject: {error}")
-        self.reject_reason = ""
+        self.edited_json, self.reject_reason = "", ""
         await self.load()
         return rx.toast.success("Rejected; the agent is told why.")
 
@@ -381,8 +431,54 @@ def _detail() -> rx.Component:
                 ),
             ),
             rx.cond(
-                ProposalsState.decision_note != "",
-                rx.text("Decision note: ", ProposalsState.decision_note, size="2"),
+                ProposalsState.kept_typing != "",
+                rx.callout(
+                    "Decided before you: " + ProposalsState.decided_line + ". Nothing you "
+                    "wrote was sent. " + ProposalsState.kept_typing,
+                    icon="info",
+                    color_scheme="amber",
+                    width="100%",
+                    data_testid="decided-elsewhere",
+                ),
+            ),
+            rx.cond(
+                ProposalsState.decided_line != "",
+                rx.vstack(
+                    rx.text(
+                        ProposalsState.decided_line,
+                        weight="medium",
+                        size="2",
+                        data_testid="decided-line",
+                    ),
+                    rx.cond(
+                        ProposalsState.decision_note != "",
+                        rx.text("Decision note: ", ProposalsState.decision_note, size="2"),
+                    ),
+                    rx.cond(
+                        ProposalsState.approved_diff.length() > 0,
+                        rx.box(
+                            rx.text("Approved with changes", size="2", weight="medium"),
+                            rx.foreach(
+                                ProposalsState.approved_diff,
+                                lambda line: rx.text(
+                                    line, font_family="monospace", size="1", white_space="pre"
+                                ),
+                            ),
+                            width="100%",
+                            data_testid="approved-diff",
+                        ),
+                    ),
+                    rx.cond(
+                        ProposalsState.run_id > 0,
+                        rx.link(
+                            "Open the run",
+                            href="/runs/" + ProposalsState.run_id.to_string(),
+                            size="2",
+                        ),
+                    ),
+                    spacing="1",
+                    width="100%",
+                ),
             ),
             rx.cond(
                 selected.status == "pending",

@@ -14,6 +14,7 @@ from services.errors import DomainError
 from services.policy import queue_policy
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
+from supervision_app.components.confirm import confirm_button
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
 from supervision_app.states import data
@@ -212,12 +213,12 @@ def _entry(row: EntryRow) -> rx.Component:
                 row.pending,
                 rx.hstack(
                     rx.button("Run now", size="1", on_click=QueueState.run_now(row.id)),
-                    rx.button(
+                    confirm_button(
                         "Cancel",
-                        size="1",
-                        variant="soft",
-                        color_scheme="red",
-                        on_click=QueueState.cancel(row.id),
+                        title="Cancel " + row.action + "?",
+                        says="The agent is told it will not run. This cannot be undone.",
+                        on_confirm=QueueState.cancel(row.id),
+                        confirm_label="Cancel the work",
                     ),
                 ),
             )

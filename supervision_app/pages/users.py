@@ -10,6 +10,7 @@ from models import UserRole
 from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
+from supervision_app.components.confirm import confirm_button
 from supervision_app.components.layout import dashboard_page
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
@@ -167,12 +168,13 @@ def _user_row(row: UserRow) -> rx.Component:
         rx.table.cell(
             rx.cond(
                 row.active,
-                rx.button(
+                confirm_button(
                     "Deactivate",
-                    size="1",
-                    variant="soft",
-                    color_scheme="red",
-                    on_click=UsersState.set_active(row.id, False),
+                    title="Deactivate " + row.username + "?",
+                    says="They are signed out everywhere and cannot sign in. Their agents' "
+                    "waiting work stays until someone else supervises those agents.",
+                    on_confirm=UsersState.set_active(row.id, False),
+                    confirm_label="Deactivate",
                 ),
                 rx.button(
                     "Activate",

@@ -104,3 +104,27 @@ def test_a_proposal_decided_elsewhere_says_who_and_keeps_the_typed_reason(
     expect(notice).to_contain_text("wipe_cache of dora-intern was approved by")
     expect(notice).to_contain_text("too broad, only the old keys")
     expect(items(page)).to_have_count(0)
+
+
+def test_the_proposal_page_says_who_decided_first_and_links_the_run(page: Page, running_app):
+    bot = intern_of(running_app, "flo")
+    decision = bot.act("rotate_logs", {"keep_days": 30})
+    sign_in(page, running_app, "flo", PASSWORD)
+    items(page).first.get_by_role("link", name="Edit").click()  # "e" opens the same page
+    page.wait_for_url(re.compile(rf"/proposals\?proposal={decision.proposal_id}$"))
+    page.get_by_role("textbox", name="Rejection reason").fill("keep 90 days")
+
+    token = httpx.post(
+        f"{running_app.url}/api/auth/login", json={"username": "flo", "password": PASSWORD}
+    ).json()["token"]
+    httpx.post(
+        f"{running_app.url}/api/supervision/proposals/{decision.proposal_id}/approve",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"parameters": {"keep_days": 7}},
+    ).raise_for_status()
+
+    expect(page.get_by_test_id("decided-elsewhere")).to_contain_text("keep 90 days")
+    expect(page.get_by_test_id("decided-line")).to_contain_text("Approved by flo")
+    expect(page.get_by_test_id("approved-diff")).to_contain_text('+  "keep_days": 7')
+    page.get_by_role("link", name="Open the run").click()
+    expect(page.get_by_role("heading", name="rotate_logs")).to_be_visible()
