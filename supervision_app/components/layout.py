@@ -283,8 +283,10 @@ def dashboard_page(title: str, *content: rx.Component) -> rx.Component:
     )
 
 
-def empty_state(icon: str, title: str, hint: str) -> rx.Component:
-    return rx.center(
+def empty_state(icon: str, title: str, hint: str, loaded: rx.Var | None = None) -> rx.Component:
+    """What a list says when it is empty; until `loaded`, a skeleton instead (an empty state
+    shown while the data is on its way would say something false)."""
+    empty = rx.center(
         rx.vstack(
             rx.icon(icon, size=32, color=rx.color("gray", 9)),
             rx.text(title, weight="medium"),
@@ -296,4 +298,16 @@ def empty_state(icon: str, title: str, hint: str) -> rx.Component:
         width="100%",
         border=f"1px dashed {rx.color('gray', 6)}",
         border_radius="var(--radius-3)",
+    )
+    if loaded is None:
+        return empty
+    return rx.cond(loaded, empty, loading_rows())
+
+
+def loading_rows(count: int = 3) -> rx.Component:
+    return rx.vstack(
+        *[rx.skeleton(rx.box(height="2.5em")) for _ in range(count)],
+        width="100%",
+        aria_busy="true",
+        aria_label="Loading",
     )

@@ -184,6 +184,7 @@ def audit_page() -> rx.Component:
                         "scroll-text",
                         "No audit events match",
                         "Every sign-in, agent change and decision is recorded here.",
+                        loaded=AuditState.loaded,
                     ),
                 ),
                 pager(

@@ -43,6 +43,8 @@ class HistoryState(rx.State):
     agent_level: str = ""
     rows: list[HistoryRow] = []
     found: bool = False
+    loaded: bool = False  # until the first answer for this agent, a skeleton
+    _agent_id: int = 0
 
     @rx.event
     async def load(self):
@@ -54,6 +56,8 @@ class HistoryState(rx.State):
             agent_id = int(self.router.page.params.get("agent_id", "0"))
         except ValueError:
             agent_id = 0
+        if agent_id != self._agent_id:
+            self._agent_id, self.loaded, self.found = agent_id, False, False
 
         def fetch(session):  # noqa: ANN001, ANN202
             agent = agent_service.get_agent(session=session, agent_id=agent_id)
@@ -75,12 +79,12 @@ class HistoryState(rx.State):
         try:
             agent, runs, counts, decisions = await data.read(fetch)
         except DomainError:
-            self.found = False
+            self.found, self.loaded = False, True
             return
         if not user.is_admin and agent.supervisor_id != user.id and not runs:
-            self.found = False
+            self.found, self.loaded = False, True
             return
-        self.found = True
+        self.found, self.loaded = True, True
         self.agent_name, self.agent_level = agent.name, str(agent.maturity_level)
         self.decisions = [
             DecisionRow(
@@ -182,7 +186,10 @@ def history_page() -> rx.Component:
                 width="100%",
             ),
             empty_state(
-                "search-x", "Agent not found", "It does not exist or you do not supervise it."
+                "search-x",
+                "Agent not found",
+                "It does not exist or you do not supervise it.",
+                loaded=HistoryState.loaded,
             ),
         ),
     )

@@ -170,6 +170,7 @@ def presence_page() -> rx.Component:
                 "No presence changes yet",
                 "Changes appear as people open the dashboard, step away, "
                 "or set their state by hand.",
+                loaded=PresenceState.loaded,
             ),
         ),
     )

@@ -600,6 +600,7 @@ def proposals_page() -> rx.Component:
                         "When an INTERN agent you supervise asks to act, "
                         "its request waits here for "
                         "your approval. Change the filters to see decided ones.",
+                        loaded=ProposalsState.loaded,
                     ),
                 ),
                 width=["100%", "100%", "45%"],

@@ -274,6 +274,7 @@ def queue_page() -> rx.Component:
                 "Nothing waiting for you",
                 "When a SUPERVISED agent you supervise asks to act while you are away or offline, "
                 "its work waits here and starts when you are back online (or with “Run now”).",
+                loaded=QueueState.loaded,
             ),
         ),
         pager(

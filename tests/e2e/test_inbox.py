@@ -13,6 +13,9 @@ from sqlalchemy import create_engine, text
 from supervision_app.client import NotApproved, SupervisionClient
 from tests.e2e.conftest import PASSWORD, RunningApp, make_agent_key, make_supervisor, sign_in
 
+# The first admin is made on the first-run screen before these tests add users by CLI.
+pytestmark = pytest.mark.usefixtures("admin_account")
+
 
 def intern_of(app: RunningApp, supervisor: str) -> SupervisionClient:
     make_supervisor(app, supervisor)
@@ -84,15 +87,15 @@ def test_low_risk_proposals_of_one_agent_are_approved_together(page: Page, runni
 def test_a_proposal_decided_elsewhere_says_who_and_keeps_the_typed_reason(
     page: Page, running_app: RunningApp
 ):
-    bot = intern_of(running_app, "dora")
+    bot = intern_of(running_app, "dana")
     decision = bot.act("wipe_cache", {"all": True})
-    sign_in(page, running_app, "dora", PASSWORD)
+    sign_in(page, running_app, "dana", PASSWORD)
     expect(items(page)).to_have_count(1)
     items(page).first.get_by_role("button", name="Reject").click()
     page.get_by_role("textbox", name="Reason to reject").fill("too broad, only the old keys")
 
     token = httpx.post(
-        f"{running_app.url}/api/auth/login", json={"username": "dora", "password": PASSWORD}
+        f"{running_app.url}/api/auth/login", json={"username": "dana", "password": PASSWORD}
     ).json()["token"]
     httpx.post(  # the same supervisor, from another tab or the API
         f"{running_app.url}/api/supervision/proposals/{decision.proposal_id}/approve",
@@ -101,7 +104,7 @@ def test_a_proposal_decided_elsewhere_says_who_and_keeps_the_typed_reason(
     ).raise_for_status()
 
     notice = page.get_by_test_id("inbox-notice")
-    expect(notice).to_contain_text("wipe_cache of dora-intern was approved by")
+    expect(notice).to_contain_text("wipe_cache of dana-intern was approved by")
     expect(notice).to_contain_text("too broad, only the old keys")
     expect(items(page)).to_have_count(0)
 

@@ -8,10 +8,14 @@ import re
 import time
 
 import httpx
+import pytest
 from playwright.sync_api import Browser, Page, WebSocketRoute, expect
 
 from supervision_app.client import SupervisionClient
 from tests.e2e.conftest import PASSWORD, RunningApp, make_agent_key, make_supervisor, sign_in
+
+# The first admin is made on the first-run screen before these tests add users by CLI.
+pytestmark = pytest.mark.usefixtures("admin_account")
 
 
 def start_run(page: Page, app: RunningApp, supervisor: str, action: str) -> tuple[str, int]:

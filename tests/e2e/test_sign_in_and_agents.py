@@ -38,9 +38,9 @@ def test_shell_lists_every_screen(page: Page, running_app: RunningApp, admin_acc
         "Audit",
     ):
         expect(nav.get_by_role("link", name=screen)).to_be_visible()
-    expect(page.get_by_text("Nothing needs you")).to_be_visible()
+    expect(page.get_by_role("heading", name="Needs you")).to_be_visible()  # the home screen
     nav.get_by_role("link", name="Monitoring").click()
-    expect(page.get_by_text("No active runs")).to_be_visible()
+    expect(page.get_by_role("heading", name="Monitoring")).to_be_visible()
 
 
 def test_admin_registers_agent_and_sees_key_once(
