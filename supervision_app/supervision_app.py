@@ -56,7 +56,8 @@ AUDITED = {
 }
 
 
-INBOX_TOPICS = {"proposal", "execution", "queue_entry", "events", "agent"}
+# Not "events": a run that speaks again leaves the list at its 15 s refresh, not per line.
+INBOX_TOPICS = {"proposal", "execution", "queue_entry", "agent"}
 
 
 def _run_topics(params: dict[str, str]) -> set[str]:
