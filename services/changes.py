@@ -97,7 +97,7 @@ def _watch(model: type, kind: str, fields: tuple[str, ...]) -> None:
             note_change(session, kind)  # type: ignore[arg-type]
             note_change(session, f"{kind}:{row_id}")  # type: ignore[arg-type]
 
-    _KIND_OF_TABLE[model.__tablename__] = kind  # type: ignore[attr-defined]
+    _WATCHED_TABLES[model.__tablename__] = (kind, fields)  # type: ignore[attr-defined]
 
     @event.listens_for(model, "after_insert")
     def _created(_mapper, _connection, target) -> None:  # noqa: ANN001
@@ -110,19 +110,27 @@ def _watch(model: type, kind: str, fields: tuple[str, ...]) -> None:
             note(target)
 
 
-_KIND_OF_TABLE: dict[str, str] = {}
+_WATCHED_TABLES: dict[str, tuple[str, tuple[str, ...]]] = {}
 
 
 @event.listens_for(Session, "do_orm_execute")
 def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
     """UPDATE and INSERT statements run through the session (claims, conditional moves)
-    change rows no ORM object stands for: note their kind (lists reload by kind)."""
+    change rows no ORM object stands for: note their kind (lists reload by kind). An UPDATE
+    of bookkeeping columns only (a review claim, a monitor's progress mark) is not shown."""
     if not (orm_execute_state.is_update or orm_execute_state.is_insert):
         return
-    table = getattr(orm_execute_state.statement, "table", None)
-    kind = _KIND_OF_TABLE.get(getattr(table, "name", ""))
-    if kind is not None:
-        note_change(orm_execute_state.session, kind)
+    statement = orm_execute_state.statement
+    watched = _WATCHED_TABLES.get(getattr(getattr(statement, "table", None), "name", ""))
+    if watched is None:
+        return
+    kind, fields = watched
+    if orm_execute_state.is_update:
+        values = getattr(statement, "_values", None) or {}
+        names = {getattr(column, "key", str(column)) for column in values}
+        if not names & set(fields):
+            return
+    note_change(orm_execute_state.session, kind)
 
 
 # What lists show of each: a new row, its status, who it is with.
@@ -135,6 +143,7 @@ _watch(QueueEntry, "queue_entry", ("status", "supervisor_id", "priority"))
 
 @event.listens_for(Session, "before_commit")
 def _notify_other_processes(session: Session) -> None:
+    session.flush()  # commit flushes after this hook: its changes' topics must be noted first
     topics = session.info.get(_TOPICS_KEY)
     if topics and session.get_bind().dialect.name == "postgresql":
         session.execute(

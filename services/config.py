@@ -29,6 +29,12 @@ class Settings(BaseSettings):
     presence_away_after_s: int = Field(300, description="No heartbeat for this long: away.")
     presence_offline_after_s: int = Field(900, description="No heartbeat for this long: offline.")
     presence_heartbeat_s: int = Field(30, description="How often an active tab sends a heartbeat.")
+    live_safety_net_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often an open page checks for changes no push announced (made by "
+        "another process on SQLite, say); pushes themselves arrive at once.",
+    )
     presence_close_grace_s: int = Field(
         10,
         ge=0,

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, col, func, select
 
 from models import Agent, Execution, Notification, Proposal, ProposalStatus, QueueEntry, QueueStatus
 from models.enums import ExecutionStatus, InterventionKind
@@ -48,6 +48,7 @@ class InboxItem:
     deadline: datetime | None = None
     parameters: dict[str, Any] | None = None
     execution_id: int | None = None
+    supervisor_id: int | None = None
 
     @property
     def key(self) -> str:
@@ -93,6 +94,7 @@ def _proposals(session: Session, mine: int | None, names: dict[int, str]) -> lis
             since=p.created_at,
             deadline=p.expires_at,
             parameters=p.parameters,
+            supervisor_id=p.supervisor_id,
         )
         for p in rows
     ]
@@ -115,8 +117,9 @@ def _runs(
     )
     if mine is not None:
         query = query.where(Execution.supervisor_user_id == mine)
-    runs = session.exec(query.limit(LIMIT_PER_KIND * 3)).all()
+    runs = session.exec(query.order_by(col(Execution.created_at)).limit(LIMIT_PER_KIND * 3)).all()
     completed = _supervision_completed(session, [r.id for r in runs if r.status == "lost"])
+    paused_at = _paused_at(session, [r.id for r in runs if r.status == "paused"])
     items = []
     for run in runs:
         heard = run.last_seen_at or run.created_at
@@ -124,9 +127,10 @@ def _runs(
         if run.status == ExecutionStatus.LOST:
             if run.id in completed:
                 continue  # its supervisor has looked at it and closed it
-            kind, detail, since = "lost_run", f"Lost: no word from the agent since {silent}.", heard
+            kind, detail, since = "lost_run", f"Lost: the agent was last heard {silent} ago.", heard
         elif run.status == ExecutionStatus.PAUSED:
-            kind, detail, since = "paused_run", "Paused: resume it or terminate it.", heard
+            since = paused_at.get(run.id or 0, heard)  # held since the pause, however alive
+            kind, detail = "paused_run", "Paused: resume it or terminate it."
         elif is_stale(run, now, liveness):
             kind, detail, since = "stale_run", f"No word from the agent for {silent}.", heard
         else:
@@ -142,9 +146,23 @@ def _runs(
                 risk=KIND_RISK[kind],
                 since=since,
                 execution_id=run.id,
+                supervisor_id=run.supervisor_user_id,
             )
         )
     return items
+
+
+def _paused_at(session: Session, run_ids: list[int | None]) -> dict[int, datetime]:
+    """When each paused run was last paused."""
+    ids = [i for i in run_ids if i is not None]
+    if not ids:
+        return {}
+    rows = session.exec(
+        select(Intervention.execution_id, func.max(Intervention.created_at))
+        .where(col(Intervention.execution_id).in_(ids), Intervention.kind == InterventionKind.PAUSE)
+        .group_by(Intervention.execution_id)
+    ).all()
+    return {execution_id: at for execution_id, at in rows}
 
 
 def _supervision_completed(session: Session, run_ids: list[int | None]) -> set[int]:
@@ -177,6 +195,7 @@ def _queued(session: Session, mine: int | None, names: dict[int, str]) -> list[I
             since=q.created_at,
             deadline=q.expires_at,
             parameters=q.parameters,
+            supervisor_id=q.supervisor_id,
         )
         for q in rows
     ]

@@ -28,7 +28,7 @@ from supervision_app.pages.run import RunState, run_page
 from supervision_app.pages.users import UsersState, users_page
 from supervision_app.states.auth import AuthState
 from supervision_app.states.inbox import InboxState
-from supervision_app.states.nav import reload_on_change
+from supervision_app.states.nav import NavState, reload_on_change
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 logging.getLogger("apscheduler").setLevel(logging.WARNING)
@@ -115,9 +115,19 @@ SCREENS = [
     (run_page, "/runs/[execution_id]", "Run", RunState.load, _run_topics),
     (history_page, "/history/[agent_id]", "Agent history", HistoryState.load, _history_topics),
 ]
+# Extra on_load events of a screen (not run by live reloads).
+OPENED_BY_LINK = {"/proposals": [ProposalsState.open_from_link]}
 for page, route, title, load, interests in SCREENS:
     app.add_page(
-        page, route=route, title=f"{title} · Supervision", on_load=[AuthState.require_login, load]
+        page,
+        route=route,
+        title=f"{title} · Supervision",
+        on_load=[
+            AuthState.require_login,
+            load,
+            *OPENED_BY_LINK.get(route, []),
+            NavState.page_loaded,
+        ],
     )
     if page is run_page:  # a run's new lines append at once, without reloading the run
         reload_on_change(route, RunState.on_change, interests, min_gap_s=0.0, takes_topics=True)

@@ -8,7 +8,7 @@ from reflex.components.core.banner import has_connection_errors
 from services.config import get_settings
 from supervision_app.components.badges import presence_badge
 from supervision_app.states.auth import AuthState
-from supervision_app.states.nav import TAKE_ACTIVITY, NavState
+from supervision_app.states.nav import TAKE_ACTIVITY, TIMER, NavState
 
 # Marks the tab active on real input while it is visible; the heartbeat tick reads and resets it.
 ACTIVITY_SCRIPT = """
@@ -215,14 +215,16 @@ def live_tickers() -> rx.Component:
     heartbeat_ms = get_settings().presence_heartbeat_s * 1000
     return rx.box(
         rx.script(ACTIVITY_SCRIPT),
-        rx.moment(interval=LIVE_TICK_MS, on_change=NavState.tick, display="none"),
+        rx.moment(
+            interval=LIVE_TICK_MS, on_change=lambda _now: NavState.tick(TIMER), display="none"
+        ),
         rx.moment(
             interval=heartbeat_ms,
             on_change=rx.call_script(TAKE_ACTIVITY, callback=NavState.activity),
             display="none",
         ),
         # Opening or reloading a page is activity in itself.
-        on_mount=[NavState.tick("mount"), NavState.activity(True)],
+        on_mount=NavState.activity(True),
         display="none",
     )
 

@@ -17,7 +17,7 @@ KEYBOARD_SCRIPT = """
   const buttons = {j: 'inbox-key-next', k: 'inbox-key-prev', a: 'inbox-key-approve',
                    r: 'inbox-key-reject', e: 'inbox-key-edit', '?': 'inbox-key-help'};
   window.addEventListener('keydown', (event) => {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
+    if (event.ctrlKey || event.metaKey || event.altKey || event.repeat) return;
     const typing = 'input, textarea, select, [contenteditable], [role=dialog]';
     if (event.target.closest && event.target.closest(typing)) return;
     const button = document.getElementById(buttons[event.key]);
@@ -39,9 +39,19 @@ def _hidden_keys() -> rx.Component:
     return rx.box(
         rx.el.button(id="inbox-key-next", on_click=InboxState.move(1), tab_index=-1),
         rx.el.button(id="inbox-key-prev", on_click=InboxState.move(-1), tab_index=-1),
-        rx.el.button(id="inbox-key-approve", on_click=InboxState.approve_current, tab_index=-1),
-        rx.el.button(id="inbox-key-reject", on_click=InboxState.open_reject(""), tab_index=-1),
-        rx.el.button(id="inbox-key-edit", on_click=InboxState.edit_current, tab_index=-1),
+        rx.el.button(
+            id="inbox-key-approve",
+            on_click=InboxState.approve_key(InboxState.focused_key),
+            tab_index=-1,
+        ),
+        rx.el.button(
+            id="inbox-key-reject",
+            on_click=InboxState.open_reject(InboxState.focused_key),
+            tab_index=-1,
+        ),
+        rx.el.button(
+            id="inbox-key-edit", on_click=InboxState.edit_key(InboxState.focused_key), tab_index=-1
+        ),
         rx.el.button(id="inbox-key-help", on_click=InboxState.toggle_help, tab_index=-1),
         display="none",
         aria_hidden="true",
@@ -78,7 +88,10 @@ def _actions(row: InboxRow) -> rx.Component:
             (
                 "queued",
                 rx.hstack(
-                    rx.button("Run now", size="1", on_click=InboxState.run_now(row.object_id)),
+                    rx.cond(
+                        row.mine,
+                        rx.button("Run now", size="1", on_click=InboxState.run_now(row.object_id)),
+                    ),
                     rx.link(rx.button("Queue", size="1", variant="soft"), href=row.href),
                     spacing="2",
                 ),

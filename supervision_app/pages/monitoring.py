@@ -33,6 +33,7 @@ class RunRow:
     duration: str
     stale: bool
     silent_for: str
+    started_sort: str = ""  # ISO time: sorts right across days and years
 
 
 def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> RunRow:
@@ -55,6 +56,7 @@ def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> R
         duration=_duration(run),
         stale=run.stale,
         silent_for=_silent_for(run) if run.finished_at is None else "",
+        started_sort=(run.started_at or run.created_at).isoformat(),
     )
 
 
@@ -89,7 +91,7 @@ def attention_order(rows: list[RunRow]) -> list[RunRow]:
             rank = ATTENTION["ready"]
         else:
             rank = len(ATTENTION)
-        return rank, row.started
+        return rank, row.started_sort
 
     return sorted(rows, key=weight)
 

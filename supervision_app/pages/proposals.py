@@ -125,7 +125,6 @@ class ProposalsState(rx.State):
     run_id: int = 0
     kept_typing: str = ""  # decided elsewhere while this person was writing: what they wrote
     _agents: dict[str, int] = {}
-    _opened_from_link: int = 0
 
     @rx.event
     async def load(self):
@@ -156,11 +155,6 @@ class ProposalsState(rx.State):
         self.agent_options = [ALL, *sorted(self._agents)]
         self.rows = [_row(p, names) for p in items]
         self.loaded = True
-        asked = self.router.page.params.get("proposal", "")
-        if asked.isdigit() and int(asked) != self._opened_from_link:
-            self._opened_from_link = int(asked)  # a link from "Needs you" opens it once
-            self.edited_json, self.edit_error, self.diff_lines = "", "", []
-            self.selected_id = int(asked)
         if self.selected_id:
             await self._load_detail(self.selected_id)
 
@@ -209,6 +203,13 @@ class ProposalsState(rx.State):
             )
             for h in history
         ]
+
+    @rx.event
+    async def open_from_link(self):
+        """On arriving at /proposals?proposal=ID (Needs you's Edit, `e`): open that one."""
+        asked = self.router.page.params.get("proposal", "")
+        if asked.isdigit():
+            await self.select(int(asked))
 
     def _show_decision(self, proposal: ProposalRead, decider: str) -> None:
         if proposal.status == "pending":

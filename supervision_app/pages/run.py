@@ -11,6 +11,7 @@ from supervision_app.components.run_output import output
 from supervision_app.states.run import RunState
 
 __all__ = ["RunState", "run_page"]
+LIVENESS_CHECK_MS = 5000  # how soon a run that went quiet shows as stale
 
 
 def _skeleton() -> rx.Component:
@@ -39,6 +40,11 @@ def run_page() -> rx.Component:
             rx.cond(
                 RunState.found,
                 rx.vstack(
+                    rx.moment(
+                        interval=LIVENESS_CHECK_MS,
+                        on_change=lambda _now: RunState.check_liveness,
+                        display="none",
+                    ),
                     sticky_header(),
                     liveness_callouts(),
                     rx.flex(

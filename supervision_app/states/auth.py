@@ -42,7 +42,7 @@ def local_page(path: str) -> str:
     if (
         not path.startswith("/")
         or path.startswith(("//", "/\\", "/api", LOGIN_ROUTE))
-        or any(c in path for c in "\r\n\\")
+        or any(c == "\\" or not c.isprintable() for c in path)
     ):
         return HOME_ROUTE
     return path

@@ -14,6 +14,7 @@ from services.policy import liveness_policy, queue_policy
 from supervision_app.components.timefmt import clock_time, span
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
+from supervision_app.states.nav import NavState, title_script
 
 KIND_LABELS = {
     "proposal": "Proposal",
@@ -41,6 +42,7 @@ class InboxRow:
     parameters: str
     href: str
     bulk_ok: bool  # a low-risk proposal: may be approved together with others of its agent
+    mine: bool  # queued work only its supervisor may run now
 
 
 def _href(item: inbox.InboxItem) -> str:
@@ -53,7 +55,7 @@ def _href(item: inbox.InboxItem) -> str:
     return f"/runs/{item.execution_id}"
 
 
-def _row(item: inbox.InboxItem, now) -> InboxRow:  # noqa: ANN001
+def _row(item: inbox.InboxItem, now, user_id: int) -> InboxRow:  # noqa: ANN001
     deadline = ""
     if item.deadline is not None:
         left = (item.deadline - now).total_seconds()
@@ -78,6 +80,7 @@ def _row(item: inbox.InboxItem, now) -> InboxRow:  # noqa: ANN001
         else "",
         href=_href(item),
         bulk_ok=item.kind == "proposal" and item.risk == "safe",
+        mine=item.supervisor_id == user_id,
     )
 
 
@@ -99,6 +102,10 @@ def _decided_elsewhere(session, row: InboxRow, user, now) -> str:  # noqa: ANN00
     return f"{row.action} of {row.agent} was {proposal.status}{who}{when}, before you did."
 
 
+def _events(*events) -> list:  # noqa: ANN002
+    return [event for event in events if event is not None]
+
+
 class InboxState(rx.State):
     rows: list[InboxRow] = []
     loaded: bool = False
@@ -109,6 +116,12 @@ class InboxState(rx.State):
     notice: str = ""  # said when someone else decided first (what was typed is kept)
     selected: list[str] = []
     show_help: bool = False
+
+    @rx.var
+    def focused_key(self) -> str:
+        """The row the keyboard acts on, as this page shows it: a key press sends it, so a
+        second press before the list moved on acts on the same row, never the next one."""
+        return self.rows[self.cursor].key if 0 <= self.cursor < len(self.rows) else ""
 
     @rx.var
     def selected_agents(self) -> int:
@@ -141,16 +154,20 @@ class InboxState(rx.State):
             )
             self.rejecting = ""
         focused = self.rows[self.cursor].key if 0 <= self.cursor < len(self.rows) else ""
-        self.rows = [_row(item, now) for item in items]
+        self.rows = [_row(item, now, user.id) for item in items]
         keys = [r.key for r in self.rows]
         self.cursor = keys.index(focused) if focused in keys else min(self.cursor, len(keys) - 1)
         self.cursor = max(self.cursor, 0)
         self.selected = [k for k in self.selected if k in keys]
         self.may_act = user.may_supervise
         self.loaded = True
+        nav = await self.get_state(NavState)  # the sidebar and the title say the same number
+        if nav.needs_you != len(self.rows):
+            nav.needs_you = len(self.rows)
+            return rx.call_script(title_script(nav.needs_you))
 
-    def _current(self) -> InboxRow | None:
-        return self.rows[self.cursor] if 0 <= self.cursor < len(self.rows) else None
+    def _row_of(self, key: str) -> InboxRow | None:
+        return next((r for r in self.rows if r.key == key), None)
 
     @rx.event
     def move(self, step: int):
@@ -187,8 +204,8 @@ class InboxState(rx.State):
         self.reject_reason = value
 
     @rx.event
-    def open_reject(self, key: str = ""):
-        row = self._current() if not key else next((r for r in self.rows if r.key == key), None)
+    def open_reject(self, key: str):
+        row = self._row_of(key)
         if row is None or row.kind != "proposal":
             return
         if self.rejecting != row.key:
@@ -202,45 +219,54 @@ class InboxState(rx.State):
         self.rejecting = ""
 
     @rx.event
-    def edit_current(self):
-        row = self._current()
+    def edit_key(self, key: str):
+        row = self._row_of(key)
         if row is not None and row.kind == "proposal":
             return rx.redirect(row.href)
 
     @rx.event
-    async def approve_current(self):
-        row = self._current()
-        if row is None or row.kind != "proposal":
+    async def approve_key(self, key: str):
+        """`a`: approve the row the person saw focused. Gone already (a repeated key, or
+        decided meanwhile): nothing happens; the list says what changed."""
+        row = self._row_of(key)
+        if row is None:
+            return None
+        if row.kind != "proposal":
             return rx.toast.info("Move to a proposal (j / k) to approve it.")
         return await self.approve(row.object_id)
 
-    async def _decide(self, action, done: str):  # noqa: ANN001, ANN202
+    async def _decide(self, action, done: str, first_wins: bool = True):  # noqa: ANN001, ANN202
+        """Run a decision; True when it was made. A conflict on a decision (`first_wins`)
+        means someone decided first: the list says who and keeps what was typed."""
         auth = await self.get_state(AuthState)
         user = await auth.current_user()
         if user is None:
-            return rx.toast.error("Sign in again.")
+            return False, rx.toast.error("Sign in again.")
         try:
             await data.write(lambda session: action(session, user))
         except Conflict as error:
+            if not first_wins:
+                return False, rx.toast.error(error.message.capitalize() + ".")
             self.notice = ""
-            await self.load()  # says who decided, and keeps a typed reason
+            title = await self.load()  # says who decided, and keeps a typed reason
             if not self.notice:
                 self.notice = f"Someone else got there first: the {error.message}."
-            return rx.toast.warning(self.notice)
+            return False, _events(rx.toast.warning(self.notice), title)
         except DomainError as error:
-            return rx.toast.error(error.message)
+            return False, rx.toast.error(error.message.capitalize() + ".")
         self.notice = ""
-        await self.load()
-        return rx.toast.success(done)
+        title = await self.load()
+        return True, _events(rx.toast.success(done), title)
 
     @rx.event
     async def approve(self, proposal_id: int):
-        return await self._decide(
+        _, answer = await self._decide(
             lambda session, user: proposals.approve_proposal(
                 session=session, proposal_id=proposal_id, caller=user, now=utcnow()
             ),
             "Approved: the agent can start.",
         )
+        return answer
 
     @rx.event
     async def reject_submitted(self, form: dict[str, str]):
@@ -256,13 +282,13 @@ class InboxState(rx.State):
         reason = self.reject_reason.strip()
         if not reason:
             return rx.toast.error("Say why you reject it: the agent is told.")
-        answer = await self._decide(
+        sent, answer = await self._decide(
             lambda session, user: proposals.reject_proposal(
                 session=session, proposal_id=proposal_id, caller=user, reason=reason, now=utcnow()
             ),
             "Rejected; the agent is told why.",
         )
-        if not self.notice:  # decided: the reason went with it; otherwise it is kept
+        if sent:  # the reason went with the decision; on any failure it is kept
             self.rejecting, self.reject_reason = "", ""
         return answer
 
@@ -287,25 +313,33 @@ class InboxState(rx.State):
             except DomainError as error:
                 missed.append(f"{row.action} ({error.message})")
         self.selected = []
-        await self.load()
+        title = await self.load()
         if missed:
-            return rx.toast.warning(f"Approved {approved}; not: " + "; ".join(missed))
-        return rx.toast.success(f"Approved {approved} proposals of {chosen[0].agent}.")
+            return _events(
+                rx.toast.warning(f"Approved {approved}; not: " + "; ".join(missed)), title
+            )
+        return _events(
+            rx.toast.success(f"Approved {approved} proposals of {chosen[0].agent}."), title
+        )
 
     @rx.event
     async def resume(self, execution_id: int):
-        return await self._decide(
+        _, answer = await self._decide(
             lambda session, user: interventions.intervene(
                 session=session, execution_id=execution_id, caller=user, kind="resume", now=utcnow()
             ),
             "Resumed.",
+            first_wins=False,
         )
+        return answer
 
     @rx.event
     async def run_now(self, entry_id: int):
-        return await self._decide(
+        _, answer = await self._decide(
             lambda session, user: queue.run_entry_now(
                 session=session, entry_id=entry_id, caller=user, now=utcnow(), policy=queue_policy()
             ),
             "Started: it is on Monitoring now.",
+            first_wins=False,
         )
+        return answer

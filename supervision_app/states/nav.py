@@ -15,8 +15,9 @@ from sqlmodel import func, select
 from models import Execution, Proposal, ProposalStatus, QueueEntry, QueueStatus
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services import inbox, presence
-from services.changes import EVERYTHING, change_marker, touches
+from services.changes import EVERYTHING, change_marker, topic_kind, touches
 from services.clock import utcnow
+from services.config import get_settings
 from services.dispatch import dispatch_supervisor_work
 from services.errors import DomainError
 from services.policy import liveness_policy, presence_rules
@@ -72,7 +73,7 @@ TAKE_ACTIVITY = (
 
 FOLLOW_CHECK_S = 10.0  # a follower looks at least this often whether its tab is still there
 TAB_GONE_AFTER_S = 15.0  # no tick for this long: the tab is closed or gone
-SAFETY_NET_S = 30.0  # a tab also checks the change marker this often, for changes nobody heard
+TIMER = "timer"  # what the page's timer sends to `tick` (anything else is pushed topics)
 MAX_PUSHED_TOPICS = 64  # more than this at once: the page hears "*" (reload everything)
 # What the sidebar counts and my presence badge show (see _counts).
 COUNT_TOPICS = frozenset({"proposal", "queue_entry", "execution", "presence", "agent"})
@@ -115,11 +116,16 @@ def reload_on_change(
     LIVE_ROUTES[route_key(route)] = LiveRoute(interests, reload, min_gap_s)
 
 
-def pushed_text(topics: frozenset[str]) -> str:
-    """The topics as the page hands them back to `tick` ("*" when there are too many)."""
-    if EVERYTHING in topics or len(topics) > MAX_PUSHED_TOPICS:
+def pushed_text(topics: frozenset[str], interests: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+    """The topics as the page hands them back to `tick` ("*" when there are too many). A
+    topic the page shows by its exact name goes as it is; others only by their kind, so a
+    tab is not told which of other people's objects moved."""
+    if EVERYTHING in topics:
         return EVERYTHING
-    return ",".join(sorted(topics))
+    sent = {t if t in interests else topic_kind(t) for t in topics}
+    if len(sent) > MAX_PUSHED_TOPICS:
+        return EVERYTHING
+    return ",".join(sorted(sent))
 
 
 def title_script(needs_you: int) -> str:
@@ -183,47 +189,74 @@ class NavState(rx.State):
             return None, set()
         return live, live.interests(dict(self.router.page.params))
 
-    async def _changed(self, pushed: str) -> list:
-        """What to reload for the topics a push brought (or, from the timer, for whatever the
-        change marker says changed since this tab last looked)."""
+    async def _changed(self, topics: frozenset[str]) -> list:
+        """Refresh the counts and reload the page as far as `topics` touch what they show."""
         auth = await self.get_state(AuthState)
         if not auth.user_id:
             return []
-        if pushed and pushed != "mount":
-            topics = frozenset(pushed.split(","))
-        else:
-            if self._marker and time.monotonic() - self._marker_checked < SAFETY_NET_S:
-                return []
-            self._marker_checked = time.monotonic()
-            marker = await data.read(lambda session: change_marker(session=session))
-            if marker == self._marker:
-                return []
-            self._marker, topics = marker, frozenset({EVERYTHING})
         live, interests = self._live_route()
         if touches(topics, COUNT_TOPICS):
             user = await auth.current_user()
             if user is None:
                 return []
             await self._refresh(user)
+        events = []
         if live is not None and touches(topics, interests):
-            return [live.reload(pushed_text(topics))]
-        return []
+            events.append(live.reload(pushed_text(topics, interests)))
+        if self._title_stale:
+            self._title_stale = False
+            events.append(rx.call_script(title_script(self.needs_you)))
+        return events
+
+    async def _unheard_changes(self) -> frozenset[str]:
+        """EVERYTHING when the change marker moved since this tab last looked and no check
+        was made for `live_safety_net_s`: changes no push announced (another process on
+        SQLite, the command line)."""
+        if time.monotonic() - self._marker_checked < get_settings().live_safety_net_s:
+            return frozenset()
+        self._marker_checked = time.monotonic()
+        marker = await data.read(lambda session: change_marker(session=session))
+        if marker == self._marker:
+            return frozenset()
+        self._marker = marker
+        return frozenset({EVERYTHING})
 
     @rx.event
-    async def tick(self, pushed: str = ""):
-        """From the page's timer (every few seconds; keeps this tab's follower going and now
-        and then checks for changes nobody announced), or pushed by the follower with the
-        topics that changed."""
+    async def page_loaded(self):
+        """After each page's own load (also after a reconnect, which loads the page again):
+        fresh counts and title, the marker as of now, and this tab's follower running."""
+        self._marker_checked = 0.0
+        await self._unheard_changes()  # the baseline: what the page just loaded includes it
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None:
+            return
+        await self._refresh(user)
+        self._title_stale = False
+        return [rx.call_script(title_script(self.needs_you)), *self._keep_following()]
+
+    def _keep_following(self) -> list:
         self.connected = True
         self.last_update = utcnow().strftime("%Y-%m-%dT%H:%M:%SZ")
         self._last_tick = time.monotonic()
-        events = await self._changed(pushed)
-        if self._title_stale or pushed == "mount":
-            self._title_stale = False
-            events.append(rx.call_script(title_script(self.needs_you)))
-        if not self._following:
-            events.append(NavState.follow_changes)
-        return events
+        return [] if self._following else [NavState.follow_changes]
+
+    @rx.event
+    async def tick(self, pushed: str = TIMER):
+        """From the page's timer (every few seconds: keeps this tab's follower going and now
+        and then looks for changes nobody announced), or pushed by the follower with the
+        topics that changed. A follower that had stopped (a hidden tab's timers slow down)
+        missed pushes: its page and counts are refreshed as it restarts."""
+        restarting = not self._following
+        follow = self._keep_following()
+        if pushed != TIMER:
+            topics = frozenset(pushed.split(","))
+        elif restarting:
+            topics = frozenset({EVERYTHING})
+        else:
+            topics = await self._unheard_changes()
+        events = await self._changed(topics) if topics else []
+        return [*events, *follow]
 
     @rx.event(background=True)
     async def follow_changes(self):
@@ -251,7 +284,9 @@ class NavState(rx.State):
                 topics, version = change_feed.since(version), change_feed.version
                 if touches(topics, interests) or touches(topics, COUNT_TOPICS):
                     last_push = time.monotonic()
-                    yield rx.call_script(json.dumps(pushed_text(topics)), callback=NavState.tick)
+                    yield rx.call_script(
+                        json.dumps(pushed_text(topics, interests)), callback=NavState.tick
+                    )
         finally:
             async with self:
                 self._following = False

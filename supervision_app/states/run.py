@@ -136,6 +136,19 @@ class RunState(rx.State):
             or topics != f"events:{execution_id}"
         ):
             return await self.load()
+        return await self._append_new()
+
+    @rx.event
+    async def check_liveness(self):
+        """Every few seconds while the run goes on: whether its agent has gone quiet is a
+        matter of time passing, which no change announces."""
+        if self.found and not self.finished and self._requested_id() == self.execution_id:
+            return await self._append_new()
+        return None
+
+    async def _append_new(self):
+        """The run's header as of now and the events not seen yet (two small reads)."""
+        execution_id = self.execution_id
         auth = await self.get_state(AuthState)
         user = await auth.current_user()
         if user is None:

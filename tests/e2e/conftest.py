@@ -79,6 +79,7 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
         "DATABASE_URL": database_url,
         "SITE_URL": f"http://127.0.0.1:{port}",
         "REFLEX_TELEMETRY_ENABLED": "false",
+        "LIVE_SAFETY_NET_S": "2",  # changes no push announces (the CLI's) show within seconds
         "REFLEX_CHECK_LATEST_VERSION": "false",
         "REFLEX_HTTP_CLIENT_BIND_ADDRESS": "0.0.0.0",
         "NPM_CONFIG_REGISTRY": "https://registry.npmjs.org",

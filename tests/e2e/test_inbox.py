@@ -34,9 +34,20 @@ def test_approve_and_reject_from_the_keyboard(page: Page, running_app: RunningAp
     expect(page.get_by_role("heading", name="Needs you")).to_be_visible()
     first = bot.act("alpha_export", {"rows": 1})
     second = bot.act("beta_export", {"rows": 2})
-    expect(items(page)).to_have_count(2)  # pushed: no reload
-    expect(items(page).first).to_contain_text("alpha_export")  # oldest first
-    expect(items(page).first).to_contain_text('{"rows": 1}')  # its parameters in view
+    third = bot.act("gamma_export", {"rows": 3})
+    expect(items(page)).to_have_count(3)  # pushed: no reload
+    page.keyboard.down("a")  # a key held down repeats: it still approves one proposal
+    page.keyboard.down("a")
+    page.keyboard.down("a")
+    page.keyboard.up("a")
+    expect(page.get_by_text("Approved: the agent can start.")).to_be_visible()
+    bot.wait_for_decision(first, timeout=10, poll=0.2)
+    expect(items(page)).to_have_count(2)
+    page.wait_for_timeout(500)
+    expect(items(page)).to_have_count(2)
+    first, second = second, third
+    expect(items(page).first).to_contain_text("beta_export")  # oldest first
+    expect(items(page).first).to_contain_text('{"rows": 2}')  # its parameters in view
     expect(page.get_by_role("link", name=re.compile("Needs you"))).to_contain_text("2")
     expect(page).to_have_title(re.compile(r"^\(2\) Needs you"))
 
@@ -51,10 +62,11 @@ def test_approve_and_reject_from_the_keyboard(page: Page, running_app: RunningAp
     page.keyboard.press("r")
     reason = page.get_by_role("textbox", name="Reason to reject")
     expect(reason).to_be_focused()
-    reason.fill("not this month")  # typing "a" or "r" here does not act on the list
+    reason.press_sequentially("not this month, a j r")  # keys typed here do not act
+    expect(items(page)).to_have_count(1)
     reason.press("Enter")
     expect(page.get_by_text("Rejected; the agent is told why.")).to_be_visible()
-    with pytest.raises(NotApproved, match="not this month"):
+    with pytest.raises(NotApproved, match="not this month, a j r"):
         bot.wait_for_decision(second, timeout=10, poll=0.2)
     expect(page.get_by_text("Nothing needs you")).to_be_visible()
     expect(page).to_have_title(re.compile(r"^Needs you"))

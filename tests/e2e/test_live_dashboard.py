@@ -125,6 +125,9 @@ def test_a_lost_connection_is_said_in_words_and_live_returns_with_it(page: Page,
 
     page.route_web_socket(re.compile(r"/_event"), websocket)
     make_supervisor(running_app, "cora")
+    intern = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "cora-intern", "INTERN", "cora")
+    )
     sign_in(page, running_app, "cora", PASSWORD)
     indicator = page.locator("#live-indicator")
     expect(indicator).to_contain_text("live")
@@ -136,7 +139,24 @@ def test_a_lost_connection_is_said_in_words_and_live_returns_with_it(page: Page,
     expect(page.locator("#connection-lost")).to_contain_text("reconnecting", timeout=15_000)
     expect(indicator).to_contain_text(re.compile(r"reconnecting · last update \d\d:\d\d:\d\d"))
     expect(page.get_by_text("Cannot connect to server")).to_have_count(0)  # no raw toast
+    intern.act("while_away", {"n": 1})  # its push cannot reach the page now
 
     blocked = False
     expect(page.locator("#connection-lost")).to_have_count(0, timeout=30_000)
     expect(indicator).to_contain_text("live")
+    # Reconnected, the page is loaded again: what happened meanwhile is there.
+    expect(page.get_by_test_id("inbox-item").filter(has_text="while_away")).to_be_visible()
+    expect(page.get_by_role("link", name=re.compile("Needs you"))).to_contain_text("1")
+    expect(page).to_have_title(re.compile(r"^\(1\) Needs you"))
+
+
+def test_a_change_no_push_announces_reaches_the_open_page(page: Page, running_app):
+    make_supervisor(running_app, "sia")
+    sign_in(page, running_app, "sia", PASSWORD)
+    page.goto(f"{running_app.url}/agents")
+    expect(page.get_by_role("heading", name="Agents")).to_be_visible()
+    # Another process (the command line) commits: no push reaches this app's pages.
+    make_agent_key(running_app, "sia-cli-bot", "INTERN", "sia")
+    expect(page.get_by_test_id("agent-row").filter(has_text="sia-cli-bot")).to_be_visible(
+        timeout=15_000
+    )

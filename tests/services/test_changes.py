@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import update
 from sqlmodel import col
 
-from models import QueueEntry
+from models import Proposal, QueueEntry
 from services import changes, execution_events, governance, interventions
 from services.change_relay import ChangeRelay, topics_from
 from services.changes import EVERYTHING, note_change, notify_payload, touches
@@ -206,3 +206,53 @@ def test_a_set_based_move_is_announced_by_its_kind(heard, now):
             .values(priority=5)
         )
     assert heard.topics() == {"queue_entry"}
+
+
+def test_bookkeeping_columns_moved_set_based_are_not_announced(heard, now):
+    supervisor = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    with session_scope() as session:
+        decision = governance.route_action(
+            session=session,
+            agent=intern.agent,
+            request=governance.ActionInput(action="export"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    heard.announcements.clear()
+    with session_scope() as session:  # a review claim: no screen shows it
+        session.exec(
+            update(Proposal)
+            .where(col(Proposal.id) == decision.proposal_id)
+            .values(review_claim="abc", review_claimed_at=now)
+        )
+    assert heard.announcements == []
+
+
+MOVE_ELSEWHERE = """
+import sys
+import services.executions  # loaded by every app process (it announces through services.changes)
+from models import Execution
+from services.db import session_scope
+with session_scope() as session:
+    run = session.get(Execution, int(sys.argv[1]))
+    run.current_step = "moved elsewhere"
+    run.status = "paused"  # not flushed before the commit: the commit flushes it
+"""
+
+
+@pytest.mark.skipif(not on_postgres(), reason="several processes share PostgreSQL only")
+def test_a_run_moved_by_another_process_is_heard_here_even_unflushed(heard, database, now):
+    _, _, run = start_watched_run(now)
+    relay = ChangeRelay(database)
+    relay.start()
+    try:
+        assert relay.listening.wait(10)
+        heard.announcements.clear()
+        env = {**os.environ, "DATABASE_URL": database}
+        subprocess.run(
+            [sys.executable, "-c", MOVE_ELSEWHERE, str(run)], cwd=ROOT, env=env, check=True
+        )
+        assert heard.wait_for(f"execution:{run}")
+    finally:
+        relay.stop()

@@ -9,7 +9,7 @@ from sqlalchemy import update
 from sqlmodel import col
 
 from models import Notification, Proposal
-from services import governance, interventions, run_liveness
+from services import execution_events, governance, interventions, run_liveness
 from services.db import read_scope, session_scope
 from services.executions import LivenessPolicy
 from services.inbox import needs_you
@@ -72,15 +72,21 @@ def test_held_quiet_and_lost_runs_wait_for_their_supervisor_until_closed(now):
     assert [(i.kind, i.action) for i in inbox_of(sam, now)] == [("paused_run", "held")]
 
     later = now + timedelta(minutes=3)  # quiet past the stale threshold
-    kinds = {i.action: i.kind for i in inbox_of(sam, later)}
-    assert kinds == {"held": "paused_run", "quiet": "stale_run"}
+    with session_scope() as session:  # the held run's agent keeps asking for its controls
+        execution_events.poll_controls(
+            session=session, agent=worker.agent, execution_id=held, now=later, ack=[]
+        )
+    items = {i.action: i for i in inbox_of(sam, later)}
+    assert {a: i.kind for a, i in items.items()} == {"held": "paused_run", "quiet": "stale_run"}
+    assert items["held"].since == now  # held since the pause, not since the last poll
 
-    much_later = now + timedelta(minutes=11)
+    much_later = now + timedelta(minutes=14)
     with session_scope() as session:
         run_liveness.end_lost_runs(session=session, now=much_later, policy=LIVENESS)
     lost = {i.action: i for i in inbox_of(sam, much_later) if i.kind == "lost_run"}
     assert set(lost) == {"held", "quiet"}  # a held run's agent must still be heard from
-    assert lost["quiet"].risk == "high" and "11 min" in lost["quiet"].detail
+    assert lost["quiet"].risk == "high"
+    assert lost["quiet"].detail == "Lost: the agent was last heard 14 min ago."
     with session_scope() as session:  # its supervisor looked and closed it
         interventions.complete_supervision(
             session=session,

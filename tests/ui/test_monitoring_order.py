@@ -5,7 +5,7 @@ from __future__ import annotations
 from supervision_app.pages.monitoring import ALL, RunRow, attention_order, matching
 
 
-def run(id_: int, status: str, stale: bool = False, started: str = "12-02 09:00:00", **kw):
+def run(id_: int, status: str, stale: bool = False, started: str = "2026-12-02T09:00:00", **kw):
     fields = dict(
         id=id_,
         agent=kw.get("agent", "bot"),
@@ -15,7 +15,8 @@ def run(id_: int, status: str, stale: bool = False, started: str = "12-02 09:00:
         status=status,
         step="",
         percent=0,
-        started=started,
+        started=started[5:].replace("T", " "),
+        started_sort=started,
         duration="",
         stale=stale,
         silent_for="5 s",
@@ -25,13 +26,15 @@ def run(id_: int, status: str, stale: bool = False, started: str = "12-02 09:00:
 
 def test_held_then_quiet_then_not_started_then_the_rest_oldest_first():
     rows = [
-        run(1, "running", started="12-02 08:00:00"),
+        run(1, "running", started="2026-12-02T08:00:00"),
         run(2, "ready"),
         run(3, "running", stale=True),
-        run(4, "paused", started="12-02 09:30:00"),
-        run(5, "paused", started="12-02 09:10:00"),
+        run(4, "paused", started="2026-12-02T09:30:00"),
+        run(5, "paused", started="2026-12-02T09:10:00"),
+        run(6, "running", started="2027-01-01T00:10:00"),
+        run(7, "running", started="2026-12-31T23:50:00"),  # before 6, across the year
     ]
-    assert [r.id for r in attention_order(rows)] == [5, 4, 3, 2, 1]
+    assert [r.id for r in attention_order(rows)] == [5, 4, 3, 2, 1, 7, 6]
 
 
 def test_filters_by_agent_status_and_supervision():
