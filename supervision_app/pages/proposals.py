@@ -390,6 +390,24 @@ def _card(row: ProposalRow) -> rx.Component:
     )
 
 
+def _diff_lines(lines: rx.Var) -> rx.Component:
+    """A unified diff of parameters: added lines green, removed red, context grey."""
+    return rx.foreach(
+        lines,
+        lambda line: rx.text(
+            line,
+            font_family="monospace",
+            size="1",
+            white_space="pre",
+            color=rx.cond(
+                line.startswith("+"),
+                rx.color("grass", 11),
+                rx.cond(line.startswith("-"), rx.color("red", 11), rx.color("gray", 11)),
+            ),
+        ),
+    )
+
+
 def _detail() -> rx.Component:
     selected = ProposalsState.selected
     return rx.card(
@@ -459,12 +477,7 @@ def _detail() -> rx.Component:
                         ProposalsState.approved_diff.length() > 0,
                         rx.box(
                             rx.text("Approved with changes", size="2", weight="medium"),
-                            rx.foreach(
-                                ProposalsState.approved_diff,
-                                lambda line: rx.text(
-                                    line, font_family="monospace", size="1", white_space="pre"
-                                ),
-                            ),
+                            _diff_lines(ProposalsState.approved_diff),
                             width="100%",
                             data_testid="approved-diff",
                         ),
@@ -532,24 +545,7 @@ def _detail() -> rx.Component:
                                 rx.cond(
                                     ProposalsState.diff_lines.length() > 0,
                                     rx.box(
-                                        rx.foreach(
-                                            ProposalsState.diff_lines,
-                                            lambda line: rx.text(
-                                                line,
-                                                font_family="monospace",
-                                                size="1",
-                                                white_space="pre",
-                                                color=rx.cond(
-                                                    line.startswith("+"),
-                                                    rx.color("grass", 11),
-                                                    rx.cond(
-                                                        line.startswith("-"),
-                                                        rx.color("red", 11),
-                                                        rx.color("gray", 11),
-                                                    ),
-                                                ),
-                                            ),
-                                        ),
+                                        _diff_lines(ProposalsState.diff_lines),
                                         width="100%",
                                         data_testid="parameters-diff",
                                     ),

@@ -56,19 +56,24 @@ def heard(database) -> Iterator[Heard]:
     changes._listeners.remove(listener)
 
 
+def ask(agent, action: str, now):
+    """The agent asks to act, as its HTTP request would."""
+    with session_scope() as session:
+        return governance.route_action(
+            session=session,
+            agent=agent.agent,
+            request=governance.ActionInput(action=action),
+            now=now,
+            policy=GOVERNANCE,
+        )
+
+
 def start_watched_run(now):
     supervisor = make_user(now)
     with session_scope() as session:
         appear_online(session, supervisor.id, now)
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
-    with session_scope() as session:
-        decision = governance.route_action(
-            session=session,
-            agent=agent.agent,
-            request=governance.ActionInput(action="reply"),
-            now=now,
-            policy=GOVERNANCE,
-        )
+    decision = ask(agent, "reply", now)
     return supervisor, agent, decision.execution_id
 
 
@@ -166,38 +171,18 @@ def test_a_change_committed_by_another_process_is_heard_here(heard, database):
 def test_a_new_proposal_and_a_queued_entry_are_announced_to_their_lists(heard, now):
     supervisor = make_user(now)
     intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
-    with session_scope() as session:
-        governance.route_action(
-            session=session,
-            agent=intern.agent,
-            request=governance.ActionInput(action="export"),
-            now=now,
-            policy=GOVERNANCE,
-        )
+    ask(intern, "export", now)
     assert "proposal" in heard.topics()
     supervised = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
-    with session_scope() as session:  # the supervisor is away: the work waits in the queue
-        decision = governance.route_action(
-            session=session,
-            agent=supervised.agent,
-            request=governance.ActionInput(action="report"),
-            now=now,
-            policy=GOVERNANCE,
-        )
+    # the supervisor is away: the work waits in the queue
+    decision = ask(supervised, "report", now)
     assert decision.decision == "queued" and "queue_entry" in heard.topics()
 
 
 def test_a_set_based_move_is_announced_by_its_kind(heard, now):
     supervisor = make_user(now)
     supervised = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
-    with session_scope() as session:
-        decision = governance.route_action(
-            session=session,
-            agent=supervised.agent,
-            request=governance.ActionInput(action="report"),
-            now=now,
-            policy=GOVERNANCE,
-        )
+    decision = ask(supervised, "report", now)
     heard.announcements.clear()
     with session_scope() as session:  # as claims and fenced moves do: no object, no audit
         session.exec(
@@ -211,14 +196,7 @@ def test_a_set_based_move_is_announced_by_its_kind(heard, now):
 def test_bookkeeping_columns_moved_set_based_are_not_announced(heard, now):
     supervisor = make_user(now)
     intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
-    with session_scope() as session:
-        decision = governance.route_action(
-            session=session,
-            agent=intern.agent,
-            request=governance.ActionInput(action="export"),
-            now=now,
-            policy=GOVERNANCE,
-        )
+    decision = ask(intern, "export", now)
     heard.announcements.clear()
     with session_scope() as session:  # a review claim: no screen shows it
         session.exec(
