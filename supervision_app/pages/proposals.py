@@ -258,10 +258,18 @@ class ProposalsState(rx.State):
     @rx.event
     def set_reject_reason(self, value: str):
         self.reject_reason = value
+        self._keep_if_decided()
+
+    def _keep_if_decided(self) -> None:
+        """Typing that reaches us after someone else decided (a field sends its text a
+        moment after the keys): keep it where the decision notice shows it."""
+        if self.selected is not None and self.selected.status != "pending" and self.decided_line:
+            self.kept_typing = _typed(self.reject_reason, self.edited_json, self.parameters_json)
 
     @rx.event
     def set_edited_json(self, value: str):
         self.edited_json = value
+        self._keep_if_decided()
         try:
             parsed = json.loads(value)
         except json.JSONDecodeError as error:
