@@ -116,6 +116,7 @@ class InboxState(rx.State):
     notice: str = ""  # said when someone else decided first (what was typed is kept)
     selected: list[str] = []
     show_help: bool = False
+    _decided_first: str = ""  # who decided the proposal being rejected here, before us
 
     @rx.var
     def focused_key(self) -> str:
@@ -147,11 +148,8 @@ class InboxState(rx.State):
 
         items, decided = await data.read(fetch)
         if decided is not None:  # the row goes; what was typed stays, in the notice
-            self.notice = decided + (
-                f" Your reason was not sent; here it is: “{self.reject_reason}”"
-                if self.reject_reason.strip()
-                else ""
-            )
+            self._decided_first = decided
+            self._say_decided_first()
             self.rejecting = ""
         focused = self.rows[self.cursor].key if 0 <= self.cursor < len(self.rows) else ""
         self.rows = [_row(item, now, user.id) for item in items]
@@ -182,7 +180,12 @@ class InboxState(rx.State):
 
     @rx.event
     def dismiss_notice(self):
-        self.notice = ""
+        self.notice, self._decided_first = "", ""
+
+    def _say_decided_first(self) -> None:
+        reason = self.reject_reason.strip()
+        kept = f" Your reason was not sent; here it is: “{reason}”" if reason else ""
+        self.notice = self._decided_first + kept
 
     @rx.event
     def toggle_help(self):
@@ -202,6 +205,8 @@ class InboxState(rx.State):
     @rx.event
     def set_reject_reason(self, value: str):
         self.reject_reason = value
+        if self._decided_first and not self.rejecting:
+            self._say_decided_first()  # typing that arrived after the decision: kept too
 
     @rx.event
     def open_reject(self, key: str):
@@ -247,14 +252,14 @@ class InboxState(rx.State):
         except Conflict as error:
             if not first_wins:
                 return False, rx.toast.error(error.message.capitalize() + ".")
-            self.notice = ""
+            self.notice, self._decided_first = "", ""
             title = await self.load()  # says who decided, and keeps a typed reason
             if not self.notice:
                 self.notice = f"Someone else got there first: the {error.message}."
             return False, _events(rx.toast.warning(self.notice), title)
         except DomainError as error:
             return False, rx.toast.error(error.message.capitalize() + ".")
-        self.notice = ""
+        self.notice, self._decided_first = "", ""
         title = await self.load()
         return True, _events(rx.toast.success(done), title)
 
