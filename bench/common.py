@@ -168,8 +168,9 @@ class DashboardServer:
     """The whole app (dashboard, websocket and API) as `make run` starts it, in its own process
     group, with this run's settings (DATA_DIR, DATABASE_URL) from the environment."""
 
-    def __init__(self, cpus: set[int] | None = None) -> None:
-        self.port = free_port()
+    def __init__(self, cpus: set[int] | None = None, port: int | None = None) -> None:
+        self.started_at = time.monotonic()
+        self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         # As `make run` runs it: with its scheduler (which flushes presence beats).
         env = {**os.environ, "PORT": str(self.port), "SITE_URL": self.url}
@@ -190,10 +191,11 @@ class DashboardServer:
             try:
                 if httpx.get(f"{self.url}/api/health", timeout=1).status_code == 200:
                     if httpx.get(f"{self.url}/login", timeout=5, follow_redirects=True).is_success:
+                        self.ready_after_s = time.monotonic() - self.started_at
                         return
             except httpx.HTTPError:
                 pass
-            time.sleep(0.5)
+            time.sleep(0.05)
         self.stop()
         raise RuntimeError("the app did not start")
 

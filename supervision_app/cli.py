@@ -169,11 +169,11 @@ def _serve(args: argparse.Namespace) -> int:
     print(f"\n  Agent supervision dashboard: {settings.resolved_site_url}\n", flush=True)
     if first_run:
         print("  First run: open the URL to create the first admin account.\n", flush=True)
+    # `reflex run`, reusing the dashboard's build while its sources are unchanged.
     command = [
         sys.executable,
         "-m",
-        "reflex",
-        "run",
+        "supervision_app.warm_start",
         "--env",
         "prod",
         "--single-port",
