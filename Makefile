@@ -50,7 +50,7 @@ test-fast: install-dev
 	$(PY) -m pytest -q -m "not e2e"
 
 bench: install-dev
-	@set -e; for script in bench/[a-z]*.py; do case $$script in */common.py) continue;; esac; echo "== $$script"; $(PY) $$script; done
+	@set -e; for script in bench/[a-z]*.py; do case $$script in */common.py|*/baseline_app.py) continue;; esac; echo "== $$script"; $(PY) $$script; done
 
 lint: install-dev
 	$(PY) -m ruff check . && $(PY) -m ruff format --check .

@@ -114,9 +114,13 @@ class ApiServer:
     --env prod` serves it, in its own process."""
 
     def __init__(
-        self, workers_env: dict[str, str] | None = None, cpus: set[int] | None = None
+        self,
+        workers_env: dict[str, str] | None = None,
+        cpus: set[int] | None = None,
+        factory: str = "supervision_app.api.app:build_api",
     ) -> None:
-        """`cpus`: run the app on these CPUs only (see `split_cpus`)."""
+        """`cpus`: run the app on these CPUs only (see `split_cpus`); `factory`: the ASGI app
+        to serve (bench/baseline_app.py for the stack's own ceiling)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = {**os.environ, **(workers_env or {})}
@@ -136,7 +140,7 @@ class ApiServer:
                 "warning",
                 "--loop",
                 "uvloop",
-                "supervision_app.api.app:build_api",
+                factory,
             ],
             cwd=ROOT,
             env=env,
