@@ -74,6 +74,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
 DASHBOARD = [
     ("Sign in, see the shell, set own presence", "viewer, supervisor, admin"),
     (
+        "Needs you: see and act on waiting items",
+        "supervisor (their own), admin (the team's; Run now only on their own queued work); "
+        "a viewer sees an empty list written for viewers",
+    ),
+    (
         "Monitoring: watch runs, pause / resume / correct / terminate / complete",
         "the run's supervisor, admin (all runs); a supervisor demoted to viewer or "
         "deactivated steers nothing (403) and counts as unavailable, so their agents' new "
