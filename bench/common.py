@@ -216,3 +216,46 @@ class DashboardServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+def watched_agents(names: list[str]) -> tuple[str, list[str]]:
+    """A supervisor signed in and online (a tab open and active) and SUPERVISED agents of
+    theirs: the sign-in token and the agents' keys. Call after `use_temp_data_dir`."""
+    from datetime import timedelta
+
+    from services import presence
+    from services.actors import Actor
+    from services.agents import create_agent
+    from services.clock import utcnow
+    from services.db import session_scope
+    from services.policy import presence_rules
+    from services.users import create_user, start_login_session
+
+    now = utcnow()
+    with session_scope() as session:
+        user = create_user(
+            session=session,
+            username="watcher",
+            password="bench password",
+            role="supervisor",
+            now=now,
+            actor=Actor.system(),
+        )
+        login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
+        tab, _ = presence.open_tab(session=session, user_id=user.id, now=now)
+        presence.write_activity(
+            session=session, user_id=user.id, tab_token=tab, now=now, rules=presence_rules()
+        )
+        keys = [
+            create_agent(
+                session=session,
+                name=name,
+                category="bench",
+                maturity_level="SUPERVISED",
+                supervisor_id=user.id,
+                now=now,
+                actor=Actor.system(),
+            ).api_key
+            for name in names
+        ]
+    return login.token, keys

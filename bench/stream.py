@@ -18,52 +18,21 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import asyncio  # noqa: E402
 import json  # noqa: E402
 import time  # noqa: E402
-from datetime import timedelta  # noqa: E402
 
 import aiohttp  # noqa: E402
 
-from bench.common import ApiServer, emit, percentiles, use_temp_data_dir  # noqa: E402
+from bench.common import ApiServer, emit, percentiles, use_temp_data_dir, watched_agents  # noqa: E402
 
 use_temp_data_dir()
 
-from services import presence  # noqa: E402
-from services.actors import Actor  # noqa: E402
-from services.agents import create_agent  # noqa: E402
-from services.clock import utcnow  # noqa: E402
-from services.db import session_scope  # noqa: E402
 from services.migrations import upgrade_database  # noqa: E402
-from services.policy import presence_rules  # noqa: E402
-from services.users import create_user, start_login_session  # noqa: E402
 
 EVENTS = 200
 
 
 def setup() -> tuple[str, str]:
-    now = utcnow()
-    with session_scope() as session:
-        user = create_user(
-            session=session,
-            username="watcher",
-            password="bench password",
-            role="supervisor",
-            now=now,
-            actor=Actor.system(),
-        )
-        login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-        token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
-        presence.write_activity(
-            session=session, user_id=user.id, tab_token=token, now=now, rules=presence_rules()
-        )
-        agent = create_agent(
-            session=session,
-            name="streamer",
-            category="bench",
-            maturity_level="SUPERVISED",
-            supervisor_id=user.id,
-            now=now,
-            actor=Actor.system(),
-        )
-    return login.token, agent.api_key
+    token, keys = watched_agents(["streamer"])
+    return token, keys[0]
 
 
 async def stream_latency(url: str, user_token: str, agent_key: str, streams: int) -> list[float]:

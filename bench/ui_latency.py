@@ -20,7 +20,6 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import asyncio  # noqa: E402
 import time  # noqa: E402
-from datetime import timedelta  # noqa: E402
 
 import aiohttp  # noqa: E402
 
@@ -31,18 +30,12 @@ from bench.common import (  # noqa: E402
     running_on,
     split_cpus,
     use_temp_data_dir,
+    watched_agents,
 )
 
 use_temp_data_dir()
 
-from services import presence  # noqa: E402
-from services.actors import Actor  # noqa: E402
-from services.agents import create_agent  # noqa: E402
-from services.clock import utcnow  # noqa: E402
-from services.db import session_scope  # noqa: E402
 from services.migrations import upgrade_database  # noqa: E402
-from services.policy import presence_rules  # noqa: E402
-from services.users import create_user, start_login_session  # noqa: E402
 
 RUNS = 20
 LINES = 200
@@ -77,34 +70,7 @@ document.addEventListener('click', (event) => {
 
 def setup() -> tuple[str, list[str]]:
     """A supervisor (online) and the agents they supervise; the sign-in token and agent keys."""
-    now = utcnow()
-    with session_scope() as session:
-        user = create_user(
-            session=session,
-            username="watcher",
-            password="bench password",
-            role="supervisor",
-            now=now,
-            actor=Actor.system(),
-        )
-        login = start_login_session(session=session, user=user, now=now, ttl=timedelta(hours=1))
-        token, _ = presence.open_tab(session=session, user_id=user.id, now=now)
-        presence.write_activity(
-            session=session, user_id=user.id, tab_token=token, now=now, rules=presence_rules()
-        )
-        keys = [
-            create_agent(
-                session=session,
-                name=f"live-{index}",
-                category="bench",
-                maturity_level="SUPERVISED",
-                supervisor_id=user.id,
-                now=now,
-                actor=Actor.system(),
-            ).api_key
-            for index in range(RUNS)
-        ]
-    return login.token, keys
+    return watched_agents([f"live-{index}" for index in range(RUNS)])
 
 
 async def start_runs(http: aiohttp.ClientSession, keys: list[str]) -> list[int]:

@@ -17,6 +17,7 @@ from models import (
     Proposal,
     ProposalStatus,
     SupervisionMode,
+    User,
 )
 from services.actors import Actor
 from services.agents import AgentRead
@@ -31,6 +32,17 @@ MAX_REASON = 2000
 
 def _read(proposal: Proposal) -> ProposalRead:
     return ProposalRead.model_validate(proposal, from_attributes=True)
+
+
+def decider_name(*, session: Session, proposal: ProposalRead) -> str:
+    """Who decided: a person's name, "the AI supervisor <name>", or "" (expired, nobody)."""
+    if proposal.decided_by_user_id:
+        user = session.get(User, proposal.decided_by_user_id)
+        return user.display_name if user else ""
+    if proposal.decided_by_agent_id:
+        agent = session.get(Agent, proposal.decided_by_agent_id)
+        return f"the AI supervisor {agent.name}" if agent else "the AI supervisor"
+    return ""
 
 
 def _visible(session: Session, proposal_id: int, caller: UserRead) -> Proposal:

@@ -164,3 +164,16 @@ UserDep = Annotated[UserRead, Depends(current_user)]
 AdminDep = Annotated[UserRead, Depends(current_admin)]
 AgentDep = Annotated[AgentRead, Depends(current_agent)]
 ActingAgentDep = Annotated[AgentRead, Depends(agent_asking_to_act)]
+
+
+def local_page(path: str) -> str:
+    """`path` when it is a page of this dashboard (never another site, an API route or the
+    sign-in page itself), else the home page. The dashboard's sign-in and the browser
+    sign-in route both send people on with it."""
+    if (
+        not path.startswith("/")
+        or path.startswith(("//", "/\\", "/api", "/login"))
+        or any(c == "\\" or not c.isprintable() for c in path)
+    ):
+        return "/"
+    return path

@@ -79,8 +79,6 @@ def request_action(body: ActionBody, agent: ActingAgentDep) -> JSONResponse:
         if decision is None:
             raise
         decision = decision.model_copy(update={"replayed": True})
-    if decision.execution_id:
-        hub.publish(decision.execution_id)
     if decision.proposal_id and not decision.replayed:
         # Committed: the autonomous supervisor steps in (in the review pool, not this request's
         # thread) if no human is there.
@@ -106,7 +104,6 @@ def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> Event
             now=utcnow(),
             monitor=monitor_policy(),
         )
-    hub.publish(execution_id)
     if accepted.accepted < len(body.events):
         # The AI supervisor stepped in on the batch that ended the run: the lines before the
         # end are stored (committed above), the end is not.
@@ -141,7 +138,8 @@ async def wait_for_control(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
-        await hub.wait(execution_id, remaining)  # a publish here, or a second for another process
+        # Woken by a committed change of this run, or after a second to re-check.
+        await hub.wait(execution_id, remaining)
         if await asyncio.to_thread(_controls_waiting, agent, execution_id):
             state = await asyncio.to_thread(_poll_controls, agent, execution_id, [])
     return state

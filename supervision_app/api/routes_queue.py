@@ -14,7 +14,6 @@ from services.policy import queue_policy
 from services.queue import Dispatched, QueueStats
 from services.views import QueueEntryRead
 from supervision_app.api.auth import AdminDep, UserDep
-from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 
 router = APIRouter(prefix="/api/supervised-queue", tags=["supervised queue"])
@@ -72,8 +71,6 @@ def process(caller: UserDep) -> ProcessResult:
     dispatched = (
         dispatch_all_available() if caller.is_admin else dispatch_supervisor_work(caller.id)
     )
-    for item in dispatched:
-        hub.publish(item.execution_id)
     return ProcessResult(dispatched=dispatched)
 
 
@@ -110,5 +107,4 @@ def run_now(queue_id: int, caller: UserDep) -> Dispatched:
         dispatched = queue.run_entry_now(
             session=session, entry_id=queue_id, caller=caller, now=utcnow(), policy=queue_policy()
         )
-    hub.publish(dispatched.execution_id)
     return dispatched

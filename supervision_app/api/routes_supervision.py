@@ -16,7 +16,6 @@ from services.interventions import InterventionRead
 from services.policy import liveness_policy
 from services.views import ExecutionRead
 from supervision_app.api.auth import UserDep, still_signed_in
-from supervision_app.api.live import hub
 from supervision_app.api.schemas import StrictBody
 from supervision_app.api.sse import SSE_RESPONSES, EventStream
 
@@ -103,7 +102,6 @@ def complete(session_id: int, body: CompleteBody, caller: UserDep) -> Interventi
             note=body.note,
             rating=body.rating,
         )
-    hub.publish(session_id)
     return result
 
 
@@ -119,5 +117,4 @@ def intervene(session_id: int, body: InterveneBody, caller: UserDep) -> Interven
             text=body.text,
             now=utcnow(),
         )
-    hub.publish(session_id)
     return result

@@ -14,7 +14,13 @@ from services.db import read_scope, session_scope
 from services.errors import DomainError
 from services.sign_in import sign_in
 from services.users import SignIn, UserRead
-from supervision_app.api.auth import AdminDep, UserDep, bearer_token, forget_user_token
+from supervision_app.api.auth import (
+    AdminDep,
+    UserDep,
+    bearer_token,
+    forget_user_token,
+    local_page,
+)
 from supervision_app.api.schemas import LoginBody, UserCreateBody, UserUpdateBody
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -35,13 +41,6 @@ def logout(request: Request, _user: UserDep) -> None:
 
 
 SESSION_COOKIE = "supervision_session"
-
-
-def _local_path(next_path: str) -> str:
-    """Where to go after: a path of this site only (never `//elsewhere` or a full URL)."""
-    if not next_path.startswith("/") or next_path.startswith(("//", "/\\")):
-        return "/"
-    return next_path
 
 
 def _from_this_site(request: Request) -> bool:
@@ -65,7 +64,7 @@ def browser_sign_in(request: Request, code: str = "", next: str = "/") -> Redire
             )
     except DomainError:
         return RedirectResponse("/login?expired=1", status_code=303)
-    response = RedirectResponse(_local_path(next), status_code=303)
+    response = RedirectResponse(local_page(next), status_code=303)
     response.set_cookie(
         SESSION_COOKIE,
         signed_in.token,

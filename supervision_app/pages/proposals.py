@@ -10,7 +10,6 @@ import reflex as rx
 
 from services import agents as agent_service
 from services import governance, proposals
-from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
 from services.views import ProposalRead
@@ -90,18 +89,6 @@ def _typed(reason: str, edited: str, original: str) -> str:
     return "  ".join(parts)
 
 
-def _decider(session, proposal: ProposalRead) -> str:  # noqa: ANN001
-    """Who decided: a person's name, the AI supervisor's, or "" (expired, nobody)."""
-    if proposal.decided_by_user_id:
-        return user_service.get_user(
-            session=session, user_id=proposal.decided_by_user_id
-        ).display_name
-    if proposal.decided_by_agent_id:
-        name = agent_service.get_agent(session=session, agent_id=proposal.decided_by_agent_id).name
-        return f"the AI supervisor {name}"
-    return ""
-
-
 class ProposalsState(rx.State):
     rows: list[ProposalRow] = []
     status_filter: str = "pending"
@@ -168,7 +155,12 @@ class ProposalsState(rx.State):
             proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=user)
             agent = agent_service.get_agent(session=session, agent_id=proposal.agent_id)
             history = governance.recent_decisions(session=session, agent_id=agent.id, limit=8)
-            return proposal, agent, history, _decider(session, proposal)
+            return (
+                proposal,
+                agent,
+                history,
+                proposals.decider_name(session=session, proposal=proposal),
+            )
 
         try:
             proposal, agent, history, decider = await data.read(fetch)

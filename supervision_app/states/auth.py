@@ -17,6 +17,7 @@ from services.db import read_scope, session_scope
 from services.errors import DomainError
 from services.login_cache import signed_in_user
 from services.users import UserRead
+from supervision_app.api.auth import local_page
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
@@ -34,18 +35,6 @@ async def dashboard_user(token: str) -> UserRead | None:
 
 
 SESSION_COOKIE = "supervision_session"
-
-
-def local_page(path: str) -> str:
-    """`path` when it is a page of this dashboard (never another site, an API route or the
-    sign-in page itself), else the home page."""
-    if (
-        not path.startswith("/")
-        or path.startswith(("//", "/\\", "/api", LOGIN_ROUTE))
-        or any(c == "\\" or not c.isprintable() for c in path)
-    ):
-        return HOME_ROUTE
-    return path
 
 
 def _goto(url: str) -> rx.event.EventSpec:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import reflex as rx
 
-from services import inbox, interventions, proposals, queue, users
+from services import inbox, interventions, proposals, queue
 from services.clock import utcnow
 from services.errors import Conflict, DomainError
 from services.policy import liveness_policy, queue_policy
@@ -90,14 +90,8 @@ def _decided_elsewhere(session, row: InboxRow, user, now) -> str:  # noqa: ANN00
         proposal = proposals.get_proposal(session=session, proposal_id=row.object_id, caller=user)
     except DomainError:
         return f"{row.action} of {row.agent} is no longer yours to decide."
-    who = ""
-    if proposal.decided_by_user_id:
-        who = (
-            " by "
-            + users.get_user(session=session, user_id=proposal.decided_by_user_id).display_name
-        )
-    elif proposal.decided_by_agent_id:
-        who = " by the AI supervisor"
+    decider = proposals.decider_name(session=session, proposal=proposal)
+    who = f" by {decider}" if decider else ""
     when = f" at {clock_time(proposal.decided_at, now)}" if proposal.decided_at else ""
     return f"{row.action} of {row.agent} was {proposal.status}{who}{when}, before you did."
 

@@ -116,7 +116,7 @@ def reload_on_change(
     LIVE_ROUTES[route_key(route)] = LiveRoute(interests, reload, min_gap_s)
 
 
-def pushed_text(topics: frozenset[str], interests: set[str] = frozenset()) -> str:  # type: ignore[assignment]
+def pushed_text(topics: frozenset[str], interests: frozenset[str] | set[str] = frozenset()) -> str:
     """The topics as the page hands them back to `tick` ("*" when there are too many). A
     topic the page shows by its exact name goes as it is; others only by their kind, so a
     tab is not told which of other people's objects moved."""
