@@ -10,8 +10,6 @@ process goes unseen.
 from __future__ import annotations
 
 import asyncio
-import threading
-import time
 from concurrent.futures import Future
 from datetime import datetime
 
@@ -23,56 +21,14 @@ from services.clock import utcnow
 from services.db import read_scope
 from services.group_commit import GroupCommitter
 from services.security import token_hash
+from services.token_cache import TokenCache
 from services.users import UserRead, resolve_logins
 
 TTL_S = 60.0
 MAX_ENTRIES = 20_000
 _INFO_KEY = "login_cache_clear"
 
-
-class LoginCache:
-    def __init__(self) -> None:
-        self._entries: dict[str, tuple[UserRead, float]] = {}
-        self._generation = 0
-        self._lock = threading.Lock()
-
-    def get(self, hashed_token: str) -> UserRead | None:
-        entry = self._entries.get(hashed_token)
-        if entry is None or entry[1] <= time.monotonic():
-            return None
-        return entry[0]
-
-    def generation(self) -> int:
-        return self._generation
-
-    def put(
-        self,
-        hashed_token: str,
-        user: UserRead,
-        expires_at: datetime,
-        now: datetime,
-        generation: int,
-    ) -> None:
-        """Store, unless a change was committed since the caller read (`generation`)."""
-        lifetime = min(TTL_S, (expires_at - now).total_seconds())
-        with self._lock:
-            if generation != self._generation or lifetime <= 0:
-                return
-            if len(self._entries) >= MAX_ENTRIES:
-                self._entries.clear()
-            self._entries[hashed_token] = (user, time.monotonic() + lifetime)
-
-    def forget(self, hashed_token: str) -> None:
-        with self._lock:
-            self._entries.pop(hashed_token, None)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._generation += 1
-            self._entries.clear()
-
-
-login_cache = LoginCache()
+login_cache: TokenCache[UserRead] = TokenCache(TTL_S, MAX_ENTRIES)
 
 
 def _resolve_batch(session: Session, tokens: list[str]) -> list[object]:
@@ -98,7 +54,7 @@ async def signed_in_user(token: str) -> UserRead:
         return cached
     generation, now = login_cache.generation(), utcnow()
     user, expires_at = await asyncio.wrap_future(resolve_login_batched(token))
-    login_cache.put(hashed, user, expires_at, now, generation)
+    login_cache.put(hashed, user, generation, (expires_at - now).total_seconds())
     return user
 
 

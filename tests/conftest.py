@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from services import sign_in
+from services.agent_key_cache import agent_keys
 from services.config import get_settings
 from services.db import dispose_engines
 from services.login_cache import login_cache
@@ -26,6 +27,7 @@ def _point_settings_at(monkeypatch: pytest.MonkeyPatch, data_dir: Path, url: str
     get_settings.cache_clear()
     dispose_engines()
     login_cache.clear()
+    agent_keys.clear()
     sign_in.clear()
 
 

@@ -12,10 +12,11 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from services import agents as agent_service
+from services.agent_key_cache import cached_agent, resolve_agent
 from services.agents import AgentRead
 from services.clock import utcnow
 from services.config import get_settings
-from services.db import read_scope, session_scope
+from services.db import session_scope
 from services.errors import (
     AgentDisabled,
     AuthenticationFailed,
@@ -74,14 +75,6 @@ def _spend_budget(agent_id: int) -> None:
         )
 
 
-def _resolve_agent(token: str, spend: bool = True) -> Caller:
-    with read_scope() as session:
-        agent = agent_service.authenticate_agent(session=session, api_key=token)
-    if spend:
-        _spend_budget(agent.id)
-    return Caller(agent=agent)
-
-
 def _audit_disabled_action(agent_id: int) -> None:
     _spend_budget(agent_id)  # a disabled agent cannot flood the audit trail either
     with session_scope() as session:
@@ -95,7 +88,10 @@ async def get_caller(request: Request) -> Caller:
 async def caller_of(token: str, spend: bool = True) -> Caller:
     """Who holds `token` now (AuthenticationFailed, AgentDisabled… when nobody may)."""
     if token.startswith(AGENT_KEY_PREFIX):
-        return await asyncio.to_thread(_resolve_agent, token, spend)
+        agent = cached_agent(token) or await asyncio.to_thread(resolve_agent, token)
+        if spend:
+            _spend_budget(agent.id)
+        return Caller(agent=agent)
     return Caller(user=await signed_in_user(token))
 
 
