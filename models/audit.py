@@ -36,5 +36,4 @@ class AuditHead(SQLModel, table=True):
     __tablename__ = "audit_head"
 
     id: int = Field(default=1, primary_key=True)
-    last_event_id: int = 0
     last_hash: str = Field(sa_type=String(64))

@@ -10,8 +10,8 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
+from sqlalchemy import Connection, insert, update
 from sqlalchemy import event as orm_events
-from sqlalchemy import insert
 from sqlmodel import Session, col, func, select
 
 from models import AuditEvent, AuditHead
@@ -106,29 +106,47 @@ def record_audit(
     session.info.setdefault(_PENDING_KEY, []).append((entry, now, current_request_id.get()))
 
 
+class _HeadHint:
+    """The chain's head hash as this process last committed it: a hint, never trusted. An
+    append links to it and moves the head with a conditional UPDATE (`WHERE last_hash = the
+    hint`); when another process (or thread) moved the head meanwhile, the UPDATE matches no
+    row and the append reads the head under its lock instead. Unknown at start, so the first
+    append reads the table."""
+
+    def __init__(self) -> None:
+        self.last_hash: str | None = None
+
+
+_head_hint = _HeadHint()
+_NEW_HEAD_KEY = "audit_new_head"
+
+
 @orm_events.listens_for(Session, "before_commit")
 def _chain_at_commit(session: Session) -> None:
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
-        _append_to_chain(session, pending)
+        session.info[_NEW_HEAD_KEY] = _append_to_chain(session, pending)
+
+
+@orm_events.listens_for(Session, "after_commit")
+def _remember_head(session: Session) -> None:
+    new_head = session.info.pop(_NEW_HEAD_KEY, None)
+    if new_head is not None:
+        _head_hint.last_hash = new_head
 
 
 @orm_events.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
     session.info.pop(_PENDING_KEY, None)
+    session.info.pop(_NEW_HEAD_KEY, None)
 
 
-def _append_to_chain(
-    session: Session, pending: list[tuple[AuditEntry, datetime, str | None]]
-) -> None:
-    """Lock the head, link every pending event to the previous one, insert them in order."""
-    head = session.exec(select(AuditHead).where(AuditHead.id == 1).with_for_update()).first()
-    if head is None:
-        head = AuditHead(id=1, last_event_id=0, last_hash=GENESIS_HASH)
-        session.add(head)
+def _link(
+    pending: list[tuple[AuditEntry, datetime, str | None]], prev_hash: str
+) -> list[dict[str, Any]]:
+    """The rows to insert, each linked to the one before it, the first to `prev_hash`."""
     rows = []
     for entry, at, request_id in pending:
-        # Plain rows, not AuditEvent objects: a burst of heartbeats may audit hundreds.
         row: dict[str, Any] = {
             "at": at,
             "actor_type": entry.actor.type,
@@ -140,16 +158,45 @@ def _append_to_chain(
             "before": entry.before,
             "after": entry.after,
             "request_id": request_id,
-            "prev_hash": head.last_hash,
+            "prev_hash": prev_hash,
         }
-        row["hash"] = _event_digest(head.last_hash, row)
+        row["hash"] = prev_hash = _event_digest(prev_hash, row)
         rows.append(row)
-        head.last_hash = row["hash"]
-    # One executemany, run in list order: ids ascend along the chain. Every writer holds the
-    # head's lock, so the newest id is ours.
-    session.connection().execute(insert(AuditEvent), rows)
-    head.last_event_id = session.exec(select(func.max(AuditEvent.id))).one() or 0
-    session.add(head)
+    return rows
+
+
+def _move_head(connection: Connection, rows: list[dict[str, Any]], expected: str | None) -> bool:
+    """Move the head to the last row if it is still at `expected` (None: wherever it is)."""
+    move = update(AuditHead).where(col(AuditHead.id) == 1)
+    if expected is not None:
+        move = move.where(col(AuditHead.last_hash) == expected)
+    return connection.execute(move.values(last_hash=rows[-1]["hash"])).rowcount == 1
+
+
+def _append_to_chain(
+    session: Session, pending: list[tuple[AuditEntry, datetime, str | None]]
+) -> str:
+    """Link every pending event to the head, move the head, insert the events in order; the
+    new head's hash.
+
+    The head's row is the chain's lock: moving it (an UPDATE) locks it until the commit on
+    every database, so events are inserted only by the writer holding it and ids ascend
+    along the chain. Plain rows and Core statements, not ORM objects: a burst of
+    heartbeats may audit hundreds, and this runs in every audited commit."""
+    connection = session.connection()
+    hint = _head_hint.last_hash
+    rows = _link(pending, hint) if hint is not None else []
+    if not rows or not _move_head(connection, rows, expected=hint):
+        head = connection.execute(
+            select(AuditHead.last_hash).where(col(AuditHead.id) == 1).with_for_update()
+        ).scalar()
+        if head is None:
+            connection.execute(insert(AuditHead).values(id=1, last_hash=GENESIS_HASH))
+            head = GENESIS_HASH
+        rows = _link(pending, head)
+        _move_head(connection, rows, expected=None)
+    connection.execute(insert(AuditEvent), rows)  # one executemany, in list order
+    return rows[-1]["hash"]
 
 
 def verify_audit_chain(*, session: Session, batch: int = 2000) -> ChainVerification:
@@ -258,8 +305,14 @@ class ChainHead(BaseModel):
 
 
 def chain_head(*, session: Session) -> ChainHead:
-    """What an auditor keeps: a later `verify` proves nothing before it was changed."""
-    head = session.get(AuditHead, 1)
-    if head is None:
+    """What an auditor keeps: a later `verify` proves nothing before it was changed.
+
+    One statement reads the head and the newest event id (one snapshot): events are inserted
+    only by the writer holding the head, in the transaction that moves it."""
+    newest = select(func.max(AuditEvent.id)).scalar_subquery()
+    row = session.exec(
+        select(AuditHead.last_hash, newest).where(col(AuditHead.id) == 1)  # type: ignore[call-overload]
+    ).first()
+    if row is None:
         return ChainHead(last_event_id=0, hash=GENESIS_HASH)
-    return ChainHead(last_event_id=head.last_event_id, hash=head.last_hash)
+    return ChainHead(last_event_id=row[1] or 0, hash=row[0])
