@@ -133,6 +133,14 @@ def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
     note_change(orm_execute_state.session, kind)
 
 
+def note_inserted(session: Session, table_name: str, row_id: int) -> None:
+    """A row inserted with a Core statement (services.rows): its "<kind>:<id>", as an ORM
+    insert notes it (the statement itself noted the kind)."""
+    watched = _WATCHED_TABLES.get(table_name)
+    if watched is not None:
+        note_change(session, f"{watched[0]}:{row_id}")
+
+
 # What lists show of each: a new row, its status, who it is with.
 _watch(
     Execution, "execution", ("status", "supervisor_user_id", "supervisor_agent_id", "supervision")

@@ -29,6 +29,7 @@ from services.agents import AgentRead
 from services.audit import record_audit
 from services.json_limits import JsonObject
 from services.presence import PresenceRules, supervisor_is_available
+from services.rows import insert_row
 
 
 @dataclass(frozen=True)
@@ -128,73 +129,70 @@ def route_action(
         if previous is not None:
             return previous
     decision, why = check(session=session, agent=agent, now=now, policy=policy)
-    record = ActionRequest(
-        agent_id=agent.id,
-        idempotency_key=request.idempotency_key,
-        action=request.action,
-        parameters=request.parameters,
-        reason=request.reason,
-        priority=request.priority,
-        level=agent.maturity_level,
-        decision=decision,
-        decision_reason=why,
-        created_at=now,
-    )
+    asked = {
+        "agent_id": agent.id,
+        "action": request.action,
+        "parameters": request.parameters,
+        "reason": request.reason,
+    }
+    made: dict[str, int | None] = {
+        "proposal_id": None,
+        "queue_entry_id": None,
+        "execution_id": None,
+    }
     if decision == Decision.PROPOSED:
-        proposal = Proposal(
-            agent_id=agent.id,
+        made["proposal_id"] = insert_row(
+            session,
+            Proposal,
+            **asked,
             supervisor_id=agent.supervisor_id,
-            action=request.action,
-            parameters=request.parameters,
-            reason=request.reason,
             priority=request.priority,
             status=ProposalStatus.PENDING,
             created_at=now,
             expires_at=now + policy.proposal_ttl,
         )
-        session.add(proposal)
-        session.flush()
-        record.proposal_id = proposal.id
     elif decision == Decision.QUEUED:
-        entry = QueueEntry(
-            agent_id=agent.id,
+        made["queue_entry_id"] = insert_row(
+            session,
+            QueueEntry,
+            **asked,
             supervisor_id=agent.supervisor_id or 0,
-            action=request.action,
-            parameters=request.parameters,
-            reason=request.reason,
             priority=request.priority,
             status=QueueStatus.PENDING,
             max_attempts=policy.queue_max_attempts,
             created_at=now,
             expires_at=now + policy.queue_ttl,
         )
-        session.add(entry)
-        session.flush()
-        record.queue_entry_id = entry.id
     elif decision == Decision.APPROVED_TO_RUN:
         supervised = agent.maturity_level == MaturityLevel.SUPERVISED
-        execution = Execution(
-            agent_id=agent.id,
-            action=request.action,
-            parameters=request.parameters,
-            reason=request.reason,
+        made["execution_id"] = insert_row(
+            session,
+            Execution,
+            **asked,
             status=ExecutionStatus.READY,
             supervision=SupervisionMode.HUMAN if supervised else SupervisionMode.NONE,
             supervisor_user_id=agent.supervisor_id,
             created_at=now,
             last_seen_at=now,
         )
-        session.add(execution)
-        session.flush()
-        record.execution_id = execution.id
-    session.add(record)
-    session.flush()
+    request_id = insert_row(
+        session,
+        ActionRequest,
+        **asked,
+        **made,
+        idempotency_key=request.idempotency_key,
+        priority=request.priority,
+        level=agent.maturity_level,
+        decision=decision,
+        decision_reason=why,
+        created_at=now,
+    )
     record_audit(
         session=session,
         actor=agent.as_actor(),
         action=f"action.{decision.value}",
         object_type="action_request",
-        object_id=record.id,
+        object_id=request_id,
         now=now,
         after={
             "agent": agent.name,
@@ -202,12 +200,12 @@ def route_action(
             "level": agent.maturity_level.value,
             "decision": decision.value,
             "reason": why,
-            "proposal_id": record.proposal_id,
-            "queue_entry_id": record.queue_entry_id,
-            "execution_id": record.execution_id,
+            **made,
         },
     )
-    return _decision_of(record)
+    return ActionDecision(
+        request_id=request_id, decision=decision, level=agent.maturity_level, reason=why, **made
+    )
 
 
 class ActionRequestRead(BaseModel):
