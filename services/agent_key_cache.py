@@ -11,19 +11,13 @@ while the relay reconnects (it then announces everything, which clears the cache
 
 from __future__ import annotations
 
-from sqlalchemy import event
-from sqlmodel import Session
-
-from models import Agent
 from services.agents import AgentRead, authenticate_agent
-from services.changes import EVERYTHING, note_change, on_committed_changes
+from services.changes import AGENT_ROWS_CHANGED, EVERYTHING, on_committed_changes
 from services.db import read_scope
 from services.security import token_hash
 from services.token_cache import TokenCache
 
 TTL_S = 10.0
-# Noted with every commit that changed an agent row; not a kind any screen follows.
-AGENT_ROWS_CHANGED = "agent_rows"
 
 agent_keys: TokenCache[AgentRead] = TokenCache(TTL_S)
 
@@ -41,12 +35,6 @@ def resolve_agent(api_key: str) -> AgentRead:
         agent = authenticate_agent(session=session, api_key=api_key)
     agent_keys.put(token_hash(api_key), agent, generation)
     return agent
-
-
-@event.listens_for(Session, "after_flush")
-def _note_agent_changes(session: Session, _context: object) -> None:
-    if any(isinstance(obj, Agent) for obj in (*session.dirty, *session.deleted)):
-        note_change(session, AGENT_ROWS_CHANGED)
 
 
 def _forget_after_agent_changes(topics: frozenset[str]) -> None:

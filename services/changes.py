@@ -23,9 +23,20 @@ from sqlalchemy import event, inspect, text
 from sqlalchemy.orm import object_session
 from sqlmodel import Session, func, select
 
-from models import AuditEvent, Execution, ExecutionEvent, PresenceChange, Proposal, QueueEntry
+from models import (
+    Agent,
+    AuditEvent,
+    Execution,
+    ExecutionEvent,
+    PresenceChange,
+    Proposal,
+    QueueEntry,
+)
 
 EVERYTHING = "*"  # a topic meaning "anything may have changed" (a relay reconnected, …)
+# Any change to an agent row, however made (caches of agents' keys forget them); not a kind
+# any screen follows. Noted here, where every process that writes agents has it.
+AGENT_ROWS_CHANGED = "agent_rows"
 NOTIFY_CHANNEL = "supervision_changes"
 NOTIFY_MAX_BYTES = 7000  # PostgreSQL refuses payloads of 8000 bytes or more
 # Tells this process's own notifications apart from other processes' (the relay skips them).
@@ -118,6 +129,10 @@ def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
     """UPDATE and INSERT statements run through the session (claims, conditional moves)
     change rows no ORM object stands for: note their kind (lists reload by kind). An UPDATE
     of bookkeeping columns only (a review claim, a monitor's progress mark) is not shown."""
+    if (orm_execute_state.is_update or orm_execute_state.is_delete) and _table_of(
+        orm_execute_state.statement
+    ) == Agent.__tablename__:
+        note_change(orm_execute_state.session, AGENT_ROWS_CHANGED)
     if not (orm_execute_state.is_update or orm_execute_state.is_insert):
         return
     statement = orm_execute_state.statement
@@ -134,11 +149,24 @@ def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
 
 
 def note_inserted(session: Session, table_name: str, row_id: int) -> None:
-    """A row inserted with a Core statement (services.rows): its "<kind>:<id>", as an ORM
-    insert notes it (the statement itself noted the kind)."""
+    """A row inserted with a Core statement (services.rows): "<kind>" and "<kind>:<id>", as
+    an ORM insert notes them."""
     watched = _WATCHED_TABLES.get(table_name)
     if watched is not None:
+        note_change(session, watched[0])
         note_change(session, f"{watched[0]}:{row_id}")
+
+
+def _table_of(statement: object) -> str:
+    return getattr(getattr(statement, "table", None), "name", "")
+
+
+@event.listens_for(Agent, "after_update")
+@event.listens_for(Agent, "after_delete")
+def _agent_row_changed(_mapper, _connection, target) -> None:  # noqa: ANN001
+    session = object_session(target)
+    if session is not None:
+        note_change(session, AGENT_ROWS_CHANGED)  # type: ignore[arg-type]
 
 
 # What lists show of each: a new row, its status, who it is with.

@@ -38,6 +38,7 @@ from services.audit import record_audit
 from services.changes import note_change
 from services.errors import Conflict, NotFound
 from services.queue import settle_queue_entry_for
+from services.rows import insert_row
 
 
 class RunCommand(StrEnum):
@@ -171,10 +172,12 @@ def append_event(
     level: str | None = None,
     message: str | None = None,
     data: Any | None = None,
-) -> ExecutionEvent:
+) -> None:
     """The run's next event in sequence (the run must be locked by this transaction)."""
     execution.last_seq += 1
-    row = ExecutionEvent(
+    insert_row(
+        session,
+        ExecutionEvent,
         execution_id=execution.id or 0,
         seq=execution.last_seq,
         kind=kind,
@@ -183,10 +186,8 @@ def append_event(
         data=data,
         created_at=now,
     )
-    session.add(row)
     session.add(execution)
     note_change(session, f"events:{execution.id}")
-    return row
 
 
 def issue_control(
@@ -373,27 +374,31 @@ def control_state(
 ) -> ControlState:
     """The run's status and its unacknowledged controls, oldest first; with `delivered_at`,
     controls sent for the first time are stamped as delivered."""
-    pending = session.exec(
-        select(Intervention)
+    # Columns, not ORM objects: every report and control poll answers with this.
+    pending = session.execute(
+        select(
+            Intervention.id,
+            Intervention.kind,
+            Intervention.text,
+            Intervention.created_at,
+            Intervention.delivered_at,
+        )
         .where(
             Intervention.execution_id == execution.id,
             col(Intervention.acknowledged_at).is_(None),
         )
         .order_by(col(Intervention.id))
     ).all()
-    controls = []
-    for intervention in pending:
-        if delivered_at is not None and intervention.delivered_at is None:
-            intervention.delivered_at = delivered_at
-            session.add(intervention)
-        controls.append(
-            Control(
-                id=intervention.id or 0,
-                type=intervention.kind,
-                text=intervention.text,
-                at=intervention.created_at,
-            )
+    first_time = [row.id for row in pending if row.delivered_at is None]
+    if delivered_at is not None and first_time:
+        session.execute(
+            update(Intervention)
+            .where(col(Intervention.id).in_(first_time), col(Intervention.delivered_at).is_(None))
+            .values(delivered_at=delivered_at)
         )
+    controls = [
+        Control(id=row.id, type=row.kind, text=row.text, at=row.created_at) for row in pending
+    ]
     status = ExecutionStatus(execution.status)
     ended = status in FINISHED_EXECUTION_STATUSES
     return ControlState(

@@ -4,8 +4,8 @@ flushing it cost several times the INSERT itself (docs/benchmarks.md, #19).
 
 Columns left out get the model's own defaults (its `Field(default=…)` and
 `default_factory`), so a row written here reads back as one written through the ORM.
-Through the session, so the change is announced like any other (a watched table's kind
-and "<kind>:<id>", services.changes).
+In the session's transaction, and announced like an ORM insert (a watched table's kind and
+"<kind>:<id>", services.changes).
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ def insert_row(session: Session, model: type[SQLModel], **values: Any) -> int:
     """Insert one row of `model` with `values` (the rest defaulted as the model says); its id."""
     fixed, made = _defaults(model)
     row = {**fixed, **{name: factory() for name, factory in made.items()}, **values}
-    row_id = session.execute(_insert_returning_id(model), row).scalar_one()
+    # On the session's connection: the ORM's execute (and its autoflush) cost as much again.
+    row_id = session.connection().execute(_insert_returning_id(model), row).scalar_one()
     note_inserted(session, model.__tablename__, row_id)  # type: ignore[arg-type]
     return row_id

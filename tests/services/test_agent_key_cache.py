@@ -12,12 +12,15 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import update
 
+from models import Agent
 from services import agent_key_cache, changes
 from services.actors import Actor
-from services.agent_key_cache import AGENT_ROWS_CHANGED, agent_keys, cached_agent, resolve_agent
+from services.agent_key_cache import agent_keys, cached_agent, resolve_agent
 from services.agents import rotate_agent_key, update_agent
 from services.change_relay import ChangeRelay
+from services.changes import AGENT_ROWS_CHANGED
 from services.db import session_scope
 from services.errors import AgentDisabled, AuthenticationFailed
 from tests.databases import on_postgres
@@ -141,3 +144,14 @@ def test_a_change_made_by_another_process_clears_this_processs_keys(now, databas
     finally:
         relay.stop()
         changes._listeners.remove(hear)
+
+
+def test_a_set_based_change_to_agents_clears_the_keys_too(now):
+    """A statement that changes agent rows without ORM objects (a script, a maintenance job)."""
+    credentials = make_agent(now)
+    resolve_agent(credentials.api_key)
+    with session_scope() as session:
+        session.execute(update(Agent).values(is_enabled=False))
+    assert cached_agent(credentials.api_key) is None
+    with pytest.raises(AgentDisabled):
+        resolve_agent(credentials.api_key)
