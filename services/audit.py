@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel
-from sqlalchemy import Connection, insert, update
+from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy import event as orm_events
 from sqlmodel import Session, col, func, select
 
@@ -165,12 +165,24 @@ def _link(
     return rows
 
 
+# Built once: every audited commit runs them.
+_MOVE_HEAD_FROM = (
+    update(AuditHead)
+    .where(col(AuditHead.id) == 1, col(AuditHead.last_hash) == bindparam("expected"))
+    .values(last_hash=bindparam("new_hash"))
+)
+_MOVE_HEAD = update(AuditHead).where(col(AuditHead.id) == 1).values(last_hash=bindparam("new_hash"))
+_LOCK_HEAD = select(AuditHead.last_hash).where(col(AuditHead.id) == 1).with_for_update()
+_INSERT_EVENTS = insert(AuditEvent)
+
+
 def _move_head(connection: Connection, rows: list[dict[str, Any]], expected: str | None) -> bool:
     """Move the head to the last row if it is still at `expected` (None: wherever it is)."""
-    move = update(AuditHead).where(col(AuditHead.id) == 1)
-    if expected is not None:
-        move = move.where(col(AuditHead.last_hash) == expected)
-    return connection.execute(move.values(last_hash=rows[-1]["hash"])).rowcount == 1
+    new_hash = rows[-1]["hash"]
+    if expected is None:
+        return connection.execute(_MOVE_HEAD, {"new_hash": new_hash}).rowcount == 1
+    moved = connection.execute(_MOVE_HEAD_FROM, {"expected": expected, "new_hash": new_hash})
+    return moved.rowcount == 1
 
 
 def _append_to_chain(
@@ -187,15 +199,13 @@ def _append_to_chain(
     hint = _head_hint.last_hash
     rows = _link(pending, hint) if hint is not None else []
     if not rows or not _move_head(connection, rows, expected=hint):
-        head = connection.execute(
-            select(AuditHead.last_hash).where(col(AuditHead.id) == 1).with_for_update()
-        ).scalar()
+        head = connection.execute(_LOCK_HEAD).scalar()
         if head is None:
             connection.execute(insert(AuditHead).values(id=1, last_hash=GENESIS_HASH))
             head = GENESIS_HASH
         rows = _link(pending, head)
         _move_head(connection, rows, expected=None)
-    connection.execute(insert(AuditEvent), rows)  # one executemany, in list order
+    connection.execute(_INSERT_EVENTS, rows)  # one executemany, in list order
     return rows[-1]["hash"]
 
 

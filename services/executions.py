@@ -20,7 +20,7 @@ from enum import StrEnum
 from typing import Any, Literal
 
 from pydantic import BaseModel
-from sqlalchemy import update
+from sqlalchemy import bindparam, update
 from sqlmodel import Session, col, select
 
 from models import (
@@ -148,9 +148,32 @@ def next_status(execution: Execution, command: RunCommand) -> ExecutionStatus | 
     return target
 
 
+# Built once: every report and control poll runs them.
+_LOCK_RUN = (
+    select(Execution)
+    .where(col(Execution.id) == bindparam("execution_id"))
+    .with_for_update()
+    .execution_options(populate_existing=True)
+)
+_PENDING_CONTROLS = (
+    select(
+        Intervention.id,
+        Intervention.kind,
+        Intervention.text,
+        Intervention.created_at,
+        Intervention.delivered_at,
+    )
+    .where(
+        col(Intervention.execution_id) == bindparam("execution_id"),
+        col(Intervention.acknowledged_at).is_(None),
+    )
+    .order_by(col(Intervention.id))
+)
+
+
 def lock_run(session: Session, execution_id: int) -> Execution:
     """The run, locked for this transaction (PostgreSQL) and read fresh."""
-    execution = session.get(Execution, execution_id, with_for_update=True, populate_existing=True)
+    execution = session.execute(_LOCK_RUN, {"execution_id": execution_id}).scalar()
     if execution is None:
         raise NotFound("no such execution")
     return execution
@@ -375,20 +398,7 @@ def control_state(
     """The run's status and its unacknowledged controls, oldest first; with `delivered_at`,
     controls sent for the first time are stamped as delivered."""
     # Columns, not ORM objects: every report and control poll answers with this.
-    pending = session.execute(
-        select(
-            Intervention.id,
-            Intervention.kind,
-            Intervention.text,
-            Intervention.created_at,
-            Intervention.delivered_at,
-        )
-        .where(
-            Intervention.execution_id == execution.id,
-            col(Intervention.acknowledged_at).is_(None),
-        )
-        .order_by(col(Intervention.id))
-    ).all()
+    pending = session.execute(_PENDING_CONTROLS, {"execution_id": execution.id}).all()
     first_time = [row.id for row in pending if row.delivered_at is None]
     if delivered_at is not None and first_time:
         session.execute(
