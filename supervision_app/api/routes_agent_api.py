@@ -89,9 +89,10 @@ def request_action(body: ActionBody, agent: ActingAgentDep) -> JSONResponse:
 
 @router.post(
     "/executions/{execution_id}/events",
+    response_model=EventsAccepted,
     responses={409: {"description": "not accepted now; the body carries the run's state"}},
 )
-def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> EventsAccepted:
+def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> JSONResponse:
     """Report log lines, progress, output and the final outcome; the answer carries the run's
     state and every control not yet acknowledged (send their ids back in `ack`)."""
     with session_scope() as session:
@@ -109,7 +110,8 @@ def report_events(execution_id: int, body: EventsBody, agent: AgentDep) -> Event
         # end are stored (committed above), the end is not.
         detail = f"the run is {accepted.status}: the final event was not accepted"
         return JSONResponse({"detail": detail, **accepted.model_dump(mode="json")}, status_code=409)
-    return accepted
+    # Answered as built: validating it again against the response model cost 0.1 ms a report.
+    return JSONResponse(accepted.model_dump(mode="json"))
 
 
 def _parse_ack(ack: str) -> list[int]:
