@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import Connection, bindparam, insert, update
 from sqlalchemy import event as orm_events
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col, func, select
 
 from models import AuditEvent, AuditHead
@@ -119,10 +120,15 @@ class _HeadHint:
 
 _head_hint = _HeadHint()
 _NEW_HEAD_KEY = "audit_new_head"
+_SAVEPOINT_MARKS_KEY = "audit_savepoint_marks"
 
 
 @orm_events.listens_for(Session, "before_commit")
 def _chain_at_commit(session: Session) -> None:
+    # SQLAlchemy also fires the commit hooks when a savepoint is released: the events wait
+    # for the real commit (written inside a savepoint that then failed, they were lost).
+    if session.in_nested_transaction():
+        return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
         session.info[_NEW_HEAD_KEY] = _append_to_chain(session, pending)
@@ -130,15 +136,33 @@ def _chain_at_commit(session: Session) -> None:
 
 @orm_events.listens_for(Session, "after_commit")
 def _remember_head(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     new_head = session.info.pop(_NEW_HEAD_KEY, None)
     if new_head is not None:
         _head_hint.last_hash = new_head
 
 
+@orm_events.listens_for(Session, "after_transaction_create")
+def _mark_savepoint(session: Session, transaction: SessionTransaction) -> None:
+    """Where a savepoint starts in the pending events: rolled back, it takes only its own."""
+    if transaction.nested:
+        marks = session.info.setdefault(_SAVEPOINT_MARKS_KEY, {})
+        marks[transaction] = len(session.info.get(_PENDING_KEY, ()))
+
+
 @orm_events.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
+    savepoint = session.get_nested_transaction()
+    if savepoint is not None:  # only the savepoint rolled back: the transaction goes on
+        mark = session.info.get(_SAVEPOINT_MARKS_KEY, {}).pop(savepoint, None)
+        pending = session.info.get(_PENDING_KEY)
+        if mark is not None and pending:
+            del pending[mark:]
+        return
     session.info.pop(_PENDING_KEY, None)
     session.info.pop(_NEW_HEAD_KEY, None)
+    session.info.pop(_SAVEPOINT_MARKS_KEY, None)
 
 
 def _link(

@@ -179,6 +179,8 @@ _watch(QueueEntry, "queue_entry", ("status", "supervisor_id", "priority"))
 
 @event.listens_for(Session, "before_commit")
 def _notify_other_processes(session: Session) -> None:
+    if session.in_nested_transaction():  # a savepoint released: the commit comes later
+        return
     session.flush()  # commit flushes after this hook: its changes' topics must be noted first
     topics = session.info.get(_TOPICS_KEY)
     if topics and session.get_bind().dialect.name == "postgresql":
@@ -190,6 +192,8 @@ def _notify_other_processes(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
+    if session.in_nested_transaction():
+        return
     topics = session.info.pop(_TOPICS_KEY, None)
     if topics:
         announce(frozenset(topics))
@@ -197,4 +201,6 @@ def _announce(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
+    if session.get_nested_transaction() is not None:
+        return  # only a savepoint rolled back; announcing a little more is harmless
     session.info.pop(_TOPICS_KEY, None)

@@ -1,6 +1,6 @@
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import DatabaseError
+from sqlalchemy.exc import DatabaseError, IntegrityError
 
 from services.audit import verify_audit_chain
 from services.db import read_scope, session_scope
@@ -74,3 +74,66 @@ def test_a_transaction_that_fails_leaves_no_audit_event_and_the_chain_intact(now
         actions = session.exec(text("SELECT action FROM audit_events ORDER BY id")).all()
     assert result.intact and result.checked == 2
     assert [row[0] for row in actions] == ["user.created", "user.created"]
+
+
+def _audited(session, action: str, now) -> None:
+    from services.actors import Actor
+    from services.audit import record_audit
+
+    record_audit(
+        session=session,
+        actor=Actor.system("tests"),
+        action=action,
+        object_type="thing",
+        object_id=1,
+        now=now,
+    )
+
+
+def _actions() -> list[str]:
+    with read_scope() as session:
+        assert verify_audit_chain(session=session).intact
+        rows = session.exec(text("SELECT action FROM audit_events ORDER BY id")).all()
+    return [row[0] for row in rows]
+
+
+def test_a_savepoint_that_fails_keeps_the_events_of_its_transaction(now):
+    """The race paths that insert in a savepoint and expect a duplicate (a verdict written
+    by two reviews at once): the transaction's decision is still audited."""
+    from models import Agent
+
+    taken = make_agent(now).agent.name
+    with session_scope() as session:
+        _audited(session, "decision.made", now)
+        try:
+            with session.begin_nested():
+                _audited(session, "inside.the.savepoint", now)
+                session.add(
+                    Agent(
+                        name=taken,
+                        category="ops",
+                        maturity_level="STUDENT",
+                        api_key_hash="0" * 64,
+                        api_key_hint="x",
+                        webhook_secret="w",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        except IntegrityError:
+            pass
+        _audited(session, "after.the.savepoint", now)
+    assert _actions() == ["agent.created", "decision.made", "after.the.savepoint"]
+
+
+def test_events_of_a_released_savepoint_are_written_with_the_transaction(now):
+    with pytest.raises(RuntimeError), session_scope() as session:
+        with session.begin_nested():
+            _audited(session, "inside.the.savepoint", now)
+        raise RuntimeError("the transaction fails after the savepoint was released")
+    assert _actions() == []
+    with session_scope() as session:
+        with session.begin_nested():
+            _audited(session, "inside.the.savepoint", now)
+        _audited(session, "after.the.savepoint", now)
+    assert _actions() == ["inside.the.savepoint", "after.the.savepoint"]
