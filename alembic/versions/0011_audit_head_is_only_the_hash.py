@@ -19,9 +19,18 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+GENESIS_HASH = "0" * 64
+
+
 def upgrade() -> None:
     with op.batch_alter_table("audit_head", schema=None) as batch_op:
         batch_op.drop_column("last_event_id")
+    # The head exists from the start: two first appends at once on PostgreSQL would otherwise
+    # both try to create it, and one request would fail.
+    op.execute(
+        f"INSERT INTO audit_head (id, last_hash) SELECT 1, '{GENESIS_HASH}' "
+        "WHERE NOT EXISTS (SELECT 1 FROM audit_head)"
+    )
 
 
 def downgrade() -> None:
@@ -32,3 +41,5 @@ def downgrade() -> None:
     op.execute(
         "UPDATE audit_head SET last_event_id = (SELECT COALESCE(max(id), 0) FROM audit_events)"
     )
+    with op.batch_alter_table("audit_head", schema=None) as batch_op:
+        batch_op.alter_column("last_event_id", server_default=None)
