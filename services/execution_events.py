@@ -6,11 +6,13 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import Float, String, bindparam, func, insert, update
 from sqlmodel import Session, col, select
 
-from models import EventKind, Execution, ExecutionEvent, ExecutionStatus
+from models import EventKind, Execution, ExecutionEvent, ExecutionStatus, SupervisionMode
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services.agents import AgentRead
+from services.changes import note_change
 from services.errors import InvalidInput, NotFound
 from services.executions import (
     TRANSITIONS,
@@ -22,6 +24,7 @@ from services.executions import (
     end_by_agent,
     lock_agent_run,
     refusal,
+    run_control_state,
     seen,
     start_if_ready,
 )
@@ -112,39 +115,114 @@ def _check_batch(execution: Execution, events: list[AgentEvent]) -> RunCommand |
     return None
 
 
-def _store(session: Session, execution: Execution, event: AgentEvent, now: datetime) -> None:
-    payload = _payload(event)
+def _event_row(event: AgentEvent) -> dict[str, Any]:
+    """The columns of the log line an event becomes (its kind, level, message and data)."""
     if isinstance(event, LogEvent):
-        append_event(
-            session,
-            execution,
-            kind=EventKind.LOG,
-            now=now,
-            level=event.level,
-            message=event.message,
-            data=event.data,
-        )
-    elif isinstance(event, ProgressEvent):
-        append_event(
-            session, execution, kind=EventKind.PROGRESS, now=now, message=event.step, data=payload
-        )
+        return {
+            "kind": EventKind.LOG,
+            "level": event.level,
+            "message": event.message,
+            "data": event.data,
+        }
+    if isinstance(event, ProgressEvent):
+        return {"kind": EventKind.PROGRESS, "message": event.step, "data": _payload(event)}
+    if isinstance(event, OutputEvent):
+        return {"kind": EventKind.OUTPUT, "message": event.title, "data": _payload(event)}
+    if isinstance(event, CompletedEvent):
+        return {"kind": EventKind.COMPLETED, "data": _payload(event)}
+    return {"kind": EventKind.FAILED, "message": event.error}
+
+
+def _progress_percent(event: ProgressEvent) -> float:
+    if event.percent is not None:
+        return event.percent
+    return round(100 * event.step_index / event.total_steps, 1)
+
+
+def _store(session: Session, execution: Execution, event: AgentEvent, now: datetime) -> None:
+    append_event(session, execution, now=now, **_event_row(event))
+    if isinstance(event, ProgressEvent):
         execution.current_step = event.step
-        execution.progress_percent = (
-            event.percent
-            if event.percent is not None
-            else round(100 * event.step_index / event.total_steps, 1)
-        )
-    elif isinstance(event, OutputEvent):
-        append_event(
-            session, execution, kind=EventKind.OUTPUT, now=now, message=event.title, data=payload
-        )
+        execution.progress_percent = _progress_percent(event)
     elif isinstance(event, CompletedEvent):
-        append_event(session, execution, kind=EventKind.COMPLETED, now=now, data=payload)
         execution.result = event.result
         execution.progress_percent = 100.0
-    else:
-        append_event(session, execution, kind=EventKind.FAILED, now=now, message=event.error)
+    elif isinstance(event, FailedEvent):
         execution.error = event.error
+
+
+# The usual report: lines, progress or output from a run that is running, watched by nobody
+# or by a human. One conditional UPDATE claims the sequence numbers and renews liveness;
+# anything else (not running, the AI supervisor's rules, the end of the run, a wrong agent)
+# takes the general path below.
+_PLAIN_KINDS = (LogEvent, ProgressEvent, OutputEvent)
+_CLAIM_SEQS = (
+    update(Execution)
+    .where(
+        col(Execution.id) == bindparam("run"),
+        col(Execution.agent_id) == bindparam("agent"),
+        col(Execution.status) == ExecutionStatus.RUNNING,
+        col(Execution.supervision) != SupervisionMode.AUTONOMOUS,
+    )
+    .values(
+        last_seq=Execution.last_seq + bindparam("added"),
+        last_seen_at=bindparam("at"),
+        picked_up_at=func.coalesce(Execution.picked_up_at, bindparam("at")),
+        current_step=func.coalesce(bindparam("new_step", type_=String), Execution.current_step),
+        progress_percent=func.coalesce(
+            bindparam("new_percent", type_=Float), Execution.progress_percent
+        ),
+    )
+    .returning(Execution.last_seq, Execution.error)
+)
+_INSERT_EVENTS = insert(ExecutionEvent)
+
+
+def _report_to_running_run(
+    session: Session, agent_id: int, execution_id: int, events: list[AgentEvent], now: datetime
+) -> EventsAccepted | None:
+    """Store a plain report with two statements; None when the run is not in that case."""
+    if not events or not all(isinstance(event, _PLAIN_KINDS) for event in events):
+        return None
+    progress = [event for event in events if isinstance(event, ProgressEvent)]
+    last = progress[-1] if progress else None
+    connection = session.connection()
+    claimed = connection.execute(
+        _CLAIM_SEQS,
+        {
+            "run": execution_id,
+            "agent": agent_id,
+            "added": len(events),
+            "at": now,
+            "new_step": last.step if last else None,
+            "new_percent": _progress_percent(last) if last else None,
+        },
+    ).first()
+    if claimed is None:
+        return None
+    first_seq = claimed.last_seq - len(events) + 1
+    rows = [
+        {
+            "level": None,
+            "message": None,
+            "data": None,
+            **_event_row(event),
+            "execution_id": execution_id,
+            "seq": first_seq + index,
+            "created_at": now,
+        }
+        for index, event in enumerate(events)
+    ]
+    connection.execute(_INSERT_EVENTS, rows)
+    note_change(session, f"events:{execution_id}")
+    state = run_control_state(
+        session,
+        execution_id=execution_id,
+        status=ExecutionStatus.RUNNING,
+        error=claimed.error,
+        delivered_at=now,
+    )
+    return EventsAccepted(**state.model_dump(), last_seq=claimed.last_seq, accepted=len(events))
 
 
 def record_events(
@@ -172,6 +250,10 @@ def record_events(
             raise InvalidInput(
                 "completed/failed must be the last event of a batch", field=f"events.{index}"
             )
+    if not ack:
+        plain = _report_to_running_run(session, agent.id, execution_id, events, now)
+        if plain is not None:
+            return plain
     execution = lock_agent_run(session, agent_id=agent.id, execution_id=execution_id)
     acknowledge(session, execution_id=execution_id, ids=ack or [], now=now)
     if execution.status not in FINISHED_EXECUTION_STATUSES:

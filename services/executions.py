@@ -397,8 +397,26 @@ def control_state(
 ) -> ControlState:
     """The run's status and its unacknowledged controls, oldest first; with `delivered_at`,
     controls sent for the first time are stamped as delivered."""
+    return run_control_state(
+        session,
+        execution_id=execution.id or 0,
+        status=ExecutionStatus(execution.status),
+        error=execution.error,
+        delivered_at=delivered_at,
+    )
+
+
+def run_control_state(
+    session: Session,
+    *,
+    execution_id: int,
+    status: ExecutionStatus,
+    error: str | None,
+    delivered_at: datetime | None = None,
+) -> ControlState:
+    """`control_state` from the run's columns (for paths that hold no ORM object)."""
     # Columns, not ORM objects: every report and control poll answers with this.
-    pending = session.execute(_PENDING_CONTROLS, {"execution_id": execution.id}).all()
+    pending = session.execute(_PENDING_CONTROLS, {"execution_id": execution_id}).all()
     first_time = [row.id for row in pending if row.delivered_at is None]
     if delivered_at is not None and first_time:
         session.execute(
@@ -409,14 +427,13 @@ def control_state(
     controls = [
         Control(id=row.id, type=row.kind, text=row.text, at=row.created_at) for row in pending
     ]
-    status = ExecutionStatus(execution.status)
     ended = status in FINISHED_EXECUTION_STATUSES
     return ControlState(
-        execution_id=execution.id or 0,
+        execution_id=execution_id,
         status=status,
         paused=status == ExecutionStatus.PAUSED,
         ended=ended,
-        reason=execution.error if ended else None,
+        reason=error if ended else None,
         controls=controls,
     )
 

@@ -23,7 +23,7 @@ from models import Execution, ExecutionEvent
 from services import execution_events, governance, interventions
 from services.db import get_engine, is_sqlite, read_scope, session_scope
 from services.errors import Conflict
-from services.execution_events import CompletedEvent, LogEvent
+from services.execution_events import CompletedEvent, LogEvent, ProgressEvent
 from services.executions import LivenessPolicy
 from services.governance import ActionInput, GovernancePolicy
 from services.run_liveness import end_lost_runs
@@ -177,3 +177,37 @@ def test_the_liveness_pass_never_ends_a_run_whose_report_was_accepted(watched_ru
         assert lost == [execution_id] and status == "lost"
     else:
         assert lost == [] and status == "running"
+
+
+def test_two_reports_at_once_each_get_their_own_lines(watched_run, now):
+    """Two reports to a running run (the one-statement path both): neither line is lost,
+    none shares a sequence number."""
+    _, agent, execution_id = watched_run
+    first, second = side_by_side(
+        lambda: report(agent, execution_id, [LogEvent(type="log", message="a")] * 2, now),
+        lambda: report(agent, execution_id, [LogEvent(type="log", message="b")] * 3, now),
+        execution_id,
+    )
+    assert not isinstance(first, Exception), first
+    assert not isinstance(second, Exception), second
+    assert sorted([first.last_seq, second.last_seq]) in ([3, 6], [4, 6])
+    assert seqs(execution_id) == [1, 2, 3, 4, 5, 6]
+    assert run_of(execution_id).last_seq == 6
+
+
+def test_progress_reported_as_the_run_is_paused_is_held(watched_run, now):
+    """The pause reaches the run first; the progress report that was already on its way
+    must not be stored while the run is paused (it is refused, and told the run is paused)."""
+    supervisor, agent, execution_id = watched_run
+    progress = ProgressEvent(type="progress", step="deploy", step_index=1, total_steps=2)
+    paused, reported = side_by_side(
+        lambda: steer(supervisor, execution_id, "pause", now, None),
+        lambda: report(agent, execution_id, [progress], now),
+        execution_id,
+    )
+    assert not isinstance(paused, Exception), paused
+    assert not isinstance(reported, Exception), reported
+    assert reported.accepted == 0 and reported.paused
+    run = run_of(execution_id)
+    assert run.status == "paused" and run.current_step is None
+    assert seqs(execution_id) == [1, 2]  # "started", then the pause in the log
