@@ -23,8 +23,12 @@ class ExecutionHub:
         self.versions: dict[int, int] = defaultdict(int)  # bumped by every publish
 
     def _bind(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop()
+        """Publish to the loop that waits: the first one, unless it has stopped (an app
+        restarted in the same process, as tests do: its wake-ups went nowhere)."""
+        running = asyncio.get_running_loop()
+        loop = self._loop
+        if loop is None or (loop is not running and (loop.is_closed() or not loop.is_running())):
+            self._loop = running
 
     async def wait(self, execution_id: int, timeout: float) -> bool:
         """Wait until `publish(execution_id)` or `timeout`; True when woken."""
