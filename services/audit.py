@@ -18,6 +18,7 @@ from sqlmodel import Session, col, func, select
 from models import AuditEvent, AuditHead
 from services.actors import Actor, current_request_id
 from services.changes import note_change
+from services.db import at_savepoint
 
 GENESIS_HASH = "0" * 64
 _PENDING_KEY = "audit_pending"
@@ -127,7 +128,7 @@ _SAVEPOINT_MARKS_KEY = "audit_savepoint_marks"
 def _chain_at_commit(session: Session) -> None:
     # SQLAlchemy also fires the commit hooks when a savepoint is released: the events wait
     # for the real commit (written inside a savepoint that then failed, they were lost).
-    if session.in_nested_transaction():
+    if at_savepoint(session):
         return
     pending = session.info.pop(_PENDING_KEY, None)
     if pending:
@@ -136,7 +137,7 @@ def _chain_at_commit(session: Session) -> None:
 
 @orm_events.listens_for(Session, "after_commit")
 def _remember_head(session: Session) -> None:
-    if session.in_nested_transaction():
+    if at_savepoint(session):
         return
     new_head = session.info.pop(_NEW_HEAD_KEY, None)
     if new_head is not None:

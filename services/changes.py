@@ -32,6 +32,7 @@ from models import (
     Proposal,
     QueueEntry,
 )
+from services.db import at_savepoint
 
 EVERYTHING = "*"  # a topic meaning "anything may have changed" (a relay reconnected, …)
 # Any change to an agent row, however made (caches of agents' keys forget them); not a kind
@@ -179,7 +180,7 @@ _watch(QueueEntry, "queue_entry", ("status", "supervisor_id", "priority"))
 
 @event.listens_for(Session, "before_commit")
 def _notify_other_processes(session: Session) -> None:
-    if session.in_nested_transaction():  # a savepoint released: the commit comes later
+    if at_savepoint(session):  # a savepoint released: the commit comes later
         return
     session.flush()  # commit flushes after this hook: its changes' topics must be noted first
     topics = session.info.get(_TOPICS_KEY)
@@ -192,7 +193,7 @@ def _notify_other_processes(session: Session) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _announce(session: Session) -> None:
-    if session.in_nested_transaction():
+    if at_savepoint(session):
         return
     topics = session.info.pop(_TOPICS_KEY, None)
     if topics:
@@ -201,6 +202,6 @@ def _announce(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
-    if session.get_nested_transaction() is not None:
+    if at_savepoint(session):
         return  # only a savepoint rolled back; announcing a little more is harmless
     session.info.pop(_TOPICS_KEY, None)

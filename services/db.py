@@ -205,3 +205,12 @@ def read_scope() -> Iterator[Session]:
             # Detach what was read so it stays usable after the transaction ends.
             session.expunge_all()
             session.rollback()
+
+
+def at_savepoint(session: Session) -> bool:
+    """Whether a commit or rollback hook is firing for a savepoint rather than the
+    transaction: SQLAlchemy fires `before_commit`/`after_commit` when a savepoint is released
+    and `after_rollback` when one rolls back. Work due at the real commit (writing audit
+    events, announcing, clearing caches) waits for it, and a savepoint's rollback must not
+    forget what the rest of the transaction did."""
+    return session.get_nested_transaction() is not None

@@ -18,7 +18,7 @@ from sqlmodel import Session
 
 from models import LoginSession, User
 from services.clock import utcnow
-from services.db import read_scope
+from services.db import at_savepoint, read_scope
 from services.group_commit import GroupCommitter
 from services.security import token_hash
 from services.token_cache import TokenCache
@@ -66,10 +66,13 @@ def _note_account_changes(session: Session, _context: object) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _clear_after_account_changes(session: Session) -> None:
+    if at_savepoint(session):
+        return
     if session.info.pop(_INFO_KEY, False):
         login_cache.clear()
 
 
 @event.listens_for(Session, "after_rollback")
 def _forget_on_rollback(session: Session) -> None:
-    session.info.pop(_INFO_KEY, None)
+    if not at_savepoint(session):
+        session.info.pop(_INFO_KEY, None)

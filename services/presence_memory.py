@@ -39,6 +39,7 @@ from sqlmodel import Session, col, select
 
 from models import PresenceSession, PresenceState, PresenceStatus, User, UserRole
 from services.config import get_settings
+from services.db import at_savepoint
 
 TTL_S = 2.0
 FLUSH_EVERY_S = 1.0
@@ -304,6 +305,8 @@ def invalidate_after_commit(session: Session, *user_ids: int) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _after_commit(session: Session) -> None:
+    if at_savepoint(session):
+        return
     user_ids = session.info.pop(_INFO_KEY, None)
     if user_ids:
         memory_for(session).invalidate(user_ids)
@@ -311,4 +314,5 @@ def _after_commit(session: Session) -> None:
 
 @event.listens_for(Session, "after_rollback")
 def _after_rollback(session: Session) -> None:
-    session.info.pop(_INFO_KEY, None)
+    if not at_savepoint(session):
+        session.info.pop(_INFO_KEY, None)
