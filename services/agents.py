@@ -94,6 +94,17 @@ def _check_supervisor(session: Session, supervisor_id: int | None) -> None:
         raise InvalidInput("a viewer cannot supervise agents", field="supervisor_id")
 
 
+def _check_watchable(level: MaturityLevel, supervisor_id: int | None) -> None:
+    """A SUPERVISED agent acts only while its human supervisor watches: without one, every
+    action it asks for would be refused, so the configuration is refused instead."""
+    if level == MaturityLevel.SUPERVISED and supervisor_id is None:
+        raise InvalidInput(
+            "a SUPERVISED agent runs only while its human supervisor watches: choose a "
+            "supervisor, or another level",
+            field="supervisor_id",
+        )
+
+
 def _check_category(category: str) -> str:
     category = category.strip().lower()
     if not category or len(category) > 60:
@@ -126,6 +137,7 @@ def create_agent(
     level = parse_level(maturity_level)
     category = _check_category(category)
     _check_supervisor(session, supervisor_id)
+    _check_watchable(level, supervisor_id)
     _require_checked(callback_url)
     if session.exec(select(Agent).where(func.lower(Agent.name) == name.lower())).first():
         raise Conflict(f"an agent named '{name}' already exists", field="name")
@@ -218,8 +230,10 @@ def update_agent(
     """Change an agent's settings; each change is audited with its before and after."""
     agent = _load(session, agent_id)
     before = _audit_view(agent)
+    level = parse_level(maturity_level) if maturity_level is not None else agent.maturity_level
+    _check_watchable(level, agent.supervisor_id if supervisor_id is _UNSET else supervisor_id)
     if maturity_level is not None:
-        agent.maturity_level = parse_level(maturity_level)
+        agent.maturity_level = level
     moved: dict[str, int] = {}
     if supervisor_id is not _UNSET:
         _check_supervisor(session, supervisor_id)

@@ -178,7 +178,7 @@ class AgentsState(rx.State):
                 )
             )
         except DomainError as error:
-            self.form_error = error.message.capitalize() + "."
+            self.form_error = data.sentence(error.message)
             return
         self.create_open = False
         self._show(credentials)

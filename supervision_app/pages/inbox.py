@@ -7,6 +7,7 @@ import reflex as rx
 
 from supervision_app.components.badges import risk_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.run_now import run_now_button
 from supervision_app.states.inbox import InboxRow, InboxState
 
 # Single keys act on the focused row, unless the person is typing somewhere.
@@ -90,7 +91,7 @@ def _actions(row: InboxRow) -> rx.Component:
                 rx.hstack(
                     rx.cond(
                         row.mine,
-                        rx.button("Run now", size="1", on_click=InboxState.run_now(row.object_id)),
+                        run_now_button(InboxState.available, InboxState.run_now(row.object_id)),
                     ),
                     rx.link(rx.button("Queue", size="1", variant="soft"), href=row.href),
                     spacing="2",

@@ -11,17 +11,21 @@ from services import agents as agent_service
 from services import queue
 from services.clock import utcnow
 from services.errors import DomainError
-from services.policy import queue_policy
+from services.policy import presence_rules, queue_policy
+from services.presence import supervisor_is_available
+from services.users import list_users
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
 from supervision_app.components.confirm import confirm_button
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
+from supervision_app.components.run_now import run_now_button
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
 PAGE_SIZE = 25
 ALL = "all"
+MINE, TEAM = "Mine", "Team"
 
 
 def _span(seconds: float) -> str:
@@ -46,13 +50,23 @@ class EntryRow:
     attempts: str
     last_error: str
     pending: bool
+    mine: bool  # only the entry's own supervisor can run it now (they watch the run)
 
 
-def _row(entry: QueueEntryRead, agents: dict[int, str], now: datetime) -> EntryRow:
+def _row(
+    entry: QueueEntryRead,
+    agents: dict[int, str],
+    supervisors: dict[int, str] | None,
+    now: datetime,
+    user_id: int,
+) -> EntryRow:
     pending = entry.status == "pending"
+    agent = agents.get(entry.agent_id, "?")
+    if supervisors is not None:  # the team's queue: whose each entry is
+        agent += f" · for {supervisors.get(entry.supervisor_id, '?')}"
     return EntryRow(
         id=entry.id,
-        agent=agents.get(entry.agent_id, "?"),
+        agent=agent,
         action=entry.action,
         reason=entry.reason,
         priority=entry.priority,
@@ -62,6 +76,7 @@ def _row(entry: QueueEntryRead, agents: dict[int, str], now: datetime) -> EntryR
         attempts=f"{entry.attempts}/{entry.max_attempts}",
         last_error=entry.last_error or "",
         pending=pending,
+        mine=entry.supervisor_id == user_id,
     )
 
 
@@ -72,6 +87,9 @@ class QueueState(rx.State):
     has_next_page: bool = False
     summary: str = ""
     loaded: bool = False
+    available: bool = False  # "Run now" needs the supervisor there to watch the run
+    is_admin: bool = False
+    scope: str = TEAM  # admins: the team's queue (what the sidebar counts) or their own
 
     @rx.event
     async def load(self):
@@ -82,22 +100,31 @@ class QueueState(rx.State):
         status = None if self.status_filter == ALL else self.status_filter
         offset = self.page * PAGE_SIZE
         now = utcnow()
+        self.is_admin = user.is_admin
+        team = user.is_admin and self.scope == TEAM
+        supervisor_id = None if team else user.id
 
         def fetch(session):  # noqa: ANN001, ANN202
             entries = queue.list_entries(
                 session=session,
-                supervisor_id=user.id,
+                supervisor_id=supervisor_id,
                 status=status,
                 limit=PAGE_SIZE + 1,  # one past the page says whether "Next" leads anywhere
                 offset=offset,
             )
-            stats = queue.queue_stats(session=session, supervisor_id=user.id, now=now)
+            stats = queue.queue_stats(session=session, supervisor_id=supervisor_id, now=now)
             agents = {a.id: a.name for a in agent_service.list_agents(session=session)}
-            return entries, stats, agents
+            supervisors = (
+                {u.id: u.display_name for u in list_users(session=session)} if team else None
+            )
+            available = supervisor_is_available(
+                session=session, user_id=user.id, now=now, rules=presence_rules()
+            )
+            return entries, stats, agents, supervisors, available
 
-        entries, stats, agents = await data.read(fetch)
+        entries, stats, agents, supervisors, self.available = await data.read(fetch)
         self.has_next_page = len(entries) > PAGE_SIZE
-        self.rows = [_row(e, agents, now) for e in entries[:PAGE_SIZE]]
+        self.rows = [_row(e, agents, supervisors, now, user.id) for e in entries[:PAGE_SIZE]]
         oldest = (
             f", oldest waiting {_span(stats.oldest_pending_age_s)}"
             if stats.oldest_pending_age_s
@@ -109,6 +136,12 @@ class QueueState(rx.State):
             f"{stats.counts['completed']} completed, {stats.counts['failed']} failed{oldest}{mean}"
         )
         self.loaded = True
+
+    @rx.event
+    async def set_scope(self, value: str | list[str]):
+        self.scope = value if isinstance(value, str) else (value[0] if value else TEAM)
+        self.page = 0
+        await self.load()
 
     @rx.event
     async def set_status_filter(self, value: str):
@@ -135,7 +168,7 @@ class QueueState(rx.State):
         try:
             await data.write(lambda session: action(session, user))
         except DomainError as error:
-            return rx.toast.error(error.message)
+            return rx.toast.error(data.sentence(error.message))
         await self.load()
         return rx.toast.success(success)
 
@@ -212,7 +245,10 @@ def _entry(row: EntryRow) -> rx.Component:
             rx.cond(
                 row.pending,
                 rx.hstack(
-                    rx.button("Run now", size="1", on_click=QueueState.run_now(row.id)),
+                    rx.cond(
+                        row.mine,
+                        run_now_button(QueueState.available, QueueState.run_now(row.id)),
+                    ),
                     confirm_button(
                         "Cancel",
                         title="Cancel " + row.action + "?",
@@ -231,6 +267,16 @@ def queue_page() -> rx.Component:
     return dashboard_page(
         "Queue",
         rx.hstack(
+            rx.cond(
+                QueueState.is_admin,
+                rx.segmented_control.root(
+                    rx.segmented_control.item(TEAM, value=TEAM),
+                    rx.segmented_control.item(MINE, value=MINE),
+                    value=QueueState.scope,
+                    on_change=QueueState.set_scope,
+                    aria_label="Whose queue",
+                ),
+            ),
             rx.select(
                 [ALL, "pending", "executing", "completed", "failed", "cancelled", "expired"],
                 value=QueueState.status_filter,

@@ -76,7 +76,7 @@ class UsersState(rx.State):
                 )
             )
         except DomainError as error:
-            self.form_error = error.message.capitalize() + "."
+            self.form_error = data.sentence(error.message)
             return
         self.form_error = ""
         await self.load()

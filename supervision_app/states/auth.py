@@ -18,6 +18,7 @@ from services.errors import DomainError
 from services.login_cache import signed_in_user
 from services.users import UserRead
 from supervision_app.api.auth import local_page
+from supervision_app.states import data
 
 LOGIN_ROUTE = "/login"
 HOME_ROUTE = "/"
@@ -123,7 +124,7 @@ class AuthState(rx.State):
             address = self.router.session.client_ip or "unknown"
             code = await asyncio.to_thread(_sign_in_code, username, password, address)
         except DomainError as error:
-            self.login_error = error.message.capitalize() + "."
+            self.login_error = data.sentence(error.message)
             self.busy = False
             return
         self.login_error = ""
@@ -142,7 +143,7 @@ class AuthState(rx.State):
                 _create_first_admin, (form.get("username") or "").strip(), password
             )
         except DomainError as error:
-            self.login_error = error.message.capitalize() + "."
+            self.login_error = data.sentence(error.message)
             return
         self.login_error = ""
         return _goto(f"/api/auth/browser?code={code}&next={HOME_ROUTE}")

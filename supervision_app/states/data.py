@@ -36,3 +36,13 @@ async def write(func: Callable[[Session], T]) -> T:
 async def run_blocking(func: Callable[[], T]) -> T:
     """Run a unit of work that opens its own transaction, in a worker thread."""
     return await asyncio.to_thread(func)
+
+
+def sentence(message: str) -> str:
+    """A service's message ("you must be online to watch the run") as a screen says it:
+    capitalised and ended with a full stop, the rest untouched (agent names, levels)."""
+    message = message.strip()
+    if not message:
+        return message
+    message = message[0].upper() + message[1:]
+    return message if message.endswith((".", "!", "?")) else message + "."

@@ -53,10 +53,15 @@ def test_unknown_field_and_missing_field_are_422(client, admin_headers):
 def test_change_level_rotate_and_disable(client, admin_headers):
     body = client.post("/api/agents", json=AGENT, headers=admin_headers).json()
     agent_id, old_key = body["agent"]["id"], body["api_key"]
-    changed = client.patch(
+    unwatched = client.patch(
         f"/api/agents/{agent_id}", json={"maturity_level": "SUPERVISED"}, headers=admin_headers
     )
-    assert changed.json()["maturity_level"] == "SUPERVISED"
+    assert unwatched.status_code == 422 and unwatched.json()["field"] == "supervisor_id"
+    assert "choose a supervisor" in unwatched.json()["detail"]
+    changed = client.patch(
+        f"/api/agents/{agent_id}", json={"maturity_level": "AUTONOMOUS"}, headers=admin_headers
+    )
+    assert changed.json()["maturity_level"] == "AUTONOMOUS"
     rotated = client.post(f"/api/agents/{agent_id}/rotate-key", headers=admin_headers).json()
     assert rotated["api_key"] != old_key
     assert client.get(

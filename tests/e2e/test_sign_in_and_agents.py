@@ -56,6 +56,11 @@ def test_admin_registers_agent_and_sees_key_once(
     dialog.get_by_role("combobox", name="Maturity level").click()
     page.get_by_role("option", name="SUPERVISED").click()
     dialog.get_by_role("button", name="Register agent").click()
+    # Nobody to watch it: it could never act, so the form says so and registers nothing.
+    expect(dialog).to_contain_text("runs only while its human supervisor watches")
+    dialog.get_by_role("combobox", name="Human supervisor").click()
+    page.get_by_role("option", name=re.compile(r"\(admin\)")).click()
+    dialog.get_by_role("button", name="Register agent").click()
 
     key = page.locator("#new-api-key")
     expect(key).to_contain_text("sva_")

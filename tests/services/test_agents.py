@@ -55,7 +55,8 @@ def test_disabled_agent_is_refused(now):
 def test_level_change_is_audited_with_before_and_after(now):
     from services.audit import list_audit_events
 
-    created = make_agent(now, level="INTERN")
+    supervisor = make_user(now)
+    created = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
     with session_scope() as session:
         updated = agent_service.update_agent(
             session=session,
@@ -128,3 +129,45 @@ def test_an_agent_whose_supervisor_was_demoted_needs_a_supervisor(now):
             actor=Actor.system("tests"),
         )
     assert needs_supervisor(intern, viewer)
+
+
+def test_a_supervised_agent_without_a_supervisor_is_refused_as_it_could_never_act(now):
+    """SUPERVISED runs only while its supervisor watches: created, moved to SUPERVISED or
+    left without a supervisor, it would be refused every time it asked."""
+    with pytest.raises(InvalidInput) as error, session_scope() as session:
+        agent_service.create_agent(
+            session=session,
+            name="unwatched",
+            category="ops",
+            maturity_level="SUPERVISED",
+            now=now,
+            actor=Actor.system(),
+        )
+    assert error.value.field == "supervisor_id" and "choose a supervisor" in error.value.message
+
+    intern = make_agent(now, level="INTERN")
+    with pytest.raises(InvalidInput), session_scope() as session:
+        agent_service.update_agent(
+            session=session,
+            agent_id=intern.agent.id,
+            maturity_level="SUPERVISED",
+            now=now,
+            actor=Actor.system(),
+        )
+    supervisor = make_user(now)
+    watched = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    with pytest.raises(InvalidInput), session_scope() as session:
+        agent_service.update_agent(
+            session=session,
+            agent_id=watched.agent.id,
+            supervisor_id=None,
+            now=now,
+            actor=Actor.system(),
+        )
+    with read_scope() as session:
+        assert (
+            agent_service.get_agent(session=session, agent_id=intern.agent.id).maturity_level
+            == "INTERN"
+        )
+        kept = agent_service.get_agent(session=session, agent_id=watched.agent.id)
+    assert kept.supervisor_id == supervisor.id
