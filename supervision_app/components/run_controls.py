@@ -144,7 +144,7 @@ def sticky_header() -> rx.Component:
                 ),
                 href="/monitoring",
             ),
-            rx.heading(RunState.action, size="5"),
+            rx.heading(RunState.action, size="5", overflow_wrap="anywhere"),
             status_badge(RunState.status),
             rx.cond(RunState.stale, stale_badge(RunState.silent_for)),
             rx.spacer(),

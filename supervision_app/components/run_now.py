@@ -12,7 +12,9 @@ def run_now_button(available: rx.Var[bool], on_click: rx.EventHandler) -> rx.Com
     # A disabled button takes no pointer or focus: the span around it shows the reason.
     return rx.tooltip(
         rx.el.span(
-            rx.button("Run now", size="1", disabled=~available, on_click=on_click),
+            rx.button(
+                "Run now", size="1", disabled=~available, on_click=on_click, white_space="nowrap"
+            ),
             tab_index=rx.cond(available, -1, 0),
         ),
         content=rx.cond(available, "Start it now; you watch it as it runs", OFFLINE),

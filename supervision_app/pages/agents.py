@@ -534,6 +534,7 @@ def agents_page() -> rx.Component:
             rx.cond(AuthState.is_admin, _create_dialog()),
             width="100%",
             align="center",
+            wrap="wrap",  # a phone puts "New agent" under the sentence
         ),
         _key_dialog(),
         rx.cond(

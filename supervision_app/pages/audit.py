@@ -165,6 +165,7 @@ def audit_page() -> rx.Component:
                     rx.button("Export JSON", variant="outline", on_click=AuditState.export_json),
                     width="100%",
                     align="center",
+                    wrap="wrap",  # a phone puts the buttons under the filter
                 ),
                 rx.cond(
                     AuditState.rows.length() > 0,

@@ -148,6 +148,7 @@ def history_page() -> rx.Component:
                                 rx.badge(d.decision, variant="soft"),
                                 rx.text(d.reason, size="1", color_scheme="gray"),
                                 align="center",
+                                wrap="wrap",
                                 data_testid="decision-row",
                             ),
                         ),

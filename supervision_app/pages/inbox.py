@@ -166,7 +166,7 @@ def _item(row: InboxRow, index: rx.Var[int]) -> rx.Component:
                 width="100%",
                 spacing="2",
             ),
-            rx.cond(row.detail != "", rx.text(row.detail, size="2")),
+            rx.cond(row.detail != "", rx.text(row.detail, size="2", overflow_wrap="anywhere")),
             rx.cond(
                 row.parameters != "",
                 rx.code(row.parameters, size="1", white_space="pre-wrap", word_break="break-all"),

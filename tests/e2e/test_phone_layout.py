@@ -1,0 +1,78 @@
+"""Nothing is wider than a 360 px phone, on any screen, for any role: what does not fit
+wraps (wide tables scroll inside their own box, never the page)."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, expect
+
+from supervision_app.client import SupervisionClient
+from tests.e2e.conftest import (
+    PASSWORD,
+    RunningApp,
+    make_agent_key,
+    make_supervisor,
+    sign_in,
+)
+
+pytestmark = pytest.mark.usefixtures("admin_account")
+
+PHONE = {"width": 360, "height": 780}
+# Every screen of the sidebar (supervision_app/supervision_app.py SCREENS); a run's page and
+# an agent's history are added with ids of their own.
+SCREENS = [
+    "/",
+    "/monitoring",
+    "/proposals",
+    "/queue",
+    "/agents",
+    "/presence",
+    "/audit",
+    "/users",
+    "/reviewers",
+]
+
+
+def too_wide(browser: Browser, app: RunningApp, username: str, password: str, paths: list[str]):
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    sign_in(page, app, username, password)  # it waits for the name the desktop header shows
+    page.set_viewport_size(PHONE)
+    wide = {}
+    for path in paths:
+        page.goto(f"{app.url}{path}")
+        page.get_by_role("heading").first.wait_for()  # signed in, the screen drawn
+        expect(page.locator("[aria-busy=true]")).to_have_count(0)  # its data arrived
+        width = page.evaluate("document.documentElement.scrollWidth")
+        if width > PHONE["width"]:
+            wide[path] = width
+    context.close()
+    return wide
+
+
+def test_no_screen_is_wider_than_a_phone_for_any_role(
+    browser: Browser, running_app: RunningApp, admin_account
+):
+    make_supervisor(running_app, "phoebe")
+    running_app.cli("create-user", "vera", "--role", "viewer", "--password", PASSWORD)
+    bot = SupervisionClient(
+        running_app.url,
+        make_agent_key(running_app, "phoebe-bot-with-a-rather-long-name", "SUPERVISED", "phoebe"),
+    )
+    queued = bot.act("a_rather_long_action_name_for_a_phone", {"k": "v" * 80}, reason="x" * 200)
+    assert queued.decision == "queued"
+    intern = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "phoebe-intern", "INTERN", "phoebe")
+    )
+    assert intern.act("send_email", {"to": "someone@example.com"}).decision == "proposed"
+    auto = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "phoebe-auto", "AUTONOMOUS")
+    )
+    run = auto.act("summarise_a_very_long_document_title", {"pages": list(range(40))})
+    assert run.decision == "approved_to_run"
+    agent_id = intern.me()["agent"]["id"]
+    screens = [*SCREENS, f"/runs/{run.execution_id}", f"/history/{agent_id}"]
+
+    for username, password in (admin_account, ("phoebe", PASSWORD), ("vera", PASSWORD)):
+        assert too_wide(browser, running_app, username, password, screens) == {}, username
