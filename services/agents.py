@@ -94,10 +94,14 @@ def _check_supervisor(session: Session, supervisor_id: int | None) -> None:
         raise InvalidInput("a viewer cannot supervise agents", field="supervisor_id")
 
 
-def _check_watchable(level: MaturityLevel, supervisor_id: int | None) -> None:
-    """A SUPERVISED agent acts only while its human supervisor watches: without one, every
-    action it asks for would be refused, so the configuration is refused instead."""
-    if level == MaturityLevel.SUPERVISED and supervisor_id is None:
+def _check_watchable(session: Session, level: MaturityLevel, supervisor_id: int | None) -> None:
+    """A SUPERVISED agent acts only while its human supervisor watches: without one who can
+    (none, deactivated, a viewer), every action it asks for would wait or be refused, so the
+    configuration is refused instead."""
+    if level != MaturityLevel.SUPERVISED:
+        return
+    supervisor = session.get(User, supervisor_id) if supervisor_id is not None else None
+    if supervisor is None or not supervisor.is_active or supervisor.role == UserRole.VIEWER:
         raise InvalidInput(
             "a SUPERVISED agent runs only while its human supervisor watches: choose a "
             "supervisor, or another level",
@@ -137,7 +141,7 @@ def create_agent(
     level = parse_level(maturity_level)
     category = _check_category(category)
     _check_supervisor(session, supervisor_id)
-    _check_watchable(level, supervisor_id)
+    _check_watchable(session, level, supervisor_id)
     _require_checked(callback_url)
     if session.exec(select(Agent).where(func.lower(Agent.name) == name.lower())).first():
         raise Conflict(f"an agent named '{name}' already exists", field="name")
@@ -231,7 +235,11 @@ def update_agent(
     agent = _load(session, agent_id)
     before = _audit_view(agent)
     level = parse_level(maturity_level) if maturity_level is not None else agent.maturity_level
-    _check_watchable(level, agent.supervisor_id if supervisor_id is _UNSET else supervisor_id)
+    new_supervisor = agent.supervisor_id if supervisor_id is _UNSET else supervisor_id
+    if level != agent.maturity_level or new_supervisor != agent.supervisor_id:
+        # Only what changes who watches it: an agent left without one by an older version
+        # can still be disabled or edited.
+        _check_watchable(session, level, new_supervisor)
     if maturity_level is not None:
         agent.maturity_level = level
     moved: dict[str, int] = {}

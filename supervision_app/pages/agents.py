@@ -236,7 +236,7 @@ class AgentsState(rx.State):
                 )
             )
         except DomainError as error:
-            return rx.toast.error(error.message)
+            return rx.toast.error(data.sentence(error.message))
         await self.load()
         return rx.toast.success(message)
 

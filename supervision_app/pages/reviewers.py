@@ -180,7 +180,7 @@ class ReviewersState(rx.State):
                 )
             )
         except DomainError as error:
-            self.edit_error = error.message[:1].upper() + error.message[1:] + "."
+            self.edit_error = data.sentence(error.message)
             return
         self.edit_error = ""
         await self.load()

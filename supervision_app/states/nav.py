@@ -346,7 +346,7 @@ class NavState(rx.State):
                 )
             )
         except DomainError as error:
-            return rx.toast.error(error.message)
+            return rx.toast.error(data.sentence(error.message))
         await self._after_change(update, user)
         until = f" for {_minutes_text(minutes)}" if minutes else ""
         return rx.toast.info(f"You appear {state}{until}.")

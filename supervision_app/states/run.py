@@ -326,6 +326,6 @@ class RunState(rx.State):
                 )
             )
         except DomainError as error:
-            return rx.toast.error(error.message)
+            return rx.toast.error(data.sentence(error.message))
         await self.load()
         return rx.toast.success("Supervision completed.")

@@ -33,7 +33,16 @@ SCREENS = [
 ]
 
 
-def too_wide(browser: Browser, app: RunningApp, username: str, password: str, paths: list[str]):
+def too_wide(
+    browser: Browser,
+    app: RunningApp,
+    username: str,
+    password: str,
+    paths: list[str],
+    shows: dict[str, str],
+) -> dict[str, int]:
+    """The screens wider than the phone, measured once each shows its data (`shows`: the
+    long text a screen must be showing first, where this user sees one)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)
@@ -44,6 +53,8 @@ def too_wide(browser: Browser, app: RunningApp, username: str, password: str, pa
         page.goto(f"{app.url}{path}")
         page.get_by_role("heading").first.wait_for()  # signed in, the screen drawn
         expect(page.locator("[aria-busy=true]")).to_have_count(0)  # its data arrived
+        if path in shows:
+            expect(page.get_by_text(shows[path]).first).to_be_visible(timeout=15_000)
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             wide[path] = width
@@ -65,7 +76,8 @@ def test_no_screen_is_wider_than_a_phone_for_any_role(
     intern = SupervisionClient(
         running_app.url, make_agent_key(running_app, "phoebe-intern", "INTERN", "phoebe")
     )
-    assert intern.act("send_email", {"to": "someone@example.com"}).decision == "proposed"
+    proposed = intern.act("send_email", {"to": "someone@example.com"}, reason="y" * 200)
+    assert proposed.decision == "proposed"
     auto = SupervisionClient(
         running_app.url, make_agent_key(running_app, "phoebe-auto", "AUTONOMOUS")
     )
@@ -74,5 +86,16 @@ def test_no_screen_is_wider_than_a_phone_for_any_role(
     agent_id = intern.me()["agent"]["id"]
     screens = [*SCREENS, f"/runs/{run.execution_id}", f"/history/{agent_id}"]
 
+    long_reason = {"/": "y" * 40}  # the proposal's reason, one unbroken word
+    shows = {
+        admin_account[0]: {
+            **long_reason,
+            f"/runs/{run.execution_id}": "summarise_a_very_long_document_title",
+            f"/history/{agent_id}": "send_email",
+        },
+        "phoebe": {**long_reason, f"/history/{agent_id}": "send_email"},
+        "vera": {},
+    }
     for username, password in (admin_account, ("phoebe", PASSWORD), ("vera", PASSWORD)):
-        assert too_wide(browser, running_app, username, password, screens) == {}, username
+        wide = too_wide(browser, running_app, username, password, screens, shows[username])
+        assert wide == {}, username

@@ -171,3 +171,39 @@ def test_a_supervised_agent_without_a_supervisor_is_refused_as_it_could_never_ac
         )
         kept = agent_service.get_agent(session=session, agent_id=watched.agent.id)
     assert kept.supervisor_id == supervisor.id
+
+
+def test_supervised_needs_a_supervisor_who_can_watch_and_old_agents_stay_editable(now):
+    from services.users import update_user
+
+    supervisor = make_user(now)
+    intern = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    with session_scope() as session:
+        update_user(
+            session=session, user_id=supervisor.id, role="viewer", now=now, actor=Actor.system()
+        )
+    with pytest.raises(InvalidInput) as error, session_scope() as session:
+        agent_service.update_agent(
+            session=session,
+            agent_id=intern.agent.id,
+            maturity_level="SUPERVISED",
+            now=now,
+            actor=Actor.system(),
+        )
+    assert error.value.field == "supervisor_id"
+
+    # Left without a supervisor by an older version: it can still be disabled and edited.
+    with session_scope() as session:
+        old = session.get(Agent, intern.agent.id)
+        old.maturity_level, old.supervisor_id = "SUPERVISED", None
+        session.add(old)
+    with session_scope() as session:
+        disabled = agent_service.update_agent(
+            session=session,
+            agent_id=intern.agent.id,
+            is_enabled=False,
+            description="kept for the audit",
+            now=now,
+            actor=Actor.system(),
+        )
+    assert not disabled.is_enabled
