@@ -315,12 +315,23 @@ def queue_page() -> rx.Component:
                 overflow_x="auto",
                 width="100%",
             ),
-            empty_state(
-                "list-ordered",
-                "Nothing waiting for you",
-                "When a SUPERVISED agent you supervise asks to act while you are away or offline, "
-                "its work waits here and starts when you are back online (or with “Run now”).",
-                loaded=QueueState.loaded,
+            rx.cond(
+                QueueState.is_admin & (QueueState.scope == TEAM),
+                empty_state(
+                    "list-ordered",
+                    "Nothing waiting in the team's queue",
+                    "When a SUPERVISED agent asks to act while its supervisor is away or offline, "
+                    "its work waits here and starts when they are back online.",
+                    loaded=QueueState.loaded,
+                ),
+                empty_state(
+                    "list-ordered",
+                    "Nothing waiting for you",
+                    "When a SUPERVISED agent you supervise asks to act while you are away or "
+                    "offline, its work waits here and starts when you are back online (or with "
+                    "“Run now”).",
+                    loaded=QueueState.loaded,
+                ),
             ),
         ),
         pager(

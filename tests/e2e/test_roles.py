@@ -30,5 +30,6 @@ def test_an_admin_sees_the_teams_queue_and_can_switch_to_their_own(
 
     page.get_by_role("radio", name="Mine").click()
     expect(page.get_by_test_id("queue-row")).to_have_count(0)
+    expect(page.get_by_text("Nothing waiting for you")).to_be_visible()
     page.get_by_role("radio", name="Team").click()
     expect(row).to_be_visible()
