@@ -109,22 +109,50 @@ def sidebar() -> rx.Component:
     )
 
 
+def _menu_link(label: str, href: str) -> rx.Component:
+    count = COUNTS.get(href)
+    return rx.menu.item(
+        rx.hstack(
+            rx.text(label),
+            rx.spacer(),
+            rx.cond(count > 0, rx.badge(count, radius="full", variant="solid", size="1"))
+            if count is not None
+            else rx.fragment(),
+            width="100%",
+            align="center",
+        ),
+        on_click=rx.redirect(href),
+    )
+
+
 def mobile_nav() -> rx.Component:
+    """The phone's menu: everything the sidebar and the header's name hold."""
     return rx.box(
         rx.menu.root(
             rx.menu.trigger(rx.icon_button(rx.icon("menu"), variant="ghost", aria_label="Menu")),
             rx.menu.content(
-                *[rx.menu.item(label, on_click=rx.redirect(href)) for label, href, _ in SCREENS],
+                rx.text(
+                    AuthState.display_name + " · " + AuthState.role,
+                    size="1",
+                    color_scheme="gray",
+                    padding_x="0.75em",
+                    padding_y="0.25em",
+                ),
+                rx.menu.separator(),
+                *[_menu_link(label, href) for label, href, _ in SCREENS],
                 rx.cond(
                     AuthState.is_admin,
                     rx.fragment(
                         rx.menu.separator(),
-                        *[
-                            rx.menu.item(label, on_click=rx.redirect(href))
-                            for label, href, _ in ADMIN_SCREENS
-                        ],
+                        *[_menu_link(label, href) for label, href, _ in ADMIN_SCREENS],
                     ),
                 ),
+                rx.menu.separator(),
+                rx.menu.item(
+                    rx.color_mode_cond(light="Dark theme", dark="Light theme"),
+                    on_click=rx.toggle_color_mode,
+                ),
+                min_width="14em",
             ),
         ),
         display=["block", "block", "none"],

@@ -3,6 +3,8 @@ wraps (wide tables scroll inside their own box, never the page)."""
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from playwright.sync_api import Browser, expect
 
@@ -99,3 +101,31 @@ def test_no_screen_is_wider_than_a_phone_for_any_role(
     for username, password in (admin_account, ("phoebe", PASSWORD), ("vera", PASSWORD)):
         wide = too_wide(browser, running_app, username, password, screens, shows[username])
         assert wide == {}, username
+
+
+def test_the_phone_menu_holds_what_the_sidebar_and_header_hold(
+    browser: Browser, running_app: RunningApp, admin_account
+):
+    intern = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "menu-intern", "INTERN")
+    )
+    assert intern.act("send_email", {"to": "someone@example.com"}).decision == "proposed"
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    try:
+        sign_in(page, running_app, *admin_account)
+        page.set_viewport_size(PHONE)
+        page.get_by_role("button", name="Menu").click()
+        menu = page.get_by_role("menu")
+        expect(menu).to_contain_text(f"{admin_account[0]} · admin")  # who is signed in
+        needs_you = menu.get_by_role("menuitem", name="Needs you")
+        expect(needs_you).to_contain_text(re.compile(r"Needs you\s*[1-9]"))  # with its count
+        expect(menu.get_by_role("menuitem", name="Users")).to_be_visible()
+        was_dark = "dark" in (page.locator("html").get_attribute("class") or "")
+        menu.get_by_role("menuitem", name=re.compile("theme")).click()
+        expect(page.locator("html")).to_have_class(re.compile("light" if was_dark else "dark"))
+        page.get_by_role("button", name="Menu").click()
+        page.get_by_role("menu").get_by_role("menuitem", name="Users").click()
+        expect(page.get_by_role("heading", name="Users")).to_be_visible()
+    finally:
+        context.close()
