@@ -57,7 +57,7 @@ AUDITED = {
 
 
 # Not "events": a run that speaks again leaves the list at its 15 s refresh, not per line.
-INBOX_TOPICS = {"proposal", "execution", "queue_entry", "agent", "presence"}
+INBOX_TOPICS = {"proposal", "execution", "queue_entry", "agent"}
 
 
 def _run_topics(params: dict[str, str]) -> set[str]:

@@ -9,6 +9,7 @@ from supervision_app.components.badges import risk_badge
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.run_now import run_now_button
 from supervision_app.states.inbox import InboxRow, InboxState
+from supervision_app.states.nav import NavState
 
 # Single keys act on the focused row, unless the person is typing somewhere.
 KEYBOARD_SCRIPT = """
@@ -91,7 +92,7 @@ def _actions(row: InboxRow) -> rx.Component:
                 rx.hstack(
                     rx.cond(
                         row.mine,
-                        run_now_button(InboxState.available, InboxState.run_now(row.object_id)),
+                        run_now_button(NavState.my_available, InboxState.run_now(row.object_id)),
                     ),
                     rx.link(rx.button("Queue", size="1", variant="soft"), href=row.href),
                     spacing="2",

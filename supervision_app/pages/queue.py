@@ -11,8 +11,7 @@ from services import agents as agent_service
 from services import queue
 from services.clock import utcnow
 from services.errors import DomainError
-from services.policy import presence_rules, queue_policy
-from services.presence import supervisor_is_available
+from services.policy import queue_policy
 from services.users import list_users
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
@@ -22,6 +21,7 @@ from supervision_app.components.pager import pager
 from supervision_app.components.run_now import run_now_button
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
+from supervision_app.states.nav import NavState
 
 PAGE_SIZE = 25
 ALL = "all"
@@ -87,7 +87,6 @@ class QueueState(rx.State):
     has_next_page: bool = False
     summary: str = ""
     loaded: bool = False
-    available: bool = False  # "Run now" needs the supervisor there to watch the run
     is_admin: bool = False
     scope: str = TEAM  # admins: the team's queue (what the sidebar counts) or their own
 
@@ -117,12 +116,9 @@ class QueueState(rx.State):
             supervisors = (
                 {u.id: u.display_name for u in list_users(session=session)} if team else None
             )
-            available = supervisor_is_available(
-                session=session, user_id=user.id, now=now, rules=presence_rules()
-            )
-            return entries, stats, agents, supervisors, available
+            return entries, stats, agents, supervisors
 
-        entries, stats, agents, supervisors, self.available = await data.read(fetch)
+        entries, stats, agents, supervisors = await data.read(fetch)
         self.has_next_page = len(entries) > PAGE_SIZE
         self.rows = [_row(e, agents, supervisors, now, user.id) for e in entries[:PAGE_SIZE]]
         oldest = (
@@ -247,7 +243,7 @@ def _entry(row: EntryRow) -> rx.Component:
                 rx.hstack(
                     rx.cond(
                         row.mine,
-                        run_now_button(QueueState.available, QueueState.run_now(row.id)),
+                        run_now_button(NavState.my_available, QueueState.run_now(row.id)),
                     ),
                     confirm_button(
                         "Cancel",

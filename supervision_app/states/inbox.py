@@ -10,8 +10,7 @@ import reflex as rx
 from services import inbox, interventions, proposals, queue
 from services.clock import utcnow
 from services.errors import Conflict, DomainError
-from services.policy import liveness_policy, presence_rules, queue_policy
-from services.presence import supervisor_is_available
+from services.policy import liveness_policy, queue_policy
 from supervision_app.components.timefmt import clock_time, span
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
@@ -105,7 +104,6 @@ class InboxState(rx.State):
     rows: list[InboxRow] = []
     loaded: bool = False
     may_act: bool = True
-    available: bool = False  # "Run now" needs the supervisor there to watch the run
     cursor: int = 0
     rejecting: str = ""  # the key of the row whose reject reason is open
     reject_reason: str = ""
@@ -140,12 +138,9 @@ class InboxState(rx.State):
             decided = None
             if open_row is not None and open_row.key not in {i.key for i in items}:
                 decided = _decided_elsewhere(session, open_row, user, now)
-            available = supervisor_is_available(
-                session=session, user_id=user.id, now=now, rules=presence_rules()
-            )
-            return items, decided, available
+            return items, decided
 
-        items, decided, self.available = await data.read(fetch)
+        items, decided = await data.read(fetch)
         if decided is not None:  # the row goes; what was typed stays, in the notice
             self._decided_first = decided
             self._say_decided_first()

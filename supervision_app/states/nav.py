@@ -140,6 +140,7 @@ class NavState(rx.State):
     queued_entries: int = 0
     active_runs: int = 0
     my_state: str = "offline"
+    my_available: bool = False  # may watch work now ("Run now" is on)
     my_override: str = ""
     my_override_until: str = ""
     connected: bool = False
@@ -176,6 +177,7 @@ class NavState(rx.State):
             self.needs_you = needs_you
             self._title_stale = True
         self.my_state = str(mine.state)
+        self.my_available = presence.is_available_state(mine.state, rules)
         self.my_override = str(mine.override_state or "")
         self.my_override_until = (
             f"until {clock_time(mine.override_expires_at, utcnow())}"
