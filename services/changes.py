@@ -149,13 +149,14 @@ def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
     note_change(orm_execute_state.session, kind)
 
 
-def note_inserted(session: Session, table_name: str, row_id: int) -> None:
-    """A row inserted with a Core statement (services.rows): "<kind>" and "<kind>:<id>", as
-    an ORM insert notes them."""
+def note_inserted(session: Session, table_name: str, row_id: int | None) -> None:
+    """Rows inserted with a Core statement (services.rows): "<kind>" and, for one row,
+    "<kind>:<id>", as an ORM insert notes them."""
     watched = _WATCHED_TABLES.get(table_name)
     if watched is not None:
         note_change(session, watched[0])
-        note_change(session, f"{watched[0]}:{row_id}")
+        if row_id is not None:
+            note_change(session, f"{watched[0]}:{row_id}")
 
 
 def _table_of(statement: object) -> str:

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import Float, String, bindparam, func, insert, update
+from sqlalchemy import Float, String, bindparam, func, update
 from sqlmodel import Session, col, select
 
 from models import EventKind, Execution, ExecutionEvent, ExecutionStatus, SupervisionMode
@@ -29,6 +29,7 @@ from services.executions import (
     start_if_ready,
 )
 from services.json_limits import JsonObject, JsonValue
+from services.rows import insert_rows
 from services.run_monitor import MonitorPolicy, check_batch
 
 MAX_EVENTS_PER_BATCH = 500
@@ -175,7 +176,6 @@ _CLAIM_SEQS = (
     )
     .returning(Execution.last_seq, Execution.error)
 )
-_INSERT_EVENTS = insert(ExecutionEvent)
 
 
 def _report_to_running_run(
@@ -186,34 +186,29 @@ def _report_to_running_run(
         return None
     progress = [event for event in events if isinstance(event, ProgressEvent)]
     last = progress[-1] if progress else None
-    connection = session.connection()
-    claimed = connection.execute(
-        _CLAIM_SEQS,
-        {
-            "run": execution_id,
-            "agent": agent_id,
-            "added": len(events),
-            "at": now,
-            "new_step": last.step if last else None,
-            "new_percent": _progress_percent(last) if last else None,
-        },
-    ).first()
+    claimed = (
+        session.connection()
+        .execute(
+            _CLAIM_SEQS,
+            {
+                "run": execution_id,
+                "agent": agent_id,
+                "added": len(events),
+                "at": now,
+                "new_step": last.step if last else None,
+                "new_percent": _progress_percent(last) if last else None,
+            },
+        )
+        .first()
+    )
     if claimed is None:
         return None
     first_seq = claimed.last_seq - len(events) + 1
     rows = [
-        {
-            "level": None,
-            "message": None,
-            "data": None,
-            **_event_row(event),
-            "execution_id": execution_id,
-            "seq": first_seq + index,
-            "created_at": now,
-        }
-        for index, event in enumerate(events)
+        {**_event_row(event), "execution_id": execution_id, "seq": first_seq + i, "created_at": now}
+        for i, event in enumerate(events)
     ]
-    connection.execute(_INSERT_EVENTS, rows)
+    insert_rows(session, ExecutionEvent, rows)
     note_change(session, f"events:{execution_id}")
     state = run_control_state(
         session,

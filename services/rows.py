@@ -36,16 +36,32 @@ def _defaults(model: type[SQLModel]) -> tuple[dict[str, Any], dict[str, Callable
 
 
 @cache
+def _insert(model: type[SQLModel]) -> Insert:
+    return insert(model.__table__)  # type: ignore[attr-defined]
+
+
+@cache
 def _insert_returning_id(model: type[SQLModel]) -> Insert:
-    table = model.__table__  # type: ignore[attr-defined]
-    return insert(table).returning(table.c.id)
+    return _insert(model).returning(model.__table__.c.id)  # type: ignore[attr-defined]
+
+
+def _with_defaults(model: type[SQLModel], values: dict[str, Any]) -> dict[str, Any]:
+    fixed, made = _defaults(model)
+    return {**fixed, **{name: factory() for name, factory in made.items()}, **values}
 
 
 def insert_row(session: Session, model: type[SQLModel], **values: Any) -> int:
     """Insert one row of `model` with `values` (the rest defaulted as the model says); its id."""
-    fixed, made = _defaults(model)
-    row = {**fixed, **{name: factory() for name, factory in made.items()}, **values}
+    row = _with_defaults(model, values)
     # On the session's connection: the ORM's execute (and its autoflush) cost as much again.
     row_id = session.connection().execute(_insert_returning_id(model), row).scalar_one()
     note_inserted(session, model.__tablename__, row_id)  # type: ignore[arg-type]
     return row_id
+
+
+def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, Any]]) -> None:
+    """Insert rows of one table with a single executemany, in list order (ids ascend along
+    it), each defaulted as the model says. For rows nobody needs the ids of (a report's
+    lines); a watched table's kind is noted."""
+    session.connection().execute(_insert(model), [_with_defaults(model, row) for row in rows])
+    note_inserted(session, model.__tablename__, None)  # type: ignore[arg-type]
