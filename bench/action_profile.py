@@ -53,46 +53,58 @@ def _instrument() -> None:
     audit._append_to_chain = _timed("audit_chain", audit._append_to_chain)  # type: ignore[attr-defined]
 
 
-def _one_action(loop: asyncio.AbstractEventLoop, key: str, index: int) -> None:
-    from services import governance
-    from services.clock import utcnow
+def _timed_request(
+    loop: asyncio.AbstractEventLoop, key: str, part: str, work: Callable[[Any, Any], object]
+) -> None:
+    """One request as the route runs it: sign-in, then `work(session, agent)` in a
+    `session_scope`, then its commit; each part's time added up."""
     from services.db import session_scope
-    from services.governance import ActionInput
-    from services.policy import governance_policy
     from supervision_app.api.auth import caller_of
 
     started = time.perf_counter()
     agent = loop.run_until_complete(caller_of(key)).agent
     signed_in = time.perf_counter()
     with session_scope() as session:
-        governance.route_action(
+        work(session, agent)
+        worked = time.perf_counter()
+    committed = time.perf_counter()
+    _spent["sign_in"] += signed_in - started
+    _spent[part] += worked - signed_in
+    _spent["commit"] += committed - worked
+    _spent["total"] += committed - started
+
+
+def _one_action(loop: asyncio.AbstractEventLoop, key: str, index: int) -> None:
+    from services import governance
+    from services.clock import utcnow
+    from services.governance import ActionInput
+    from services.policy import governance_policy
+
+    _timed_request(
+        loop,
+        key,
+        "route_action",
+        lambda session, agent: governance.route_action(
             session=session,
             agent=agent,
             request=ActionInput(action="profile", parameters={"n": index}),
             now=utcnow(),
             policy=governance_policy(),
-        )
-        routed = time.perf_counter()
-    committed = time.perf_counter()
-    _spent["sign_in"] += signed_in - started
-    _spent["route_action"] += routed - signed_in
-    _spent["commit"] += committed - routed
-    _spent["total"] += committed - started
+        ),
+    )
 
 
 def _one_event(loop: asyncio.AbstractEventLoop, key: str, execution_id: int, index: int) -> None:
     from services import execution_events
     from services.clock import utcnow
-    from services.db import session_scope
     from services.execution_events import LogEvent
     from services.policy import monitor_policy
-    from supervision_app.api.auth import caller_of
 
-    started = time.perf_counter()
-    agent = loop.run_until_complete(caller_of(key)).agent
-    signed_in = time.perf_counter()
-    with session_scope() as session:
-        execution_events.record_events(
+    _timed_request(
+        loop,
+        key,
+        "record_events",
+        lambda session, agent: execution_events.record_events(
             session=session,
             agent=agent,
             execution_id=execution_id,
@@ -100,13 +112,8 @@ def _one_event(loop: asyncio.AbstractEventLoop, key: str, execution_id: int, ind
             ack=[],
             now=utcnow(),
             monitor=monitor_policy(),
-        )
-        recorded = time.perf_counter()
-    committed = time.perf_counter()
-    _spent["sign_in"] += signed_in - started
-    _spent["record_events"] += recorded - signed_in
-    _spent["commit"] += committed - recorded
-    _spent["total"] += committed - started
+        ),
+    )
 
 
 def _report(kind: str, count: int) -> None:

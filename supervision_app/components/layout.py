@@ -50,18 +50,23 @@ COUNTS = {
 }
 
 
+def _count_badge(href: str) -> rx.Component:
+    """How many wait on the screen at `href` (sidebar and phone menu alike)."""
+    count = COUNTS.get(href)
+    if count is None:
+        return rx.fragment()
+    return rx.cond(count > 0, rx.badge(count, radius="full", variant="solid", size="1"))
+
+
 def _nav_link(label: str, href: str, icon: str) -> rx.Component:
     path = rx.State.router.page.path
     active = (path == href) | ((href == "/") & ((path == "/index") | (path == "index")))
-    count = COUNTS.get(href)
     return rx.link(
         rx.hstack(
             rx.icon(icon, size=16),
             rx.text(label, size="2", weight="medium"),
             rx.spacer(),
-            rx.cond(count > 0, rx.badge(count, radius="full", variant="solid", size="1"))
-            if count is not None
-            else rx.fragment(),
+            _count_badge(href),
             align="center",
             spacing="2",
             padding_x="0.75em",
@@ -110,14 +115,11 @@ def sidebar() -> rx.Component:
 
 
 def _menu_link(label: str, href: str) -> rx.Component:
-    count = COUNTS.get(href)
     return rx.menu.item(
         rx.hstack(
             rx.text(label),
             rx.spacer(),
-            rx.cond(count > 0, rx.badge(count, radius="full", variant="solid", size="1"))
-            if count is not None
-            else rx.fragment(),
+            _count_badge(href),
             width="100%",
             align="center",
         ),

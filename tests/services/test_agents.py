@@ -131,6 +131,14 @@ def test_an_agent_whose_supervisor_was_demoted_needs_a_supervisor(now):
     assert needs_supervisor(intern, viewer)
 
 
+def update(agent_id: int, now, **fields):
+    """An admin's change to an agent, in its own transaction."""
+    with session_scope() as session:
+        return agent_service.update_agent(
+            session=session, agent_id=agent_id, now=now, actor=Actor.system(), **fields
+        )
+
+
 def test_a_supervised_agent_without_a_supervisor_is_refused_as_it_could_never_act(now):
     """SUPERVISED runs only while its supervisor watches: created, moved to SUPERVISED or
     left without a supervisor, it would be refused every time it asked."""
@@ -146,24 +154,12 @@ def test_a_supervised_agent_without_a_supervisor_is_refused_as_it_could_never_ac
     assert error.value.field == "supervisor_id" and "choose a supervisor" in error.value.message
 
     intern = make_agent(now, level="INTERN")
-    with pytest.raises(InvalidInput), session_scope() as session:
-        agent_service.update_agent(
-            session=session,
-            agent_id=intern.agent.id,
-            maturity_level="SUPERVISED",
-            now=now,
-            actor=Actor.system(),
-        )
+    with pytest.raises(InvalidInput):
+        update(intern.agent.id, now, maturity_level="SUPERVISED")
     supervisor = make_user(now)
     watched = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
-    with pytest.raises(InvalidInput), session_scope() as session:
-        agent_service.update_agent(
-            session=session,
-            agent_id=watched.agent.id,
-            supervisor_id=None,
-            now=now,
-            actor=Actor.system(),
-        )
+    with pytest.raises(InvalidInput):
+        update(watched.agent.id, now, supervisor_id=None)
     with read_scope() as session:
         assert (
             agent_service.get_agent(session=session, agent_id=intern.agent.id).maturity_level
@@ -182,14 +178,8 @@ def test_supervised_needs_a_supervisor_who_can_watch_and_old_agents_stay_editabl
         update_user(
             session=session, user_id=supervisor.id, role="viewer", now=now, actor=Actor.system()
         )
-    with pytest.raises(InvalidInput) as error, session_scope() as session:
-        agent_service.update_agent(
-            session=session,
-            agent_id=intern.agent.id,
-            maturity_level="SUPERVISED",
-            now=now,
-            actor=Actor.system(),
-        )
+    with pytest.raises(InvalidInput) as error:
+        update(intern.agent.id, now, maturity_level="SUPERVISED")
     assert error.value.field == "supervisor_id"
 
     # Left without a supervisor by an older version: it can still be disabled and edited.
@@ -197,13 +187,5 @@ def test_supervised_needs_a_supervisor_who_can_watch_and_old_agents_stay_editabl
         old = session.get(Agent, intern.agent.id)
         old.maturity_level, old.supervisor_id = "SUPERVISED", None
         session.add(old)
-    with session_scope() as session:
-        disabled = agent_service.update_agent(
-            session=session,
-            agent_id=intern.agent.id,
-            is_enabled=False,
-            description="kept for the audit",
-            now=now,
-            actor=Actor.system(),
-        )
+    disabled = update(intern.agent.id, now, is_enabled=False, description="kept for the audit")
     assert not disabled.is_enabled
