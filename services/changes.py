@@ -130,14 +130,15 @@ def _set_based_change(orm_execute_state) -> None:  # noqa: ANN001
     """UPDATE and INSERT statements run through the session (claims, conditional moves)
     change rows no ORM object stands for: note their kind (lists reload by kind). An UPDATE
     of bookkeeping columns only (a review claim, a monitor's progress mark) is not shown."""
-    if (orm_execute_state.is_update or orm_execute_state.is_delete) and _table_of(
-        orm_execute_state.statement
-    ) == Agent.__tablename__:
+    statement = orm_execute_state.statement
+    table = getattr(getattr(statement, "table", None), "name", "")
+    if (
+        orm_execute_state.is_update or orm_execute_state.is_delete
+    ) and table == Agent.__tablename__:
         note_change(orm_execute_state.session, AGENT_ROWS_CHANGED)
     if not (orm_execute_state.is_update or orm_execute_state.is_insert):
         return
-    statement = orm_execute_state.statement
-    watched = _WATCHED_TABLES.get(getattr(getattr(statement, "table", None), "name", ""))
+    watched = _WATCHED_TABLES.get(table)
     if watched is None:
         return
     kind, fields = watched
@@ -157,10 +158,6 @@ def note_inserted(session: Session, table_name: str, row_id: int | None) -> None
         note_change(session, watched[0])
         if row_id is not None:
             note_change(session, f"{watched[0]}:{row_id}")
-
-
-def _table_of(statement: object) -> str:
-    return getattr(getattr(statement, "table", None), "name", "")
 
 
 @event.listens_for(Agent, "after_update")
