@@ -4,7 +4,8 @@ Runs the code `POST /api/v1/actions` runs, without HTTP, in one process on a fre
 database (or BENCH_DATABASE_URL): the agent's sign-in (`caller_of`, as the route's
 dependency calls it), then `route_action` in a `session_scope`, then its commit. Every part
 is timed around the very function the route calls, over ACTIONS actions in a row after a
-warm-up, and one report event per run is timed the same way.
+warm-up; then as many one-line reports (`POST …/events`) to the last run, timed the same
+way.
 
 Prints JSON lines: `action_part_ms` per part {part, ms} and `action_total_ms`, then
 `event_part_ms` and `event_total_ms`. Parts overlap nothing: `route_action` includes the

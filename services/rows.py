@@ -4,8 +4,8 @@ flushing it cost several times the INSERT itself (docs/benchmarks.md, #19).
 
 Columns left out get the model's own defaults (its `Field(default=…)` and
 `default_factory`), so a row written here reads back as one written through the ORM.
-In the session's transaction, and announced like an ORM insert (a watched table's kind and
-"<kind>:<id>", services.changes).
+In the session's transaction, and announced like an ORM insert (a watched table's kind, and
+"<kind>:<id>" for a single row, services.changes).
 """
 
 from __future__ import annotations
@@ -63,5 +63,7 @@ def insert_rows(session: Session, model: type[SQLModel], rows: list[dict[str, An
     """Insert rows of one table with a single executemany, in list order (ids ascend along
     it), each defaulted as the model says. For rows nobody needs the ids of (a report's
     lines); a watched table's kind is noted."""
+    if not rows:
+        return  # an INSERT with no rows would write one row of defaults
     session.connection().execute(_insert(model), [_with_defaults(model, row) for row in rows])
     note_inserted(session, model.__tablename__, None)  # type: ignore[arg-type]

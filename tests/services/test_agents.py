@@ -181,6 +181,14 @@ def test_supervised_needs_a_supervisor_who_can_watch_and_old_agents_stay_editabl
     with pytest.raises(InvalidInput) as error:
         update(intern.agent.id, now, maturity_level="SUPERVISED")
     assert error.value.field == "supervisor_id"
+    gone = make_user(now)
+    gone_intern = make_agent(now, level="INTERN", supervisor_id=gone.id)
+    with session_scope() as session:
+        update_user(
+            session=session, user_id=gone.id, is_active=False, now=now, actor=Actor.system()
+        )
+    with pytest.raises(InvalidInput):
+        update(gone_intern.agent.id, now, maturity_level="SUPERVISED")
 
     # Left without a supervisor by an older version: it can still be disabled and edited.
     with session_scope() as session:
