@@ -16,6 +16,7 @@ from models.enums import (
     SupervisionMode,
     UserRole,
 )
+from models.escalation import Delegation, EscalationChain, OnCallShift, ProposalAsk
 from models.events import ExecutionEvent, Intervention
 from models.notifications import Notification
 from models.presence import PresenceChange, PresenceSession, PresenceStatus
@@ -30,6 +31,8 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Decision",
+    "Delegation",
+    "EscalationChain",
     "EventKind",
     "Execution",
     "ExecutionEvent",
@@ -40,11 +43,13 @@ __all__ = [
     "LoginSession",
     "MaturityLevel",
     "Notification",
+    "OnCallShift",
     "PresenceChange",
     "PresenceSession",
     "PresenceState",
     "PresenceStatus",
     "Proposal",
+    "ProposalAsk",
     "ProposalStatus",
     "QueueEntry",
     "QueueStatus",

@@ -65,6 +65,14 @@ class Proposal(SQLModel, table=True):
     review_claim: str | None = Field(default=None, sa_type=String(32))
     review_claimed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
     execution_id: int | None = Field(default=None, foreign_key="executions.id")
+    # Where the proposal is in its escalation chain (services/escalation.py): the chain as it
+    # was when the proposal was made, the current step's index and kind, when it ends, and
+    # every hop so far ({at, step, to, skipped}).
+    chain: dict[str, Any] | None = Field(default=None, sa_type=JSON)
+    step_index: int = 0
+    step_kind: str | None = Field(default=None, sa_type=String(16))
+    step_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    hops: list[dict[str, Any]] = Field(default_factory=list, sa_type=JSON)
 
 
 class QueueEntry(SQLModel, table=True):

@@ -99,6 +99,13 @@ def proposal_reviews() -> None:
     autonomous_review.review_waiting_proposals()
 
 
+def proposal_escalation() -> None:
+    """Move proposals on when their step's time ran out or its people left."""
+    moved = autonomous_review.escalate_due()
+    if moved:
+        logger.info("escalated %d proposals", moved)
+
+
 def shadow_reviews() -> None:
     """The AI reviewer's verdict on proposals humans decided, for its accountability."""
     if get_settings().shadow_reviews:

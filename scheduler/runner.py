@@ -39,6 +39,7 @@ JOBS: list[tuple[str, Callable[[], None], float]] = [
     ("queue_dispatch", jobs.queue_dispatch, 30),
     ("run_liveness", jobs.run_liveness, 10),
     ("queue_expiry", jobs.queue_expiry, 60),
+    ("proposal_escalation", jobs.proposal_escalation, 5),
     ("proposal_reviews", jobs.proposal_reviews, 60),
     ("shadow_reviews", jobs.shadow_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),

@@ -10,10 +10,10 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 from models import Proposal, ProposalStatus
-from services import presence, review, reviewer_accountability, run_monitor
+from services import escalation, review, reviewer_accountability, run_monitor
 from services.clock import utcnow
 from services.db import read_scope, session_scope
-from services.policy import monitor_policy, presence_rules, review_policy
+from services.policy import escalation_policy, monitor_policy, review_policy
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ _review_slots = threading.BoundedSemaphore(REVIEW_WORKERS * 2)
 
 
 def schedule_review(proposal_id: int) -> None:
-    """Review a new proposal soon, in the review pool, if its supervisor is not available;
+    """Review a proposal soon, in the review pool, if its chain is at the AI reviewer;
     returns at once."""
     if not _review_slots.acquire(blocking=False):
         logger.info("review pool busy: proposal %d waits for the review pass", proposal_id)
@@ -53,14 +53,13 @@ def _review_logged(proposal_id: int) -> None:
 
 
 def review_if_unattended(proposal_id: int) -> review.Review | None:
-    """Fallback review of a new proposal when its human supervisor is not available."""
+    """Review a proposal its escalation chain has brought to the AI reviewer (no human took
+    it in time, or none could); None for a proposal at any other step."""
     with read_scope() as session:
         proposal = session.get(Proposal, proposal_id)
         if proposal is None or proposal.status != ProposalStatus.PENDING:
             return None
-        if proposal.supervisor_id is not None and presence.supervisor_is_available(
-            session=session, user_id=proposal.supervisor_id, now=utcnow(), rules=presence_rules()
-        ):
+        if proposal.step_kind != escalation.REVIEWER:
             return None
     return run_review(proposal_id)
 
@@ -88,13 +87,52 @@ def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None
             review.release_claim(session=session, job=job)
         raise
     with session_scope() as session:
-        return review.apply_review(
+        applied = review.apply_review(
             session=session, job=job, review=verdict, now=utcnow(), policy=policy
         )
+        if not applied.auto_approved:
+            # The reviewer did not approve: the chain goes on at once (to the final step,
+            # reject or wait, when the reviewer was the last).
+            escalation.move_on(
+                session=session,
+                proposal_id=proposal_id,
+                now=utcnow(),
+                policy=escalation_policy(),
+                cause="the AI reviewer did not approve",
+                expected_kind=escalation.REVIEWER,
+            )
+    return applied
+
+
+def escalate_due() -> int:
+    """The escalation pass: move every proposal whose step ran out of time or people, each in
+    its own short transaction; a move to the reviewer step starts its review (in the pool)."""
+    with read_scope() as session:
+        due = escalation.due_moves(
+            session=session, now=utcnow(), rules=escalation_policy().presence
+        )
+    moved = 0
+    for proposal_id, kind, cause in due:
+        with session_scope() as session:
+            move = escalation.move_on(
+                session=session,
+                proposal_id=proposal_id,
+                now=utcnow(),
+                policy=escalation_policy(),
+                cause=cause,
+                expected_kind=kind,
+            )
+        if move is None:
+            continue
+        moved += 1
+        if move.kind == escalation.REVIEWER:
+            schedule_review(proposal_id)
+    return moved
 
 
 def review_waiting_proposals() -> int:
-    """Safety net: review pending proposals nobody reviewed (or whose reviewer died)."""
+    """Safety net: review proposals at the reviewer step nobody reviewed (or whose reviewer
+    died)."""
     with read_scope() as session:
         waiting = review.waiting_for_review(session=session, now=utcnow())
     for proposal_id in waiting:

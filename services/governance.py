@@ -7,7 +7,7 @@ idempotency key from the same agent always answers with the first decision.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from pydantic import BaseModel
@@ -27,8 +27,10 @@ from models import (
 )
 from services.agents import AgentRead
 from services.audit import record_audit
+from services.escalation import STARTING, EscalationPolicy, move_on
 from services.json_limits import JsonObject
 from services.presence import PresenceRules, supervisor_is_available
+from services.risk_analysis import RiskRules
 from services.rows import insert_row
 
 
@@ -38,6 +40,11 @@ class GovernancePolicy:
     proposal_ttl: timedelta
     queue_ttl: timedelta
     queue_max_attempts: int
+    risk_rules: RiskRules = field(default_factory=RiskRules)  # a proposal's step time
+
+    @property
+    def escalation(self) -> EscalationPolicy:
+        return EscalationPolicy(presence=self.presence, risk_rules=self.risk_rules)
 
 
 class ActionInput(BaseModel):
@@ -150,6 +157,17 @@ def route_action(
             status=ProposalStatus.PENDING,
             created_at=now,
             expires_at=now + policy.proposal_ttl,
+            step_kind=STARTING,
+            step_deadline=now,
+        )
+        # Who is asked first (steps nobody can take now skipped), in the same transaction.
+        move_on(
+            session=session,
+            proposal_id=made["proposal_id"],
+            now=now,
+            policy=policy.escalation,
+            cause="new proposal",
+            announce=False,
         )
     elif decision == Decision.QUEUED:
         made["queue_entry_id"] = insert_row(

@@ -15,8 +15,9 @@ from typing import Any
 from sqlmodel import Session, col, func, select
 
 from models import Agent, Execution, Notification, Proposal, ProposalStatus, QueueEntry, QueueStatus
-from models.enums import ExecutionStatus, InterventionKind
+from models.enums import FINISHED_EXECUTION_STATUSES, ExecutionStatus, InterventionKind
 from models.events import Intervention
+from services.escalation import asked_of
 from services.executions import is_stale
 from services.policy import LivenessPolicy
 from services.users import UserRead
@@ -80,7 +81,7 @@ def needs_you(
 def _proposals(session: Session, mine: int | None, names: dict[int, str]) -> list[InboxItem]:
     query = select(Proposal).where(Proposal.status == ProposalStatus.PENDING)
     if mine is not None:
-        query = query.where(Proposal.supervisor_id == mine)
+        query = query.where(asked_of(mine))
     rows = session.exec(query.order_by(col(Proposal.created_at)).limit(LIMIT_PER_KIND)).all()
     return [
         InboxItem(
@@ -92,7 +93,7 @@ def _proposals(session: Session, mine: int | None, names: dict[int, str]) -> lis
             detail=p.reason or "",
             risk=p.risk or "unreviewed",
             since=p.created_at,
-            deadline=p.expires_at,
+            deadline=p.step_deadline or p.expires_at,
             parameters=p.parameters,
             supervisor_id=p.supervisor_id,
         )
@@ -223,6 +224,31 @@ def _failed_callbacks(
         )
         for n in rows
     ]
+
+
+def sidebar_counts(*, session: Session, user_id: int, is_admin: bool) -> tuple[int, int, int]:
+    """Pending proposals, queued entries and active runs: the team's for an admin, else the
+    ones this person supervises (or, for proposals, was asked about)."""
+    proposals = (
+        select(func.count()).select_from(Proposal).where(Proposal.status == ProposalStatus.PENDING)
+    )
+    queued = (
+        select(func.count()).select_from(QueueEntry).where(QueueEntry.status == QueueStatus.PENDING)
+    )
+    active = (
+        select(func.count())
+        .select_from(Execution)
+        .where(col(Execution.status).not_in([s.value for s in FINISHED_EXECUTION_STATUSES]))
+    )
+    if not is_admin:
+        proposals = proposals.where(asked_of(user_id))
+        queued = queued.where(QueueEntry.supervisor_id == user_id)
+        active = active.where(Execution.supervisor_user_id == user_id)
+    return (
+        session.exec(proposals).one(),
+        session.exec(queued).one(),
+        session.exec(active).one(),
+    )
 
 
 def _minutes(elapsed: timedelta) -> str:

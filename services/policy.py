@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from services.config import Settings, get_settings
+from services.escalation import EscalationPolicy
 from services.executions import LivenessPolicy
 from services.governance import GovernancePolicy
 from services.outbound_urls import CallbackTargets
@@ -26,7 +27,12 @@ def governance_policy(settings: Settings | None = None) -> GovernancePolicy:
         proposal_ttl=timedelta(hours=settings.proposal_expiry_hours),
         queue_ttl=timedelta(hours=settings.queue_expiry_hours),
         queue_max_attempts=settings.queue_max_attempts,
+        risk_rules=review_policy(settings).risk_rules,
     )
+
+
+def escalation_policy(settings: Settings | None = None) -> EscalationPolicy:
+    return governance_policy(settings).escalation
 
 
 def queue_policy(settings: Settings | None = None) -> QueuePolicy:

@@ -23,6 +23,7 @@ from services.actors import Actor
 from services.agents import AgentRead
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound
+from services.escalation import asked_of, can_decide
 from services.notifications import notify_agent
 from services.users import UserRead
 from services.views import ProposalRead
@@ -49,9 +50,11 @@ def _visible(session: Session, proposal_id: int, caller: UserRead) -> Proposal:
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         raise NotFound("no such proposal")
-    if not caller.is_admin and caller.role != "viewer" and proposal.supervisor_id != caller.id:
-        raise NotFound("no such proposal")
     if caller.role == "viewer":
+        raise NotFound("no such proposal")
+    if not caller.is_admin and not can_decide(
+        session=session, proposal=proposal, user_id=caller.id
+    ):
         raise NotFound("no such proposal")
     return proposal
 
@@ -70,10 +73,11 @@ def list_proposals(
     limit: int = 50,
     offset: int = 0,
 ) -> list[ProposalRead]:
-    """Newest first; `supervisor_id=None` means every proposal (admins)."""
+    """Newest first: the ones `supervisor_id` supervises or was asked about;
+    `supervisor_id=None` means every proposal (admins)."""
     query = select(Proposal)
     if supervisor_id is not None:
-        query = query.where(Proposal.supervisor_id == supervisor_id)
+        query = query.where(asked_of(supervisor_id))
     if status:
         try:
             query = query.where(Proposal.status == ProposalStatus(status))
@@ -310,6 +314,34 @@ def expire_proposals(*, session: Session, now: datetime) -> list[ProposalRead]:
             _tell(session, proposal, now)
             expired.append(_read(proposal))
     return expired
+
+
+def reject_at_chain_end(
+    *, session: Session, proposal_id: int, now: datetime, skipped: list[str]
+) -> bool:
+    """Nobody in the escalation chain decided, and the chain ends in reject: fail closed."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None:
+        return False
+    reason = "nobody in the escalation chain decided in time"
+    if skipped:
+        reason += " (" + "; ".join(skipped) + ")"
+    if not _settle(
+        session, proposal, status=ProposalStatus.REJECTED, now=now, reason=reason[:MAX_REASON]
+    ):
+        return False
+    record_audit(
+        session=session,
+        actor=Actor.system("escalation"),
+        action="proposal.rejected",
+        object_type="proposal",
+        object_id=proposal.id,
+        now=now,
+        before={"status": "pending"},
+        after={"status": "rejected", "reason": reason[:MAX_REASON]},
+    )
+    _tell(session, proposal, now)
+    return True
 
 
 def record_review(

@@ -125,6 +125,14 @@ def select_supervisor(
     return chosen, why
 
 
+def reviewer_for(*, session: Session, agent: Agent) -> str | None:
+    """The name of an AI reviewer that could review this agent's proposals now (escalation's
+    reviewer step is skipped without one)."""
+    proposer = AgentRead.model_validate(agent, from_attributes=True)
+    chosen, _ = select_supervisor(session=session, proposer=proposer, action="", parameters={})
+    return chosen.name if chosen else None
+
+
 def classify_risk(
     action: str, parameters: dict[str, Any], policy: ReviewPolicy, reason: str = ""
 ) -> tuple[str, list[str]]:
@@ -362,10 +370,15 @@ def release_claim(*, session: Session, job: ReviewJob) -> None:
 
 
 def waiting_for_review(*, session: Session, now: datetime) -> list[int]:
-    """Pending proposals no review has claimed, or whose reviewer died holding the claim."""
+    """Proposals at their chain's reviewer step that no review has claimed, or whose reviewer
+    died holding the claim."""
     return list(
         session.exec(
-            select(Proposal.id).where(Proposal.status == ProposalStatus.PENDING, _claimable(now))
+            select(Proposal.id).where(
+                Proposal.status == ProposalStatus.PENDING,
+                Proposal.step_kind == "reviewer",
+                _claimable(now),
+            )
         ).all()
     )
 

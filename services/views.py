@@ -54,6 +54,12 @@ class ProposalRead(BaseModel):
     approved_parameters: dict[str, Any] | None
     review: dict[str, Any] | None
     execution_id: int | None
+    # Escalation (services/escalation.py): the chain followed, the step it is at and until
+    # when, and every hop so far.
+    chain: dict[str, Any] | None = None
+    step_kind: str | None = None
+    step_deadline: datetime | None = None
+    hops: list[dict[str, Any]] = []
 
 
 class QueueEntryRead(BaseModel):

@@ -10,10 +10,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 import reflex as rx
-from sqlmodel import func, select
 
-from models import Execution, Proposal, ProposalStatus, QueueEntry, QueueStatus
-from models.enums import FINISHED_EXECUTION_STATUSES
 from services import inbox, presence
 from services.changes import EVERYTHING, change_marker, topic_kind, touches
 from services.clock import utcnow
@@ -25,39 +22,6 @@ from supervision_app.api.live import change_feed
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
-
-
-def _counts(session, user_id: int, is_admin: bool) -> tuple[int, int, int]:  # noqa: ANN001
-    def scoped(query, column):  # noqa: ANN001, ANN202
-        return query if is_admin else query.where(column == user_id)
-
-    proposals = session.exec(
-        scoped(
-            select(func.count())
-            .select_from(Proposal)
-            .where(Proposal.status == ProposalStatus.PENDING),
-            Proposal.supervisor_id,
-        )
-    ).one()
-    queued = session.exec(
-        scoped(
-            select(func.count())
-            .select_from(QueueEntry)
-            .where(QueueEntry.status == QueueStatus.PENDING),
-            QueueEntry.supervisor_id,
-        )
-    ).one()
-    active = session.exec(
-        scoped(
-            select(func.count())
-            .select_from(Execution)
-            .where(
-                Execution.status.not_in([s.value for s in FINISHED_EXECUTION_STATUSES])  # type: ignore[attr-defined]
-            ),
-            Execution.supervisor_user_id,
-        )
-    ).one()
-    return proposals, queued, active
 
 
 def _minutes_text(minutes: int) -> str:
@@ -75,7 +39,7 @@ FOLLOW_CHECK_S = 10.0  # a follower looks at least this often whether its tab is
 TAB_GONE_AFTER_S = 15.0  # no tick for this long: the tab is closed or gone
 TIMER = "timer"  # what the page's timer sends to `tick` (anything else is pushed topics)
 MAX_PUSHED_TOPICS = 64  # more than this at once: the page hears "*" (reload everything)
-# What the sidebar counts and my presence badge show (see _counts).
+# What the sidebar counts and my presence badge show (see inbox.sidebar_counts).
 COUNT_TOPICS = frozenset({"proposal", "queue_entry", "execution", "presence", "agent"})
 
 Interests = Callable[[dict[str, str]], set[str]]
@@ -162,7 +126,7 @@ class NavState(rx.State):
         rules = presence_rules()
 
         def fetch(session):  # noqa: ANN001, ANN202
-            counts = _counts(session, user.id, user.is_admin)
+            counts = inbox.sidebar_counts(session=session, user_id=user.id, is_admin=user.is_admin)
             mine = presence.get_presence(
                 session=session, user_id=user.id, now=utcnow(), rules=rules
             )

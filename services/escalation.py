@@ -1,0 +1,448 @@
+"""Escalation: who is asked about a proposal, step by step, until someone decides.
+
+A chain (an admin's, for one agent or a category, or the built-in one) is an ordered list of
+steps — the agent's supervisor, their delegate while away, the category's on-call people, the
+autonomous reviewer — and a final: reject (fail closed) or keep waiting until the proposal
+expires. A step lasts as long as the action's risk allows (high risk: minutes). A step nobody
+can take now is skipped at once; a human step whose people all left is ended by the
+escalation pass, like one whose time ran out.
+
+Every move is one conditional update (still pending, still at the step it was read at), so two
+passes, two processes or a reviewer racing the clock never move a proposal twice. Each move is
+audited and told to the agent; everyone asked may decide until the proposal is decided. Nothing
+here approves: the reviewer step only lets the autonomous reviewer look (services/review.py),
+and the end of the chain rejects or waits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from models import Agent, Proposal, ProposalStatus, User
+from models.escalation import EscalationChain, ProposalAsk
+from services.actors import Actor
+from services.audit import record_audit
+from services.notifications import notify_agent
+from services.on_call import delegate_of, on_call_for
+from services.presence import PresenceRules, supervisor_is_available
+from services.risk_analysis import RiskRules, assess
+
+SUPERVISOR, DELEGATE, ON_CALL, REVIEWER = "supervisor", "delegate", "on_call", "reviewer"
+STEP_KINDS = (SUPERVISOR, DELEGATE, ON_CALL, REVIEWER)
+HUMAN_STEPS = frozenset({SUPERVISOR, DELEGATE, ON_CALL})
+REJECT, WAIT = "reject", "wait"
+FINALS = (REJECT, WAIT)
+RISKS = ("high", "medium", "safe")
+# The step kinds a proposal is at besides the chain's own: not started yet (a new proposal,
+# or one made before chains existed), past the last step and waiting, ended by the chain.
+STARTING, WAITING, ENDED = "starting", "waiting", "ended"
+DEFAULT_STEP_MINUTES = {"high": 5, "medium": 15, "safe": 60}
+
+
+@dataclass(frozen=True)
+class ChainSpec:
+    """A chain as a proposal follows it (kept on the proposal when it starts, so an admin's
+    later change does not reshuffle proposals already under way)."""
+
+    scope: str
+    steps: tuple[str, ...]
+    final: str
+    step_minutes: dict[str, int]
+    risk: str = "high"
+
+    def minutes(self) -> int:
+        """How long each step lasts for this proposal's risk (unknown risk: as high)."""
+        return int(self.step_minutes.get(self.risk, self.step_minutes.get("high", 5)))
+
+    def as_record(self) -> dict[str, Any]:
+        return {
+            "scope": self.scope,
+            "steps": list(self.steps),
+            "final": self.final,
+            "step_minutes": dict(self.step_minutes),
+            "risk": self.risk,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ChainSpec:
+        return cls(
+            scope=str(record.get("scope", "")),
+            steps=tuple(record.get("steps", ())),
+            final=str(record.get("final", REJECT)),
+            step_minutes={k: int(v) for k, v in dict(record.get("step_minutes", {})).items()},
+            risk=str(record.get("risk", "high")),
+        )
+
+
+# Until an admin sets a chain: everyone in turn, then the proposal keeps waiting for any of
+# them until it expires (rejected as expired). A chain an admin sets rejects by default.
+BUILT_IN = ChainSpec(
+    scope="built-in", steps=STEP_KINDS, final=WAIT, step_minutes=dict(DEFAULT_STEP_MINUTES)
+)
+
+
+@dataclass(frozen=True)
+class EscalationPolicy:
+    presence: PresenceRules
+    risk_rules: RiskRules = field(default_factory=RiskRules)
+
+
+def agent_scope(agent_id: int) -> str:
+    return f"agent:{agent_id}"
+
+
+def category_scope(category: str) -> str:
+    return f"category:{category}"
+
+
+DEFAULT_SCOPE = "default"
+
+
+def chain_for(*, session: Session, agent_id: int, category: str) -> ChainSpec:
+    """The chain that applies to an agent: its own, its category's, the admins' default,
+    or the built-in one — the first that exists."""
+    scopes = [agent_scope(agent_id), category_scope(category), DEFAULT_SCOPE]
+    rows = {
+        row.scope: row
+        for row in session.exec(
+            select(EscalationChain).where(col(EscalationChain.scope).in_(scopes))
+        ).all()
+    }
+    for scope in scopes:
+        row = rows.get(scope)
+        if row is not None:
+            return ChainSpec(
+                scope=scope,
+                steps=tuple(row.steps),
+                final=row.final,
+                step_minutes={**DEFAULT_STEP_MINUTES, **row.step_minutes},
+            )
+    return BUILT_IN
+
+
+@dataclass(frozen=True)
+class StepPeople:
+    """Who takes a step now: people (ids and names), or the reviewer, or nobody and why."""
+
+    kind: str
+    user_ids: tuple[int, ...] = ()
+    names: tuple[str, ...] = ()
+    reviewer: str | None = None
+    skipped_because: str = ""
+
+    @property
+    def taken(self) -> bool:
+        return bool(self.user_ids) or self.reviewer is not None
+
+
+def _available(
+    session: Session, user_ids: list[int], now: datetime, rules: PresenceRules
+) -> list[int]:
+    return [
+        uid
+        for uid in dict.fromkeys(user_ids)
+        if supervisor_is_available(session=session, user_id=uid, now=now, rules=rules)
+    ]
+
+
+def _names(session: Session, user_ids: list[int]) -> tuple[str, ...]:
+    if not user_ids:
+        return ()
+    rows = dict(
+        session.execute(select(User.id, User.display_name).where(col(User.id).in_(user_ids))).all()
+    )
+    return tuple(rows.get(uid, f"user {uid}") for uid in user_ids)
+
+
+def people_named(*, session: Session, kind: str, agent: Agent, now: datetime) -> list[int]:
+    """Everyone a human step names now, available or not."""
+    if kind == SUPERVISOR:
+        return [agent.supervisor_id] if agent.supervisor_id else []
+    if kind == DELEGATE:
+        if not agent.supervisor_id:
+            return []
+        delegate = delegate_of(session=session, user_id=agent.supervisor_id, now=now)
+        return [delegate] if delegate else []
+    if kind == ON_CALL:
+        return on_call_for(session=session, category=agent.category, now=now)
+    return []
+
+
+def step_people(
+    *, session: Session, kind: str, agent: Agent, now: datetime, rules: PresenceRules
+) -> StepPeople:
+    """Who would take `kind` for this agent's proposal now; nobody (with why) to skip it."""
+    if kind == REVIEWER:
+        from services.review import reviewer_for  # review imports escalation
+
+        reviewer = reviewer_for(session=session, agent=agent)
+        if reviewer is None:
+            return StepPeople(
+                kind, skipped_because=f"no enabled AI reviewer in category '{agent.category}'"
+            )
+        return StepPeople(kind, reviewer=reviewer)
+    named = people_named(session=session, kind=kind, agent=agent, now=now)
+    if not named:
+        why = {
+            SUPERVISOR: "the agent has no supervisor",
+            DELEGATE: "no delegate named for now",
+            ON_CALL: f"nobody on call for '{agent.category}' now",
+        }[kind]
+        return StepPeople(kind, skipped_because=why)
+    available = _available(session, named, now, rules)
+    if not available:
+        who = ", ".join(_names(session, named))
+        return StepPeople(kind, skipped_because=f"{who}: not available")
+    return StepPeople(kind, user_ids=tuple(available), names=_names(session, available))
+
+
+@dataclass(frozen=True)
+class Move:
+    """Where a proposal went: its new step (ENDED when the chain rejected it)."""
+
+    proposal_id: int
+    kind: str
+    names: tuple[str, ...] = ()
+    reviewer: str | None = None
+    until: datetime | None = None
+
+
+def _walk(
+    session: Session, agent: Agent, spec: ChainSpec, start: int, now: datetime, rules: PresenceRules
+) -> tuple[int, StepPeople | None, list[str]]:
+    """The first step from `start` someone can take now, and the ones skipped on the way;
+    (len(steps), None, skipped) when none can."""
+    skipped = []
+    for index in range(start, len(spec.steps)):
+        people = step_people(
+            session=session, kind=spec.steps[index], agent=agent, now=now, rules=rules
+        )
+        if people.taken:
+            return index, people, skipped
+        skipped.append(f"{spec.steps[index]}: {people.skipped_because}")
+    return len(spec.steps), None, skipped
+
+
+def move_on(
+    *,
+    session: Session,
+    proposal_id: int,
+    now: datetime,
+    policy: EscalationPolicy,
+    cause: str,
+    expected_kind: str | None = None,
+    announce: bool = True,
+) -> Move | None:
+    """Move a pending proposal to the next step someone can take (the first, if it has not
+    started), or to the chain's end. Only from the step it is at now (and `expected_kind`
+    when given): a proposal decided or moved meanwhile is left alone (None)."""
+    proposal = session.get(Proposal, proposal_id, populate_existing=True)
+    if proposal is None or proposal.status != ProposalStatus.PENDING:
+        return None
+    at_index, at_kind = proposal.step_index, proposal.step_kind
+    if at_kind in (WAITING, ENDED) or (expected_kind and at_kind != expected_kind):
+        return None
+    agent = session.get(Agent, proposal.agent_id)
+    assert agent is not None
+    starting = at_kind in (STARTING, None) or proposal.chain is None
+    if starting:
+        spec = chain_for(session=session, agent_id=agent.id or 0, category=agent.category)
+        risk = assess(
+            action=proposal.action,
+            parameters=proposal.parameters,
+            reason=proposal.reason,
+            rules=policy.risk_rules,
+        ).risk
+        spec = ChainSpec(spec.scope, spec.steps, spec.final, spec.step_minutes, risk)
+    else:
+        spec = ChainSpec.from_record(proposal.chain or {})
+    start = 0 if starting else at_index + 1
+    index, people, skipped = _walk(session, agent, spec, start, now, policy.presence)
+    if people is not None:
+        kind, until = people.kind, now + timedelta(minutes=spec.minutes())
+        to = list(people.names) or [people.reviewer or ""]
+        asked = list(people.user_ids)
+    elif spec.final == WAIT:
+        kind, until, to = WAITING, None, ["everyone asked"]
+        # Keep waiting for anyone the chain names, available or not: whoever comes back first.
+        asked = [
+            uid
+            for step in spec.steps
+            if step in HUMAN_STEPS
+            for uid in people_named(session=session, kind=step, agent=agent, now=now)
+        ]
+    else:
+        kind, until, to, asked = ENDED, None, [], []
+    hop = {
+        "at": now.isoformat(),
+        "step": kind,
+        "to": to,
+        "user_ids": asked,
+        "until": until.isoformat() if until else None,
+        "skipped": skipped,
+        "cause": cause,
+    }
+    won = session.execute(
+        update(Proposal)
+        .where(
+            col(Proposal.id) == proposal_id,
+            Proposal.status == ProposalStatus.PENDING,
+            Proposal.step_index == at_index,
+            col(Proposal.step_kind).is_(None) if at_kind is None else Proposal.step_kind == at_kind,
+        )
+        .values(
+            chain=spec.as_record(),
+            step_index=index,
+            step_kind=kind,
+            step_deadline=until,
+            hops=[*proposal.hops, hop],
+        )
+    ).rowcount
+    if not won:
+        return None
+    _ask(session, proposal_id, asked, kind, now)
+    move = Move(
+        proposal_id=proposal_id,
+        kind=kind,
+        names=tuple(people.names) if people else (),
+        reviewer=people.reviewer if people else None,
+        until=until,
+    )
+    if kind == ENDED:
+        from services.proposals import reject_at_chain_end  # proposals imports escalation
+
+        reject_at_chain_end(session=session, proposal_id=proposal_id, now=now, skipped=skipped)
+        return move
+    if not starting or skipped:
+        record_audit(
+            session=session,
+            actor=Actor.system("escalation"),
+            action="proposal.escalated",
+            object_type="proposal",
+            object_id=proposal_id,
+            now=now,
+            before={"step": at_kind},
+            after={
+                "step": kind,
+                "to": to,
+                "until": hop["until"],
+                "skipped": skipped,
+                "cause": cause,
+            },
+        )
+    if announce and not starting:
+        notify_agent(
+            session=session,
+            agent_id=proposal.agent_id,
+            event="proposal.escalated",
+            now=now,
+            payload={"proposal_id": proposal_id, "step": kind, "until": hop["until"]},
+        )
+    return move
+
+
+def _ask(session: Session, proposal_id: int, user_ids: list[int], step: str, now: datetime) -> None:
+    """Everyone asked may see and decide the proposal from now on (one row per person)."""
+    if not user_ids:
+        return
+    already = set(
+        session.exec(
+            select(ProposalAsk.user_id).where(ProposalAsk.proposal_id == proposal_id)
+        ).all()
+    )
+    for uid in dict.fromkeys(user_ids):
+        if uid not in already:
+            session.add(ProposalAsk(proposal_id=proposal_id, user_id=uid, step=step, asked_at=now))
+    session.flush()
+
+
+def due_moves(
+    *, session: Session, now: datetime, rules: PresenceRules
+) -> list[tuple[int, str, str]]:
+    """Pending proposals that must move now, with the step they are at: not started yet, past
+    their step's time, or at a human step whose people are all gone (nobody waits on an empty
+    chair). Each with the step it is at and why it moves."""
+    pending = session.execute(
+        select(Proposal.id, Proposal.step_kind, Proposal.step_deadline, Proposal.hops).where(
+            Proposal.status == ProposalStatus.PENDING,
+            col(Proposal.step_kind).not_in([WAITING, ENDED]) | col(Proposal.step_kind).is_(None),
+        )
+    ).all()
+    due = []
+    for proposal_id, kind, deadline, hops in pending:
+        if kind in (STARTING, None):
+            due.append((proposal_id, STARTING, "new proposal"))
+        elif deadline is not None and deadline <= now:
+            due.append((proposal_id, kind, "nobody decided in time"))
+        elif kind in HUMAN_STEPS:
+            asked = (hops[-1] if hops else {}).get("user_ids") or []
+            if not _available(session, list(asked), now, rules):
+                due.append((proposal_id, kind, "nobody at this step is available any more"))
+    return due
+
+
+def can_decide(*, session: Session, proposal: Proposal, user_id: int) -> bool:
+    """Besides admins: the agent's supervisor, and everyone the chain has asked."""
+    if proposal.supervisor_id == user_id:
+        return True
+    return (
+        session.exec(
+            select(ProposalAsk.id).where(
+                ProposalAsk.proposal_id == proposal.id, ProposalAsk.user_id == user_id
+            )
+        ).first()
+        is not None
+    )
+
+
+def asked_of(user_id: int) -> Any:
+    """A WHERE clause: proposals this person supervises or was asked about."""
+    return (Proposal.supervisor_id == user_id) | col(Proposal.id).in_(
+        select(ProposalAsk.proposal_id).where(ProposalAsk.user_id == user_id)
+    )
+
+
+STEP_NAMES = {
+    SUPERVISOR: "the agent's supervisor",
+    DELEGATE: "their delegate",
+    ON_CALL: "the on-call supervisors",
+    REVIEWER: "the AI reviewer",
+}
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a pending proposal stands, for people: "with Sam until 14:05", then what."""
+
+    now_with: str  # "Sam", "the AI reviewer billing-guard", "everyone asked", ""
+    until: datetime | None
+    then: str  # "their delegate, the on-call supervisors, then rejected"
+
+
+def progress(
+    *, chain: dict[str, Any] | None, step_kind: str | None, hops: list[dict[str, Any]]
+) -> Progress:
+    """The chain's progress from a proposal's own fields (no database)."""
+    spec = ChainSpec.from_record(chain) if chain else BUILT_IN
+    last = hops[-1] if hops else {}
+    until = datetime.fromisoformat(last["until"]) if last.get("until") else None
+    final = "then rejected" if spec.final == REJECT else "then it waits for anyone asked"
+    if step_kind in (STARTING, None) or not hops:
+        rest = [STEP_NAMES.get(s, s) for s in spec.steps]
+        return Progress("", None, ", ".join([*rest, final]))
+    if step_kind == WAITING:
+        return Progress("everyone asked", None, "until it expires (then rejected)")
+    if step_kind == ENDED:
+        return Progress("", None, "")
+    names = [n for n in last.get("to", []) if n]
+    who = ", ".join(names) if names else STEP_NAMES.get(step_kind, step_kind)
+    if step_kind == REVIEWER:
+        who = f"the AI reviewer {who}".strip()
+    index = spec.steps.index(step_kind) if step_kind in spec.steps else len(spec.steps)
+    rest = [STEP_NAMES.get(s, s) for s in spec.steps[index + 1 :]]
+    return Progress(who, until, ", ".join([*rest, final]))
