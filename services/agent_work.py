@@ -6,6 +6,7 @@ Every read is scoped to the calling agent: another agent's id answers 404, like 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from pydantic import BaseModel
 from sqlalchemy import update
@@ -29,6 +30,9 @@ class RequestStatus(BaseModel):
     status: str
     execution_id: int | None
     reason: str | None
+    # A pending proposal's escalation: the step it is at (supervisor, delegate, on_call,
+    # reviewer, waiting), until when, and each hop so far ({at, step}); no one's name.
+    escalation: dict[str, Any] | None = None
 
 
 def offer_work(*, session: Session, agent_id: int, now: datetime, limit: int) -> list[WorkItem]:
@@ -102,6 +106,11 @@ def proposal_status(*, session: Session, agent_id: int, proposal_id: int) -> Req
         status=proposal.status,
         execution_id=proposal.execution_id,
         reason=proposal.decision_reason,
+        escalation={
+            "step": proposal.step_kind,
+            "until": proposal.step_deadline,
+            "hops": [{"at": hop.get("at"), "step": hop.get("step")} for hop in proposal.hops],
+        },
     )
 
 

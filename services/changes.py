@@ -172,7 +172,7 @@ def _agent_row_changed(_mapper, _connection, target) -> None:  # noqa: ANN001
 _watch(
     Execution, "execution", ("status", "supervisor_user_id", "supervisor_agent_id", "supervision")
 )
-_watch(Proposal, "proposal", ("status", "supervisor_id", "risk", "review"))
+_watch(Proposal, "proposal", ("status", "supervisor_id", "risk", "review", "step_kind", "hops"))
 _watch(QueueEntry, "queue_entry", ("status", "supervisor_id", "priority"))
 
 

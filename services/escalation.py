@@ -27,6 +27,7 @@ from models import Agent, Proposal, ProposalStatus, User
 from models.escalation import EscalationChain, ProposalAsk
 from services.actors import Actor
 from services.audit import record_audit
+from services.changes import note_change
 from services.notifications import notify_agent
 from services.on_call import delegate_of, on_call_for
 from services.presence import PresenceRules, supervisor_is_available
@@ -305,6 +306,7 @@ def move_on(
     ).rowcount
     if not won:
         return None
+    note_change(session, f"proposal:{proposal_id}")  # open pages of it follow the move
     _ask(session, proposal_id, asked, kind, now)
     move = Move(
         proposal_id=proposal_id,

@@ -18,6 +18,7 @@ from services.config import get_settings
 from supervision_app.api import (
     routes_agent_api,
     routes_agents,
+    routes_escalation,
     routes_presence,
     routes_proposals,
     routes_queue,
@@ -173,6 +174,7 @@ def build_api() -> FastAPI:
     api.include_router(routes_queue.router, responses=ERROR_RESPONSES)
     api.include_router(routes_proposals.router, responses=ERROR_RESPONSES)
     api.include_router(routes_supervision.router, responses=ERROR_RESPONSES)
+    api.include_router(routes_escalation.router, responses=ERROR_RESPONSES)
     _build_route_handlers(api)
     return api
 

@@ -69,6 +69,15 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("POST", "/api/supervision/proposals/{proposal_id}/approve"): {"owner", "admin"},
     ("POST", "/api/supervision/proposals/{proposal_id}/reject"): {"owner", "admin"},
     ("POST", "/api/supervision/proposals/{proposal_id}/autonomous-approve"): {"owner", "admin"},
+    ("GET", "/api/escalation/chains"): {"admin"},
+    ("PUT", "/api/escalation/chains/{scope}"): {"admin"},
+    ("DELETE", "/api/escalation/chains/{scope}"): {"admin"},
+    ("GET", "/api/escalation/on-call"): USERS,
+    ("POST", "/api/escalation/on-call"): {"admin"},
+    ("DELETE", "/api/escalation/on-call/{shift_id}"): {"admin"},
+    ("GET", "/api/escalation/delegations"): USERS,
+    ("POST", "/api/escalation/delegations"): {"supervisor", "owner", "admin"},
+    ("DELETE", "/api/escalation/delegations/{delegation_id}"): {"owner", "admin"},
 }
 
 DASHBOARD = [
@@ -84,7 +93,16 @@ DASHBOARD = [
         "deactivated steers nothing (403) and counts as unavailable, so their agents' new "
         'work waits and their agents show "needs a supervisor"',
     ),
-    ("Proposals: approve, reject, approve modified", "the proposal's supervisor, admin"),
+    (
+        "Proposals: approve, reject, approve modified",
+        "the proposal's supervisor, everyone its escalation chain asked (a delegate, on-call "
+        "people), admin",
+    ),
+    ("Escalation: chains and on-call hours", "admin (everyone may read the on-call hours)"),
+    (
+        "Escalation: name a delegate while away",
+        "supervisor and admin, for themselves; admin for anyone",
+    ),
     ("Queue: cancel, reprioritise", "the entry's supervisor, admin (never a viewer)"),
     ("Queue: run now", "the entry's supervisor (must be online)"),
     ("Agents: list", "viewer and admin (all), supervisor (their own)"),

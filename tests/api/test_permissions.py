@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from services import governance, presence
+from services import governance, on_call, presence
 from services.db import session_scope
 from services.execution_events import CompletedEvent, record_events
 from services.governance import ActionInput
@@ -74,6 +75,16 @@ def world(client, now):
         presence.clear_override(
             session=session, user_id=owner.id, now=real_now, rules=presence_rules()
         )
+    with session_scope() as session:
+        delegation = on_call.name_delegate(
+            session=session,
+            caller=owner,
+            user_id=owner.id,
+            delegate_id=other.id,
+            starts_at=real_now,
+            ends_at=real_now + timedelta(days=1),
+            now=real_now,
+        )
     headers = {
         "anon": {},
         "viewer": sign_in(client, viewer.username),
@@ -92,6 +103,9 @@ def world(client, now):
         "queue_id": queued.queue_entry_id,
         "entry_id": queued.queue_entry_id,
         "session_token": tab_token,
+        "scope": "default",
+        "shift_id": 1,  # the one the admin's POST makes, earlier in the walk
+        "delegation_id": delegation.id,
     }
     overrides = {
         "/api/supervision/agents/{agent_id}/sessions": {"agent_id": agent_a.agent.id},
@@ -126,6 +140,19 @@ BODIES = {
     ("POST", "/api/supervision/sessions/{session_id}/complete"): {"note": "checked", "rating": 4},
     ("POST", "/api/supervision/proposals/{proposal_id}/approve"): {},
     ("POST", "/api/supervision/proposals/{proposal_id}/reject"): {"reason": "checked"},
+    ("PUT", "/api/escalation/chains/{scope}"): {"steps": ["supervisor"], "final": "wait"},
+    ("POST", "/api/escalation/on-call"): {
+        "category": "ops",
+        "user_id": 1,
+        "weekdays": [0],
+        "start": "09:00",
+        "end": "17:00",
+    },
+    ("POST", "/api/escalation/delegations"): {
+        "delegate_id": 1,
+        "starts_at": "2030-01-01T00:00:00Z",
+        "ends_at": "2030-01-02T00:00:00Z",
+    },
 }
 
 

@@ -1,0 +1,125 @@
+"""Escalation settings: admins' chains and on-call hours, and everyone's delegates."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fastapi import APIRouter, Query
+from pydantic import Field
+
+from services import escalation_chains, on_call
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.escalation_chains import ChainRead
+from services.on_call import DelegationRead, ShiftRead
+from supervision_app.api.auth import AdminDep, UserDep
+from supervision_app.api.schemas import StrictBody
+
+router = APIRouter(prefix="/api/escalation", tags=["escalation"])
+
+
+class ChainBody(StrictBody):
+    steps: list[str] = Field(
+        max_length=4,
+        description="in order, each at most once: supervisor, delegate, on_call, reviewer",
+    )
+    final: str = Field(default="reject", description="reject, or wait (until it expires)")
+    step_minutes: dict[str, int] = Field(
+        default_factory=dict, description='minutes per step by risk: {"high": 5, "safe": 60}'
+    )
+
+
+class ShiftBody(StrictBody):
+    category: str = Field(min_length=1, max_length=60)
+    user_id: int
+    weekdays: list[int] = Field(min_length=1, max_length=7, description="0 Monday … 6 Sunday")
+    start: str = Field(max_length=5, description="HH:MM")
+    end: str = Field(max_length=5, description="HH:MM; at or before start: past midnight")
+    timezone: str = Field(default="UTC", max_length=64)
+
+
+class DelegationBody(StrictBody):
+    delegate_id: int
+    starts_at: datetime
+    ends_at: datetime
+    user_id: int | None = Field(default=None, description="admins only: for someone else")
+
+
+@router.get("/chains")
+def list_chains(_admin: AdminDep) -> list[ChainRead]:
+    """Every chain set (the built-in default when no default is set)."""
+    with read_scope() as session:
+        return escalation_chains.list_chains(session=session)
+
+
+@router.put("/chains/{scope}")
+def set_chain(scope: str, body: ChainBody, admin: AdminDep) -> ChainRead:
+    """Set the chain of `default`, `category:<name>` or `agent:<id>`."""
+    with session_scope() as session:
+        return escalation_chains.set_chain(
+            session=session,
+            caller=admin,
+            scope=scope,
+            steps=body.steps,
+            final=body.final,
+            step_minutes=body.step_minutes,
+            now=utcnow(),
+        )
+
+
+@router.delete("/chains/{scope}", status_code=204)
+def clear_chain(scope: str, admin: AdminDep) -> None:
+    with session_scope() as session:
+        escalation_chains.clear_chain(session=session, caller=admin, scope=scope, now=utcnow())
+
+
+@router.get("/on-call")
+def list_shifts(
+    _user: UserDep, category: str | None = Query(default=None, max_length=60)
+) -> list[ShiftRead]:
+    with read_scope() as session:
+        return on_call.list_shifts(session=session, category=category)
+
+
+@router.post("/on-call", status_code=201)
+def add_shift(body: ShiftBody, admin: AdminDep) -> ShiftRead:
+    with session_scope() as session:
+        return on_call.add_shift(session=session, caller=admin, now=utcnow(), **body.model_dump())
+
+
+@router.delete("/on-call/{shift_id}", status_code=204)
+def remove_shift(shift_id: int, admin: AdminDep) -> None:
+    with session_scope() as session:
+        on_call.remove_shift(session=session, caller=admin, shift_id=shift_id, now=utcnow())
+
+
+@router.get("/delegations")
+def list_delegations(caller: UserDep) -> list[DelegationRead]:
+    """Delegations not over yet: mine (given or received), or everyone's for an admin."""
+    with read_scope() as session:
+        return on_call.list_delegations(
+            session=session, now=utcnow(), user_id=None if caller.is_admin else caller.id
+        )
+
+
+@router.post("/delegations", status_code=201)
+def name_delegate(body: DelegationBody, caller: UserDep) -> DelegationRead:
+    """Name a delegate asked in my place while I am away, between two dates."""
+    with session_scope() as session:
+        return on_call.name_delegate(
+            session=session,
+            caller=caller,
+            user_id=body.user_id or caller.id,
+            delegate_id=body.delegate_id,
+            starts_at=body.starts_at,
+            ends_at=body.ends_at,
+            now=utcnow(),
+        )
+
+
+@router.delete("/delegations/{delegation_id}", status_code=204)
+def end_delegation(delegation_id: int, caller: UserDep) -> None:
+    with session_scope() as session:
+        on_call.end_delegation(
+            session=session, caller=caller, delegation_id=delegation_id, now=utcnow()
+        )
