@@ -7,10 +7,12 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from models import Agent, User
+from models import Agent, EscalationChain, User
 from services import agents as agent_service
+from services import escalation_chains, on_call
 from services import users as user_service
 from services.actors import Actor
+from services.users import UserRead
 
 DEMO_PASSWORD = "demo-password"
 
@@ -115,4 +117,33 @@ def load_demo_data(*, session: Session, now: datetime) -> list[DemoAgentKey]:
                 session=session, agent_id=existing_agent.id or 0, now=now, actor=actor
             )
         keys.append(DemoAgentKey(name=name, level=level, api_key=credentials.api_key))
+    _escalation(session, users, now)
     return keys
+
+
+def _escalation(session: Session, users: dict[str, int], now: datetime) -> None:
+    """Support's chain, with Riley on call for support around the clock: Sam's refund
+    proposals go to Riley when Sam is away or does not answer in time."""
+    if session.get(EscalationChain, "category:support") is not None:
+        return
+    admin = UserRead.model_validate(session.get(User, users["admin"]), from_attributes=True)
+    escalation_chains.set_chain(
+        session=session,
+        caller=admin,
+        scope="category:support",
+        steps=["supervisor", "delegate", "on_call", "reviewer"],
+        final="reject",
+        step_minutes={"high": 5, "medium": 15, "safe": 60},
+        now=now,
+    )
+    on_call.add_shift(
+        session=session,
+        caller=admin,
+        category="support",
+        user_id=users["riley"],
+        weekdays=list(range(7)),
+        start="00:00",
+        end="24:00",
+        timezone="UTC",
+        now=now,
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from services import queue
+from services import on_call, queue
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.policy import queue_policy
@@ -16,10 +16,21 @@ logger = logging.getLogger(__name__)
 
 
 def dispatch_supervisor_work(supervisor_id: int, limit: int | None = None) -> list[Dispatched]:
-    """Start the queued work of a supervisor who is available now (no-op otherwise)."""
+    """Someone became available: start their queued work, and that of the supervisors who
+    named them delegate for now (they watch it). A no-op for whoever is not available."""
     with read_scope() as session:  # most returning supervisors have nothing waiting: no write lock
-        if not queue.has_pending(session=session, supervisor_id=supervisor_id):
-            return []
+        owners = {supervisor_id} | on_call.delegators_among(
+            session=session, delegate_ids={supervisor_id}, now=utcnow()
+        )
+        waiting = queue.pending_among(session=session, supervisor_ids=owners)
+    dispatched: list[Dispatched] = []
+    for owner in sorted(waiting):
+        dispatched.extend(_dispatch_queue_of(owner, limit))
+    return dispatched
+
+
+def _dispatch_queue_of(supervisor_id: int, limit: int | None = None) -> list[Dispatched]:
+    """Start a supervisor's queued work if they (or their delegate) can watch it now."""
     with session_scope() as session:
         dispatched = queue.dispatch_for_supervisor(
             session=session,
@@ -37,12 +48,16 @@ def dispatch_supervisor_work(supervisor_id: int, limit: int | None = None) -> li
 
 def dispatch_for_returning_supervisors(supervisor_ids: set[int]) -> list[Dispatched]:
     """Many supervisors just became available (a burst of heartbeats): one query finds
-    those with work waiting, and only theirs is dispatched."""
+    those with work waiting (theirs, or of those they stand in for), and only that is
+    dispatched."""
     with read_scope() as session:
-        waiting = queue.pending_among(session=session, supervisor_ids=supervisor_ids)
+        owners = supervisor_ids | on_call.delegators_among(
+            session=session, delegate_ids=supervisor_ids, now=utcnow()
+        )
+        waiting = queue.pending_among(session=session, supervisor_ids=owners)
     dispatched: list[Dispatched] = []
     for supervisor_id in sorted(waiting):
-        dispatched.extend(dispatch_supervisor_work(supervisor_id))
+        dispatched.extend(_dispatch_queue_of(supervisor_id))
     return dispatched
 
 
@@ -52,5 +67,5 @@ def dispatch_all_available(limit: int | None = None) -> list[Dispatched]:
         supervisors = queue.supervisors_with_pending(session=session, now=utcnow())
     dispatched: list[Dispatched] = []
     for supervisor_id in supervisors:
-        dispatched.extend(dispatch_supervisor_work(supervisor_id, limit))
+        dispatched.extend(_dispatch_queue_of(supervisor_id, limit))
     return dispatched

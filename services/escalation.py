@@ -160,6 +160,19 @@ def _names(session: Session, user_ids: list[int]) -> tuple[str, ...]:
     return tuple(rows.get(uid, f"user {uid}") for uid in user_ids)
 
 
+def available_delegate(
+    *, session: Session, user_id: int, now: datetime, rules: PresenceRules
+) -> int | None:
+    """The delegate `user_id` named for now, if they are available: they watch supervised work
+    in the supervisor's place."""
+    delegate = delegate_of(session=session, user_id=user_id, now=now)
+    if delegate is None or not supervisor_is_available(
+        session=session, user_id=delegate, now=now, rules=rules
+    ):
+        return None
+    return delegate
+
+
 def people_named(*, session: Session, kind: str, agent: Agent, now: datetime) -> list[int]:
     """Everyone a human step names now, available or not."""
     if kind == SUPERVISOR:
@@ -414,16 +427,41 @@ STEP_NAMES = {
     DELEGATE: "their delegate",
     ON_CALL: "the on-call supervisors",
     REVIEWER: "the AI reviewer",
+    WAITING: "waiting for everyone asked",
+    ENDED: "rejected: nobody decided",
 }
 
 
 @dataclass(frozen=True)
 class Progress:
-    """Where a pending proposal stands, for people: "with Sam until 14:05", then what."""
+    """Where a pending proposal stands, for people: "with Sam until 14:05", who comes next,
+    and what happens if nobody decides."""
 
-    now_with: str  # "Sam", "the AI reviewer billing-guard", "everyone asked", ""
+    now_with: str  # "Sam", "the AI reviewer billing-guard", "everyone asked", "" (not started)
     until: datetime | None
-    then: str  # "their delegate, the on-call supervisors, then rejected"
+    next_steps: list[str]  # "their delegate", "the on-call supervisors", …
+    final: str  # "rejected", "kept waiting for anyone asked", or "" when it has ended
+
+    def sentence(self, until_text: str = "") -> str:
+        """ "With Sam until 14:05, then their delegate and the AI reviewer; if nobody decides:
+        rejected." (`until_text`: the deadline as the page shows times)."""
+        if not self.now_with and not self.final:
+            return ""
+        nexts = _joined(self.next_steps)
+        then = f", then {nexts}" if nexts else ""
+        until = f" until {until_text}" if until_text else ""
+        if not self.now_with:
+            return f"Not asked yet: {nexts or 'nobody'}; if nobody decides: {self.final}."
+        if self.now_with == "everyone asked":
+            return "Waiting for everyone asked, until the proposal expires (then rejected)."
+        return f"With {self.now_with}{until}{then}; if nobody decides: {self.final}."
+
+
+def _joined(items: list[str]) -> str:
+    """ "a", "a and b", "a, b and c"."""
+    if len(items) <= 1:
+        return "".join(items)
+    return ", ".join(items[:-1]) + " and " + items[-1]
 
 
 def progress(
@@ -433,18 +471,16 @@ def progress(
     spec = ChainSpec.from_record(chain) if chain else BUILT_IN
     last = hops[-1] if hops else {}
     until = datetime.fromisoformat(last["until"]) if last.get("until") else None
-    final = "then rejected" if spec.final == REJECT else "then it waits for anyone asked"
-    if step_kind in (STARTING, None) or not hops:
-        rest = [STEP_NAMES.get(s, s) for s in spec.steps]
-        return Progress("", None, ", ".join([*rest, final]))
-    if step_kind == WAITING:
-        return Progress("everyone asked", None, "until it expires (then rejected)")
+    final = "rejected" if spec.final == REJECT else "kept waiting for anyone asked"
     if step_kind == ENDED:
-        return Progress("", None, "")
+        return Progress("", None, [], "")
+    if step_kind in (STARTING, None) or not hops:
+        return Progress("", None, [STEP_NAMES[s] for s in spec.steps], final)
+    if step_kind == WAITING:
+        return Progress("everyone asked", None, [], final)
     names = [n for n in last.get("to", []) if n]
     who = ", ".join(names) if names else STEP_NAMES.get(step_kind, step_kind)
     if step_kind == REVIEWER:
         who = f"the AI reviewer {who}".strip()
     index = spec.steps.index(step_kind) if step_kind in spec.steps else len(spec.steps)
-    rest = [STEP_NAMES.get(s, s) for s in spec.steps[index + 1 :]]
-    return Progress(who, until, ", ".join([*rest, final]))
+    return Progress(who, until, [STEP_NAMES[s] for s in spec.steps[index + 1 :]], final)

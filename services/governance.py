@@ -27,7 +27,7 @@ from models import (
 )
 from services.agents import AgentRead
 from services.audit import record_audit
-from services.escalation import STARTING, EscalationPolicy, move_on
+from services.escalation import STARTING, EscalationPolicy, available_delegate, move_on
 from services.json_limits import JsonObject
 from services.presence import PresenceRules, supervisor_is_available
 from services.risk_analysis import RiskRules
@@ -85,12 +85,23 @@ def decide(
 
 def check(
     *, session: Session, agent: AgentRead, now: datetime, policy: GovernancePolicy
-) -> tuple[Decision, str]:
-    """The routing decision for `agent` now; with a warm presence cache it does no I/O."""
+) -> tuple[Decision, str, int | None]:
+    """The routing decision for `agent` now, and who watches a supervised run (the supervisor,
+    or, while they are away, their delegate who is online); with a warm presence cache and
+    the supervisor there it does no I/O."""
     available = agent.supervisor_id is not None and supervisor_is_available(
         session=session, user_id=agent.supervisor_id, now=now, rules=policy.presence
     )
-    return decide(agent.maturity_level, agent.supervisor_id is not None, available)
+    decision, why = decide(agent.maturity_level, agent.supervisor_id is not None, available)
+    watcher = agent.supervisor_id
+    if decision == Decision.QUEUED and agent.supervisor_id is not None:
+        stand_in = available_delegate(
+            session=session, user_id=agent.supervisor_id, now=now, rules=policy.presence
+        )
+        if stand_in is not None:
+            decision, watcher = Decision.APPROVED_TO_RUN, stand_in
+            why = "supervisor is away; their delegate is online and will watch the run"
+    return decision, why, watcher
 
 
 def find_previous_decision(
@@ -135,7 +146,7 @@ def route_action(
         )
         if previous is not None:
             return previous
-    decision, why = check(session=session, agent=agent, now=now, policy=policy)
+    decision, why, watcher = check(session=session, agent=agent, now=now, policy=policy)
     asked = {
         "agent_id": agent.id,
         "action": request.action,
@@ -189,7 +200,7 @@ def route_action(
             **asked,
             status=ExecutionStatus.READY,
             supervision=SupervisionMode.HUMAN if supervised else SupervisionMode.NONE,
-            supervisor_user_id=agent.supervisor_id,
+            supervisor_user_id=watcher,
             created_at=now,
             last_seen_at=now,
         )

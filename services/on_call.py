@@ -12,7 +12,6 @@ from sqlmodel import Session, col, select
 
 from models import User, UserRole
 from models.escalation import Delegation, OnCallShift
-from services.actors import Actor
 from services.audit import record_audit
 from services.errors import InvalidInput, NotFound, PermissionDenied
 from services.users import UserRead
@@ -83,12 +82,14 @@ def delegate_of(*, session: Session, user_id: int, now: datetime) -> int | None:
     ).first()
 
 
-def delegators_of(*, session: Session, delegate_id: int, now: datetime) -> list[int]:
-    """Whose delegate `delegate_id` is now."""
-    return list(
+def delegators_among(*, session: Session, delegate_ids: set[int], now: datetime) -> set[int]:
+    """Whose delegate any of `delegate_ids` is now (one query for many)."""
+    if not delegate_ids:
+        return set()
+    return set(
         session.exec(
             select(Delegation.user_id).where(
-                Delegation.delegate_id == delegate_id,
+                col(Delegation.delegate_id).in_(delegate_ids),
                 Delegation.starts_at <= now,
                 Delegation.ends_at > now,
             )
@@ -340,7 +341,3 @@ def _shift_read(
         end=_hhmm(row.end_minute),
         timezone=row.timezone,
     )
-
-
-def system_actor() -> Actor:
-    return Actor.system("on-call")

@@ -123,7 +123,11 @@ def _settle(
 
 
 def _start_execution(
-    session: Session, proposal: Proposal, now: datetime, supervisor_agent_id: int | None = None
+    session: Session,
+    proposal: Proposal,
+    now: datetime,
+    supervisor_agent_id: int | None = None,
+    watcher: int | None = None,
 ) -> Execution:
     execution = Execution(
         agent_id=proposal.agent_id,
@@ -134,7 +138,7 @@ def _start_execution(
         reason=proposal.reason,
         status=ExecutionStatus.READY,
         supervision=SupervisionMode.AUTONOMOUS if supervisor_agent_id else SupervisionMode.HUMAN,
-        supervisor_user_id=proposal.supervisor_id,
+        supervisor_user_id=watcher or proposal.supervisor_id,
         supervisor_agent_id=supervisor_agent_id,
         proposal_id=proposal.id,
         created_at=now,
@@ -186,7 +190,10 @@ def approve_proposal(
         approved_parameters=modified_parameters,
     ):
         raise Conflict(f"proposal was already {proposal.status}")
-    execution = _start_execution(session, proposal, now)
+    # Someone the chain asked in the supervisor's place (a delegate, on call) approved: they
+    # watch the run. An admin's approval leaves it with the agent's supervisor.
+    stand_in = not caller.is_admin and caller.id != proposal.supervisor_id
+    execution = _start_execution(session, proposal, now, watcher=caller.id if stand_in else None)
     _tell(session, proposal, now)
     record_audit(
         session=session,

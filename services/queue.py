@@ -29,6 +29,7 @@ from models import (
 from services.actors import Actor
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from services.escalation import available_delegate
 from services.notifications import notify_agent
 from services.presence import PresenceRules, supervisor_is_available
 from services.users import UserRead
@@ -159,12 +160,17 @@ def dispatch_for_supervisor(
     force: bool = False,
     limit: int | None = None,
 ) -> list[Dispatched]:
-    """Start the due pending entries of an available supervisor: higher priority, then oldest
-    (at most `limit` of them)."""
+    """Start the due pending entries of a supervisor who is available, or whose delegate is
+    (who then watches them): higher priority, then oldest (at most `limit` of them)."""
+    watcher: int | None = supervisor_id
     if not force and not supervisor_is_available(
         session=session, user_id=supervisor_id, now=now, rules=policy.presence
     ):
-        return []
+        watcher = available_delegate(
+            session=session, user_id=supervisor_id, now=now, rules=policy.presence
+        )
+        if watcher is None:
+            return []
     candidates = session.exec(
         select(QueueEntry)
         .where(
@@ -178,11 +184,15 @@ def dispatch_for_supervisor(
     ).all()
     if not candidates:
         return []
-    return _claim_batch(session, list(candidates), now, policy)
+    return _claim_batch(session, list(candidates), now, policy, watcher)
 
 
 def _claim_batch(
-    session: Session, candidates: list[QueueEntry], now: datetime, policy: QueuePolicy
+    session: Session,
+    candidates: list[QueueEntry],
+    now: datetime,
+    policy: QueuePolicy,
+    watcher: int | None = None,
 ) -> list[Dispatched]:
     """Claim many pending entries with one conditional UPDATE; only those still pending win.
 
@@ -215,7 +225,7 @@ def _claim_batch(
             reason=entry.reason,
             status=ExecutionStatus.READY,
             supervision=SupervisionMode.HUMAN,
-            supervisor_user_id=entry.supervisor_id,
+            supervisor_user_id=watcher or entry.supervisor_id,
             queue_entry_id=entry.id,
             created_at=now,
             last_seen_at=now,
@@ -245,6 +255,7 @@ def _claim_batch(
         after={
             "status": "executing",
             "dispatched": [[d.entry_id, d.execution_id] for d in dispatched],
+            **({"watched_by": watcher} if watcher and watcher != entries[0].supervisor_id else {}),
         },
     )
     for entry, item in zip(entries, dispatched, strict=True):

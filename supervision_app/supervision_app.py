@@ -14,8 +14,10 @@ from services.change_relay import start_change_relay
 from services.config import get_settings
 from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
+from supervision_app.components.delegate_card import DelegateState
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
+from supervision_app.pages.escalation import EscalationState, escalation_page
 from supervision_app.pages.history import HistoryState, history_page
 from supervision_app.pages.inbox import inbox_page
 from supervision_app.pages.login import login_page
@@ -48,7 +50,9 @@ AUDITED = {
     "action_request",
     "agent",
     "category",
+    "escalation_chain",
     "execution",
+    "on_call_shift",
     "proposal",
     "queue_entry",
     "team",
@@ -112,11 +116,21 @@ SCREENS = [
         ReviewersState.load,
         lambda _: {"proposal", "category", "agent", "team"},
     ),
+    (
+        escalation_page,
+        "/escalation",
+        "Escalation",
+        EscalationState.load,
+        lambda _: {"agent", "user", "escalation_chain", "on_call_shift"},
+    ),
     (run_page, "/runs/[execution_id]", "Run", RunState.load, _run_topics),
     (history_page, "/history/[agent_id]", "Agent history", HistoryState.load, _history_topics),
 ]
 # Extra on_load events of a screen (not run by live reloads).
-OPENED_BY_LINK = {"/proposals": [ProposalsState.open_from_link]}
+OPENED_BY_LINK = {
+    "/proposals": [ProposalsState.open_from_link],
+    "/presence": [DelegateState.load],
+}
 for page, route, title, load, interests in SCREENS:
     app.add_page(
         page,

@@ -39,7 +39,11 @@ SCREENS = [
     ("Team presence", "/presence", "users"),
     ("Audit", "/audit", "scroll-text"),
 ]
-ADMIN_SCREENS = [("Users", "/users", "user-cog"), ("Reviewers", "/reviewers", "scale")]
+ADMIN_SCREENS = [
+    ("Users", "/users", "user-cog"),
+    ("Reviewers", "/reviewers", "scale"),
+    ("Escalation", "/escalation", "route"),
+]
 
 
 COUNTS = {

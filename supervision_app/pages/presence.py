@@ -11,6 +11,7 @@ from services import users as user_service
 from services.clock import utcnow
 from services.policy import presence_rules
 from supervision_app.components.badges import presence_badge
+from supervision_app.components.delegate_card import delegate_card
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -161,6 +162,7 @@ def presence_page() -> rx.Component:
             overflow_x="auto",
             width="100%",
         ),
+        delegate_card(),
         rx.heading("Recent changes", size="3"),
         rx.cond(
             PresenceState.changes.length() > 0,

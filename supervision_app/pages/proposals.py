@@ -5,16 +5,18 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
+from datetime import datetime
 
 import reflex as rx
 
 from services import agents as agent_service
-from services import governance, proposals
+from services import escalation, governance, proposals
 from services.clock import utcnow
 from services.errors import DomainError
 from services.views import ProposalRead
 from supervision_app.components.badges import risk_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
@@ -66,6 +68,35 @@ def _reviewer_label(review: dict) -> str:
     return f"{who} — {how}"
 
 
+def escalation_sentence(proposal: ProposalRead, now: datetime) -> str:
+    """ "With Sam until 14:05 UTC, then their delegate …; if nobody decides: rejected." for a
+    pending proposal; "" once decided."""
+    if proposal.status != "pending":
+        return ""
+    shown = escalation.progress(
+        chain=proposal.chain, step_kind=proposal.step_kind, hops=proposal.hops
+    )
+    return shown.sentence(clock_time(shown.until, now) if shown.until else "")
+
+
+def escalation_hops(proposal: ProposalRead, now: datetime) -> list[str]:
+    """Each hop as a line: when, to whom, what was skipped and why."""
+    lines = []
+    for hop in proposal.hops:
+        at = datetime.fromisoformat(hop["at"])
+        to = ", ".join(name for name in hop.get("to", []) if name) or hop.get("step", "")
+        line = (
+            f"{clock_time(at, now)} · {escalation.STEP_NAMES.get(hop.get('step'), hop.get('step'))}"
+        )
+        if hop.get("step") not in (escalation.WAITING, escalation.ENDED):
+            line += f": {to}"
+        if hop.get("cause") and hop.get("cause") != "new proposal":
+            line += f" ({hop['cause']})"
+        lines.append(line)
+        lines.extend(f"    skipped {skip}" for skip in hop.get("skipped", []))
+    return lines
+
+
 def _pretty(value: object) -> str:
     return json.dumps(value, indent=2, sort_keys=True, default=str)
 
@@ -108,6 +139,8 @@ class ProposalsState(rx.State):
     edit_error: str = ""
     diff_lines: list[str] = []
     decided_line: str = ""  # who decided, when
+    chain_line: str = ""  # who has it now, until when, and what comes next
+    chain_hops: list[str] = []
     approved_diff: list[str] = []  # what was approved, against what was asked
     run_id: int = 0
     kept_typing: str = ""  # decided elsewhere while this person was writing: what they wrote
@@ -189,6 +222,8 @@ class ProposalsState(rx.State):
         else:
             self.review_label, self.review_lines = "", []
         self.decision_note = proposal.decision_reason or ""
+        self.chain_line = escalation_sentence(proposal, utcnow())
+        self.chain_hops = escalation_hops(proposal, utcnow())
         self.history = [
             HistoryRow(
                 action=h.action, decision=str(h.decision), at=h.created_at.strftime("%m-%d %H:%M")
@@ -428,6 +463,27 @@ def _detail() -> rx.Component:
             ),
             rx.text(
                 "From ", rx.text.strong(selected.agent), " · expires ", selected.expires, size="2"
+            ),
+            rx.cond(
+                ProposalsState.chain_line != "",
+                rx.text(
+                    rx.icon("route", size=14),
+                    " ",
+                    ProposalsState.chain_line,
+                    size="2",
+                    data_testid="chain-line",
+                ),
+            ),
+            rx.cond(
+                ProposalsState.chain_hops.length() > 0,
+                rx.el.details(
+                    rx.el.summary(rx.text("Who was asked", size="1", as_="span")),
+                    rx.foreach(
+                        ProposalsState.chain_hops,
+                        lambda line: rx.text(line, size="1", white_space="pre-wrap"),
+                    ),
+                    data_testid="chain-hops",
+                ),
             ),
             rx.text("Reason", weight="medium", size="2"),
             rx.blockquote(selected.reason, size="2"),

@@ -358,8 +358,9 @@ def test_progress_says_who_has_it_until_when_and_what_comes_next(team, now):
     )
     assert shown.now_with == sam.display_name
     assert shown.until == now + timedelta(minutes=5)
-    assert shown.then == (
-        "their delegate, the on-call supervisors, the AI reviewer, then it waits for anyone asked"
+    assert shown.sentence("12:05 UTC") == (
+        f"With {sam.display_name} until 12:05 UTC, then their delegate, the on-call "
+        "supervisors and the AI reviewer; if nobody decides: kept waiting for anyone asked."
     )
 
 
@@ -397,3 +398,68 @@ def test_the_reviewer_looks_only_when_the_chain_reaches_it(team, now):
     proposal_id = propose(intern, utcnow(), "list_reports")
     assert autonomous_review.review_if_unattended(proposal_id) is None
     assert read(proposal_id).status == "pending" and read(proposal_id).review is None
+
+
+def test_supervised_work_runs_watched_by_the_online_delegate_or_waits(team, now):
+    from models import Execution, QueueEntry
+    from services import dispatch
+
+    _, sam, riley, _ = team
+    worker = make_agent(now, level="SUPERVISED", supervisor_id=sam.id)
+    offline(sam, now)
+    delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+
+    def act(at):
+        with session_scope() as session:
+            return governance.route_action(
+                session=session,
+                agent=worker.agent,
+                request=ActionInput(action="reply"),
+                now=at,
+                policy=GOVERNANCE,
+            )
+
+    queued = act(now)  # Riley is not online either: it waits
+    assert queued.decision == "queued"
+    online(riley, now)
+    running = act(now)
+    assert running.decision == "approved_to_run" and "delegate" in running.reason
+    with read_scope() as session:
+        assert session.get(Execution, running.execution_id).supervisor_user_id == riley.id
+    # Riley coming online starts Sam's queued work too, watched by Riley (real clock: the
+    # dispatcher's); Sam's queue still holds the entry.
+    from services.clock import utcnow
+
+    online(riley, utcnow())
+    with session_scope() as session:  # the delegation, on the real clock
+        on_call.name_delegate(
+            session=session,
+            caller=sam,
+            user_id=sam.id,
+            delegate_id=riley.id,
+            starts_at=utcnow() - timedelta(minutes=1),
+            ends_at=utcnow() + timedelta(days=1),
+            now=utcnow(),
+        )
+    with session_scope() as session:
+        session.get(QueueEntry, queued.queue_entry_id).expires_at = utcnow() + timedelta(hours=1)
+    [started] = dispatch.dispatch_supervisor_work(riley.id)
+    with read_scope() as session:
+        run = session.get(Execution, started.execution_id)
+        entry = session.get(QueueEntry, queued.queue_entry_id)
+    assert run.supervisor_user_id == riley.id and entry.supervisor_id == sam.id
+
+
+def test_a_delegate_who_approves_watches_the_run(team, now):
+    from models import Execution
+
+    _, sam, riley, intern = team
+    online(riley, now)
+    delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    proposal_id = propose(intern, now)
+    with session_scope() as session:
+        approved = proposals.approve_proposal(
+            session=session, proposal_id=proposal_id, caller=riley, now=now
+        )
+    with read_scope() as session:
+        assert session.get(Execution, approved.execution_id).supervisor_user_id == riley.id
