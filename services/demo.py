@@ -123,7 +123,8 @@ def load_demo_data(*, session: Session, now: datetime) -> list[DemoAgentKey]:
 
 def _escalation(session: Session, users: dict[str, int], now: datetime) -> None:
     """Support's chain, with Riley on call for support around the clock: Sam's refund
-    proposals go to Riley when Sam is away or does not answer in time."""
+    proposals go to Riley when Sam is away or does not answer in time, and then wait for
+    either (a demo nobody has signed in to yet would otherwise reject every one)."""
     if session.get(EscalationChain, "category:support") is not None:
         return
     admin = UserRead.model_validate(session.get(User, users["admin"]), from_attributes=True)
@@ -132,7 +133,7 @@ def _escalation(session: Session, users: dict[str, int], now: datetime) -> None:
         caller=admin,
         scope="category:support",
         steps=["supervisor", "delegate", "on_call", "reviewer"],
-        final="reject",
+        final="wait",
         step_minutes={"high": 5, "medium": 15, "safe": 60},
         now=now,
     )

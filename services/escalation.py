@@ -238,7 +238,7 @@ def _walk(
         )
         if people.taken:
             return index, people, skipped
-        skipped.append(f"{spec.steps[index]}: {people.skipped_because}")
+        skipped.append(f"{STEP_NAMES[spec.steps[index]]}: {people.skipped_because}")
     return len(spec.steps), None, skipped
 
 
@@ -331,7 +331,9 @@ def move_on(
     if kind == ENDED:
         from services.proposals import reject_at_chain_end  # proposals imports escalation
 
-        reject_at_chain_end(session=session, proposal_id=proposal_id, now=now, skipped=skipped)
+        reject_at_chain_end(
+            session=session, proposal_id=proposal_id, now=now, skipped=skipped, at_once=starting
+        )
         return move
     if not starting or skipped:
         record_audit(

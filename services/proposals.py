@@ -324,13 +324,18 @@ def expire_proposals(*, session: Session, now: datetime) -> list[ProposalRead]:
 
 
 def reject_at_chain_end(
-    *, session: Session, proposal_id: int, now: datetime, skipped: list[str]
+    *, session: Session, proposal_id: int, now: datetime, skipped: list[str], at_once: bool
 ) -> bool:
-    """Nobody in the escalation chain decided, and the chain ends in reject: fail closed."""
+    """Nobody in the escalation chain decided (`at_once`: nobody in it could be asked at all),
+    and the chain ends in reject: fail closed."""
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         return False
-    reason = "nobody in the escalation chain decided in time"
+    reason = (
+        "nobody in the escalation chain can decide it now"
+        if at_once
+        else "nobody in the escalation chain decided in time"
+    )
     if skipped:
         reason += " (" + "; ".join(skipped) + ")"
     if not _settle(

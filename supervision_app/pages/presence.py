@@ -51,7 +51,8 @@ def rules_text(rules: presence.PresenceRules) -> str:
     return (
         f"Online while active in a dashboard tab in the last {_span(away)}; "
         f"away after {_span(away)} without activity, offline after {_span(offline)} or when "
-        "the last tab closes. SUPERVISED work runs only while its supervisor is "
+        "the last tab closes. SUPERVISED work runs only while its supervisor (or the delegate "
+        "they named while away) is "
         + ("online or away." if rules.away_counts_as_available else "online.")
     )
 

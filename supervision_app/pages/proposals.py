@@ -466,12 +466,11 @@ def _detail() -> rx.Component:
             ),
             rx.cond(
                 ProposalsState.chain_line != "",
-                rx.text(
-                    rx.icon("route", size=14),
-                    " ",
-                    ProposalsState.chain_line,
-                    size="2",
-                    data_testid="chain-line",
+                rx.hstack(
+                    rx.icon("route", size=16, flex_shrink="0", margin_top="2px"),
+                    rx.text(ProposalsState.chain_line, size="2", data_testid="chain-line"),
+                    spacing="2",
+                    align="start",
                 ),
             ),
             rx.cond(

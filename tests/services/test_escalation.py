@@ -175,8 +175,8 @@ def test_steps_nobody_can_take_are_skipped_at_once_and_said(team, now):
     proposal = read(propose(intern, now, "send_invoice"))
     assert proposal.step_kind == "on_call"
     assert proposal.hops[0]["skipped"] == [
-        f"supervisor: {sam.display_name}: not available",
-        "delegate: no delegate named for now",
+        f"the agent's supervisor: {sam.display_name}: not available",
+        "their delegate: no delegate named for now",
     ]
     with session_scope() as session:  # the on-call person sees and may decide it
         assert proposals.get_proposal(session=session, proposal_id=proposal.id, caller=riley)
@@ -227,6 +227,7 @@ def test_on_call_outside_their_hours_is_not_asked(team, now):
     set_chain(admin, now, "category:ops", ["supervisor", "on_call"], final="reject")
     proposal = read(propose(intern, now))
     assert proposal.status == "rejected"
+    assert proposal.decision_reason.startswith("nobody in the escalation chain can decide it now")
     assert "nobody on call for 'ops' now" in proposal.decision_reason
 
 
