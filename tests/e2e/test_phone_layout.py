@@ -32,6 +32,7 @@ SCREENS = [
     "/audit",
     "/users",
     "/reviewers",
+    "/escalation",
 ]
 
 
