@@ -16,7 +16,15 @@ from models.enums import (
     SupervisionMode,
     UserRole,
 )
-from models.escalation import Delegation, EscalationChain, OnCallShift, ProposalAsk
+from models.escalation import (
+    DecisionLink,
+    Delegation,
+    EscalationChain,
+    NotificationChannel,
+    OnCallShift,
+    OutgoingNotice,
+    ProposalAsk,
+)
 from models.events import ExecutionEvent, Intervention
 from models.notifications import Notification
 from models.presence import PresenceChange, PresenceSession, PresenceStatus
@@ -31,6 +39,7 @@ __all__ = [
     "AuditEvent",
     "AuditHead",
     "Decision",
+    "DecisionLink",
     "Delegation",
     "EscalationChain",
     "EventKind",
@@ -43,7 +52,9 @@ __all__ = [
     "LoginSession",
     "MaturityLevel",
     "Notification",
+    "NotificationChannel",
     "OnCallShift",
+    "OutgoingNotice",
     "PresenceChange",
     "PresenceSession",
     "PresenceState",

@@ -5,6 +5,7 @@ proposal has asked so far."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import JSON, String, UniqueConstraint
 from sqlmodel import Field, SQLModel
@@ -70,3 +71,62 @@ class ProposalAsk(SQLModel, table=True):
     user_id: int = Field(foreign_key="users.id", index=True)
     step: str = Field(sa_type=String(16))
     asked_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class NotificationChannel(SQLModel, table=True):
+    """Where people are told that a proposal waits for them: a chat webhook (the JSON body
+    Slack and Mattermost incoming webhooks accept) or e-mail over SMTP. Set by admins."""
+
+    __tablename__ = "notification_channels"
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(sa_type=String(80), unique=True)
+    kind: str = Field(sa_type=String(16))  # webhook | email
+    # The webhook's URL, or the e-mail's sender address.
+    target: str = Field(sa_type=String(500))
+    # E-mail: {"host", "port", "tls": "starttls" | "ssl" | "none", "username"}; the password
+    # comes from SMTP_PASSWORD, never from the database.
+    settings: dict[str, Any] = Field(default_factory=dict, sa_type=JSON)
+    enabled: bool = True
+    last_error: str | None = Field(default=None, sa_type=String(500))
+    last_sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    created_at: datetime = Field(sa_type=UTCDateTime)
+
+
+class OutgoingNotice(SQLModel, table=True):
+    """A notice to send (outbox): written with the escalation move that asks someone, sent by
+    a scheduler job. Its links are made when it is sent, so no usable token is ever stored."""
+
+    __tablename__ = "outgoing_notices"
+
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="notification_channels.id", index=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    user_id: int | None = Field(default=None, foreign_key="users.id")  # e-mail: to whom
+    expires_at: datetime = Field(sa_type=UTCDateTime)  # the links': the step's deadline
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    next_attempt_at: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    attempts: int = 0
+    sent_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    failed_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    last_error: str | None = Field(default=None, sa_type=String(500))
+
+
+class DecisionLink(SQLModel, table=True):
+    """A one-time link in a notice: approve, reject or open one proposal as it was when sent.
+    Only the token's hash is kept; used once, then refused."""
+
+    __tablename__ = "decision_links"
+
+    id: int | None = Field(default=None, primary_key=True)
+    token_hash: str = Field(sa_type=String(64), unique=True, index=True)
+    proposal_id: int = Field(foreign_key="proposals.id", index=True)
+    action: str = Field(sa_type=String(16))  # approve | reject | open
+    # Sent to this person (e-mail); None for a team channel, whose links need a sign-in.
+    user_id: int | None = Field(default=None, foreign_key="users.id")
+    parameters_hash: str = Field(sa_type=String(64))
+    requires_sign_in: bool = True
+    channel: str = Field(sa_type=String(100))  # "email:<name>", "webhook:<name>"
+    created_at: datetime = Field(sa_type=UTCDateTime)
+    expires_at: datetime = Field(sa_type=UTCDateTime)
+    used_at: datetime | None = Field(default=None, sa_type=UTCDateTime)

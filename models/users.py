@@ -21,6 +21,8 @@ class User(SQLModel, table=True):
     password_hash: str = Field(sa_type=String(255))
     is_active: bool = True
     created_at: datetime = Field(sa_type=UTCDateTime)
+    # Where e-mail notices (services/notices.py) go; none: no e-mail.
+    email: str | None = Field(default=None, sa_type=String(254))
 
 
 class LoginSession(SQLModel, table=True):

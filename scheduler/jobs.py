@@ -16,6 +16,7 @@ from services import (
     sign_in_history,
     users,
 )
+from services import notice_delivery as notice_delivery_service
 from services.callback_delivery import deliver_due
 from services.clock import utcnow
 from services.config import get_settings
@@ -122,6 +123,11 @@ def proposal_expiry() -> None:
 def callback_delivery() -> None:
     """Deliver signed callback notifications to agents, retrying with backoff."""
     deliver_due()
+
+
+def notice_delivery() -> None:
+    """Tell the people a proposal asks (chat webhooks, e-mail), with links to decide."""
+    notice_delivery_service.deliver_due()
 
 
 def run_monitoring() -> None:

@@ -44,6 +44,7 @@ JOBS: list[tuple[str, Callable[[], None], float]] = [
     ("shadow_reviews", jobs.shadow_reviews, 60),
     ("proposal_expiry", jobs.proposal_expiry, 60),
     ("callback_delivery", jobs.callback_delivery, 3),
+    ("notice_delivery", jobs.notice_delivery, 3),
     ("run_monitoring", jobs.run_monitoring, 10),
 ]
 

@@ -135,6 +135,17 @@ class Settings(BaseSettings):
         "before it gives up with 503 and Retry-After; nothing is written then.",
     )
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
+    smtp_password: str = Field(
+        "",
+        description="Password of the e-mail channels' SMTP account (their host, port, TLS, "
+        "sender and user name are set on the Escalation screen); never stored in the database.",
+    )
+    decision_links_sign_in: str = Field(
+        "high",
+        pattern="^(high|always)$",
+        description="Which e-mailed Approve/Reject links need a sign-in: 'high' (high-risk "
+        "actions; the default) or 'always'. Chat channels' links always do.",
+    )
 
     @property
     def resolved_database_url(self) -> str:

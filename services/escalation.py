@@ -352,6 +352,16 @@ def move_on(
                 "cause": cause,
             },
         )
+    if asked and kind != ENDED:
+        from services.notices import enqueue_notices  # notices -> decision_links -> proposals
+
+        enqueue_notices(
+            session=session,
+            proposal_id=proposal_id,
+            user_ids=asked,
+            expires_at=until or proposal.expires_at,
+            now=now,
+        )
     if announce and not starting:
         notify_agent(
             session=session,

@@ -175,8 +175,10 @@ def approve_proposal(
     now: datetime,
     modified_parameters: dict[str, Any] | None = None,
     note: str | None = None,
+    via: str | None = None,
 ) -> ProposalRead:
-    """Approve (optionally with changed parameters): the agent may start the execution."""
+    """Approve (optionally with changed parameters): the agent may start the execution.
+    `via`: the notice's link it came from ("email:ops-mail"), for the audit."""
     proposal = _visible(session, proposal_id, caller)
     if modified_parameters is not None and not isinstance(modified_parameters, dict):
         raise InvalidInput("modified parameters must be a JSON object", field="parameters")
@@ -207,13 +209,20 @@ def approve_proposal(
             "status": "approved",
             "execution_id": execution.id,
             "modified_parameters": modified_parameters,
+            **({"via": via} if via else {}),
         },
     )
     return _read(proposal)
 
 
 def reject_proposal(
-    *, session: Session, proposal_id: int, caller: UserRead, reason: str, now: datetime
+    *,
+    session: Session,
+    proposal_id: int,
+    caller: UserRead,
+    reason: str,
+    now: datetime,
+    via: str | None = None,
 ) -> ProposalRead:
     reason = (reason or "").strip()
     if not reason:
@@ -237,7 +246,7 @@ def reject_proposal(
         object_id=proposal.id,
         now=now,
         before={"status": "pending"},
-        after={"status": "rejected", "reason": reason},
+        after={"status": "rejected", "reason": reason, **({"via": via} if via else {})},
     )
     return _read(proposal)
 
