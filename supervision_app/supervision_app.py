@@ -17,6 +17,7 @@ from supervision_app.api.app import build_api
 from supervision_app.components.delegate_card import DelegateState
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
+from supervision_app.pages.decide import DecideState, decide_page
 from supervision_app.pages.escalation import EscalationState, escalation_page
 from supervision_app.pages.history import HistoryState, history_page
 from supervision_app.pages.inbox import inbox_page
@@ -45,6 +46,10 @@ app.app_wraps[(5, "Overlay")] = lambda _stateful: None
 
 app.add_page(
     login_page, route="/login", title="Sign in · Supervision", on_load=AuthState.load_login_page
+)
+# A notice's link: no sign-in wall of its own (the link's policy decides whether to ask).
+app.add_page(
+    decide_page, route="/decide/[token]", title="Decide · Supervision", on_load=DecideState.load
 )
 AUDITED = {
     "action_request",

@@ -7,11 +7,13 @@ from datetime import datetime
 from fastapi import APIRouter, Query
 from pydantic import Field
 
-from services import escalation_chains, on_call
+from services import escalation_chains, notice_channels, on_call
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.escalation_chains import ChainRead
+from services.notice_channels import ChannelRead
 from services.on_call import DelegationRead, ShiftRead
+from services.policy import callback_targets
 from supervision_app.api.auth import AdminDep, UserDep
 from supervision_app.api.schemas import StrictBody
 
@@ -36,6 +38,26 @@ class ShiftBody(StrictBody):
     start: str = Field(max_length=5, description="HH:MM")
     end: str = Field(max_length=5, description="HH:MM; at or before start: past midnight")
     timezone: str = Field(default="UTC", max_length=64)
+
+
+class ChannelBody(StrictBody):
+    name: str = Field(min_length=1, max_length=80)
+    kind: str = Field(description="webhook or email")
+    target: str = Field(
+        max_length=500, description="the chat's incoming-webhook URL, or the sender address"
+    )
+    settings: dict[str, str | int] = Field(
+        default_factory=dict,
+        description='e-mail: {"host", "port", "tls": "starttls"|"ssl"|"none", "username"}',
+    )
+
+
+class ChannelUpdateBody(StrictBody):
+    enabled: bool
+
+
+class EmailBody(StrictBody):
+    email: str | None = Field(default=None, max_length=254, description="none: no e-mail")
 
 
 class DelegationBody(StrictBody):
@@ -122,4 +144,53 @@ def end_delegation(delegation_id: int, caller: UserDep) -> None:
     with session_scope() as session:
         on_call.end_delegation(
             session=session, caller=caller, delegation_id=delegation_id, now=utcnow()
+        )
+
+
+@router.get("/channels")
+def list_channels(_admin: AdminDep) -> list[ChannelRead]:
+    """Notification channels, without their secrets (a webhook's URL is redacted)."""
+    with read_scope() as session:
+        return notice_channels.list_channels(session=session)
+
+
+@router.post("/channels", status_code=201)
+def add_channel(body: ChannelBody, admin: AdminDep) -> ChannelRead:
+    with session_scope() as session:
+        return notice_channels.add_channel(
+            session=session,
+            caller=admin,
+            name=body.name,
+            kind=body.kind,
+            target=body.target,
+            settings=dict(body.settings),
+            targets=callback_targets(),
+            now=utcnow(),
+        )
+
+
+@router.patch("/channels/{channel_id}")
+def update_channel(channel_id: int, body: ChannelUpdateBody, admin: AdminDep) -> ChannelRead:
+    with session_scope() as session:
+        return notice_channels.set_enabled(
+            session=session, caller=admin, channel_id=channel_id, enabled=body.enabled, now=utcnow()
+        )
+
+
+@router.delete("/channels/{channel_id}", status_code=204)
+def remove_channel(channel_id: int, admin: AdminDep) -> None:
+    with session_scope() as session:
+        notice_channels.remove_channel(
+            session=session, caller=admin, channel_id=channel_id, now=utcnow()
+        )
+
+
+@router.put("/users/{user_id}/email")
+def set_email(user_id: int, body: EmailBody, caller: UserDep) -> EmailBody:
+    """Where my e-mail notices go (an admin: anyone's); null stops them."""
+    with session_scope() as session:
+        return EmailBody(
+            email=notice_channels.set_my_email(
+                session=session, caller=caller, user_id=user_id, email=body.email, now=utcnow()
+            )
         )

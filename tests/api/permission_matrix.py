@@ -78,6 +78,11 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/escalation/delegations"): USERS,
     ("POST", "/api/escalation/delegations"): {"supervisor", "owner", "admin"},
     ("DELETE", "/api/escalation/delegations/{delegation_id}"): {"owner", "admin"},
+    ("GET", "/api/escalation/channels"): {"admin"},
+    ("POST", "/api/escalation/channels"): {"admin"},
+    ("PATCH", "/api/escalation/channels/{channel_id}"): {"admin"},
+    ("DELETE", "/api/escalation/channels/{channel_id}"): {"admin"},
+    ("PUT", "/api/escalation/users/{user_id}/email"): {"owner", "admin"},
 }
 
 DASHBOARD = [
@@ -99,6 +104,13 @@ DASHBOARD = [
         "people), admin",
     ),
     ("Escalation: chains and on-call hours", "admin (everyone may read the on-call hours)"),
+    ("Escalation: notification channels (chat webhook, e-mail)", "admin"),
+    ("Own e-mail address for notices", "everyone, for themselves; admin for anyone"),
+    (
+        "Decide from a notice's link",
+        "the person it was e-mailed to (a sign-in for high-risk actions), or anyone signed in "
+        "who may decide the proposal",
+    ),
     (
         "Escalation: name a delegate while away",
         "supervisor and admin, for themselves; admin for anyone",

@@ -106,6 +106,7 @@ def world(client, now):
         "scope": "default",
         "shift_id": 1,  # the one the admin's POST makes, earlier in the walk
         "delegation_id": delegation.id,
+        "channel_id": 1,  # the one the admin's POST makes, earlier in the walk
     }
     overrides = {
         "/api/supervision/agents/{agent_id}/sessions": {"agent_id": agent_a.agent.id},
@@ -148,6 +149,14 @@ BODIES = {
         "start": "09:00",
         "end": "17:00",
     },
+    ("POST", "/api/escalation/channels"): {
+        "name": "mail",
+        "kind": "email",
+        "target": "supervision@example.com",
+        "settings": {"host": "smtp.example.com"},
+    },
+    ("PATCH", "/api/escalation/channels/{channel_id}"): {"enabled": False},
+    ("PUT", "/api/escalation/users/{user_id}/email"): {"email": "owner@example.com"},
     ("POST", "/api/escalation/delegations"): {
         "delegate_id": 1,
         "starts_at": "2030-01-01T00:00:00Z",
