@@ -15,6 +15,7 @@ from services.config import get_settings
 from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
 from supervision_app.components.delegate_card import DelegateState
+from supervision_app.components.notice_email import NoticeEmailState
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
 from supervision_app.pages.decide import DecideState, decide_page
@@ -57,6 +58,7 @@ AUDITED = {
     "category",
     "escalation_chain",
     "execution",
+    "notification_channel",
     "on_call_shift",
     "proposal",
     "queue_entry",
@@ -126,7 +128,7 @@ SCREENS = [
         "/escalation",
         "Escalation",
         EscalationState.load,
-        lambda _: {"agent", "user", "escalation_chain", "on_call_shift"},
+        lambda _: {"agent", "user", "escalation_chain", "on_call_shift", "notification_channel"},
     ),
     (run_page, "/runs/[execution_id]", "Run", RunState.load, _run_topics),
     (history_page, "/history/[agent_id]", "Agent history", HistoryState.load, _history_topics),
@@ -134,7 +136,7 @@ SCREENS = [
 # Extra on_load events of a screen (not run by live reloads).
 OPENED_BY_LINK = {
     "/proposals": [ProposalsState.open_from_link],
-    "/presence": [DelegateState.load],
+    "/presence": [DelegateState.load, NoticeEmailState.load],
 }
 for page, route, title, load, interests in SCREENS:
     app.add_page(

@@ -8,11 +8,12 @@ from dataclasses import dataclass
 import reflex as rx
 
 from services import agents as agent_service
-from services import escalation_chains, on_call
+from services import escalation_chains, notice_channels, on_call
 from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
 from services.escalation import STEP_KINDS
+from services.policy import callback_targets
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -45,6 +46,17 @@ class ShiftRow:
     category: str
     person: str
     hours: str
+
+
+@dataclass
+class ChannelRow:
+    id: int
+    name: str
+    kind: str
+    target: str
+    enabled: bool
+    status: str  # "last sent 14:05 UTC", "last error: …", "nothing sent yet"
+    failing: bool
 
 
 @dataclass
@@ -83,6 +95,15 @@ class EscalationState(rx.State):
     shift_end: str = "17:00"
     shift_zone: str = "UTC"
     shift_error: str = ""
+    channels: list[ChannelRow] = []
+    channel_kind: str = "webhook"
+    channel_name: str = ""
+    channel_target: str = ""
+    channel_host: str = ""
+    channel_port: str = "587"
+    channel_tls: str = "starttls"
+    channel_username: str = ""
+    channel_error: str = ""
     _people_ids: dict[str, int] = {}
 
     @rx.event
@@ -100,9 +121,28 @@ class EscalationState(rx.State):
                 on_call.list_delegations(session=session, now=now),
                 agent_service.list_agents(session=session),
                 user_service.list_users(session=session),
+                notice_channels.list_channels(session=session),
             )
 
-        chains, shifts, delegations, agents, users = await data.read(read)
+        chains, shifts, delegations, agents, users, channels = await data.read(read)
+        self.channels = [
+            ChannelRow(
+                id=c.id,
+                name=c.name,
+                kind=c.kind,
+                target=c.target,
+                enabled=c.enabled,
+                status=(
+                    f"last error: {c.last_error}"
+                    if c.last_error
+                    else f"last sent {clock_time(c.last_sent_at, now)}"
+                    if c.last_sent_at
+                    else "nothing sent yet"
+                ),
+                failing=bool(c.last_error),
+            )
+            for c in channels
+        ]
         self.chains = [
             ChainRow(
                 scope=c.scope,
@@ -309,6 +349,103 @@ class EscalationState(rx.State):
             return rx.toast.error(data.sentence(error.message))
         await self.load()
         return rx.toast.success("On-call hours removed.")
+
+    @rx.event
+    def set_channel_kind(self, value: str | list[str]):
+        self.channel_kind = value if isinstance(value, str) else value[0]
+
+    @rx.event
+    def set_channel_name(self, value: str):
+        self.channel_name = value
+
+    @rx.event
+    def set_channel_target(self, value: str):
+        self.channel_target = value
+
+    @rx.event
+    def set_channel_host(self, value: str):
+        self.channel_host = value
+
+    @rx.event
+    def set_channel_port(self, value: str):
+        self.channel_port = value
+
+    @rx.event
+    def set_channel_tls(self, value: str):
+        self.channel_tls = value
+
+    @rx.event
+    def set_channel_username(self, value: str):
+        self.channel_username = value
+
+    @rx.event
+    async def add_channel(self):
+        auth = await self.get_state(AuthState)
+        admin = await auth.current_user()
+        if admin is None or not admin.is_admin:
+            return rx.toast.error("Only admins set notification channels.")
+        kind, name, target = self.channel_kind, self.channel_name, self.channel_target
+        settings: dict[str, object] = {}
+        if kind == "email":
+            if not self.channel_port.strip().isdigit():
+                self.channel_error = "The SMTP port is a number, e.g. 587."
+                return
+            settings = {
+                "host": self.channel_host,
+                "port": int(self.channel_port),
+                "tls": self.channel_tls,
+                "username": self.channel_username,
+            }
+        targets = callback_targets()
+        try:
+            added = await data.write(
+                lambda session: notice_channels.add_channel(
+                    session=session,
+                    caller=admin,
+                    name=name,
+                    kind=kind,
+                    target=target,
+                    settings=settings,
+                    targets=targets,
+                    now=utcnow(),
+                )
+            )
+        except DomainError as error:
+            self.channel_error = data.sentence(error.message)
+            return
+        self.channel_error, self.channel_name, self.channel_target = "", "", ""
+        await self.load()
+        return rx.toast.success(f"Channel {added.name} added: people asked are told there.")
+
+    @rx.event
+    async def toggle_channel(self, channel_id: int, enabled: bool):
+        auth = await self.get_state(AuthState)
+        admin = await auth.current_user()
+        if admin is None or not admin.is_admin:
+            return rx.toast.error("Only admins set notification channels.")
+        await data.write(
+            lambda session: notice_channels.set_enabled(
+                session=session, caller=admin, channel_id=channel_id, enabled=enabled, now=utcnow()
+            )
+        )
+        await self.load()
+
+    @rx.event
+    async def remove_channel(self, channel_id: int):
+        auth = await self.get_state(AuthState)
+        admin = await auth.current_user()
+        if admin is None or not admin.is_admin:
+            return rx.toast.error("Only admins set notification channels.")
+        try:
+            await data.write(
+                lambda session: notice_channels.remove_channel(
+                    session=session, caller=admin, channel_id=channel_id, now=utcnow()
+                )
+            )
+        except DomainError as error:
+            return rx.toast.error(data.sentence(error.message))
+        await self.load()
+        return rx.toast.success("Channel removed.")
 
     @rx.event
     async def end_delegation(self, delegation_id: int):
@@ -606,6 +743,184 @@ def _on_call() -> rx.Component:
     )
 
 
+def _channel_row(row: ChannelRow) -> rx.Component:
+    return rx.hstack(
+        rx.badge(row.kind, variant="soft"),
+        rx.text(row.name, weight="medium", size="2"),
+        rx.text(row.target, size="1", color_scheme="gray", style={"overflow_wrap": "anywhere"}),
+        rx.text(
+            row.status,
+            size="1",
+            color=rx.cond(row.failing, rx.color("red", 11), rx.color("gray", 11)),
+            style={"overflow_wrap": "anywhere"},
+        ),
+        rx.spacer(),
+        rx.el.label(
+            rx.hstack(
+                rx.switch(
+                    checked=row.enabled,
+                    on_change=lambda on: EscalationState.toggle_channel(row.id, on),
+                ),
+                rx.text("on", size="1"),
+                spacing="1",
+                align="center",
+            ),
+            aria_label="Send notices to " + row.name,
+        ),
+        rx.button(
+            "Remove",
+            size="1",
+            variant="ghost",
+            color_scheme="gray",
+            on_click=EscalationState.remove_channel(row.id),
+            aria_label="Remove the channel " + row.name,
+        ),
+        width="100%",
+        wrap="wrap",
+        align="center",
+        data_testid="channel",
+    )
+
+
+def _text_field(label: str, target: str, value: rx.Var, handler, **props) -> rx.Component:  # noqa: ANN001
+    return rx.vstack(
+        _label(label, target),
+        rx.input(id=target, value=value, on_change=handler, **props),
+        spacing="1",
+    )
+
+
+def _channels() -> rx.Component:
+    return rx.vstack(
+        rx.heading("Notices", size="4"),
+        rx.text(
+            "Whenever a proposal asks someone, they are told here too, with one-time Approve, "
+            "Reject and Open links that expire with their step: a chat channel's incoming "
+            "webhook (Slack, Mattermost) gets one message per step; e-mail goes to each person "
+            "asked who gave an address (Team presence). Links for high-risk actions, and every "
+            "chat link, ask the reader to sign in first.",
+            size="2",
+            color_scheme="gray",
+        ),
+        rx.cond(
+            EscalationState.channels.length() > 0,
+            rx.vstack(rx.foreach(EscalationState.channels, _channel_row), width="100%"),
+            empty_state(
+                "bell",
+                "No channels",
+                "Add a chat webhook or an e-mail server below: until then people see what "
+                "waits for them only in the dashboard.",
+            ),
+        ),
+        rx.card(
+            rx.vstack(
+                rx.heading("Add a channel", size="3"),
+                rx.cond(
+                    EscalationState.channel_error != "",
+                    rx.callout(
+                        EscalationState.channel_error,
+                        icon="triangle-alert",
+                        color_scheme="red",
+                        role="alert",
+                        id="channel-error",
+                    ),
+                ),
+                rx.radio_group(
+                    ["webhook", "email"],
+                    value=EscalationState.channel_kind,
+                    on_change=EscalationState.set_channel_kind,
+                    direction="row",
+                    aria_label="Kind of channel",
+                ),
+                rx.hstack(
+                    _text_field(
+                        "Name",
+                        "channel-name",
+                        EscalationState.channel_name,
+                        EscalationState.set_channel_name,
+                        max_length=80,
+                        placeholder="#approvals",
+                    ),
+                    _text_field(
+                        rx.cond(
+                            EscalationState.channel_kind == "webhook",
+                            "Incoming-webhook URL",
+                            "Sender address",
+                        ),
+                        "channel-target",
+                        EscalationState.channel_target,
+                        EscalationState.set_channel_target,
+                        max_length=500,
+                        width="22em",
+                        max_width="100%",
+                    ),
+                    wrap="wrap",
+                    spacing="3",
+                ),
+                rx.cond(
+                    EscalationState.channel_kind == "email",
+                    rx.vstack(
+                        rx.hstack(
+                            _text_field(
+                                "SMTP host",
+                                "channel-host",
+                                EscalationState.channel_host,
+                                EscalationState.set_channel_host,
+                                placeholder="smtp.example.com",
+                            ),
+                            _text_field(
+                                "Port",
+                                "channel-port",
+                                EscalationState.channel_port,
+                                EscalationState.set_channel_port,
+                                type="number",
+                                width="6em",
+                            ),
+                            rx.vstack(
+                                _label("TLS", "channel-tls"),
+                                rx.select(
+                                    ["starttls", "ssl", "none"],
+                                    value=EscalationState.channel_tls,
+                                    on_change=EscalationState.set_channel_tls,
+                                    id="channel-tls",
+                                ),
+                                spacing="1",
+                            ),
+                            _text_field(
+                                "User name",
+                                "channel-username",
+                                EscalationState.channel_username,
+                                EscalationState.set_channel_username,
+                            ),
+                            wrap="wrap",
+                            spacing="3",
+                        ),
+                        rx.text(
+                            "The password is read from SMTP_PASSWORD where the app runs; it is "
+                            "never stored.",
+                            size="1",
+                            color_scheme="gray",
+                        ),
+                    ),
+                    rx.text(
+                        "A chat server on your own network must be listed in "
+                        "CALLBACK_ALLOWED_HOSTS.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
+                ),
+                rx.button("Add channel", on_click=EscalationState.add_channel),
+                spacing="2",
+                width="100%",
+            ),
+            width="100%",
+            max_width="40em",
+        ),
+        width="100%",
+        spacing="3",
+    )
+
+
 def _delegation_row(row: DelegationRow) -> rx.Component:
     return rx.hstack(
         rx.text(row.who, " → ", rx.text.strong(row.delegate), size="2"),
@@ -656,6 +971,7 @@ def escalation_page() -> rx.Component:
                     rx.vstack(rx.foreach(EscalationState.chains, _chain_row), width="100%"),
                     _chain_editor(),
                     _on_call(),
+                    _channels(),
                     _delegations(),
                     width="100%",
                     spacing="5",

@@ -13,6 +13,7 @@ from services.policy import presence_rules
 from supervision_app.components.badges import presence_badge
 from supervision_app.components.delegate_card import delegate_card
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.notice_email import notice_email_card
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
@@ -164,6 +165,7 @@ def presence_page() -> rx.Component:
             width="100%",
         ),
         delegate_card(),
+        notice_email_card(),
         rx.heading("Recent changes", size="3"),
         rx.cond(
             PresenceState.changes.length() > 0,

@@ -91,3 +91,39 @@ def test_a_supervisor_names_a_delegate_while_away_and_ends_it(page: Page, runnin
     expect(row).to_contain_text("dexter stands in for you")
     row.get_by_role("button", name="End now").click()
     expect(row).to_have_count(0)
+
+
+def test_an_admin_adds_and_removes_a_channel_and_a_supervisor_gives_an_address(
+    page: Page, browser: Browser, running_app: RunningApp, admin_account
+):
+    sign_in(page, running_app, *admin_account)
+    page.goto(f"{running_app.url}/escalation")
+    page.get_by_label("Name", exact=True).fill("#approvals")
+    page.get_by_label("Incoming-webhook URL").fill("http://10.1.2.3/hooks/abc")
+    page.get_by_role("button", name="Add channel").click()
+    expect(page.locator("#channel-error")).to_contain_text("10.1.2.3")  # private: refused
+
+    page.get_by_role("radio", name="email").click()
+    page.get_by_label("Name", exact=True).fill("team mail")
+    page.get_by_label("Sender address").fill("supervision@example.com")
+    page.get_by_label("SMTP host").fill("smtp.example.com")
+    page.get_by_role("button", name="Add channel").click()
+    channel = page.get_by_test_id("channel").filter(has_text="team mail")
+    expect(channel).to_contain_text("nothing sent yet")
+    channel.get_by_role("button", name="Remove the channel team mail").click()
+    expect(channel).to_have_count(0)
+
+    make_supervisor(running_app, "emma")
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    sign_in(page, running_app, "emma", PASSWORD)
+    page.goto(f"{running_app.url}/presence")
+    card = page.get_by_test_id("notice-email-card")
+    card.get_by_label("Your e-mail address").fill("not an address")
+    card.get_by_role("button", name="Save").click()
+    expect(page.locator("#notice-email-error")).to_have_text(
+        "Give an e-mail address like name@example.com."
+    )
+    card.get_by_label("Your e-mail address").fill("emma@example.com")
+    card.get_by_role("button", name="Save").click()
+    page.reload()
+    expect(card.get_by_label("Your e-mail address")).to_have_value("emma@example.com")
