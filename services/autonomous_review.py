@@ -113,15 +113,19 @@ def escalate_due() -> int:
         )
     moved = 0
     for proposal_id, kind, cause in due:
-        with session_scope() as session:
-            move = escalation.move_on(
-                session=session,
-                proposal_id=proposal_id,
-                now=utcnow(),
-                policy=escalation_policy(),
-                cause=cause,
-                expected_kind=kind,
-            )
+        try:
+            with session_scope() as session:
+                move = escalation.move_on(
+                    session=session,
+                    proposal_id=proposal_id,
+                    now=utcnow(),
+                    policy=escalation_policy(),
+                    cause=cause,
+                    expected_kind=kind,
+                )
+        except Exception:  # noqa: BLE001 - nothing moved; the next pass tries again
+            logger.exception("escalation of proposal %d failed; it stays where it is", proposal_id)
+            continue
         if move is None:
             continue
         moved += 1

@@ -75,14 +75,18 @@ def deliver_due(*, now: datetime | None = None, timeout_s: float = SEND_TIMEOUT_
         claimed = notices.claim_due(session=session, now=now or utcnow())
     messages = []
     for notice_id in claimed:
-        with session_scope() as session:
-            message = notices.compose(
-                session=session,
-                notice_id=notice_id,
-                now=now or utcnow(),
-                site_url=settings.resolved_site_url,
-                sign_in_for=settings.decision_links_sign_in,
-            )
+        try:
+            with session_scope() as session:
+                message = notices.compose(
+                    session=session,
+                    notice_id=notice_id,
+                    now=now or utcnow(),
+                    site_url=settings.resolved_site_url,
+                    sign_in_for=settings.decision_links_sign_in,
+                )
+        except Exception:  # noqa: BLE001 - retried once its claim lapses
+            logger.exception("notice %d could not be composed", notice_id)
+            continue
         if message is not None:
             messages.append(message)
     results = _send_webhooks([m for m in messages if m.kind == "webhook"], timeout_s)

@@ -1,0 +1,75 @@
+"""The user guide's screenshots, taken from a running demo (`make demo`), so they show the
+product as it is. Usage: `PORT=3000 DATA_DIR=/tmp/demo make demo`, then
+`.venv/bin/python scripts/guide_screenshots.py [http://localhost:3000] [/tmp/demo]`.
+Writes docs/images/*.png."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from playwright.sync_api import Page, sync_playwright
+
+from supervision_app.client import SupervisionClient
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "docs" / "images"
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+PASSWORD = "demo-password"
+
+
+def sign_in(page: Page, url: str, username: str) -> None:
+    page.goto(f"{url}/login")
+    page.get_by_label("Username").fill(username)
+    page.get_by_label("Password", exact=True).fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{url}/")
+    page.locator("#signed-in-user").wait_for()
+
+
+def agent_key(data_dir: Path, name: str) -> str:
+    keys = json.loads((data_dir / "demo-agent-keys.json").read_text())
+    return next(key["api_key"] for key in keys if key["name"] == name)
+
+
+def main(url: str, data_dir: Path) -> None:
+    OUT.mkdir(parents=True, exist_ok=True)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        sam = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        sign_in(sam, url, "sam")  # online: the refund proposal below asks Sam first
+        refund = SupervisionClient(url, agent_key(data_dir, "refund-intern"))
+        asked = refund.act(
+            "refund_order",
+            {"order": "A-1042", "amount": 420, "currency": "EUR"},
+            reason="The parcel arrived damaged; the customer sent photos.",
+        )
+        sam.goto(f"{url}/proposals?proposal={asked.proposal_id}")
+        sam.get_by_test_id("chain-line").wait_for()
+        sam.locator("[data-testid=chain-hops] summary").click()
+        sam.wait_for_timeout(500)
+        sam.screenshot(path=str(OUT / "proposal-chain.png"))
+
+        admin = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+        sign_in(admin, url, "admin")
+        admin.goto(f"{url}/escalation")
+        admin.get_by_test_id("chain").first.wait_for()
+        admin.screenshot(path=str(OUT / "escalation.png"), full_page=True)
+        browser.close()
+    print(f"wrote {OUT / 'proposal-chain.png'} and {OUT / 'escalation.png'}")
+
+
+if __name__ == "__main__":
+    main(
+        sys.argv[1] if len(sys.argv) > 1 else "http://localhost:3000",
+        Path(sys.argv[2] if len(sys.argv) > 2 else "data"),
+    )
