@@ -37,6 +37,7 @@ def tidy_database() -> None:
         removed = maintenance.purge_stale_sessions(session=session, now=utcnow())
         removed += sign_in_history.forget_old(session=session, now=utcnow())
         removed += users.forget_old_sign_in_codes(session=session, now=utcnow())
+        removed += maintenance.purge_old_notices(session=session, now=utcnow())
     if removed:
         logger.info("tidy_database removed %d stale sessions", removed)
 

@@ -202,6 +202,12 @@ def _load(session: Session, agent_id: int) -> Agent:
     return agent
 
 
+def supervisor_of(*, session: Session, agent_id: int) -> int | None:
+    """The agent's human supervisor (None: none, or no such agent)."""
+    agent = session.get(Agent, agent_id)
+    return agent.supervisor_id if agent else None
+
+
 def get_agent(*, session: Session, agent_id: int) -> AgentRead:
     return _read(_load(session, agent_id))
 

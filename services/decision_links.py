@@ -132,10 +132,18 @@ def _check(link: DecisionLink, proposal: Proposal | None, now: datetime) -> Prop
     return proposal
 
 
-def preview(*, session: Session, token: str, now: datetime) -> LinkView:
-    """What the link would do, checked as a use would be; changes nothing."""
+def preview(
+    *, session: Session, token: str, now: datetime, caller: UserRead | None = None
+) -> LinkView:
+    """What the link would do, checked as a use would be (a signed-in `caller` must be allowed
+    to decide: nobody else is shown the proposal); changes nothing. An Open link only names
+    its proposal, whatever became of it (the dashboard's own page says)."""
     link = _link(session, token)
+    if link.action == "open":
+        return LinkView("open", link.proposal_id, "", "", {}, "", "", True, "")
     proposal = _check(link, session.get(Proposal, link.proposal_id), now)
+    if caller is not None:
+        _require_decider(session, proposal, caller, now)
     agent = session.get(Agent, proposal.agent_id)
     user = session.get(User, link.user_id) if link.user_id else None
     return LinkView(
@@ -173,10 +181,7 @@ def use_link(
         if user is None:
             raise SignInNeeded("sign in to decide this proposal")
         decider = UserRead.model_validate(user, from_attributes=True)
-    if not decider.may_supervise or not (
-        decider.is_admin or can_decide(session=session, proposal=proposal, user_id=decider.id)
-    ):
-        raise PermissionDenied("you may not decide this proposal")
+    _require_decider(session, proposal, decider, now)
     if link.action == "reject" and not reason.strip():
         raise InvalidInput("say why the proposal is rejected", field="reason")
     burnt = session.execute(
@@ -200,9 +205,13 @@ def use_link(
     )
 
 
-def open_target(*, session: Session, token: str, now: datetime) -> int:
-    """The proposal an Open link shows (it is not burnt: opening decides nothing)."""
-    link = _link(session, token)
-    if link.expires_at <= now:
-        raise LinkRefused("this link has expired; open the dashboard to see the proposal")
-    return link.proposal_id
+def _require_decider(session: Session, proposal: Proposal, user: UserRead, now: datetime) -> None:
+    """Only someone who may decide the proposal now (its supervisor, someone its chain asked,
+    an admin; never a viewer or a deactivated account)."""
+    if not user.may_supervise or not (
+        user.is_admin or can_decide(session=session, proposal=proposal, user_id=user.id, now=now)
+    ):
+        raise PermissionDenied(
+            f"{user.display_name} may not decide this proposal; open the link signed in as "
+            "someone it asks"
+        )

@@ -24,12 +24,12 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import Agent, Proposal, ProposalStatus, User
-from models.escalation import EscalationChain, ProposalAsk
+from models.escalation import Delegation, EscalationChain, ProposalAsk
 from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
 from services.notifications import notify_agent
-from services.on_call import delegate_of, on_call_for
+from services.on_call import delegate_of, is_delegate_now, on_call_for
 from services.presence import PresenceRules, supervisor_is_available
 from services.risk_analysis import RiskRules, assess
 
@@ -42,6 +42,8 @@ RISKS = ("high", "medium", "safe")
 # The step kinds a proposal is at besides the chain's own: not started yet (a new proposal,
 # or one made before chains existed), past the last step and waiting, ended by the chain.
 STARTING, WAITING, ENDED = "starting", "waiting", "ended"
+ADMINS = "admins"  # asked at the end of a chain that named nobody
+REVIEW_DONE = "done"  # services.review.DONE: a proposal's review is over (review imports us)
 DEFAULT_STEP_MINUTES = {"high": 5, "medium": 15, "safe": 60}
 
 
@@ -173,6 +175,14 @@ def available_delegate(
     return delegate
 
 
+def active_admins(session: Session) -> list[int]:
+    return list(
+        session.exec(
+            select(User.id).where(User.role == "admin", User.is_active == True)  # noqa: E712
+        ).all()
+    )
+
+
 def people_named(*, session: Session, kind: str, agent: Agent, now: datetime) -> list[int]:
     """Everyone a human step names now, available or not."""
     if kind == SUPERVISOR:
@@ -227,12 +237,22 @@ class Move:
 
 
 def _walk(
-    session: Session, agent: Agent, spec: ChainSpec, start: int, now: datetime, rules: PresenceRules
+    session: Session,
+    agent: Agent,
+    spec: ChainSpec,
+    start: int,
+    now: datetime,
+    rules: PresenceRules,
+    reviewed: bool,
 ) -> tuple[int, StepPeople | None, list[str]]:
     """The first step from `start` someone can take now, and the ones skipped on the way;
-    (len(steps), None, skipped) when none can."""
+    (len(steps), None, skipped) when none can. `reviewed`: the AI reviewer looked already
+    (and did not approve, or the proposal would not be pending): its step is skipped."""
     skipped = []
     for index in range(start, len(spec.steps)):
+        if spec.steps[index] == REVIEWER and reviewed:
+            skipped.append(f"{STEP_NAMES[REVIEWER]}: it looked already and did not approve")
+            continue
         people = step_people(
             session=session, kind=spec.steps[index], agent=agent, now=now, rules=rules
         )
@@ -276,22 +296,26 @@ def move_on(
     else:
         spec = ChainSpec.from_record(proposal.chain or {})
     start = 0 if starting else at_index + 1
-    index, people, skipped = _walk(session, agent, spec, start, now, policy.presence)
+    reviewed = proposal.review_claim == REVIEW_DONE
+    index, people, skipped = _walk(session, agent, spec, start, now, policy.presence, reviewed)
     if people is not None:
         kind, until = people.kind, now + timedelta(minutes=spec.minutes())
         to = list(people.names) or [people.reviewer or ""]
-        asked = list(people.user_ids)
+        asked_as = {uid: people.kind for uid in people.user_ids}
     elif spec.final == WAIT:
         kind, until, to = WAITING, None, ["everyone asked"]
-        # Keep waiting for anyone the chain names, available or not: whoever comes back first.
-        asked = [
-            uid
-            for step in spec.steps
-            if step in HUMAN_STEPS
-            for uid in people_named(session=session, kind=step, agent=agent, now=now)
-        ]
+        # Keep waiting for anyone the chain names, available or not: whoever comes back first;
+        # with nobody named, for the admins (who may always decide).
+        asked_as = {}
+        for step in (s for s in spec.steps if s in HUMAN_STEPS):
+            for uid in people_named(session=session, kind=step, agent=agent, now=now):
+                asked_as.setdefault(uid, step)
+        if not asked_as:
+            asked_as = {uid: ADMINS for uid in active_admins(session)}
+            to = ["the admins"]
     else:
-        kind, until, to, asked = ENDED, None, [], []
+        kind, until, to, asked_as = ENDED, None, [], {}
+    asked = list(asked_as)
     hop = {
         "at": now.isoformat(),
         "step": kind,
@@ -320,7 +344,7 @@ def move_on(
     if not won:
         return None
     note_change(session, f"proposal:{proposal_id}")  # open pages of it follow the move
-    _ask(session, proposal_id, asked, kind, now)
+    _ask(session, proposal_id, asked_as, now)
     move = Move(
         proposal_id=proposal_id,
         kind=kind,
@@ -373,32 +397,36 @@ def move_on(
     return move
 
 
-def _ask(session: Session, proposal_id: int, user_ids: list[int], step: str, now: datetime) -> None:
-    """Everyone asked may see and decide the proposal from now on (one row per person)."""
-    if not user_ids:
+def _ask(session: Session, proposal_id: int, asked_as: dict[int, str], now: datetime) -> None:
+    """Everyone asked may see and decide the proposal from now on (one row per person, with
+    the part they were asked in: supervisor, delegate, on_call, admins)."""
+    if not asked_as:
         return
     already = set(
         session.exec(
             select(ProposalAsk.user_id).where(ProposalAsk.proposal_id == proposal_id)
         ).all()
     )
-    for uid in dict.fromkeys(user_ids):
+    for uid, step in asked_as.items():
         if uid not in already:
             session.add(ProposalAsk(proposal_id=proposal_id, user_id=uid, step=step, asked_at=now))
     session.flush()
 
 
 def due_moves(
-    *, session: Session, now: datetime, rules: PresenceRules
+    *, session: Session, now: datetime, rules: PresenceRules, empty_chairs: bool = True
 ) -> list[tuple[int, str, str]]:
     """Pending proposals that must move now, with the step they are at: not started yet, past
     their step's time, or at a human step whose people are all gone (nobody waits on an empty
-    chair). Each with the step it is at and why it moves."""
+    chair; not with `empty_chairs` off: just after a start, before people's tabs are back).
+    Each with the step it is at and why it moves, the earliest deadline first."""
     pending = session.execute(
-        select(Proposal.id, Proposal.step_kind, Proposal.step_deadline, Proposal.hops).where(
+        select(Proposal.id, Proposal.step_kind, Proposal.step_deadline, Proposal.hops)
+        .where(
             Proposal.status == ProposalStatus.PENDING,
             col(Proposal.step_kind).not_in([WAITING, ENDED]) | col(Proposal.step_kind).is_(None),
         )
+        .order_by(col(Proposal.step_deadline), col(Proposal.id))
     ).all()
     due = []
     for proposal_id, kind, deadline, hops in pending:
@@ -406,32 +434,50 @@ def due_moves(
             due.append((proposal_id, STARTING, "new proposal"))
         elif deadline is not None and deadline <= now:
             due.append((proposal_id, kind, "nobody decided in time"))
-        elif kind in HUMAN_STEPS:
+        elif kind in HUMAN_STEPS and empty_chairs:
             asked = (hops[-1] if hops else {}).get("user_ids") or []
             if not _available(session, list(asked), now, rules):
                 due.append((proposal_id, kind, "nobody at this step is available any more"))
     return due
 
 
-def can_decide(*, session: Session, proposal: Proposal, user_id: int) -> bool:
-    """Besides admins: the agent's supervisor, and everyone the chain has asked."""
+def can_decide(*, session: Session, proposal: Proposal, user_id: int, now: datetime) -> bool:
+    """Besides admins: the agent's supervisor, and everyone the chain has asked — a delegate
+    only while the supervisor's delegation to them lasts (ended, their say ends with it)."""
     if proposal.supervisor_id == user_id:
         return True
-    return (
-        session.exec(
-            select(ProposalAsk.id).where(
-                ProposalAsk.proposal_id == proposal.id, ProposalAsk.user_id == user_id
-            )
-        ).first()
-        is not None
-    )
+    step = session.exec(
+        select(ProposalAsk.step).where(
+            ProposalAsk.proposal_id == proposal.id, ProposalAsk.user_id == user_id
+        )
+    ).first()
+    if step is None:
+        return False
+    if step == DELEGATE:
+        return proposal.supervisor_id is not None and is_delegate_now(
+            session=session, user_id=proposal.supervisor_id, delegate_id=user_id, now=now
+        )
+    return True
 
 
-def asked_of(user_id: int) -> Any:
-    """A WHERE clause: proposals this person supervises or was asked about."""
-    return (Proposal.supervisor_id == user_id) | col(Proposal.id).in_(
-        select(ProposalAsk.proposal_id).where(ProposalAsk.user_id == user_id)
+def asked_of(user_id: int, now: datetime) -> Any:
+    """A WHERE clause: proposals this person supervises or was asked about (as a delegate:
+    while the delegation lasts), as `can_decide` says."""
+    delegating = (
+        select(Delegation.id)
+        .where(
+            Delegation.user_id == Proposal.supervisor_id,
+            Delegation.delegate_id == user_id,
+            Delegation.starts_at <= now,
+            Delegation.ends_at > now,
+        )
+        .exists()
     )
+    asked = select(ProposalAsk.proposal_id).where(
+        ProposalAsk.user_id == user_id,
+        (ProposalAsk.step != DELEGATE) | delegating,
+    )
+    return (Proposal.supervisor_id == user_id) | col(Proposal.id).in_(asked)
 
 
 STEP_NAMES = {

@@ -66,6 +66,8 @@ def check_scope(session: Session, scope: str) -> str:
     scope = scope.strip()
     if scope == DEFAULT_SCOPE:
         return scope
+    if len(scope) > 80:
+        raise InvalidInput("a scope has at most 80 characters", field="scope")
     kind, _, rest = scope.partition(":")
     if kind == "category" and rest.strip():
         return f"category:{rest.strip()}"

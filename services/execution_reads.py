@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 
-from models import Execution
+from models import Agent, Execution
 from models.enums import FINISHED_EXECUTION_STATUSES
 from services.errors import NotFound
 from services.executions import LivenessPolicy, is_stale
@@ -37,6 +38,14 @@ def get_execution(
     return read_execution(execution, now=now, liveness=liveness)
 
 
+def watched_by(user_id: int) -> Any:
+    """A WHERE clause: runs this person watches, and runs of the agents they supervise (a
+    delegate may watch one in their place: the supervisor keeps sight of it and a say)."""
+    return (Execution.supervisor_user_id == user_id) | col(Execution.agent_id).in_(
+        select(Agent.id).where(Agent.supervisor_id == user_id)
+    )
+
+
 def list_executions(
     *,
     session: Session,
@@ -51,7 +60,7 @@ def list_executions(
     """Newest first; `active_only` leaves out completed, failed and terminated runs."""
     query = select(Execution)
     if supervisor_user_id is not None:
-        query = query.where(Execution.supervisor_user_id == supervisor_user_id)
+        query = query.where(watched_by(supervisor_user_id))
     if agent_id is not None:
         query = query.where(Execution.agent_id == agent_id)
     if active_only:

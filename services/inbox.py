@@ -18,6 +18,7 @@ from models import Agent, Execution, Notification, Proposal, ProposalStatus, Que
 from models.enums import FINISHED_EXECUTION_STATUSES, ExecutionStatus, InterventionKind
 from models.events import Intervention
 from services.escalation import asked_of
+from services.execution_reads import watched_by
 from services.executions import is_stale
 from services.policy import LivenessPolicy
 from services.users import UserRead
@@ -70,7 +71,7 @@ def needs_you(
     mine = None if caller.is_admin else caller.id
     names = {a.id: a.name for a in session.exec(select(Agent)).all()}
     items = [
-        *_proposals(session, mine, names),
+        *_proposals(session, mine, names, now),
         *_runs(session, mine, names, now, liveness),
         *_queued(session, mine, names),
         *_failed_callbacks(session, mine, names, now),
@@ -78,10 +79,12 @@ def needs_you(
     return sorted(items, key=rank)
 
 
-def _proposals(session: Session, mine: int | None, names: dict[int, str]) -> list[InboxItem]:
+def _proposals(
+    session: Session, mine: int | None, names: dict[int, str], now: datetime
+) -> list[InboxItem]:
     query = select(Proposal).where(Proposal.status == ProposalStatus.PENDING)
     if mine is not None:
-        query = query.where(asked_of(mine))
+        query = query.where(asked_of(mine, now))
     rows = session.exec(query.order_by(col(Proposal.created_at)).limit(LIMIT_PER_KIND)).all()
     return [
         InboxItem(
@@ -117,7 +120,7 @@ def _runs(
         )
     )
     if mine is not None:
-        query = query.where(Execution.supervisor_user_id == mine)
+        query = query.where(watched_by(mine))
     runs = session.exec(query.order_by(col(Execution.created_at)).limit(LIMIT_PER_KIND * 3)).all()
     completed = _supervision_completed(session, [r.id for r in runs if r.status == "lost"])
     paused_at = _paused_at(session, [r.id for r in runs if r.status == "paused"])
@@ -226,7 +229,9 @@ def _failed_callbacks(
     ]
 
 
-def sidebar_counts(*, session: Session, user_id: int, is_admin: bool) -> tuple[int, int, int]:
+def sidebar_counts(
+    *, session: Session, user_id: int, is_admin: bool, now: datetime
+) -> tuple[int, int, int]:
     """Pending proposals, queued entries and active runs: the team's for an admin, else the
     ones this person supervises (or, for proposals, was asked about)."""
     proposals = (
@@ -241,9 +246,9 @@ def sidebar_counts(*, session: Session, user_id: int, is_admin: bool) -> tuple[i
         .where(col(Execution.status).not_in([s.value for s in FINISHED_EXECUTION_STATUSES]))
     )
     if not is_admin:
-        proposals = proposals.where(asked_of(user_id))
+        proposals = proposals.where(asked_of(user_id, now))
         queued = queued.where(QueueEntry.supervisor_id == user_id)
-        active = active.where(Execution.supervisor_user_id == user_id)
+        active = active.where(watched_by(user_id))
     return (
         session.exec(proposals).one(),
         session.exec(queued).one(),

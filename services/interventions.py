@@ -11,7 +11,7 @@ from datetime import datetime
 from pydantic import BaseModel
 from sqlmodel import Session, select
 
-from models import Execution, Intervention, InterventionKind
+from models import Agent, Execution, Intervention, InterventionKind
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound
 from services.executions import RunCommand, issue_control, lock_run, steer_locked
@@ -36,14 +36,22 @@ _STEERING = {RunCommand.PAUSE, RunCommand.RESUME, RunCommand.CORRECT, RunCommand
 def watchable_execution(
     *, session: Session, execution_id: int, caller: UserRead, lock: bool = False
 ) -> Execution:
-    """An execution the caller may watch and steer: theirs, or any for admins (a viewer, a
-    demoted supervisor included, watches none)."""
+    """An execution the caller may watch and steer: one they watch, one of an agent they
+    supervise (watched by their delegate, say), or any for admins (a viewer, a demoted
+    supervisor included, watches none)."""
     execution = lock_run(session, execution_id) if lock else session.get(Execution, execution_id)
-    if execution is None or not (
-        caller.is_admin or (caller.may_supervise and execution.supervisor_user_id == caller.id)
-    ):
+    if execution is None or not (caller.is_admin or _theirs(session, execution, caller)):
         raise NotFound("no such execution")
     return execution
+
+
+def _theirs(session: Session, execution: Execution, caller: UserRead) -> bool:
+    if not caller.may_supervise:
+        return False
+    if execution.supervisor_user_id == caller.id:
+        return True
+    agent = session.get(Agent, execution.agent_id)
+    return agent is not None and agent.supervisor_id == caller.id
 
 
 def intervene(

@@ -1,4 +1,4 @@
-"""Keeping the database tidy: expired sign-ins and ended sessions are removed."""
+"""Keeping the database tidy: expired sign-ins, ended sessions, old notices and links go."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import delete, or_, text
 from sqlmodel import Session, col
 
-from models import LoginSession, PresenceSession
+from models import DecisionLink, LoginSession, OutgoingNotice, PresenceSession
 
 ENDED_SESSION_RETENTION = timedelta(days=7)
 
@@ -24,6 +24,21 @@ def purge_stale_sessions(*, session: Session, now: datetime) -> int:
         delete(PresenceSession).where(col(PresenceSession.ended_at) < cutoff)
     )
     return (logins.rowcount or 0) + (tabs.rowcount or 0)
+
+
+def purge_old_notices(*, session: Session, now: datetime) -> int:
+    """Delete decision links a week past their expiry, and notices sent or given up on a week
+    ago: the audit keeps what was decided and through which channel."""
+    cutoff = now - ENDED_SESSION_RETENTION
+    links = session.exec(  # type: ignore[call-overload]
+        delete(DecisionLink).where(col(DecisionLink.expires_at) < cutoff)
+    )
+    notices = session.exec(  # type: ignore[call-overload]
+        delete(OutgoingNotice).where(
+            or_(col(OutgoingNotice.sent_at) < cutoff, col(OutgoingNotice.failed_at) < cutoff)
+        )
+    )
+    return (links.rowcount or 0) + (notices.rowcount or 0)
 
 
 def database_is_reachable(*, session: Session) -> bool:

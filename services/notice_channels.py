@@ -17,7 +17,8 @@ from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from services.outbound_urls import CallbackTargets, check_callback_url, redacted
 from services.users import UserRead
 
-EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+# One plain address: no display names, lists or quoting ("x,victim@evil.com" is refused).
+EMAIL = re.compile(r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
 TLS_MODES = ("starttls", "ssl", "none")
 
 
@@ -54,6 +55,10 @@ def check_email(address: str, field: str = "email") -> str:
 
 def _email_settings(settings: dict[str, Any]) -> dict[str, Any]:
     host = str(settings.get("host", "")).strip()
+    try:
+        host.encode("idna")  # what the connection will need: "smtp..example.com" fails here
+    except UnicodeError:
+        host = ""
     if not host or len(host) > 253 or any(c.isspace() for c in host):
         raise InvalidInput("give the SMTP server's host name", field="host")
     port = settings.get("port", 587)
@@ -63,6 +68,12 @@ def _email_settings(settings: dict[str, Any]) -> dict[str, Any]:
     if tls not in TLS_MODES:
         raise InvalidInput("TLS is starttls, ssl or none", field="tls")
     username = str(settings.get("username", "") or "").strip()[:200]
+    if username and tls == "none":
+        raise InvalidInput(
+            "with a user name the password would cross the network in clear: choose starttls "
+            "or ssl",
+            field="tls",
+        )
     return {"host": host, "port": port, "tls": tls, "username": username}
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import smtplib
 import ssl
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 
 from services import notices
@@ -20,6 +21,7 @@ from services.notifications import Delivery
 from services.policy import callback_targets
 
 logger = logging.getLogger(__name__)
+EMAIL_WORKERS = 8
 
 
 def send_email(message: Message, password: str, timeout_s: float = SEND_TIMEOUT_S) -> str | None:
@@ -42,7 +44,7 @@ def send_email(message: Message, password: str, timeout_s: float = SEND_TIMEOUT_
             if username:
                 client.login(username, password)
             client.send_message(message.email())
-    except (OSError, smtplib.SMTPException) as error:
+    except Exception as error:  # noqa: BLE001 - any failure is this notice's, retried later
         return f"{type(error).__name__}: {str(error)[:300]}"
     return None
 
@@ -59,7 +61,10 @@ def _send_webhooks(messages: list[Message], timeout_s: float) -> dict[int, str |
         )
         for m in messages
     ]
-    results = send_batch(deliveries, timeout_s, callback_targets())
+    try:
+        results = send_batch(deliveries, timeout_s, callback_targets())
+    except Exception as error:  # noqa: BLE001 - recorded against each, retried later
+        return {d.id: f"{type(error).__name__}: {error}"[:300] for d in deliveries}
     return {
         delivery.id: error
         if status is None
@@ -89,13 +94,34 @@ def deliver_due(*, now: datetime | None = None, timeout_s: float = SEND_TIMEOUT_
             continue
         if message is not None:
             messages.append(message)
-    results = _send_webhooks([m for m in messages if m.kind == "webhook"], timeout_s)
+    webhooks = [m for m in messages if m.kind == "webhook"]
+    emails = [m for m in messages if m.kind == "email"]
+    sent = 0
+    try:
+        sent += _record(webhooks, _send_webhooks(webhooks, timeout_s) if webhooks else {})
+    finally:  # whatever happened to the chat messages, the mails go and are recorded
+        # At once, each cut at `timeout_s` per step: a batch ends well inside the claim.
+        with ThreadPoolExecutor(max_workers=EMAIL_WORKERS, thread_name_prefix="smtp") as pool:
+            futures = {
+                m.notice_id: pool.submit(send_email, m, settings.smtp_password, timeout_s)
+                for m in emails
+            }
+        sent += _record(emails, {nid: future.result() for nid, future in futures.items()})
+    return sent
+
+
+def _record(messages: list[Message], results: dict[int, str | None]) -> int:
+    """Record each result while its claim holds (a claim that lapsed is another's now)."""
     for message in messages:
-        if message.kind == "email":
-            results[message.notice_id] = send_email(message, settings.smtp_password, timeout_s)
-    for notice_id, error in results.items():
+        error = results.get(message.notice_id, "not sent: the batch stopped")
         if error:
-            logger.warning("notice %d not sent: %s", notice_id, error)
+            logger.warning("notice %d not sent: %s", message.notice_id, error)
         with session_scope() as session:
-            notices.record_result(session=session, notice_id=notice_id, now=utcnow(), error=error)
-    return len(results)
+            notices.record_result(
+                session=session,
+                notice_id=message.notice_id,
+                now=utcnow(),
+                error=error,
+                claimed_until=message.claimed_until,
+            )
+    return len(messages)

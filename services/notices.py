@@ -24,8 +24,10 @@ from services.decision_links import issue_links
 
 MAX_ATTEMPTS = 6
 BACKOFF = timedelta(seconds=15)
-CLAIM_LEASE = timedelta(seconds=60)
-SIGN_IN_FOR = ("high", "always")  # DECISION_LINKS_SIGN_IN: which links need a sign-in
+# A batch (at most BATCH notices: two rounds of the e-mail workers, each SMTP step cut at
+# 10 s) ends well inside the claim; a claim that lapsed anyway is fenced (record_result).
+CLAIM_LEASE = timedelta(seconds=120)
+BATCH = 16
 
 
 def enqueue_notices(
@@ -65,8 +67,9 @@ def enqueue_notices(
     return queued
 
 
-def claim_due(*, session: Session, now: datetime, limit: int = 50) -> list[int]:
-    """Notices due now, claimed (their next attempt pushed out by the lease): ids."""
+def claim_due(*, session: Session, now: datetime, limit: int = BATCH) -> list[int]:
+    """Notices due now, claimed (their next attempt pushed out by the lease, which is the
+    claim: `record_result` writes only while it is unchanged): ids."""
     due = session.exec(
         select(OutgoingNotice.id)
         .where(
@@ -106,6 +109,7 @@ class Message:
     recipient: str | None
     subject: str
     text: str
+    claimed_until: datetime | None = None
 
     def webhook_body(self) -> bytes:
         """The body Slack and Mattermost incoming webhooks accept."""
@@ -120,9 +124,16 @@ class Message:
         return mail
 
 
-def _chat_escape(text: str) -> str:
-    """Agents' words in a chat message: no links, mentions or formatting of their own."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _chat_quote(text: str, limit: int) -> str:
+    """Agents' words in a chat message, shown as code: no links, mentions or formatting of
+    their own (`<!channel>`, `@all`, `[Approve](…)` stay text), on one line."""
+    flat = " ".join(text.split())[:limit]
+    return flat.replace("`", "ʼ").replace("<", "‹").replace(">", "›") or " "
+
+
+def _mail_quote(text: str) -> str:
+    """Agents' words in a mail: every line quoted, after the real links."""
+    return "\n".join(f"> {line}" for line in text.splitlines()[:40]) or "> (none)"
 
 
 def compose(
@@ -163,25 +174,35 @@ def compose(
         site_url=site_url,
     )
     who = agent.name if agent else "an agent"
-    until = notice.expires_at.strftime("%H:%M UTC")
-    subject = f"Proposal {proposal.id} waits for you: {proposal.action} from {who}"
+    until = notice.expires_at.strftime("%Y-%m-%d %H:%M UTC")
+    sign_in = risk == "high" or sign_in_for == "always"
+    # Agents name their actions: the subject gets a plain, short form.
+    action = " ".join(proposal.action.split())[:80]
+    subject = f"Proposal {proposal.id} waits for you: {action} from {who}"
     parameters = json.dumps(proposal.parameters, indent=2, sort_keys=True, default=str)
     if channel.kind == "webhook":
         text = (
-            f"*Proposal {proposal.id}* from {_chat_escape(who)} waits for a decision until "
-            f"{until} ({risk} risk): `{_chat_escape(proposal.action)}`\n"
-            f"> {_chat_escape(proposal.reason[:300])}\n"
+            f"Proposal {proposal.id} waits for a decision until {until} ({risk} risk): "
             f"<{links['approve']}|Approve> · <{links['reject']}|Reject> · "
-            f"<{links['open']}|Open in the dashboard>"
+            f"<{links['open']}|Open in the dashboard> (sign-in needed)\n"
+            f"Agent `{_chat_quote(who, 80)}` asks to run `{_chat_quote(proposal.action, 120)}`; "
+            f"its reason: `{_chat_quote(proposal.reason, 300)}`"
         )
     else:
         text = (
-            f"{who} asks to run {proposal.action} ({risk} risk), and it waits for you until "
-            f"{until}.\n\nReason: {proposal.reason}\n\nParameters:\n{parameters}\n\n"
+            f"Proposal {proposal.id} waits for you until {until} ({risk} risk).\n\n"
             f"Approve: {links['approve']}\nReject: {links['reject']}\n"
             f"Open in the dashboard: {links['open']}\n\n"
-            "Each link works once, until the proposal moves on"
-            + (" and asks you to sign in." if risk == "high" or sign_in_for == "always" else ".")
+            "Each link works once, and only until then. "
+            + (
+                "You will be asked to sign in before you decide.\n\n"
+                if sign_in
+                else "A link shows the proposal first; you decide on that page.\n\n"
+            )
+            + "What the agent sent (its own words, not ours):\n"
+            f"> agent: {who}\n> action: {action}\n"
+            f"{_mail_quote('reason: ' + proposal.reason)}\n"
+            f"{_mail_quote('parameters: ' + parameters)}\n"
         )
     return Message(
         notice_id=notice_id,
@@ -193,14 +214,25 @@ def compose(
         recipient=user.email if user else None,
         subject=subject,
         text=text,
+        claimed_until=notice.next_attempt_at,
     )
 
 
-def record_result(*, session: Session, notice_id: int, now: datetime, error: str | None) -> None:
-    """Sent, or retried with backoff until MAX_ATTEMPTS; the channel shows its last error."""
+def record_result(
+    *,
+    session: Session,
+    notice_id: int,
+    now: datetime,
+    error: str | None,
+    claimed_until: datetime | None = None,
+) -> bool:
+    """Sent, or retried with backoff until MAX_ATTEMPTS; the channel shows its last error.
+    Only while the claim it was sent under holds (`claimed_until`); False otherwise."""
     notice = session.get(OutgoingNotice, notice_id)
-    if notice is None:
-        return
+    if notice is None or notice.sent_at is not None:
+        return False
+    if claimed_until is not None and notice.next_attempt_at != claimed_until:
+        return False  # the claim lapsed and another worker took it
     channel = session.get(NotificationChannel, notice.channel_id)
     notice.attempts += 1
     if error is None:
@@ -218,3 +250,4 @@ def record_result(*, session: Session, notice_id: int, now: datetime, error: str
     session.add(notice)
     if channel is not None:
         session.add(channel)
+    return True

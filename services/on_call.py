@@ -82,6 +82,21 @@ def delegate_of(*, session: Session, user_id: int, now: datetime) -> int | None:
     ).first()
 
 
+def is_delegate_now(*, session: Session, user_id: int, delegate_id: int, now: datetime) -> bool:
+    """Whether `user_id` named `delegate_id` for a period that includes `now`."""
+    return (
+        session.exec(
+            select(Delegation.id).where(
+                Delegation.user_id == user_id,
+                Delegation.delegate_id == delegate_id,
+                Delegation.starts_at <= now,
+                Delegation.ends_at > now,
+            )
+        ).first()
+        is not None
+    )
+
+
 def delegators_among(*, session: Session, delegate_ids: set[int], now: datetime) -> set[int]:
     """Whose delegate any of `delegate_ids` is now (one query for many)."""
     if not delegate_ids:
@@ -119,6 +134,8 @@ def name_delegate(
     _can_stand_in(session, delegate_id, "delegate_id")
     if starts_at.tzinfo is None or ends_at.tzinfo is None:
         raise InvalidInput("give dates with a time zone", field="starts_at")
+    if starts_at > now + MAX_DELEGATION:
+        raise InvalidInput("a delegation starts within a year", field="starts_at")
     if ends_at <= starts_at:
         raise InvalidInput("the end must come after the start", field="ends_at")
     if ends_at <= now:
@@ -158,7 +175,9 @@ def end_delegation(
     if row is None or (row.user_id != caller.id and not caller.is_admin):
         raise NotFound("no such delegation")
     if row.ends_at > now:
-        row.ends_at = max(now, row.starts_at)
+        if row.starts_at > now:  # not begun: it never will
+            row.starts_at = now
+        row.ends_at = now
         session.add(row)
     record_audit(
         session=session,

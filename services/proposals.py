@@ -46,21 +46,23 @@ def decider_name(*, session: Session, proposal: ProposalRead) -> str:
     return ""
 
 
-def _visible(session: Session, proposal_id: int, caller: UserRead) -> Proposal:
+def _visible(session: Session, proposal_id: int, caller: UserRead, now: datetime) -> Proposal:
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         raise NotFound("no such proposal")
     if caller.role == "viewer":
         raise NotFound("no such proposal")
     if not caller.is_admin and not can_decide(
-        session=session, proposal=proposal, user_id=caller.id
+        session=session, proposal=proposal, user_id=caller.id, now=now
     ):
         raise NotFound("no such proposal")
     return proposal
 
 
-def get_proposal(*, session: Session, proposal_id: int, caller: UserRead) -> ProposalRead:
-    return _read(_visible(session, proposal_id, caller))
+def get_proposal(
+    *, session: Session, proposal_id: int, caller: UserRead, now: datetime
+) -> ProposalRead:
+    return _read(_visible(session, proposal_id, caller, now))
 
 
 def list_proposals(
@@ -72,12 +74,13 @@ def list_proposals(
     risk: str | None = None,
     limit: int = 50,
     offset: int = 0,
+    now: datetime,
 ) -> list[ProposalRead]:
     """Newest first: the ones `supervisor_id` supervises or was asked about;
     `supervisor_id=None` means every proposal (admins)."""
     query = select(Proposal)
     if supervisor_id is not None:
-        query = query.where(asked_of(supervisor_id))
+        query = query.where(asked_of(supervisor_id, now))
     if status:
         try:
             query = query.where(Proposal.status == ProposalStatus(status))
@@ -179,7 +182,7 @@ def approve_proposal(
 ) -> ProposalRead:
     """Approve (optionally with changed parameters): the agent may start the execution.
     `via`: the notice's link it came from ("email:ops-mail"), for the audit."""
-    proposal = _visible(session, proposal_id, caller)
+    proposal = _visible(session, proposal_id, caller, now)
     if modified_parameters is not None and not isinstance(modified_parameters, dict):
         raise InvalidInput("modified parameters must be a JSON object", field="parameters")
     if not _settle(
@@ -227,7 +230,7 @@ def reject_proposal(
     reason = (reason or "").strip()
     if not reason:
         raise InvalidInput("say why the proposal is rejected", field="reason")
-    proposal = _visible(session, proposal_id, caller)
+    proposal = _visible(session, proposal_id, caller, now)
     if not _settle(
         session,
         proposal,
@@ -340,13 +343,13 @@ def reject_at_chain_end(
     proposal = session.get(Proposal, proposal_id)
     if proposal is None:
         return False
+    # Said to the agent too: no one's name or presence (who was skipped and why is on the
+    # proposal's page and in the audit).
     reason = (
         "nobody in the escalation chain can decide it now"
         if at_once
         else "nobody in the escalation chain decided in time"
     )
-    if skipped:
-        reason += " (" + "; ".join(skipped) + ")"
     if not _settle(
         session, proposal, status=ProposalStatus.REJECTED, now=now, reason=reason[:MAX_REASON]
     ):

@@ -62,13 +62,16 @@ def list_proposals(
             risk=risk,
             limit=limit,
             offset=offset,
+            now=utcnow(),
         )
 
 
 @router.get("/{proposal_id}")
 def get_proposal(proposal_id: int, caller: UserDep) -> ProposalRead:
     with read_scope() as session:
-        return proposals.get_proposal(session=session, proposal_id=proposal_id, caller=caller)
+        return proposals.get_proposal(
+            session=session, proposal_id=proposal_id, caller=caller, now=utcnow()
+        )
 
 
 @router.post("/{proposal_id}/approve")
@@ -104,12 +107,16 @@ def autonomous_review(proposal_id: int, caller: UserDep) -> ReviewResult:
     """Run the autonomous supervisor's review now; it approves only when confident and safe."""
     _deciding_user(caller)
     with read_scope() as session:
-        proposals.get_proposal(session=session, proposal_id=proposal_id, caller=caller)
+        proposals.get_proposal(
+            session=session, proposal_id=proposal_id, caller=caller, now=utcnow()
+        )
     result = run_review(proposal_id, again=True)
     if result is None:
         raise Conflict("the proposal is decided, or its review is under way")
     with read_scope() as session:
-        proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=caller)
+        proposal = proposals.get_proposal(
+            session=session, proposal_id=proposal_id, caller=caller, now=utcnow()
+        )
     if proposal is None:
         raise NotFound("no such proposal")
     return ReviewResult(review=result.as_record(), proposal=proposal)

@@ -7,6 +7,7 @@ from typing import Literal
 from fastapi import APIRouter, Query, Request
 from pydantic import Field
 
+from services import agents as agent_service
 from services import execution_reads as execution_service
 from services import interventions
 from services.clock import utcnow
@@ -51,9 +52,11 @@ def agent_sessions(agent_id: int, caller: UserDep) -> list[ExecutionRead]:
             now=utcnow(),
             liveness=liveness_policy(),
         )
+        supervisor = agent_service.supervisor_of(session=session, agent_id=agent_id)
     scope = execution_service.watched_runs_scope(caller)
     if scope is not None:
-        runs = [r for r in runs if r.supervisor_user_id == scope]
+        # Runs they watch, and every run of an agent they supervise.
+        runs = [r for r in runs if scope in (r.supervisor_user_id, supervisor)]
         if not runs:
             raise NotFound("no such agent")
     return runs

@@ -63,7 +63,7 @@ class DelegateState(rx.State):
 
         delegations, users = await data.read(read)
         self._ids = {
-            u.display_name: u.id
+            f"{u.display_name} ({u.username})": u.id
             for u in users
             if u.is_active and u.role != "viewer" and u.id != user.id
         }
@@ -76,7 +76,7 @@ class DelegateState(rx.State):
                     if d.user_id == user.id
                     else f"You stand in for {d.user_name}"
                 )
-                + f", {clock_time(d.starts_at, now)} – {clock_time(d.ends_at, now)}",
+                + f", {d.starts_at:%Y-%m-%d %H:%M} – {d.ends_at:%Y-%m-%d %H:%M} UTC",
                 mine=d.user_id == user.id,
             )
             for d in delegations

@@ -34,6 +34,7 @@ class DecideState(rx.State):
     signed_in_as: str = ""
     for_user: str = ""
     reject_reason: str = ""
+    reason_error: str = ""
     busy: bool = False
 
     def _token(self) -> str:
@@ -42,13 +43,16 @@ class DecideState(rx.State):
     @rx.event
     async def load(self):
         self.loaded, self.problem, self.done, self.reject_reason = False, "", "", ""
+        self.reason_error, self.action = "", ""
         token, now = self._token(), utcnow()
         auth = await self.get_state(AuthState)
         user = await auth.current_user()
         self.signed_in_as = user.display_name if user else ""
         try:
             shown = await data.read(
-                lambda session: decision_links.preview(session=session, token=token, now=now)
+                lambda session: decision_links.preview(
+                    session=session, token=token, now=now, caller=user
+                )
             )
         except DomainError as error:
             self.problem = data.sentence(error.message)
@@ -57,7 +61,7 @@ class DecideState(rx.State):
         if shown.requires_sign_in and user is None:
             asked = f"/decide/{token}"
             return rx.redirect(f"/login?{urlencode({'next': asked})}")
-        if shown.action == "open":
+        if shown.action == "open":  # the proposal's own page: it says what became of it
             return rx.redirect(f"/proposals?proposal={shown.proposal_id}")
         self.action = shown.action
         self.proposal_id = shown.proposal_id
@@ -72,10 +76,14 @@ class DecideState(rx.State):
     @rx.event
     def set_reject_reason(self, value: str):
         self.reject_reason = value
+        self.reason_error = ""
 
     @rx.event
     async def confirm(self):
         if self.busy or self.done:
+            return
+        if self.action == "reject" and not self.reject_reason.strip():
+            self.reason_error = "Say why you reject it: the agent is told."
             return
         self.busy = True
         yield
@@ -90,7 +98,10 @@ class DecideState(rx.State):
             )
         except DomainError as error:
             self.busy = False
-            self.problem = data.sentence(error.message)
+            if error.field == "reason":  # the form stays, with what to fix beside it
+                self.reason_error = data.sentence(error.message)
+            else:
+                self.problem = data.sentence(error.message)
             return
         self.busy = False
         self.done = (
@@ -122,7 +133,13 @@ def _summary() -> rx.Component:
             size="2",
         ),
         rx.blockquote(DecideState.reason, size="2", style={"overflow_wrap": "anywhere"}),
-        rx.code_block(DecideState.parameters_json, language="json", width="100%", font_size="12px"),
+        rx.code_block(
+            DecideState.parameters_json,
+            language="json",
+            width="100%",
+            font_size="12px",
+            wrap_long_lines=True,  # a phone shows every value whole
+        ),
         rx.text(
             rx.cond(
                 DecideState.signed_in_as != "",
@@ -157,6 +174,16 @@ def _confirm() -> rx.Component:
                 on_change=DecideState.set_reject_reason,
                 width="100%",
                 max_length=2000,
+            ),
+            rx.cond(
+                DecideState.reason_error != "",
+                rx.text(
+                    DecideState.reason_error,
+                    color=rx.color("red", 11),
+                    size="2",
+                    role="alert",
+                    id="decide-reason-error",
+                ),
             ),
             rx.button(
                 rx.icon("x"),

@@ -165,7 +165,7 @@ class EscalationState(rx.State):
                 id=d.id,
                 who=d.user_name,
                 delegate=d.delegate_name,
-                period=f"{clock_time(d.starts_at, now)} – {clock_time(d.ends_at, now)}",
+                period=f"{d.starts_at:%Y-%m-%d %H:%M} – {d.ends_at:%Y-%m-%d %H:%M} UTC",
             )
             for d in delegations
         ]
@@ -176,7 +176,7 @@ class EscalationState(rx.State):
             *[f"agent:{a.id}" for a in sorted(agents, key=lambda a: a.id)],
         ]
         deciders = [u for u in users if u.is_active and u.role != "viewer"]
-        self._people_ids = {u.display_name: u.id for u in deciders}
+        self._people_ids = {f"{u.display_name} ({u.username})": u.id for u in deciders}
         self.people = sorted(self._people_ids)
         if not self.shift_category and self.categories:
             self.shift_category = self.categories[0]
@@ -184,10 +184,15 @@ class EscalationState(rx.State):
 
     @rx.event
     def edit(self, scope: str):
+        self._load_editor(scope)
+
+    def _load_editor(self, scope: str) -> None:
+        """The editor shows `scope`'s chain when one is set, else the defaults."""
         row = next((c for c in self.chains if c.scope == scope), None)
-        self.edit_scope = scope
-        self.edit_error = ""
-        if row is None:
+        self.edit_scope, self.edit_error = scope, ""
+        if row is None or (row.built_in and scope != "default"):
+            self.edit_steps, self.edit_final = list(STEP_KINDS), "reject"
+            self.edit_high, self.edit_medium, self.edit_safe = "5", "15", "60"
             return
         self.edit_steps = [k for k in STEP_KINDS if k in row.steps]
         self.edit_final = row.final
@@ -197,7 +202,8 @@ class EscalationState(rx.State):
 
     @rx.event
     def set_edit_scope(self, value: str):
-        self.edit_scope = value
+        """Choosing what the chain is for shows that scope's chain (or the defaults)."""
+        self._load_editor(value)
 
     @rx.event
     def toggle_step(self, kind: str, on: bool):

@@ -62,8 +62,8 @@ class HistoryState(rx.State):
         def fetch(session):  # noqa: ANN001, ANN202
             agent = agent_service.get_agent(session=session, agent_id=agent_id)
             runs = execution_service.list_executions(session=session, agent_id=agent_id, limit=200)
-            if not user.is_admin:
-                runs = [r for r in runs if r.supervisor_user_id == user.id]
+            if not user.is_admin:  # runs they watched, every run of an agent they supervise
+                runs = [r for r in runs if user.id in (r.supervisor_user_id, agent.supervisor_id)]
             counts = dict(
                 session.exec(
                     select(Intervention.execution_id, func.count())

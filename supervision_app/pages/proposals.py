@@ -166,6 +166,7 @@ class ProposalsState(rx.State):
                 risk=risk,
                 agent_id=agent_id,
                 limit=100,
+                now=utcnow(),
             )
             return items, agent_service.list_agents(session=session)
 
@@ -185,7 +186,9 @@ class ProposalsState(rx.State):
             return
 
         def fetch(session):  # noqa: ANN001, ANN202
-            proposal = proposals.get_proposal(session=session, proposal_id=proposal_id, caller=user)
+            proposal = proposals.get_proposal(
+                session=session, proposal_id=proposal_id, caller=user, now=utcnow()
+            )
             agent = agent_service.get_agent(session=session, agent_id=proposal.agent_id)
             history = governance.recent_decisions(session=session, agent_id=agent.id, limit=8)
             return (

@@ -87,7 +87,9 @@ def _row(item: inbox.InboxItem, now, user_id: int) -> InboxRow:  # noqa: ANN001
 def _decided_elsewhere(session, row: InboxRow, user, now) -> str:  # noqa: ANN001
     """Says who decided a proposal while this person was writing their reason."""
     try:
-        proposal = proposals.get_proposal(session=session, proposal_id=row.object_id, caller=user)
+        proposal = proposals.get_proposal(
+            session=session, proposal_id=row.object_id, caller=user, now=utcnow()
+        )
     except DomainError:
         return f"{row.action} of {row.agent} is no longer yours to decide."
     decider = proposals.decider_name(session=session, proposal=proposal)

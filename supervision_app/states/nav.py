@@ -126,7 +126,9 @@ class NavState(rx.State):
         rules = presence_rules()
 
         def fetch(session):  # noqa: ANN001, ANN202
-            counts = inbox.sidebar_counts(session=session, user_id=user.id, is_admin=user.is_admin)
+            counts = inbox.sidebar_counts(
+                session=session, user_id=user.id, is_admin=user.is_admin, now=utcnow()
+            )
             mine = presence.get_presence(
                 session=session, user_id=user.id, now=utcnow(), rules=rules
             )

@@ -30,7 +30,7 @@ def test_an_on_call_supervisor_gets_the_proposal_its_away_supervisor_cannot_take
     page.get_by_role("combobox", name="Category").click()
     page.get_by_role("option", name="night", exact=True).click()
     page.get_by_role("combobox", name="Who").click()
-    page.get_by_role("option", name="olive", exact=True).click()
+    page.get_by_role("option", name="olive (olive)", exact=True).click()
     for day in ("Sat", "Sun"):  # with Monday to Friday, ticked already: every day
         page.get_by_label(day, exact=True).click()
         expect(page.get_by_label(day, exact=True)).to_be_checked()
@@ -85,7 +85,7 @@ def test_a_supervisor_names_a_delegate_while_away_and_ends_it(page: Page, runnin
     card.get_by_role("button", name="Name delegate").click()
     expect(page.locator("#delegate-error")).to_have_text("Choose who stands in for you.")
     card.get_by_role("combobox", name="Delegate").click()
-    page.get_by_role("option", name="dexter", exact=True).click()
+    page.get_by_role("option", name="dexter (dexter)", exact=True).click()
     card.get_by_role("button", name="Name delegate").click()
     row = page.get_by_test_id("my-delegation")
     expect(row).to_contain_text("dexter stands in for you")

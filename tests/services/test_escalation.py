@@ -149,7 +149,7 @@ def test_on_deadline_it_hops_to_the_delegate_who_may_then_decide(team, now):
     delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=2), now)
     proposal_id = propose(intern, now, "delete_customer_records")
     with session_scope() as session, pytest.raises(NotFound):  # not asked yet
-        proposals.get_proposal(session=session, proposal_id=proposal_id, caller=riley)
+        proposals.get_proposal(session=session, proposal_id=proposal_id, caller=riley, now=now)
 
     [move] = escalation_pass(now + timedelta(minutes=5))
     assert move.kind == "delegate" and move.names == (riley.display_name,)
@@ -179,9 +179,11 @@ def test_steps_nobody_can_take_are_skipped_at_once_and_said(team, now):
         "their delegate: no delegate named for now",
     ]
     with session_scope() as session:  # the on-call person sees and may decide it
-        assert proposals.get_proposal(session=session, proposal_id=proposal.id, caller=riley)
+        assert proposals.get_proposal(
+            session=session, proposal_id=proposal.id, caller=riley, now=now
+        )
     with read_scope() as session:
-        shown = proposals.list_proposals(session=session, supervisor_id=riley.id)
+        shown = proposals.list_proposals(session=session, supervisor_id=riley.id, now=now)
     assert [p.id for p in shown] == [proposal.id]
 
 
@@ -227,8 +229,9 @@ def test_on_call_outside_their_hours_is_not_asked(team, now):
     set_chain(admin, now, "category:ops", ["supervisor", "on_call"], final="reject")
     proposal = read(propose(intern, now))
     assert proposal.status == "rejected"
-    assert proposal.decision_reason.startswith("nobody in the escalation chain can decide it now")
-    assert "nobody on call for 'ops' now" in proposal.decision_reason
+    # The agent is told no one's name or presence; the page and the audit say who was skipped.
+    assert proposal.decision_reason == "nobody in the escalation chain can decide it now"
+    assert "the on-call supervisors: nobody on call for 'ops' now" in proposal.hops[-1]["skipped"]
 
 
 def test_the_chain_ends_rejected_and_the_agent_is_told(
@@ -245,7 +248,7 @@ def test_the_chain_ends_rejected_and_the_agent_is_told(
     escalation_pass(now + timedelta(minutes=30))
     ended = read(proposal_id)
     assert ended.status == "rejected" and ended.decided_by_user_id is None
-    assert ended.decision_reason.startswith("nobody in the escalation chain decided in time")
+    assert ended.decision_reason == "nobody in the escalation chain decided in time"
     with read_scope() as session:
         told = [n.event for n in session.exec(select(Notification)).all()]
     assert told == ["proposal.rejected"]
@@ -464,3 +467,65 @@ def test_a_delegate_who_approves_watches_the_run(team, now):
         )
     with read_scope() as session:
         assert session.get(Execution, approved.execution_id).supervisor_user_id == riley.id
+
+
+def test_a_delegates_say_ends_with_the_delegation_and_the_supervisor_keeps_the_run(team, now):
+    from models.escalation import Delegation
+    from services import interventions
+
+    _, sam, riley, intern = team
+    online(riley, now)
+    named = delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    proposal_id = propose(intern, now)
+    assert read(proposal_id).step_kind == "delegate"
+    with read_scope() as session:
+        assert proposals.list_proposals(session=session, supervisor_id=riley.id, now=now)
+
+    later = now + timedelta(minutes=1)
+    with session_scope() as session:
+        on_call.end_delegation(session=session, caller=sam, delegation_id=named.id, now=later)
+        assert session.get(Delegation, named.id).ends_at == later
+    with session_scope() as session, pytest.raises(NotFound):
+        proposals.approve_proposal(
+            session=session, proposal_id=proposal_id, caller=riley, now=later
+        )
+    with read_scope() as session:
+        assert proposals.list_proposals(session=session, supervisor_id=riley.id, now=later) == []
+
+    # Supervised work Riley watched while standing in: Sam still sees and steers it.
+    worker = make_agent(now, level="SUPERVISED", supervisor_id=sam.id)
+    delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    with session_scope() as session:
+        run = governance.route_action(
+            session=session,
+            agent=worker.agent,
+            request=ActionInput(action="reply"),
+            now=now,
+            policy=GOVERNANCE,
+        )
+    with session_scope() as session:
+        paused = interventions.intervene(
+            session=session, execution_id=run.execution_id, caller=sam, kind="pause", now=now
+        )
+    assert paused.kind == "pause"
+
+
+def test_a_proposal_the_reviewer_already_saw_skips_its_step(team, now):
+    admin, sam, _, intern = team
+    online(sam, now)
+    set_chain(admin, now, f"agent:{intern.agent.id}", ["supervisor", "reviewer"], final="reject")
+    proposal_id = propose(intern, now)
+    with session_scope() as session:  # reviewed earlier (asked by a human), not approved
+        session.get(Proposal, proposal_id).review_claim = "done"
+    escalation_pass(now + timedelta(hours=1))
+    ended = read(proposal_id)
+    assert ended.status == "rejected"
+    assert "the AI reviewer: it looked already and did not approve" in ended.hops[-1]["skipped"]
+
+
+def test_a_chain_that_names_nobody_waits_for_the_admins(team, now):
+    admin, _, _, _ = team
+    orphan = make_agent(now, level="INTERN", category="nobody-here")
+    proposal = read(propose(orphan, now))
+    assert proposal.step_kind == "waiting" and proposal.hops[-1]["to"] == ["the admins"]
+    assert admin.id in proposal.hops[-1]["user_ids"]

@@ -160,13 +160,22 @@ def status_of(proposal_id):
 def test_the_chat_channel_gets_a_slack_shaped_message_whose_links_need_a_sign_in(team, chat):
     admin, sam, intern = team
     add_channel(admin, "webhook", chat.url)
-    proposal_id = propose(intern, action="tag_<!channel>_tickets", reason="<https://evil|click>")
+    proposal_id = propose(
+        intern,
+        action="tag_<!channel>_tickets",
+        reason="fine\n@all [Approve](https://evil.example) <https://evil.example|Approve> `x`",
+    )
     assert notice_delivery.deliver_due() == 1
     [body] = chat.bodies
     assert set(body) == {"text"}
-    assert f"Proposal {proposal_id}" in body["text"]
-    assert "<!channel>" not in body["text"] and "&lt;!channel&gt;" in body["text"]
-    assert "<https://evil|click>" not in body["text"]
+    text = body["text"]
+    assert f"Proposal {proposal_id}" in text
+    # The agent's words arrive as code on one line: no mention, link or formatting of theirs.
+    assert "<!channel>" not in text and text.count("<http") == 3  # our three links only
+    quoted = text.split("its reason: ", 1)[1]
+    assert (
+        quoted.startswith("`fine @all [Approve](https://evil.example)") and quoted.count("`") == 2
+    )
     approve, reject, open_ = tokens(body["text"])
     with pytest.raises(SignInNeeded):
         use(approve)  # a team channel's link: anyone in the channel could click it
@@ -315,3 +324,39 @@ def test_channels_that_cannot_work_are_refused(team):
             targets=LOCAL,
             now=utcnow(),
         )
+
+
+def test_a_broken_mail_server_neither_resends_the_chat_nor_hides_its_error(team, chat, monkeypatch):
+    admin, sam, intern = team
+    add_channel(admin, "webhook", chat.url)
+    add_channel(admin, "email", "supervision@example.com", host="127.0.0.1", port=9, tls="none")
+
+    def broken(*_args, **_kwargs):
+        raise UnicodeError("label empty or too long")  # what a bad host name raises
+
+    monkeypatch.setattr(notice_delivery.smtplib, "SMTP", broken)
+    propose(intern)
+    assert notice_delivery.deliver_due() == 2
+    with read_scope() as session:
+        notices = {n.user_id: n for n in session.exec(select(OutgoingNotice)).all()}
+        channels = {c.kind: c for c in notice_channels.list_channels(session=session)}
+    assert notices[None].sent_at is not None  # the chat message went, and is not sent again
+    assert notices[sam.id].attempts == 1 and "UnicodeError" in notices[sam.id].last_error
+    assert "UnicodeError" in channels["email"].last_error
+    later = utcnow() + timedelta(minutes=10)
+    notice_delivery.deliver_due(now=later)
+    assert len(chat.bodies) == 1
+
+
+def test_a_signed_in_reader_who_may_not_decide_is_shown_nothing(team, smtp):
+    admin, sam, intern = team
+    mailbox, port = smtp
+    add_channel(admin, "email", "supervision@example.com", host="127.0.0.1", port=port, tls="none")
+    propose(intern)
+    notice_delivery.deliver_due()
+    approve = tokens(mailbox.messages[0][1].get_payload(decode=True).decode())[0]
+    viewer = make_user(utcnow(), role="viewer")
+    with session_scope() as session, pytest.raises(PermissionDenied):
+        decision_links.preview(session=session, token=approve, now=utcnow(), caller=viewer)
+    with session_scope() as session:
+        assert decision_links.preview(session=session, token=approve, now=utcnow(), caller=sam)

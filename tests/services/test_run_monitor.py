@@ -45,7 +45,10 @@ def watched_run(now):
         )
     with read_scope() as session:
         execution_id = proposals.get_proposal(
-            session=session, proposal_id=decision.proposal_id, caller=make_user(now, role="admin")
+            session=session,
+            proposal_id=decision.proposal_id,
+            caller=make_user(now, role="admin"),
+            now=now,
         ).execution_id
     return intern, steward, execution_id
 
