@@ -11,9 +11,11 @@ from pathlib import Path
 
 from playwright.sync_api import Page, sync_playwright
 
-from supervision_app.client import SupervisionClient
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # run as a script from anywhere
+
+from supervision_app.client import SupervisionClient  # noqa: E402
+
 OUT = ROOT / "docs" / "images"
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [

@@ -334,6 +334,9 @@ def move_on(
             col(Proposal.step_kind).is_(None) if at_kind is None else Proposal.step_kind == at_kind,
         )
         .values(
+            # The rules' risk from the start (a review may raise it): what the step time
+            # followed, and what lists rank and show.
+            risk=proposal.risk or (spec.risk if spec.risk in RISKS else "high"),
             chain=spec.as_record(),
             step_index=index,
             step_kind=kind,

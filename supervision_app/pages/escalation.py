@@ -180,6 +180,8 @@ class EscalationState(rx.State):
         self.people = sorted(self._people_ids)
         if not self.shift_category and self.categories:
             self.shift_category = self.categories[0]
+        if not self.loaded:  # the editor starts on the default chain as it is
+            self._load_editor(self.edit_scope)
         self.loaded = True
 
     @rx.event
