@@ -8,7 +8,6 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import Page, expect
-from sqlalchemy import create_engine, text
 
 from supervision_app.client import NotApproved, SupervisionClient
 from tests.e2e.conftest import PASSWORD, RunningApp, make_agent_key, make_supervisor, sign_in
@@ -74,19 +73,13 @@ def test_approve_and_reject_from_the_keyboard(page: Page, running_app: RunningAp
 
 def test_low_risk_proposals_of_one_agent_are_approved_together(page: Page, running_app):
     bot = intern_of(running_app, "bea")
-    decisions = [bot.act(f"read_{n}", {"page": n}) for n in range(3)]
-    engine = create_engine(running_app.env["DATABASE_URL"])
-    with engine.begin() as connection:  # as the reviewer would have rated them
-        for decision in decisions[:2]:
-            connection.execute(
-                text("UPDATE proposals SET risk = 'safe' WHERE id = :id"),
-                {"id": decision.proposal_id},
-            )
-    engine.dispose()
+    # The rules rate each proposal as it is made: two safe reads, one high-risk delete.
+    decisions = [bot.act(f"read_{n}", {"page": n}) for n in range(2)]
+    decisions.append(bot.act("delete_rows", {"table": "orders"}))
     sign_in(page, running_app, "bea", PASSWORD)
     expect(items(page)).to_have_count(3)
     checkboxes = page.get_by_role("checkbox", name=re.compile("to approve together"))
-    expect(checkboxes).to_have_count(2)  # the unrated one is decided on its own
+    expect(checkboxes).to_have_count(2)  # the risky one is decided on its own
     checkboxes.nth(0).click()
     checkboxes.nth(1).click()
     page.get_by_role("button", name="Approve selected").click()
