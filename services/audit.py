@@ -274,12 +274,23 @@ def list_audit_events(
     action: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[AuditEventRead]:
+    """Newest first; `action` and `actor` (a name) match any part, case aside; `since` and
+    `until` bound the time (until excluded)."""
     query = select(AuditEvent)
     if actor_type:
         query = query.where(AuditEvent.actor_type == actor_type)
+    if actor:
+        query = query.where(col(AuditEvent.actor_name).icontains(actor, autoescape=True))
+    if since is not None:
+        query = query.where(AuditEvent.at >= since)
+    if until is not None:
+        query = query.where(AuditEvent.at < until)
     if action:
         query = query.where(col(AuditEvent.action).contains(action, autoescape=True))
     if object_type:

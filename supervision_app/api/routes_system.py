@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from datetime import datetime
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
@@ -12,6 +13,7 @@ from scheduler.runner import status as scheduler_status
 from services import audit as audit_service
 from services.audit import AuditEventRead
 from services.db import read_scope
+from services.errors import InvalidInput
 from services.maintenance import database_is_reachable
 from supervision_app.api.auth import AdminDep, is_admin_request
 from supervision_app.api.loop_monitor import loop_monitor
@@ -54,9 +56,16 @@ def list_audit(
     action: str | None = None,
     object_type: str | None = None,
     object_id: str | None = None,
+    actor: str | None = Query(default=None, max_length=120, description="a name, any part"),
+    since: Annotated[datetime | None, Query(description="from this time (with a zone)")] = None,
+    until: Annotated[datetime | None, Query(description="before this time")] = None,
     limit: int = 100,
     offset: int = 0,
 ) -> list[AuditEventRead]:
+    """Newest first, filtered by who (type or name), what, which object and when."""
+    for name, bound in (("since", since), ("until", until)):
+        if bound is not None and bound.tzinfo is None:
+            raise InvalidInput("give the time with a zone, e.g. 2026-12-01T00:00:00Z", field=name)
     with read_scope() as session:
         return audit_service.list_audit_events(
             session=session,
@@ -64,6 +73,9 @@ def list_audit(
             action=action,
             object_type=object_type,
             object_id=object_id,
+            actor=actor,
+            since=since,
+            until=until,
             limit=max(1, min(limit, 1000)),
             offset=max(0, offset),
         )

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 
 import reflex as rx
 
 from services import audit as audit_service
+from services import audit_reading as reading
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
 from supervision_app.states import data
@@ -17,32 +19,77 @@ PAGE_SIZE = 50
 
 
 @dataclass
+class ChangeRow:
+    field: str
+    before: str
+    after: str
+
+
+@dataclass
 class AuditRow:
     id: int
     at: str
-    actor: str
-    actor_type: str
+    at_exact: str  # shown on hover
+    sentence: str
+    link: str
+    actor_kind: str
     action: str
     target: str
-    change: str
+    changes: list[ChangeRow]
 
 
-def _change(before: object, after: object) -> str:
-    """Before → after as JSON, the form the exports use (not Python's repr)."""
-    if before is None and after is None:
-        return ""
-    if before is None:
-        return _json(after)
-    return f"{_json(before)} → {_json(after)}"
+ACTOR_KINDS = {
+    "user": "person",
+    "agent": "agent",
+    "autonomous_supervisor": "AI supervisor",
+    "system": "system",
+}
+OBJECT_TYPES = [
+    "all",
+    "proposal",
+    "execution",
+    "action_request",
+    "queue_entry",
+    "agent",
+    "user",
+    "escalation_chain",
+    "on_call_shift",
+    "notification_channel",
+    "review_allow_list",
+    "presence",
+]
 
 
-def _json(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": "), default=str)
+def _row(event: audit_service.AuditEventRead) -> AuditRow:
+    return AuditRow(
+        id=event.id,
+        at=event.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
+        at_exact=event.at.isoformat(),
+        sentence=reading.sentence(event),
+        link=reading.link_for(event.object_type, event.object_id),
+        actor_kind=ACTOR_KINDS.get(event.actor_type, event.actor_type),
+        action=event.action,
+        target=reading.object_words(event),
+        changes=[ChangeRow(c.field, c.before, c.after) for c in reading.changes(event)],
+    )
+
+
+def _day(text: str, *, end: bool = False) -> datetime | None:
+    """A date input's day as a UTC bound (`end`: the day after, so the day is included)."""
+    try:
+        day = date.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return datetime.combine(day + timedelta(days=1 if end else 0), time(0), tzinfo=UTC)
 
 
 class AuditState(rx.State):
     rows: list[AuditRow] = []
     action_filter: str = ""
+    actor_filter: str = ""
+    object_filter: str = "all"
+    from_day: str = ""
+    to_day: str = ""
     page: int = 0
     has_next_page: bool = False
     chain_status: str = ""
@@ -54,27 +101,45 @@ class AuditState(rx.State):
         user = await auth.current_user()
         if user is None or not user.is_admin:
             return
-        action, offset = self.action_filter.strip() or None, self.page * PAGE_SIZE
+        filters, offset = self._filters(), self.page * PAGE_SIZE
         events = await data.read(
             lambda session: audit_service.list_audit_events(
-                session=session, action=action, limit=PAGE_SIZE + 1, offset=offset
+                session=session, limit=PAGE_SIZE + 1, offset=offset, **filters
             )
         )
         # One row past the page says whether "Next" leads anywhere.
         self.has_next_page = len(events) > PAGE_SIZE
-        self.rows = [
-            AuditRow(
-                id=e.id,
-                at=e.at.strftime("%Y-%m-%d %H:%M:%S"),
-                actor=e.actor_name,
-                actor_type=e.actor_type,
-                action=e.action,
-                target=f"{e.object_type} {e.object_id or ''}".strip(),
-                change=_change(e.before, e.after)[:200],
-            )
-            for e in events[:PAGE_SIZE]
-        ]
+        self.rows = [_row(e) for e in events[:PAGE_SIZE]]
         self.loaded = True
+
+    def _filters(self) -> dict[str, Any]:
+        return {
+            "action": self.action_filter.strip() or None,
+            "actor": self.actor_filter.strip() or None,
+            "object_type": None if self.object_filter == "all" else self.object_filter,
+            "since": _day(self.from_day),
+            "until": _day(self.to_day, end=True),
+        }
+
+    @rx.event
+    async def set_actor_filter(self, value: str):
+        self.actor_filter, self.page = value, 0
+        await self.load()
+
+    @rx.event
+    async def set_object_filter(self, value: str):
+        self.object_filter, self.page = value, 0
+        await self.load()
+
+    @rx.event
+    async def set_from_day(self, value: str):
+        self.from_day, self.page = value, 0
+        await self.load()
+
+    @rx.event
+    async def set_to_day(self, value: str):
+        self.to_day, self.page = value, 0
+        await self.load()
 
     @rx.event
     async def set_action_filter(self, value: str):
@@ -99,10 +164,10 @@ class AuditState(rx.State):
         user = await auth.current_user()
         if user is None or not user.is_admin:
             return rx.toast.error("Only admins can export the audit trail.")
-        action = self.action_filter.strip() or None
+        filters = self._filters()  # what the screen shows is what is exported
         events = await data.read(
             lambda session: audit_service.list_audit_events(
-                session=session, action=action, limit=100_000
+                session=session, limit=100_000, **filters
             )
         )
         if kind == "csv":
@@ -129,19 +194,105 @@ class AuditState(rx.State):
         return rx.toast.error(self.chain_status)
 
 
-def _row(row: AuditRow) -> rx.Component:
-    return rx.table.row(
-        rx.table.cell(rx.text(row.at, size="1", white_space="nowrap")),
-        rx.table.cell(
-            rx.vstack(
-                rx.text(row.actor, size="2"),
-                rx.text(row.actor_type, size="1", color_scheme="gray"),
-                spacing="0",
-            )
+def _change_line(change: ChangeRow) -> rx.Component:
+    return rx.hstack(
+        rx.code(change.field, size="1"),
+        rx.text(change.before, size="1", color_scheme="gray", style={"overflow_wrap": "anywhere"}),
+        rx.icon("arrow-right", size=12, flex_shrink="0"),
+        rx.text(change.after, size="1", style={"overflow_wrap": "anywhere"}),
+        wrap="wrap",
+        align="center",
+        spacing="2",
+    )
+
+
+def _event(row: AuditRow) -> rx.Component:
+    return rx.box(
+        rx.hstack(
+            rx.cond(
+                row.link != "",
+                rx.link(row.sentence, href=row.link, size="2", weight="medium"),
+                rx.text(row.sentence, size="2", weight="medium"),
+            ),
+            rx.spacer(),
+            rx.text(row.at, size="1", color_scheme="gray", title=row.at_exact),
+            wrap="wrap",
+            align="center",
+            width="100%",
+            style={"overflow_wrap": "anywhere"},
         ),
-        rx.table.cell(rx.code(row.action, size="1")),
-        rx.table.cell(row.target),
-        rx.table.cell(rx.text(row.change, size="1", color_scheme="gray")),
+        rx.hstack(
+            rx.badge(row.actor_kind, variant="soft", color_scheme="gray"),
+            rx.code(row.action, size="1"),
+            rx.text(row.target, size="1", color_scheme="gray"),
+            wrap="wrap",
+            align="center",
+            spacing="2",
+        ),
+        rx.cond(
+            row.changes.length() > 0,
+            rx.el.details(
+                rx.el.summary(
+                    rx.text(
+                        "What changed (",
+                        row.changes.length().to_string(),
+                        ")",
+                        size="1",
+                        as_="span",
+                    )
+                ),
+                rx.vstack(rx.foreach(row.changes, _change_line), spacing="1", padding_top="4px"),
+            ),
+        ),
+        padding_y="8px",
+        border_bottom=f"1px solid {rx.color('gray', 5)}",
+        width="100%",
+        data_testid="audit-event",
+    )
+
+
+def _filters() -> rx.Component:
+    return rx.hstack(
+        rx.input(
+            placeholder="Filter by action, e.g. agent.",
+            value=AuditState.action_filter,
+            on_change=AuditState.set_action_filter.debounce(300),
+            aria_label="Filter by action",
+        ),
+        rx.input(
+            placeholder="By who, e.g. sam",
+            value=AuditState.actor_filter,
+            on_change=AuditState.set_actor_filter.debounce(300),
+            aria_label="Filter by who did it",
+        ),
+        rx.select(
+            OBJECT_TYPES,
+            value=AuditState.object_filter,
+            on_change=AuditState.set_object_filter,
+            aria_label="Filter by kind of object",
+        ),
+        rx.hstack(
+            rx.el.label("From", html_for="audit-from", font_size="var(--font-size-2)"),
+            rx.input(
+                id="audit-from",
+                type="date",
+                value=AuditState.from_day,
+                on_change=AuditState.set_from_day,
+            ),
+            rx.el.label("to", html_for="audit-to", font_size="var(--font-size-2)"),
+            rx.input(
+                id="audit-to",
+                type="date",
+                value=AuditState.to_day,
+                on_change=AuditState.set_to_day,
+            ),
+            align="center",
+            wrap="wrap",
+            spacing="2",
+        ),
+        wrap="wrap",
+        spacing="2",
+        width="100%",
     )
 
 
@@ -151,13 +302,9 @@ def audit_page() -> rx.Component:
         rx.cond(
             AuthState.is_admin,
             rx.vstack(
+                _filters(),
                 rx.hstack(
-                    rx.input(
-                        placeholder="Filter by action, e.g. agent.",
-                        value=AuditState.action_filter,
-                        on_change=AuditState.set_action_filter.debounce(300),
-                        aria_label="Filter by action",
-                    ),
+                    rx.text("Days in UTC.", size="1", color_scheme="gray"),
                     rx.spacer(),
                     rx.text(AuditState.chain_status, size="2"),
                     rx.button("Verify chain", variant="soft", on_click=AuditState.verify),
@@ -169,18 +316,7 @@ def audit_page() -> rx.Component:
                 ),
                 rx.cond(
                     AuditState.rows.length() > 0,
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                *[
-                                    rx.table.column_header_cell(h)
-                                    for h in ("Time (UTC)", "Actor", "Action", "Object", "Change")
-                                ]
-                            )
-                        ),
-                        rx.table.body(rx.foreach(AuditState.rows, _row)),
-                        width="100%",
-                    ),
+                    rx.vstack(rx.foreach(AuditState.rows, _event), spacing="0", width="100%"),
                     empty_state(
                         "scroll-text",
                         "No audit events match",

@@ -103,6 +103,6 @@ def test_admin_sees_the_reviewers_record_and_edits_its_allow_list(
         assert done.status_code == 200, done.text
     page.goto(f"{running_app.url}/audit")
     page.get_by_placeholder("Filter by action").fill("review_allow_list.updated")
-    expect(page.get_by_role("row").filter(has_text="category ledgers")).to_contain_text(
-        '"ledgers.summary*"'
-    )
+    expect(
+        page.get_by_test_id("audit-event").filter(has_text="allow-list of category ledgers")
+    ).to_contain_text("ledgers.summary*")

@@ -118,16 +118,21 @@ def test_admin_changes_level_and_disables_agent(page: Page, running_app: Running
     expect(row).to_contain_text("disabled")
 
 
-def test_audit_screen_shows_each_change_as_json_and_verifies_the_chain(
+def test_audit_screen_reads_each_event_as_a_sentence_and_verifies_the_chain(
     page: Page, running_app: RunningApp, admin_account
 ):
     running_app.cli("create-agent", "audited-bot", "--category", "ops", "--level", "INTERN")
     sign_in(page, running_app, *admin_account)
     page.goto(f"{running_app.url}/audit")
     page.get_by_placeholder("Filter by action").fill("agent.created")
-    row = page.get_by_role("row").filter(has_text='"name": "audited-bot"')
-    expect(row).to_contain_text('"maturity_level": "INTERN"')
-    expect(row).to_contain_text('"supervisor_id": null')
+    row = page.get_by_test_id("audit-event").filter(has_text="audited-bot")
+    expect(row).to_contain_text("The system (cli) created agent")
+    row.get_by_text("What changed").click()
+    expect(row.get_by_text("maturity_level")).to_be_visible()
+    expect(row).to_contain_text("INTERN")
+    expect(row.get_by_role("link")).to_have_attribute("href", re.compile(r"/history/\d+$"))
+    page.get_by_placeholder("By who, e.g. sam").fill("nobody-by-that-name")
+    expect(row).to_have_count(0)
     # Fewer events than a page: there is no next page to go to.
     expect(page.get_by_role("button", name="Next")).to_be_disabled()
     expect(page.get_by_role("button", name="Previous")).to_be_disabled()
