@@ -86,6 +86,13 @@ def sentence(event: AuditEventRead) -> str:
     if action.startswith("execution."):
         verb = action.split(".", 1)[1].replace("_", " ")
         return f"{who}: {what} {verb}"
+    if action == "presence.changed":
+        before = event.before if isinstance(event.before, dict) else {}
+        return (
+            f"{what.capitalize()} went from {before.get('state', '?')} to {after.get('state', '?')}"
+        )
+    if action == "user.signed_in":
+        return f"{who} signed in"
     if action.startswith("review_allow_list."):
         verb = "reset to the default" if action.endswith("reset") else "changed"
         return f"{who} {verb} the AI reviewer's allow-list of {what}"
@@ -109,7 +116,7 @@ def changes(event: AuditEventRead) -> list[Change]:
         return [
             Change(field, _shown(old.get(field)), _shown(new.get(field)))
             for field in dict.fromkeys([*old, *new])
-            if old.get(field) != new.get(field) or field not in old
+            if old.get(field) != new.get(field) or (field not in old and new.get(field) is not None)
         ]
     if before is None and after is None:
         return []

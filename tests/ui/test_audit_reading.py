@@ -62,6 +62,14 @@ def test_decisions_read_as_sentences():
         after={"action": "refund_order"},
     )
     assert reading.sentence(asked) == "Agent refund-intern asked to run refund_order: proposed"
+    moved = event(
+        "presence.changed",
+        object_type="user",
+        object_id="2",
+        before={"state": "online"},
+        after={"state": "away", "reason": "idle"},
+    )
+    assert reading.sentence(moved) == "User 2 went from online to away"
     other = event("agent.key_rotated", object_type="agent", object_id="3")
     assert reading.sentence(other) == "Sam key rotated agent 3"
 
