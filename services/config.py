@@ -135,6 +135,11 @@ class Settings(BaseSettings):
         "before it gives up with 503 and Retry-After; nothing is written then.",
     )
     scheduler_enabled: bool = Field(True, description="Run the in-process scheduler.")
+    demo_mode: bool = Field(
+        False,
+        description="Set by `make demo`: the sign-in page lists the demo accounts and their "
+        "known password (never serve a network like that).",
+    )
     smtp_password: str = Field(
         "",
         description="Password of the e-mail channels' SMTP account (their host, port, TLS, "

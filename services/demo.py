@@ -67,6 +67,14 @@ DEMO_AGENTS = [
 ]
 
 
+def sign_in_hint() -> str:
+    """What the demo's sign-in page and `make demo` say about the accounts."""
+    others = ", ".join(
+        f"{username} ({role})" for username, _name, role in DEMO_USERS if username != "admin"
+    )
+    return f"Demo: sign in as admin / {DEMO_PASSWORD}; also {others}, same password."
+
+
 @dataclass
 class DemoAgentKey:
     name: str

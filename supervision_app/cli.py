@@ -22,7 +22,7 @@ from services.actors import Actor
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import read_scope, session_scope
-from services.demo import DEMO_PASSWORD, load_demo_data
+from services.demo import DEMO_PASSWORD, load_demo_data, sign_in_hint
 from services.errors import DomainError
 from services.maintenance import database_is_reachable
 from services.migrations import upgrade_database
@@ -150,6 +150,7 @@ def _serve(args: argparse.Namespace) -> int:
     upgrade_database()
     simulator = None
     if args.demo:
+        os.environ["DEMO_MODE"] = "1"  # the app's sign-in page lists the demo accounts
         keys_file = settings.data_dir / "demo-agent-keys.json"
         _load_demo(argparse.Namespace(keys_file=str(keys_file)))
         simulator = subprocess.Popen(
@@ -167,7 +168,9 @@ def _serve(args: argparse.Namespace) -> int:
     with read_scope() as session:
         first_run = user_service.count_users(session=session) == 0
     print(f"\n  Agent supervision dashboard: {settings.resolved_site_url}\n", flush=True)
-    if first_run:
+    if args.demo:
+        print(f"  {sign_in_hint()}\n", flush=True)
+    elif first_run:
         print("  First run: open the URL to create the first admin account.\n", flush=True)
     # `reflex run`, reusing the dashboard's build while its sources are unchanged.
     command = [

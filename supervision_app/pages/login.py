@@ -30,6 +30,10 @@ def _sign_in_form() -> rx.Component:
         rx.vstack(
             rx.heading("Sign in", size="6"),
             rx.text("Supervise your agents.", color_scheme="gray", size="2"),
+            rx.cond(
+                AuthState.demo_hint != "",
+                rx.callout(AuthState.demo_hint, icon="info", size="1", data_testid="demo-hint"),
+            ),
             _error(),
             _field("Username", "username", auto="username"),
             _field("Password", "password", "password", "current-password"),

@@ -13,7 +13,9 @@ from services import sign_in as sign_in_service
 from services import users as user_service
 from services.actors import Actor
 from services.clock import utcnow
+from services.config import get_settings
 from services.db import read_scope, session_scope
+from services.demo import sign_in_hint
 from services.errors import DomainError
 from services.login_cache import signed_in_user
 from services.users import UserRead
@@ -53,6 +55,7 @@ class AuthState(rx.State):
     role: str = ""
     login_error: str = ""
     needs_first_admin: bool = False
+    demo_hint: str = ""  # `make demo`: the accounts to sign in with
     busy: bool = False
     next_page: str = HOME_ROUTE  # where sign-in goes on to: the page that was asked for
 
@@ -108,6 +111,7 @@ class AuthState(rx.State):
         if await self.current_user() is not None:
             return rx.redirect(self.next_page)
         self.needs_first_admin = await asyncio.to_thread(_no_users_yet)
+        self.demo_hint = sign_in_hint() if get_settings().demo_mode else ""
         expired = "expired=1" in str(self.router.url)
         self.login_error = "That sign-in took too long; sign in again." if expired else ""
 

@@ -23,6 +23,7 @@ def test_signed_out_visitor_is_sent_to_sign_in(page: Page, running_app: RunningA
     page.goto(f"{running_app.url}/agents")
     page.wait_for_url(re.compile(r"/login/?\?next=%2Fagents"))  # and back there afterwards
     expect(page.get_by_role("heading", name="Sign in")).to_be_visible()
+    expect(page.get_by_test_id("demo-hint")).to_have_count(0)  # not a demo: no known password
 
 
 def test_shell_lists_every_screen(page: Page, running_app: RunningApp, admin_account):
