@@ -21,6 +21,12 @@ from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 
 ALL = "all"
+# Below the width where list and detail sit side by side, the detail opens under the list:
+# bring it into view (on a phone it would otherwise open a screen or more further down).
+SHOW_DETAIL_ON_PHONES = (
+    "window.matchMedia('(max-width: 767px)').matches && "
+    "document.getElementById('proposal-detail')?.scrollIntoView({block: 'start'})"
+)
 
 
 @dataclass
@@ -239,7 +245,7 @@ class ProposalsState(rx.State):
         """On arriving at /proposals?proposal=ID (Needs you's Edit, `e`): open that one."""
         asked = self.router.page.params.get("proposal", "")
         if asked.isdigit():
-            await self.select(int(asked))
+            return await self.select(int(asked))
 
     def _show_decision(self, proposal: ProposalRead, decider: str) -> None:
         if proposal.status == "pending":
@@ -265,6 +271,8 @@ class ProposalsState(rx.State):
         self.diff_lines = []
         self.reject_reason = ""
         await self._load_detail(proposal_id)
+        if self.selected_id:
+            return rx.call_script(SHOW_DETAIL_ON_PHONES)
 
     @rx.event
     def close(self):
@@ -637,6 +645,7 @@ def _detail() -> rx.Component:
             width="100%",
         ),
         width="100%",
+        id="proposal-detail",
     )
 
 

@@ -130,3 +130,21 @@ def test_the_phone_menu_holds_what_the_sidebar_and_header_hold(
         expect(page.get_by_role("heading", name="Users")).to_be_visible()
     finally:
         context.close()
+
+
+def test_tapping_a_proposal_on_a_phone_shows_it(browser: Browser, running_app: RunningApp):
+    make_supervisor(running_app, "tapper")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "tap-intern", "INTERN", "tapper")
+    )
+    for number in range(6):  # a list longer than the screen
+        bot.act(f"tap_check_{number}", {"n": number}, reason="a reason long enough to take room")
+    context = browser.new_context(viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    sign_in(page, running_app, "tapper", PASSWORD)
+    page.set_viewport_size(PHONE)
+    page.goto(f"{running_app.url}/proposals")
+    page.get_by_test_id("proposal-card").filter(has_text="tap_check_0").click()
+    detail = page.locator("#proposal-detail")
+    expect(detail.get_by_role("heading", name="tap_check_0")).to_be_in_viewport()
+    context.close()
