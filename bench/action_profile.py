@@ -5,12 +5,14 @@ database (or BENCH_DATABASE_URL): the agent's sign-in (`caller_of`, as the route
 dependency calls it), then `route_action` in a `session_scope`, then its commit. Every part
 is timed around the very function the route calls, over ACTIONS actions in a row after a
 warm-up; then as many one-line reports (`POST …/events`) to the last run, timed the same
-way.
+way; then as many actions of an INTERN agent whose supervisor is online (each a proposal
+placed in its escalation chain, #20).
 
 Prints JSON lines: `action_part_ms` per part {part, ms} and `action_total_ms`, then
-`event_part_ms` and `event_total_ms`. Parts overlap nothing: `route_action` includes the
-BEGIN and excludes the commit; `commit` includes the audit chain, also shown alone
-(`audit_chain`).
+`event_part_ms` and `event_total_ms`, then `proposal_part_ms` (with `escalation`:
+the chain's first step, inside `route_action`) and `proposal_total_ms`. Parts overlap
+nothing: `route_action` includes the BEGIN and excludes the commit; `commit` includes the
+audit chain, also shown alone (`audit_chain`).
 """
 
 from __future__ import annotations
@@ -151,7 +153,61 @@ def main() -> None:
     for index in range(ACTIONS):
         _one_event(loop, key, execution_id, index)
     _report("event", ACTIONS)
+
+    from services import escalation, governance
+
+    # Timed where route_action calls it (it imports the function by name).
+    governance.move_on = _timed("escalation", escalation.move_on)  # type: ignore[attr-defined]
+    intern_key = _intern_with_online_supervisor()
+    for index in range(WARM_UP):
+        _one_action(loop, intern_key, index)
+    _spent.clear()
+    for index in range(ACTIONS):
+        _one_action(loop, intern_key, index)
+    _report("proposal", ACTIONS)
     loop.close()
+
+
+def _intern_with_online_supervisor() -> str:
+    """An INTERN agent whose supervisor appears online: its actions become proposals asked
+    of them first (the chain's common case)."""
+    from datetime import timedelta
+
+    from services import presence
+    from services.actors import Actor
+    from services.agents import create_agent
+    from services.clock import utcnow
+    from services.db import session_scope
+    from services.policy import presence_rules
+    from services.users import create_user
+
+    now = utcnow()
+    with session_scope() as session:
+        user = create_user(
+            session=session,
+            username="profiled",
+            password="bench password",
+            role="supervisor",
+            now=now,
+            actor=Actor.system(),
+        )
+        presence.set_override(
+            session=session,
+            user_id=user.id,
+            state="online",
+            now=now,
+            rules=presence_rules(),
+            expires_at=now + timedelta(hours=1),
+        )
+        return create_agent(
+            session=session,
+            name="profiled-intern",
+            category="bench",
+            maturity_level="INTERN",
+            supervisor_id=user.id,
+            now=now,
+            actor=Actor.system(),
+        ).api_key
 
 
 if __name__ == "__main__":

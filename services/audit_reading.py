@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.audit import AuditEventRead
+from services.escalation import DELEGATE, STEP_NAMES
 
 CUT = 300  # a value longer than this is shown cut, with its length
 
@@ -21,13 +22,8 @@ OBJECT_NAMES = {
     "notification_channel": "notice channel",
     "review_allow_list": "allow-list",
 }
-STEP_WORDS = {
-    "supervisor": "the agent's supervisor",
-    "delegate": "the supervisor's delegate",
-    "on_call": "the on-call supervisors",
-    "reviewer": "the AI reviewer",
-    "waiting": "waiting for everyone asked",
-}
+# The proposal's page says "their delegate" after the supervisor's name; here it stands alone.
+STEP_WORDS = {**STEP_NAMES, DELEGATE: "the supervisor's delegate"}
 
 
 @dataclass(frozen=True)

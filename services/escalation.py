@@ -29,7 +29,13 @@ from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
 from services.notifications import notify_agent
-from services.on_call import delegate_of, is_delegate_now, on_call_for
+from services.on_call import (
+    delegate_of,
+    display_names,
+    in_force,
+    is_delegate_now,
+    on_call_for,
+)
 from services.presence import PresenceRules, supervisor_is_available
 from services.risk_analysis import RiskRules, assess
 
@@ -154,12 +160,8 @@ def _available(
 
 
 def _names(session: Session, user_ids: list[int]) -> tuple[str, ...]:
-    if not user_ids:
-        return ()
-    rows = dict(
-        session.execute(select(User.id, User.display_name).where(col(User.id).in_(user_ids))).all()
-    )
-    return tuple(rows.get(uid, f"user {uid}") for uid in user_ids)
+    names = display_names(session, user_ids)
+    return tuple(names.get(uid, f"user {uid}") for uid in user_ids)
 
 
 def available_delegate(
@@ -347,7 +349,7 @@ def move_on(
     if not won:
         return None
     note_change(session, f"proposal:{proposal_id}")  # open pages of it follow the move
-    _ask(session, proposal_id, asked_as, now)
+    _ask(session, proposal_id, asked_as, now, fresh=starting)
     move = Move(
         proposal_id=proposal_id,
         kind=kind,
@@ -400,15 +402,21 @@ def move_on(
     return move
 
 
-def _ask(session: Session, proposal_id: int, asked_as: dict[int, str], now: datetime) -> None:
+def _ask(
+    session: Session, proposal_id: int, asked_as: dict[int, str], now: datetime, fresh: bool
+) -> None:
     """Everyone asked may see and decide the proposal from now on (one row per person, with
     the part they were asked in: supervisor, delegate, on_call, admins)."""
     if not asked_as:
         return
-    already = set(
-        session.exec(
-            select(ProposalAsk.user_id).where(ProposalAsk.proposal_id == proposal_id)
-        ).all()
+    already = (  # a proposal's first step has asked nobody yet
+        set()
+        if fresh
+        else set(
+            session.exec(
+                select(ProposalAsk.user_id).where(ProposalAsk.proposal_id == proposal_id)
+            ).all()
+        )
     )
     for uid, step in asked_as.items():
         if uid not in already:
@@ -471,8 +479,7 @@ def asked_of(user_id: int, now: datetime) -> Any:
         .where(
             Delegation.user_id == Proposal.supervisor_id,
             Delegation.delegate_id == user_id,
-            Delegation.starts_at <= now,
-            Delegation.ends_at > now,
+            in_force(now),
         )
         .exists()
     )

@@ -5,6 +5,7 @@ them; presence decides whether they can take a step now."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel
@@ -46,12 +47,18 @@ class ShiftRead(BaseModel):
         return f"{days} {self.start}–{self.end} ({self.timezone})"
 
 
-def _names(session: Session, ids: set[int]) -> dict[int, str]:
+def display_names(session: Session, ids: set[int] | list[int]) -> dict[int, str]:
+    """People's display names by id, in one query."""
     if not ids:
         return {}
     return dict(
         session.execute(select(User.id, User.display_name).where(col(User.id).in_(ids))).all()
     )
+
+
+def in_force(now: datetime) -> Any:
+    """A WHERE clause: delegations whose period includes `now`."""
+    return (Delegation.starts_at <= now) & (Delegation.ends_at > now)
 
 
 def _can_stand_in(session: Session, user_id: int, field: str) -> User:
@@ -75,8 +82,7 @@ def delegate_of(*, session: Session, user_id: int, now: datetime) -> int | None:
         select(Delegation.delegate_id)
         .where(
             Delegation.user_id == user_id,
-            Delegation.starts_at <= now,
-            Delegation.ends_at > now,
+            in_force(now),
         )
         .order_by(col(Delegation.id).desc())
     ).first()
@@ -89,8 +95,7 @@ def is_delegate_now(*, session: Session, user_id: int, delegate_id: int, now: da
             select(Delegation.id).where(
                 Delegation.user_id == user_id,
                 Delegation.delegate_id == delegate_id,
-                Delegation.starts_at <= now,
-                Delegation.ends_at > now,
+                in_force(now),
             )
         ).first()
         is not None
@@ -105,8 +110,7 @@ def delegators_among(*, session: Session, delegate_ids: set[int], now: datetime)
         session.exec(
             select(Delegation.user_id).where(
                 col(Delegation.delegate_id).in_(delegate_ids),
-                Delegation.starts_at <= now,
-                Delegation.ends_at > now,
+                in_force(now),
             )
         ).all()
     )
@@ -198,14 +202,14 @@ def list_delegations(
     if user_id is not None:
         query = query.where((Delegation.user_id == user_id) | (Delegation.delegate_id == user_id))
     rows = session.exec(query.order_by(col(Delegation.starts_at))).all()
-    names = _names(session, {r.user_id for r in rows} | {r.delegate_id for r in rows})
+    names = display_names(session, {r.user_id for r in rows} | {r.delegate_id for r in rows})
     return [_delegation_read(session, r, names) for r in rows]
 
 
 def _delegation_read(
     session: Session, row: Delegation, names: dict[int, str] | None = None
 ) -> DelegationRead:
-    names = names if names is not None else _names(session, {row.user_id, row.delegate_id})
+    names = names if names is not None else display_names(session, {row.user_id, row.delegate_id})
     return DelegationRead(
         id=row.id or 0,
         user_id=row.user_id,
@@ -342,14 +346,14 @@ def list_shifts(*, session: Session, category: str | None = None) -> list[ShiftR
     if category is not None:
         query = query.where(OnCallShift.category == category)
     rows = session.exec(query.order_by(col(OnCallShift.category), col(OnCallShift.id))).all()
-    names = _names(session, {r.user_id for r in rows})
+    names = display_names(session, {r.user_id for r in rows})
     return [_shift_read(session, r, names) for r in rows]
 
 
 def _shift_read(
     session: Session, row: OnCallShift, names: dict[int, str] | None = None
 ) -> ShiftRead:
-    names = names if names is not None else _names(session, {row.user_id})
+    names = names if names is not None else display_names(session, {row.user_id})
     return ShiftRead(
         id=row.id or 0,
         category=row.category,

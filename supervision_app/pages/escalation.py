@@ -3,9 +3,11 @@ category or agent, the categories' on-call hours, and everyone's delegates while
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import reflex as rx
+from sqlmodel import Session
 
 from services import agents as agent_service
 from services import escalation_chains, notice_channels, on_call
@@ -14,6 +16,7 @@ from services.clock import utcnow
 from services.errors import DomainError
 from services.escalation import STEP_KINDS
 from services.policy import callback_targets
+from services.users import UserRead
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -230,9 +233,8 @@ class EscalationState(rx.State):
 
     @rx.event
     async def save_chain(self):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
+        admin = await self._admin()
+        if admin is None:
             return rx.toast.error("Only admins set escalation chains.")
         minutes = {}
         for risk, text in (
@@ -266,20 +268,13 @@ class EscalationState(rx.State):
 
     @rx.event
     async def clear_chain(self, scope: str):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
-            return rx.toast.error("Only admins set escalation chains.")
-        try:
-            await data.write(
-                lambda session: escalation_chains.clear_chain(
-                    session=session, caller=admin, scope=scope, now=utcnow()
-                )
-            )
-        except DomainError as error:
-            return rx.toast.error(data.sentence(error.message))
-        await self.load()
-        return rx.toast.success("Removed: that scope follows the next chain up again.")
+        return await self._admin_change(
+            "set escalation chains",
+            lambda session, admin: escalation_chains.clear_chain(
+                session=session, caller=admin, scope=scope, now=utcnow()
+            ),
+            "Removed: that scope follows the next chain up again.",
+        )
 
     @rx.event
     def set_shift_category(self, value: str):
@@ -308,9 +303,8 @@ class EscalationState(rx.State):
 
     @rx.event
     async def add_shift(self):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
+        admin = await self._admin()
+        if admin is None:
             return rx.toast.error("Only admins set on-call hours.")
         person = self._people_ids.get(self.shift_person)
         if person is None:
@@ -343,20 +337,13 @@ class EscalationState(rx.State):
 
     @rx.event
     async def remove_shift(self, shift_id: int):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
-            return rx.toast.error("Only admins set on-call hours.")
-        try:
-            await data.write(
-                lambda session: on_call.remove_shift(
-                    session=session, caller=admin, shift_id=shift_id, now=utcnow()
-                )
-            )
-        except DomainError as error:
-            return rx.toast.error(data.sentence(error.message))
-        await self.load()
-        return rx.toast.success("On-call hours removed.")
+        return await self._admin_change(
+            "set on-call hours",
+            lambda session, admin: on_call.remove_shift(
+                session=session, caller=admin, shift_id=shift_id, now=utcnow()
+            ),
+            "On-call hours removed.",
+        )
 
     @rx.event
     def set_channel_kind(self, value: str | list[str]):
@@ -388,9 +375,8 @@ class EscalationState(rx.State):
 
     @rx.event
     async def add_channel(self):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
+        admin = await self._admin()
+        if admin is None:
             return rx.toast.error("Only admins set notification channels.")
         kind, name, target = self.channel_kind, self.channel_name, self.channel_target
         settings: dict[str, object] = {}
@@ -427,50 +413,53 @@ class EscalationState(rx.State):
 
     @rx.event
     async def toggle_channel(self, channel_id: int, enabled: bool):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
-            return rx.toast.error("Only admins set notification channels.")
-        await data.write(
-            lambda session: notice_channels.set_enabled(
+        return await self._admin_change(
+            "set notification channels",
+            lambda session, admin: notice_channels.set_enabled(
                 session=session, caller=admin, channel_id=channel_id, enabled=enabled, now=utcnow()
-            )
+            ),
+            "Notices go out on this channel again." if enabled else "This channel is off.",
         )
-        await self.load()
 
     @rx.event
     async def remove_channel(self, channel_id: int):
-        auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
-        if admin is None or not admin.is_admin:
-            return rx.toast.error("Only admins set notification channels.")
-        try:
-            await data.write(
-                lambda session: notice_channels.remove_channel(
-                    session=session, caller=admin, channel_id=channel_id, now=utcnow()
-                )
-            )
-        except DomainError as error:
-            return rx.toast.error(data.sentence(error.message))
-        await self.load()
-        return rx.toast.success("Channel removed.")
+        return await self._admin_change(
+            "set notification channels",
+            lambda session, admin: notice_channels.remove_channel(
+                session=session, caller=admin, channel_id=channel_id, now=utcnow()
+            ),
+            "Channel removed.",
+        )
 
     @rx.event
     async def end_delegation(self, delegation_id: int):
+        return await self._admin_change(
+            "end others' delegations",
+            lambda session, admin: on_call.end_delegation(
+                session=session, caller=admin, delegation_id=delegation_id, now=utcnow()
+            ),
+            "Delegation ended.",
+        )
+
+    async def _admin(self) -> UserRead | None:
         auth = await self.get_state(AuthState)
-        admin = await auth.current_user()
+        user = await auth.current_user()
+        return user if user is not None and user.is_admin else None
+
+    async def _admin_change(
+        self, doing: str, write: Callable[[Session, UserRead], object], done: str
+    ) -> rx.event.EventSpec:
+        """A list's button: the admin's change written, the screen reloaded, said in a toast
+        (what went wrong too)."""
+        admin = await self._admin()
         if admin is None:
-            return
+            return rx.toast.error(f"Only admins {doing}.")
         try:
-            await data.write(
-                lambda session: on_call.end_delegation(
-                    session=session, caller=admin, delegation_id=delegation_id, now=utcnow()
-                )
-            )
+            await data.write(lambda session: write(session, admin))
         except DomainError as error:
             return rx.toast.error(data.sentence(error.message))
         await self.load()
-        return rx.toast.success("Delegation ended.")
+        return rx.toast.success(done)
 
 
 def _label(text: str, target: str) -> rx.Component:

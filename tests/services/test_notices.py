@@ -360,3 +360,24 @@ def test_a_signed_in_reader_who_may_not_decide_is_shown_nothing(team, smtp):
         decision_links.preview(session=session, token=approve, now=utcnow(), caller=viewer)
     with session_scope() as session:
         assert decision_links.preview(session=session, token=approve, now=utcnow(), caller=sam)
+
+
+def test_a_result_sent_under_a_lapsed_claim_is_not_recorded(team, chat):
+    from services import notices
+
+    admin, sam, intern = team
+    add_channel(admin, "webhook", chat.url)
+    propose(intern)
+    first = utcnow()
+    with session_scope() as session:
+        [notice_id] = notices.claim_due(session=session, now=first)
+        old_claim = session.get(OutgoingNotice, notice_id).next_attempt_at
+    later = first + notices.CLAIM_LEASE + timedelta(seconds=1)  # the first worker hung
+    with session_scope() as session:
+        assert notices.claim_due(session=session, now=later) == [notice_id]  # taken over
+    with session_scope() as session:
+        assert not notices.record_result(
+            session=session, notice_id=notice_id, now=later, error=None, claimed_until=old_claim
+        )
+    with read_scope() as session:
+        assert session.get(OutgoingNotice, notice_id).sent_at is None  # the new claim decides
