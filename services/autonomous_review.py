@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 from models import Proposal, ProposalStatus
 from services import escalation, review, reviewer_accountability, run_monitor
@@ -104,12 +105,22 @@ def run_review(proposal_id: int, *, again: bool = False) -> review.Review | None
     return applied
 
 
+# Just after this process started, people's tabs have not reconnected yet: their steps are
+# not taken for empty then (deadlines still run).
+EMPTY_CHAIR_GRACE = timedelta(minutes=2)
+_STARTED = utcnow()
+
+
 def escalate_due() -> int:
     """The escalation pass: move every proposal whose step ran out of time or people, each in
     its own short transaction; a move to the reviewer step starts its review (in the pool)."""
+    now = utcnow()
     with read_scope() as session:
         due = escalation.due_moves(
-            session=session, now=utcnow(), rules=escalation_policy().presence
+            session=session,
+            now=now,
+            rules=escalation_policy().presence,
+            empty_chairs=now - _STARTED >= EMPTY_CHAIR_GRACE,
         )
     moved = 0
     for proposal_id, kind, cause in due:

@@ -154,7 +154,7 @@ def preview(
         parameters=dict(proposal.parameters),
         reason=proposal.reason,
         risk=proposal.risk or str((proposal.chain or {}).get("risk", "unreviewed")),
-        requires_sign_in=link.requires_sign_in,
+        requires_sign_in=link.requires_sign_in or proposal.risk == "high",
         for_user=user.display_name if user else "",
     )
 
@@ -173,7 +173,9 @@ def use_link(
     proposal = _check(link, session.get(Proposal, link.proposal_id), now)
     if link.action == "open":
         raise InvalidInput("this link opens the proposal; it decides nothing", field="token")
-    if caller is None and link.requires_sign_in:
+    # A click alone never decides a high-risk action, even one whose risk rose after the
+    # link was sent (a review found more).
+    if caller is None and (link.requires_sign_in or proposal.risk == "high"):
         raise SignInNeeded("sign in to decide this proposal")
     decider = caller
     if decider is None:

@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, select
 
 from models import Agent, Proposal, ProposalStatus, User
@@ -281,7 +282,9 @@ def move_on(
     if proposal is None or proposal.status != ProposalStatus.PENDING:
         return None
     at_index, at_kind = proposal.step_index, proposal.step_kind
-    if at_kind in (WAITING, ENDED) or (expected_kind and at_kind != expected_kind):
+    if (at_kind or STARTING) in (WAITING, ENDED) or (
+        expected_kind and (at_kind or STARTING) != expected_kind
+    ):
         return None
     agent = session.get(Agent, proposal.agent_id)
     assert agent is not None
@@ -312,6 +315,17 @@ def move_on(
         for step in (s for s in spec.steps if s in HUMAN_STEPS):
             for uid in people_named(session=session, kind=step, agent=agent, now=now):
                 asked_as.setdefault(uid, step)
+        # Only people who can still decide (a deactivated or demoted supervisor cannot).
+        deciders = set(
+            session.exec(
+                select(User.id).where(
+                    col(User.id).in_(list(asked_as)),
+                    User.is_active == True,  # noqa: E712
+                    User.role != "viewer",
+                )
+            ).all()
+        )
+        asked_as = {uid: part for uid, part in asked_as.items() if uid in deciders}
         if not asked_as:
             asked_as = {uid: ADMINS for uid in active_admins(session)}
             to = ["the admins"]
@@ -344,6 +358,9 @@ def move_on(
             step_kind=kind,
             step_deadline=until,
             hops=[*proposal.hops, hop],
+            # Leaving the reviewer step voids a review still under way: its late verdict
+            # approves nothing.
+            **({"review_claim": REVIEW_DONE} if at_kind == REVIEWER else {}),
         )
     ).rowcount
     if not won:
@@ -421,6 +438,19 @@ def _ask(
     for uid, step in asked_as.items():
         if uid not in already:
             session.add(ProposalAsk(proposal_id=proposal_id, user_id=uid, step=step, asked_at=now))
+    for uid, step in asked_as.items():
+        if uid in already and step != DELEGATE:
+            # Asked before as a delegate, now in a part of their own (on call, say): their say
+            # no longer hangs on the delegation.
+            session.execute(
+                update(ProposalAsk)
+                .where(
+                    ProposalAsk.proposal_id == proposal_id,
+                    ProposalAsk.user_id == uid,
+                    ProposalAsk.step == DELEGATE,
+                )
+                .values(step=step)
+            )
     session.flush()
 
 
@@ -474,18 +504,22 @@ def can_decide(*, session: Session, proposal: Proposal, user_id: int, now: datet
 def asked_of(user_id: int, now: datetime) -> Any:
     """A WHERE clause: proposals this person supervises or was asked about (as a delegate:
     while the delegation lasts), as `can_decide` says."""
+    # The delegation is the one from *that proposal's* supervisor (correlated through the
+    # proposal the ask belongs to, not any delegation the person holds).
+    asked_about = aliased(Proposal)
     delegating = (
         select(Delegation.id)
         .where(
-            Delegation.user_id == Proposal.supervisor_id,
+            Delegation.user_id == asked_about.supervisor_id,
             Delegation.delegate_id == user_id,
             in_force(now),
         )
         .exists()
     )
-    asked = select(ProposalAsk.proposal_id).where(
-        ProposalAsk.user_id == user_id,
-        (ProposalAsk.step != DELEGATE) | delegating,
+    asked = (
+        select(ProposalAsk.proposal_id)
+        .join(asked_about, asked_about.id == ProposalAsk.proposal_id)
+        .where(ProposalAsk.user_id == user_id, (ProposalAsk.step != DELEGATE) | delegating)
     )
     return (Proposal.supervisor_id == user_id) | col(Proposal.id).in_(asked)
 

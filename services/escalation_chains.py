@@ -57,7 +57,7 @@ def _label(session: Session, scope: str) -> str:
     kind, _, rest = scope.partition(":")
     if kind == "category":
         return f"Category {rest}"
-    agent = session.get(Agent, int(rest)) if rest.isdigit() else None
+    agent = session.get(Agent, int(rest)) if rest.isascii() and rest.isdigit() else None
     return f"Agent {agent.name}" if agent else f"Agent {rest}"
 
 
@@ -71,7 +71,12 @@ def check_scope(session: Session, scope: str) -> str:
     kind, _, rest = scope.partition(":")
     if kind == "category" and rest.strip():
         return f"category:{rest.strip()}"
-    if kind == "agent" and rest.isdigit() and session.get(Agent, int(rest)) is not None:
+    if (
+        kind == "agent"
+        and rest.isascii()
+        and rest.isdigit()
+        and session.get(Agent, int(rest)) is not None
+    ):
         return scope
     raise InvalidInput(
         "scope must be 'default', 'category:<name>' or 'agent:<id>' of an existing agent",

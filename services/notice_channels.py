@@ -14,7 +14,7 @@ from models import User
 from models.escalation import NotificationChannel, OutgoingNotice
 from services.audit import record_audit
 from services.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from services.outbound_urls import CallbackTargets, check_callback_url, redacted
+from services.outbound_urls import CallbackTargets, CheckedUrl, check_callback_url, redacted
 from services.users import UserRead
 
 # One plain address: no display names, lists or quoting ("x,victim@evil.com" is refused).
@@ -77,6 +77,12 @@ def _email_settings(settings: dict[str, Any]) -> dict[str, Any]:
     return {"host": host, "port": port, "tls": tls, "username": username}
 
 
+def checked_webhook(target: str, targets: CallbackTargets) -> CheckedUrl:
+    """A webhook URL checked as agents' callbacks are (public, or allowed by
+    CALLBACK_ALLOWED_HOSTS). It looks the host up: call it before the write transaction."""
+    return check_callback_url(target, targets, field="target")
+
+
 def add_channel(
     *,
     session: Session,
@@ -85,11 +91,11 @@ def add_channel(
     kind: str,
     target: str,
     settings: dict[str, Any],
-    targets: CallbackTargets,
+    targets: CallbackTargets | None,
     now: datetime,
 ) -> ChannelRead:
-    """A webhook (its URL checked as agents' callbacks are: public, or allowed by
-    CALLBACK_ALLOWED_HOSTS) or an e-mail channel (sender, host, port, TLS, user name)."""
+    """A webhook or an e-mail channel (sender, host, port, TLS, user name). A webhook's URL
+    must come from `checked_webhook` (`targets` None), or is checked here against `targets`."""
     if not caller.is_admin:
         raise PermissionDenied("only admins set notification channels")
     name = name.strip()
@@ -98,7 +104,11 @@ def add_channel(
     if session.exec(select(NotificationChannel).where(NotificationChannel.name == name)).first():
         raise Conflict("a channel of that name exists", field="name")
     if kind == "webhook":
-        target, settings = str(check_callback_url(target, targets, field="target")), {}
+        if targets is not None:
+            target = checked_webhook(target, targets)
+        elif not isinstance(target, CheckedUrl):
+            raise InvalidInput("the webhook URL was not checked", field="target")
+        target, settings = str(target), {}
     elif kind == "email":
         target, settings = check_email(target, "target"), _email_settings(settings)
     else:

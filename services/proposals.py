@@ -362,7 +362,7 @@ def reject_at_chain_end(
         object_id=proposal.id,
         now=now,
         before={"status": "pending"},
-        after={"status": "rejected", "reason": reason[:MAX_REASON]},
+        after={"status": "rejected", "reason": reason[:MAX_REASON], "skipped": skipped},
     )
     _tell(session, proposal, now)
     return True

@@ -66,6 +66,8 @@ def list_audit(
     for name, bound in (("since", since), ("until", until)):
         if bound is not None and bound.tzinfo is None:
             raise InvalidInput("give the time with a zone, e.g. 2026-12-01T00:00:00Z", field=name)
+        if bound is not None and not 2 <= bound.year <= 9998:  # stays a time once in UTC
+            raise InvalidInput("give a time between the years 2 and 9998", field=name)
     with read_scope() as session:
         return audit_service.list_audit_events(
             session=session,

@@ -27,12 +27,12 @@ class MyDelegationRow:
 def day_span(first: str, last: str) -> tuple[datetime, datetime]:
     """Whole days in UTC, from the start of `first` to the end of `last` (YYYY-MM-DD)."""
     try:
-        start, end = date.fromisoformat(first), date.fromisoformat(last)
-    except ValueError:
+        start, end = date.fromisoformat(first), date.fromisoformat(last) + timedelta(days=1)
+    except (ValueError, OverflowError):
         raise ValueError("Give both days as dates.") from None
     return (
         datetime.combine(start, time(0), tzinfo=UTC),
-        datetime.combine(end + timedelta(days=1), time(0), tzinfo=UTC),
+        datetime.combine(end, time(0), tzinfo=UTC),
     )
 
 

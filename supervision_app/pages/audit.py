@@ -77,10 +77,10 @@ def _row(event: audit_service.AuditEventRead) -> AuditRow:
 def _day(text: str, *, end: bool = False) -> datetime | None:
     """A date input's day as a UTC bound (`end`: the day after, so the day is included)."""
     try:
-        day = date.fromisoformat(text.strip())
-    except ValueError:
+        day = date.fromisoformat(text.strip()) + timedelta(days=1 if end else 0)
+    except (ValueError, OverflowError):  # not a date, or the last day there is
         return None
-    return datetime.combine(day + timedelta(days=1 if end else 0), time(0), tzinfo=UTC)
+    return datetime.combine(day, time(0), tzinfo=UTC)
 
 
 class AuditState(rx.State):

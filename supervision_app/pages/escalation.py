@@ -242,7 +242,7 @@ class EscalationState(rx.State):
             ("medium", self.edit_medium),
             ("safe", self.edit_safe),
         ):
-            if not text.strip().isdigit():
+            if not (text.strip().isascii() and text.strip().isdigit()):
                 self.edit_error = f"Give the {risk}-risk step time in whole minutes."
                 return
             minutes[risk] = int(text)
@@ -381,7 +381,7 @@ class EscalationState(rx.State):
         kind, name, target = self.channel_kind, self.channel_name, self.channel_target
         settings: dict[str, object] = {}
         if kind == "email":
-            if not self.channel_port.strip().isdigit():
+            if not (self.channel_port.strip().isascii() and self.channel_port.strip().isdigit()):
                 self.channel_error = "The SMTP port is a number, e.g. 587."
                 return
             settings = {
@@ -390,8 +390,11 @@ class EscalationState(rx.State):
                 "tls": self.channel_tls,
                 "username": self.channel_username,
             }
-        targets = callback_targets()
         try:
+            if kind == "webhook":  # the host is looked up before the write, not during it
+                target = await data.run_blocking(
+                    lambda: notice_channels.checked_webhook(target, callback_targets())
+                )
             added = await data.write(
                 lambda session: notice_channels.add_channel(
                     session=session,
@@ -400,7 +403,7 @@ class EscalationState(rx.State):
                     kind=kind,
                     target=target,
                     settings=settings,
-                    targets=targets,
+                    targets=None,
                     now=utcnow(),
                 )
             )

@@ -100,3 +100,14 @@ def test_a_delegation_must_be_to_someone_who_can_decide_and_in_the_future(client
         )
         assert response.status_code == 422 and response.json()["field"] == field, response.text
     assert client.get("/api/escalation/delegations", headers=headers).json() == []
+
+
+def test_odd_digits_and_far_times_are_refused_not_a_500(client, admin_headers):
+    response = client.put(
+        "/api/escalation/chains/agent:²", json={"steps": ["supervisor"]}, headers=admin_headers
+    )
+    assert response.status_code == 422 and response.json()["field"] == "scope"
+    response = client.get(
+        "/api/audit", params={"since": "0001-01-01T00:00:00+01:00"}, headers=admin_headers
+    )
+    assert response.status_code == 422 and response.json()["field"] == "since"

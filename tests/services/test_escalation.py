@@ -529,3 +529,83 @@ def test_a_chain_that_names_nobody_waits_for_the_admins(team, now):
     proposal = read(propose(orphan, now))
     assert proposal.step_kind == "waiting" and proposal.hops[-1]["to"] == ["the admins"]
     assert admin.id in proposal.hops[-1]["user_ids"]
+
+
+def test_a_delegation_ended_by_one_supervisor_hides_only_their_proposals(team, now):
+    _, sam, riley, intern = team
+    alex = make_user(now)
+    online(riley, now)
+    by_sam = delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    delegate(alex, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    proposal_id = propose(intern, now)
+    alexs = propose(make_agent(now, level="INTERN", supervisor_id=alex.id), now)
+    with read_scope() as session:
+        shown = proposals.list_proposals(session=session, supervisor_id=riley.id, now=now)
+    assert sorted(p.id for p in shown) == sorted([proposal_id, alexs])
+    later = now + timedelta(minutes=1)
+    with session_scope() as session:
+        on_call.end_delegation(session=session, caller=sam, delegation_id=by_sam.id, now=later)
+    with read_scope() as session:  # still Alex's delegate: not Sam's any more
+        shown = proposals.list_proposals(session=session, supervisor_id=riley.id, now=later)
+    assert [p.id for p in shown] == [alexs]
+
+
+def test_someone_asked_again_on_call_keeps_their_say_after_the_delegation(team, now):
+    admin, sam, riley, intern = team
+    online(riley, now)
+    named = delegate(sam, riley, now - timedelta(hours=1), now + timedelta(days=1), now)
+    on_call_shift(admin, riley, now)
+    proposal_id = propose(intern, now)
+    assert read(proposal_id).step_kind == "delegate"
+    later = now + timedelta(minutes=1)
+    with session_scope() as session:
+        on_call.end_delegation(session=session, caller=sam, delegation_id=named.id, now=later)
+    online(riley, now + timedelta(minutes=59))
+    escalation_pass(now + timedelta(minutes=60))  # the delegate step ends: on call, Riley
+    assert read(proposal_id).step_kind == "on_call"
+    with session_scope() as session:
+        approved = proposals.approve_proposal(
+            session=session, proposal_id=proposal_id, caller=riley, now=now + timedelta(minutes=61)
+        )
+    assert approved.status == "approved"
+
+
+def test_a_review_still_under_way_when_its_step_ends_approves_nothing(team, now):
+    from services import review
+
+    admin, sam, _, _ = team
+    intern = make_agent(now, level="INTERN", supervisor_id=sam.id, category="data")
+    make_agent(now, level="AUTONOMOUS", category="data", can_supervise=True)
+    set_chain(admin, now, "category:data", ["reviewer", "supervisor"], final="wait")
+    proposal_id = propose(intern, now, "list_reports")
+    assert read(proposal_id).step_kind == "reviewer"
+    with session_scope() as session:
+        job = review.claim_review(session=session, proposal_id=proposal_id, now=now)
+    verdict = review.decide(
+        job, review.ReviewPolicy(model="", timeout_s=5, confidence_threshold=0.8)
+    )
+    assert verdict.decision == "approve"  # it would approve…
+    escalation_pass(now + timedelta(hours=1))  # …but the step ran out meanwhile
+    with session_scope() as session:
+        late = review.apply_review(
+            session=session,
+            job=job,
+            review=verdict,
+            now=now + timedelta(hours=1),
+            policy=review.ReviewPolicy(model="", timeout_s=5, confidence_threshold=0.8),
+        )
+    assert not late.auto_approved and read(proposal_id).status == "pending"
+
+
+def test_waiting_asks_only_people_who_can_still_decide(team, now):
+    from services import users as user_service
+    from services.actors import Actor
+
+    admin, sam, _, intern = team
+    with session_scope() as session:
+        user_service.update_user(
+            session=session, user_id=sam.id, is_active=False, now=now, actor=Actor.system()
+        )
+    waiting = read(propose(intern, now))
+    assert waiting.step_kind == "waiting" and waiting.hops[-1]["to"] == ["the admins"]
+    assert sam.id not in waiting.hops[-1]["user_ids"]

@@ -381,3 +381,17 @@ def test_a_result_sent_under_a_lapsed_claim_is_not_recorded(team, chat):
         )
     with read_scope() as session:
         assert session.get(OutgoingNotice, notice_id).sent_at is None  # the new claim decides
+
+
+def test_a_click_link_asks_for_a_sign_in_once_the_risk_rose_to_high(team, smtp):
+    admin, sam, intern = team
+    mailbox, port = smtp
+    add_channel(admin, "email", "supervision@example.com", host="127.0.0.1", port=port, tls="none")
+    proposal_id = propose(intern)
+    notice_delivery.deliver_due()
+    approve = tokens(mailbox.messages[0][1].get_payload(decode=True).decode())[0]
+    with session_scope() as session:  # a review found more after the mail went
+        session.get(Proposal, proposal_id).risk = "high"
+    with pytest.raises(SignInNeeded):
+        use(approve)
+    assert status_of(proposal_id) == "pending"
