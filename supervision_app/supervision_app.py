@@ -16,6 +16,7 @@ from services.migrations import upgrade_database
 from supervision_app.api.app import build_api
 from supervision_app.components.delegate_card import DelegateState
 from supervision_app.components.notice_email import NoticeEmailState
+from supervision_app.components.timefmt import ZONE_COOKIE_SCRIPT
 from supervision_app.pages.agents import AgentsState, agents_page
 from supervision_app.pages.audit import AuditState, audit_page
 from supervision_app.pages.decide import DecideState, decide_page
@@ -39,7 +40,10 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 app = rx.App(
     api_transformer=build_api(),
-    head_components=[rx.el.meta(name="viewport", content="width=device-width, initial-scale=1")],
+    head_components=[
+        rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
+        rx.script(ZONE_COOKIE_SCRIPT),  # the viewer's time zone, before the websocket opens
+    ],
 )
 # A lost connection is said in words on the page (components.layout.connection_banner),
 # not in the framework's raw websocket toast.

@@ -14,7 +14,7 @@ from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 @dataclass
@@ -130,7 +130,7 @@ class DelegateState(rx.State):
         await self.load()
         return rx.toast.success(
             f"{named.delegate_name} is asked in your place while you are away, until "
-            f"{clock_time(named.ends_at, utcnow())}."
+            f"{clock_time(named.ends_at, utcnow(), viewer_zone(self))}."
         )
 
     @rx.event

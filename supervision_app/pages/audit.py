@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 import reflex as rx
 
 from services import audit as audit_service
 from services import audit_reading as reading
+from services.clock import utcnow
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
+from supervision_app.components.timefmt import clock_time, exact_utc
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 PAGE_SIZE = 50
 
@@ -60,11 +62,11 @@ OBJECT_TYPES = [
 ]
 
 
-def _row(event: audit_service.AuditEventRead) -> AuditRow:
+def _row(event: audit_service.AuditEventRead, now: datetime, zone: tzinfo) -> AuditRow:
     return AuditRow(
         id=event.id,
-        at=event.at.strftime("%Y-%m-%d %H:%M:%S UTC"),
-        at_exact=event.at.isoformat(),
+        at=clock_time(event.at, now, zone, seconds=True),
+        at_exact=exact_utc(event.at),
         sentence=reading.sentence(event),
         link=reading.link_for(event.object_type, event.object_id),
         actor_kind=ACTOR_KINDS.get(event.actor_type, event.actor_type),
@@ -74,13 +76,14 @@ def _row(event: audit_service.AuditEventRead) -> AuditRow:
     )
 
 
-def _day(text: str, *, end: bool = False) -> datetime | None:
-    """A date input's day as a UTC bound (`end`: the day after, so the day is included)."""
+def _day(text: str, zone: tzinfo, *, end: bool = False) -> datetime | None:
+    """A date input's day in the viewer's zone as a bound (`end`: the day after, so the day
+    is included)."""
     try:
         day = date.fromisoformat(text.strip()) + timedelta(days=1 if end else 0)
     except (ValueError, OverflowError):  # not a date, or the last day there is
         return None
-    return datetime.combine(day, time(0), tzinfo=UTC)
+    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 class AuditState(rx.State):
@@ -109,7 +112,8 @@ class AuditState(rx.State):
         )
         # One row past the page says whether "Next" leads anywhere.
         self.has_next_page = len(events) > PAGE_SIZE
-        self.rows = [_row(e) for e in events[:PAGE_SIZE]]
+        now, zone = utcnow(), viewer_zone(self)
+        self.rows = [_row(e, now, zone) for e in events[:PAGE_SIZE]]
         self.loaded = True
 
     def _filters(self) -> dict[str, Any]:
@@ -117,8 +121,8 @@ class AuditState(rx.State):
             "action": self.action_filter.strip() or None,
             "actor": self.actor_filter.strip() or None,
             "object_type": None if self.object_filter == "all" else self.object_filter,
-            "since": _day(self.from_day),
-            "until": _day(self.to_day, end=True),
+            "since": _day(self.from_day, viewer_zone(self)),
+            "until": _day(self.to_day, viewer_zone(self), end=True),
         }
 
     @rx.event
@@ -304,7 +308,11 @@ def audit_page() -> rx.Component:
             rx.vstack(
                 _filters(),
                 rx.hstack(
-                    rx.text("Days in UTC.", size="1", color_scheme="gray"),
+                    rx.text(
+                        "Times in your time zone; the exact UTC time on hover.",
+                        size="1",
+                        color_scheme="gray",
+                    ),
                     rx.spacer(),
                     rx.text(AuditState.chain_status, size="2"),
                     rx.button("Verify chain", variant="soft", on_click=AuditState.verify),

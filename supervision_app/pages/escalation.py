@@ -20,7 +20,7 @@ from services.users import UserRead
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 STEP_TITLES = {
     "supervisor": "The agent's supervisor",
@@ -138,7 +138,7 @@ class EscalationState(rx.State):
                 status=(
                     f"last error: {c.last_error}"
                     if c.last_error
-                    else f"last sent {clock_time(c.last_sent_at, now)}"
+                    else f"last sent {clock_time(c.last_sent_at, now, viewer_zone(self))}"
                     if c.last_sent_at
                     else "nothing sent yet"
                 ),

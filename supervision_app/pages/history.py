@@ -11,11 +11,13 @@ from models import Intervention
 from services import agents as agent_service
 from services import execution_reads as execution_service
 from services import governance
+from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.badges import level_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
+from supervision_app.components.timefmt import clock_time, span
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 @dataclass
@@ -86,9 +88,10 @@ class HistoryState(rx.State):
             return
         self.found, self.loaded = True, True
         self.agent_name, self.agent_level = agent.name, str(agent.maturity_level)
+        now, zone = utcnow(), viewer_zone(self)
         self.decisions = [
             DecisionRow(
-                at=d.created_at.strftime("%m-%d %H:%M:%S"),
+                at=clock_time(d.created_at, now, zone, seconds=True),
                 action=d.action,
                 decision=str(d.decision),
                 reason=d.decision_reason,
@@ -99,14 +102,13 @@ class HistoryState(rx.State):
         for run in runs:
             duration = "—"
             if run.started_at and run.finished_at:
-                seconds = int((run.finished_at - run.started_at).total_seconds())
-                duration = f"{seconds // 60}m {seconds % 60:02d}s"
+                duration = span((run.finished_at - run.started_at).total_seconds())
             self.rows.append(
                 HistoryRow(
                     id=run.id,
                     action=run.action,
                     status=run.status,
-                    started=(run.started_at or run.created_at).strftime("%Y-%m-%d %H:%M"),
+                    started=clock_time(run.started_at or run.created_at, now, zone),
                     duration=duration,
                     interventions=counts.get(run.id, 0),
                     supervision=run.supervision,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 import reflex as rx
 
@@ -14,9 +15,9 @@ from services.policy import liveness_policy
 from services.views import ExecutionRead
 from supervision_app.components.badges import stale_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
-from supervision_app.components.timefmt import span
+from supervision_app.components.timefmt import clock_time, exact_utc, span
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 @dataclass
@@ -33,10 +34,13 @@ class RunRow:
     duration: str
     stale: bool
     silent_for: str
+    started_exact: str = ""  # the hover title: the exact UTC time
     started_sort: str = ""  # ISO time: sorts right across days and years
 
 
-def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> RunRow:
+def _row(
+    run: ExecutionRead, agents: dict[int, str], users: dict[int, str], zone: tzinfo, now: datetime
+) -> RunRow:
     if run.supervision == "human":
         supervisor = users.get(run.supervisor_user_id or 0, "—")
     elif run.supervision == "autonomous":
@@ -52,26 +56,25 @@ def _row(run: ExecutionRead, agents: dict[int, str], users: dict[int, str]) -> R
         status=run.status,
         step=run.current_step or "",
         percent=int(run.progress_percent or 0),
-        started=(run.started_at or run.created_at).strftime("%m-%d %H:%M:%S"),
-        duration=_duration(run),
+        started=clock_time(run.started_at or run.created_at, now, zone),
+        started_exact=exact_utc(run.started_at or run.created_at),
+        duration=_duration(run, now),
         stale=run.stale,
-        silent_for=_silent_for(run) if run.finished_at is None else "",
+        silent_for=_silent_for(run, now) if run.finished_at is None else "",
         started_sort=(run.started_at or run.created_at).isoformat(),
     )
 
 
-def _silent_for(run: ExecutionRead) -> str:
+def _silent_for(run: ExecutionRead, now: datetime) -> str:
     if run.last_seen_at is None:
         return ""
-    return span((utcnow() - run.last_seen_at).total_seconds())
+    return span((now - run.last_seen_at).total_seconds())
 
 
-def _duration(run: ExecutionRead) -> str:
+def _duration(run: ExecutionRead, now: datetime) -> str:
     if run.started_at is None:
         return "waiting for the agent"
-    end = run.finished_at or utcnow()
-    seconds = int((end - run.started_at).total_seconds())
-    return f"{seconds // 60}m {seconds % 60:02d}s"
+    return span(((run.finished_at or now) - run.started_at).total_seconds())
 
 
 ALL = "all"
@@ -162,11 +165,12 @@ class MonitoringState(rx.State):
             return runs, recent, agents, users
 
         runs, recent, agents, users = await data.read(fetch)
-        self._all_runs = [_row(run, agents, users) for run in runs]
+        zone, now = viewer_zone(self), utcnow()
+        self._all_runs = [_row(run, agents, users, zone, now) for run in runs]
         self.total_active = len(self._all_runs)
         self.agent_options = [ALL, *sorted({row.agent for row in self._all_runs})]
         self._apply_filters()
-        self.recent = [_row(run, agents, users) for run in recent]
+        self.recent = [_row(run, agents, users, zone, now) for run in recent]
         self.loaded = True
 
 
@@ -206,7 +210,7 @@ def _run_row(row: RunRow) -> rx.Component:
         ),
         rx.table.cell(
             rx.vstack(
-                rx.text(row.started, size="1"),
+                rx.text(row.started, size="1", title=row.started_exact),
                 rx.text(row.duration, size="1", color_scheme="gray"),
                 spacing="0",
             )

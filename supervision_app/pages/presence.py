@@ -14,9 +14,9 @@ from supervision_app.components.badges import presence_badge
 from supervision_app.components.delegate_card import delegate_card
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.notice_email import notice_email_card
-from supervision_app.components.timefmt import clock_time
+from supervision_app.components.timefmt import clock_time, exact_utc
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 @dataclass
@@ -33,6 +33,7 @@ class MemberRow:
 @dataclass
 class ChangeRow:
     at: str
+    at_exact: str
     name: str
     from_state: str
     to_state: str
@@ -69,7 +70,7 @@ class PresenceState(rx.State):
         auth = await self.get_state(AuthState)
         if await auth.current_user() is None:
             return
-        now, rules = utcnow(), presence_rules()
+        now, rules, zone = utcnow(), presence_rules(), viewer_zone(self)
         self.rules = rules_text(rules)
 
         def fetch(session):  # noqa: ANN001, ANN202
@@ -85,14 +86,14 @@ class PresenceState(rx.State):
                 name=user.display_name,
                 role=str(user.role),
                 state=str(state.state),
-                since=clock_time(state.since, now),
-                last_seen=state.last_heartbeat_at.strftime("%Y-%m-%d %H:%M:%S")
+                since=clock_time(state.since, now, zone),
+                last_seen=clock_time(state.last_heartbeat_at, now, zone, seconds=True)
                 if state.last_heartbeat_at
                 else "never",
                 override=(
                     f"manual: {state.override_state}"
                     + (
-                        f" until {clock_time(state.override_expires_at, now)}"
+                        f" until {clock_time(state.override_expires_at, now, zone)}"
                         if state.override_expires_at
                         else ""
                     )
@@ -104,7 +105,8 @@ class PresenceState(rx.State):
         ]
         self.changes = [
             ChangeRow(
-                at=c.at.strftime("%m-%d %H:%M:%S"),
+                at=clock_time(c.at, now, zone, seconds=True),
+                at_exact=exact_utc(c.at),
                 name=names.get(c.user_id, "?"),
                 from_state=str(c.from_state),
                 to_state=str(c.to_state),
@@ -132,7 +134,7 @@ def _member(row: MemberRow) -> rx.Component:
 
 def _change(row: ChangeRow) -> rx.Component:
     return rx.hstack(
-        rx.text(row.at, size="1", color_scheme="gray", width="8em"),
+        rx.text(row.at, size="1", color_scheme="gray", min_width="8em", title=row.at_exact),
         rx.text(row.name, size="2", weight="medium"),
         presence_badge(row.from_state),
         rx.icon("arrow-right", size=12),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 
 import reflex as rx
 
@@ -18,7 +18,7 @@ from supervision_app.components.badges import risk_badge, status_badge
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 ALL = "all"
 # Below the width where list and detail sit side by side, the detail opens under the list:
@@ -48,7 +48,7 @@ class HistoryRow:
     at: str
 
 
-def _row(p: ProposalRead, agents: dict[int, str]) -> ProposalRow:
+def _row(p: ProposalRead, agents: dict[int, str], now: datetime, zone: tzinfo) -> ProposalRow:
     return ProposalRow(
         id=p.id,
         agent=agents.get(p.agent_id, "?"),
@@ -56,8 +56,8 @@ def _row(p: ProposalRead, agents: dict[int, str]) -> ProposalRow:
         reason=p.reason,
         risk=p.risk or "unreviewed",
         status=p.status,
-        created=p.created_at.strftime("%Y-%m-%d %H:%M"),
-        expires=p.expires_at.strftime("%Y-%m-%d %H:%M UTC"),
+        created=clock_time(p.created_at, now, zone),
+        expires=clock_time(p.expires_at, now, zone),
     )
 
 
@@ -74,7 +74,7 @@ def _reviewer_label(review: dict) -> str:
     return f"{who} — {how}"
 
 
-def escalation_sentence(proposal: ProposalRead, now: datetime) -> str:
+def escalation_sentence(proposal: ProposalRead, now: datetime, zone: tzinfo = UTC) -> str:
     """ "With Sam until 14:05 UTC, then their delegate …; if nobody decides: rejected." for a
     pending proposal; "" once decided."""
     if proposal.status != "pending":
@@ -82,18 +82,17 @@ def escalation_sentence(proposal: ProposalRead, now: datetime) -> str:
     shown = escalation.progress(
         chain=proposal.chain, step_kind=proposal.step_kind, hops=proposal.hops
     )
-    return shown.sentence(clock_time(shown.until, now) if shown.until else "")
+    return shown.sentence(clock_time(shown.until, now, zone) if shown.until else "")
 
 
-def escalation_hops(proposal: ProposalRead, now: datetime) -> list[str]:
+def escalation_hops(proposal: ProposalRead, now: datetime, zone: tzinfo = UTC) -> list[str]:
     """Each hop as a line: when, to whom, what was skipped and why."""
     lines = []
     for hop in proposal.hops:
         at = datetime.fromisoformat(hop["at"])
         to = ", ".join(name for name in hop.get("to", []) if name) or hop.get("step", "")
-        line = (
-            f"{clock_time(at, now)} · {escalation.STEP_NAMES.get(hop.get('step'), hop.get('step'))}"
-        )
+        step = escalation.STEP_NAMES.get(hop.get("step"), hop.get("step"))
+        line = f"{clock_time(at, now, zone)} · {step}"
         if hop.get("step") not in (escalation.WAITING, escalation.ENDED):
             line += f": {to}"
         if hop.get("cause") and hop.get("cause") != "new proposal":
@@ -180,7 +179,8 @@ class ProposalsState(rx.State):
         names = {a.id: a.name for a in agents}
         self._agents = {a.name: a.id for a in agents}
         self.agent_options = [ALL, *sorted(self._agents)]
-        self.rows = [_row(p, names) for p in items]
+        now, zone = utcnow(), viewer_zone(self)
+        self.rows = [_row(p, names, now, zone) for p in items]
         self.loaded = True
         if self.selected_id:
             await self._load_detail(self.selected_id)
@@ -231,11 +231,12 @@ class ProposalsState(rx.State):
         else:
             self.review_label, self.review_lines = "", []
         self.decision_note = proposal.decision_reason or ""
-        self.chain_line = escalation_sentence(proposal, utcnow())
-        self.chain_hops = escalation_hops(proposal, utcnow())
+        now, zone = utcnow(), viewer_zone(self)
+        self.chain_line = escalation_sentence(proposal, now, zone)
+        self.chain_hops = escalation_hops(proposal, now, zone)
         self.history = [
             HistoryRow(
-                action=h.action, decision=str(h.decision), at=h.created_at.strftime("%m-%d %H:%M")
+                action=h.action, decision=str(h.decision), at=clock_time(h.created_at, now, zone)
             )
             for h in history
         ]
@@ -251,7 +252,11 @@ class ProposalsState(rx.State):
         if proposal.status == "pending":
             self.decided_line, self.approved_diff, self.run_id = "", [], 0
             return
-        when = proposal.decided_at.strftime("%Y-%m-%d %H:%M UTC") if proposal.decided_at else ""
+        when = (
+            clock_time(proposal.decided_at, utcnow(), viewer_zone(self))
+            if proposal.decided_at
+            else ""
+        )
         self.decided_line = (
             f"{str(proposal.status).capitalize()}"
             + (f" by {decider}" if decider else "")

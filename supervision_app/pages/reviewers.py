@@ -7,6 +7,7 @@ record against the humans' decisions on the same proposals (services/reviewer_ac
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, tzinfo
 
 import reflex as rx
 
@@ -18,7 +19,7 @@ from services.policy import review_policy
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 @dataclass
@@ -57,8 +58,7 @@ class DisagreementRow:
     shadow: bool
 
 
-def _score_row(score: accountability.ReviewerScore) -> ScoreRow:
-    now = utcnow()
+def _score_row(score: accountability.ReviewerScore, now: datetime, zone: tzinfo) -> ScoreRow:
     return ScoreRow(
         reviewer=score.reviewer_name,
         how=f"model {score.model}" if score.model else "rules",
@@ -68,12 +68,13 @@ def _score_row(score: accountability.ReviewerScore) -> ScoreRow:
         approvals_rejected=score.approvals_rejected,
         held_back_approved=score.held_back_approved,
         auto_approved=score.auto_approved,
-        last=clock_time(score.last_at, now) if score.last_at else "",
+        last=clock_time(score.last_at, now, zone) if score.last_at else "",
     )
 
 
-def _disagreement_row(item: accountability.Disagreement) -> DisagreementRow:
-    now = utcnow()
+def _disagreement_row(
+    item: accountability.Disagreement, now: datetime, zone: tzinfo
+) -> DisagreementRow:
     said = "would approve" if item.would_approve else f"would not approve ({item.verdict})"
     return DisagreementRow(
         proposal_id=item.proposal_id,
@@ -83,7 +84,7 @@ def _disagreement_row(item: accountability.Disagreement) -> DisagreementRow:
         said=said,
         human=f"{item.human_name} {item.human_decision}",
         reason=item.reason[:160],
-        at=clock_time(item.decided_at, now) if item.decided_at else "",
+        at=clock_time(item.decided_at, now, zone) if item.decided_at else "",
         shadow=item.shadow,
     )
 
@@ -114,7 +115,7 @@ class ReviewersState(rx.State):
             )
 
         lists, scores, disagreements = await data.read(read)
-        now = utcnow()
+        now, zone = utcnow(), viewer_zone(self)
         self.allow_rows = [
             AllowRow(
                 category=a.category,
@@ -123,7 +124,7 @@ class ReviewersState(rx.State):
                 read_only_verbs=a.read_only_verbs,
                 configured=a.configured,
                 updated=(
-                    f"{clock_time(a.updated_at, now)}"
+                    f"{clock_time(a.updated_at, now, zone)}"
                     + (f" by {a.updated_by}" if a.updated_by else "")
                     if a.updated_at
                     else ""
@@ -131,8 +132,8 @@ class ReviewersState(rx.State):
             )
             for a in lists
         ]
-        self.score_rows = [_score_row(s) for s in scores]
-        self.disagreement_rows = [_disagreement_row(d) for d in disagreements]
+        self.score_rows = [_score_row(s, now, zone) for s in scores]
+        self.disagreement_rows = [_disagreement_row(d, now, zone) for d in disagreements]
         self.loaded = True
 
     @rx.event

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from services import execution_events
 from services.executions import is_stale
 from services.policy import LivenessPolicy
-from supervision_app.components.timefmt import clock_time, span
+from supervision_app.components.timefmt import clock_time, local_clock, span
 
 MAX_VISIBLE_LINES = 1000
 MAX_TABLE_ROWS = 500
@@ -51,9 +51,10 @@ class OutputView:
     chart_type: str = "line"
 
 
-def log_line(event: execution_events.EventRead) -> dict[str, Any] | None:
-    """The event as a line of the log, or None for events that are not lines (progress…)."""
-    at = event.created_at.strftime("%H:%M:%S")
+def log_line(event: execution_events.EventRead, zone: tzinfo = UTC) -> dict[str, Any] | None:
+    """The event as a line of the log, or None for events that are not lines (progress…).
+    Lines show the viewer's clock to the second (the run's header says the day and zone)."""
+    at = local_clock(event.created_at, zone)
     if event.kind == "log":
         message = event.message or ""
         if event.data:
@@ -153,7 +154,9 @@ def visible_lines(
     return [LogLine(**line) for line in matching[-limit:]]
 
 
-def snapshot(execution: Any, now: datetime, liveness: LivenessPolicy) -> dict[str, Any]:
+def snapshot(
+    execution: Any, now: datetime, liveness: LivenessPolicy, zone: tzinfo = UTC
+) -> dict[str, Any]:
     """The run's header fields: status, liveness (how long since the agent was heard), when it
     started, progress, and why it ended when it did not complete."""
     heard = execution.last_seen_at
@@ -165,12 +168,12 @@ def snapshot(execution: Any, now: datetime, liveness: LivenessPolicy) -> dict[st
         "status": status,
         "stale": is_stale(execution, now, liveness),
         "silent_for": span(silent),
-        "last_heard": f"{clock_time(heard, now)} ({span(silent)} ago)" if heard else "never",
+        "last_heard": f"{clock_time(heard, now, zone)} ({span(silent)} ago)" if heard else "never",
         "ended_because": (execution.error or "")
         if status in ("lost", "failed", "terminated")
         else "",
         "supervision": str(execution.supervision),
-        "started": clock_time(execution.started_at or execution.created_at, now),
+        "started": clock_time(execution.started_at or execution.created_at, now, zone),
         "percent": int(execution.progress_percent or 0),
         "current_step": execution.current_step or "",
     }

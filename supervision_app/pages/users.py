@@ -12,8 +12,9 @@ from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.confirm import confirm_button
 from supervision_app.components.layout import dashboard_page
+from supervision_app.components.timefmt import day
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 ROLES = [role.value for role in UserRole]
 
@@ -40,6 +41,7 @@ class UsersState(rx.State):
         if user is None or not user.is_admin:
             return
         users = await data.read(lambda session: user_service.list_users(session=session))
+        zone = viewer_zone(self)
         self.rows = [
             UserRow(
                 id=u.id,
@@ -47,7 +49,7 @@ class UsersState(rx.State):
                 display_name=u.display_name,
                 role=str(u.role),
                 active=u.is_active,
-                created=u.created_at.strftime("%Y-%m-%d"),
+                created=day(u.created_at, zone),
             )
             for u in users
         ]

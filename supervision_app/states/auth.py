@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from datetime import tzinfo
 from http.cookies import CookieError, SimpleCookie
 from urllib.parse import urlencode
 
@@ -20,6 +21,7 @@ from services.errors import DomainError
 from services.login_cache import signed_in_user
 from services.users import UserRead
 from supervision_app.api.auth import local_page
+from supervision_app.components.timefmt import zone_from_cookies
 from supervision_app.states import data
 
 LOGIN_ROUTE = "/login"
@@ -38,6 +40,12 @@ async def dashboard_user(token: str) -> UserRead | None:
 
 
 SESSION_COOKIE = "supervision_session"
+
+
+def viewer_zone(state: rx.State) -> tzinfo:
+    """The time zone the viewer's browser is in (its `sv_tz` cookie, read from the websocket's
+    handshake like the sign-in cookie), UTC when it is missing or unknown."""
+    return zone_from_cookies(state.router.headers.cookie)
 
 
 def _goto(url: str) -> rx.event.EventSpec:

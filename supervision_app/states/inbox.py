@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, tzinfo
 
 import reflex as rx
 
@@ -13,7 +14,7 @@ from services.errors import Conflict, DomainError
 from services.policy import liveness_policy, queue_policy
 from supervision_app.components.timefmt import clock_time, span
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 from supervision_app.states.nav import NavState, title_script
 
 KIND_LABELS = {
@@ -55,13 +56,15 @@ def _href(item: inbox.InboxItem) -> str:
     return f"/runs/{item.execution_id}"
 
 
-def _row(item: inbox.InboxItem, now, user_id: int) -> InboxRow:  # noqa: ANN001
+def _row(item: inbox.InboxItem, now, user_id: int, zone: tzinfo = UTC) -> InboxRow:  # noqa: ANN001
     deadline = ""
     if item.deadline is not None:
         left = (item.deadline - now).total_seconds()
         verb = "expires" if item.kind == "proposal" else "gives up"
         deadline = (
-            f"{verb} {clock_time(item.deadline, now)} (in {span(left)})" if left > 0 else "due now"
+            f"{verb} {clock_time(item.deadline, now, zone)} (in {span(left)})"
+            if left > 0
+            else "due now"
         )
     return InboxRow(
         key=item.key,
@@ -84,7 +87,7 @@ def _row(item: inbox.InboxItem, now, user_id: int) -> InboxRow:  # noqa: ANN001
     )
 
 
-def _decided_elsewhere(session, row: InboxRow, user, now) -> str:  # noqa: ANN001
+def _decided_elsewhere(session, row: InboxRow, user, now, zone: tzinfo = UTC) -> str:  # noqa: ANN001
     """Says who decided a proposal while this person was writing their reason."""
     try:
         proposal = proposals.get_proposal(
@@ -94,7 +97,7 @@ def _decided_elsewhere(session, row: InboxRow, user, now) -> str:  # noqa: ANN00
         return f"{row.action} of {row.agent} is no longer yours to decide."
     decider = proposals.decider_name(session=session, proposal=proposal)
     who = f" by {decider}" if decider else ""
-    when = f" at {clock_time(proposal.decided_at, now)}" if proposal.decided_at else ""
+    when = f" at {clock_time(proposal.decided_at, now, zone)}" if proposal.decided_at else ""
     return f"{row.action} of {row.agent} was {proposal.status}{who}{when}, before you did."
 
 
@@ -130,7 +133,7 @@ class InboxState(rx.State):
         user = await auth.current_user()
         if user is None:
             return
-        now = utcnow()
+        now, zone = utcnow(), viewer_zone(self)
         open_row = next((r for r in self.rows if r.key == self.rejecting), None)
 
         def fetch(session):  # noqa: ANN001, ANN202
@@ -139,7 +142,7 @@ class InboxState(rx.State):
             )
             decided = None
             if open_row is not None and open_row.key not in {i.key for i in items}:
-                decided = _decided_elsewhere(session, open_row, user, now)
+                decided = _decided_elsewhere(session, open_row, user, now, zone)
             return items, decided
 
         items, decided = await data.read(fetch)
@@ -148,7 +151,7 @@ class InboxState(rx.State):
             self._say_decided_first()
             self.rejecting = ""
         focused = self.rows[self.cursor].key if 0 <= self.cursor < len(self.rows) else ""
-        self.rows = [_row(item, now, user.id) for item in items]
+        self.rows = [_row(item, now, user.id, zone) for item in items]
         keys = [r.key for r in self.rows]
         self.cursor = keys.index(focused) if focused in keys else min(self.cursor, len(keys) - 1)
         self.cursor = max(self.cursor, 0)

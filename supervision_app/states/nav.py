@@ -21,7 +21,7 @@ from services.policy import liveness_policy, presence_rules
 from supervision_app.api.live import change_feed
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 
 def _minutes_text(minutes: int) -> str:
@@ -146,7 +146,7 @@ class NavState(rx.State):
         self.my_available = presence.is_available_state(mine.state, rules)
         self.my_override = str(mine.override_state or "")
         self.my_override_until = (
-            f"until {clock_time(mine.override_expires_at, utcnow())}"
+            f"until {clock_time(mine.override_expires_at, utcnow(), viewer_zone(self))}"
             if mine.override_expires_at
             else ""
         )

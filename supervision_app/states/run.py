@@ -16,7 +16,7 @@ from services.policy import liveness_policy
 from supervision_app.pages import run_view
 from supervision_app.pages.run_view import ENDED, LogLine, Step, TableData
 from supervision_app.states import data
-from supervision_app.states.auth import AuthState
+from supervision_app.states.auth import AuthState, viewer_zone
 
 LEVELS = ["debug", "info", "warning", "error"]
 FOLLOW_TAIL = "document.getElementById('log-end')?.scrollIntoView({block: 'nearest'})"
@@ -97,6 +97,8 @@ class RunState(rx.State):
             self._reset(execution_id)
         after = self._last_seq
 
+        zone = viewer_zone(self)
+
         def fetch(session):  # noqa: ANN001, ANN202
             execution = interventions.watchable_execution(
                 session=session, execution_id=execution_id, caller=user
@@ -111,7 +113,7 @@ class RunState(rx.State):
                     session=session, execution_id=execution_id
                 )
             )
-            view = run_view.snapshot(execution, utcnow(), liveness_policy())
+            view = run_view.snapshot(execution, utcnow(), liveness_policy(), zone)
             return view, agent, _supervisor_name(session, execution), events, done
 
         try:
@@ -155,6 +157,8 @@ class RunState(rx.State):
             return
         after = self._last_seq
 
+        zone = viewer_zone(self)
+
         def fetch(session):  # noqa: ANN001, ANN202
             execution = interventions.watchable_execution(
                 session=session, execution_id=execution_id, caller=user
@@ -162,7 +166,7 @@ class RunState(rx.State):
             events = execution_events.list_events(
                 session=session, execution_id=execution_id, after_seq=after, limit=20000
             )
-            return run_view.snapshot(execution, utcnow(), liveness_policy()), events
+            return run_view.snapshot(execution, utcnow(), liveness_policy(), zone), events
 
         try:
             view, events = await data.read(fetch)
@@ -188,10 +192,10 @@ class RunState(rx.State):
         self.following = True
 
     def _ingest(self, events: list[execution_events.EventRead]) -> None:
-        added = []
+        added, zone = [], viewer_zone(self)
         for event in events:
             self._last_seq = max(self._last_seq, event.seq)
-            line = run_view.log_line(event)
+            line = run_view.log_line(event, zone)
             if line is not None:
                 self._lines.append(line)
                 added.append(line)

@@ -168,3 +168,28 @@ def test_an_agent_whose_supervisor_was_demoted_is_flagged_and_reassigned(
     page.get_by_role("option", name="ezra", exact=True).click()
     expect(page.get_by_text("Supervisor changed")).to_be_visible()
     expect(row.get_by_text("needs a supervisor")).to_have_count(0)
+
+
+def test_times_read_in_the_viewers_own_time_zone_with_utc_on_hover(
+    browser, running_app: RunningApp, admin_account
+):
+    """A supervisor in Tokyo reads the audit in Tokyo time; the exact UTC time is on hover."""
+    running_app.cli("create-agent", "tokyo-bot", "--category", "ops", "--level", "INTERN")
+    context = browser.new_context(viewport={"width": 1280, "height": 800}, timezone_id="Asia/Tokyo")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, running_app, *admin_account)
+        page.goto(f"{running_app.url}/audit")
+        page.get_by_placeholder("Filter by action").fill("agent.created")
+        row = page.get_by_test_id("audit-event").filter(has_text="tokyo-bot")
+        shown = row.get_by_text(re.compile(r"\d\d:\d\d:\d\d JST$"))
+        expect(shown).to_be_visible()
+        expect(shown).to_have_attribute(
+            "title", re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC$")
+        )
+        local_hour = int(shown.inner_text()[-12:-10])
+        utc_hour = int(shown.get_attribute("title")[11:13])
+        assert (utc_hour + 9) % 24 == local_hour
+    finally:
+        context.close()
