@@ -40,6 +40,7 @@ logging.getLogger("apscheduler").setLevel(logging.WARNING)
 
 app = rx.App(
     api_transformer=build_api(),
+    stylesheets=["/accessible.css"],
     head_components=[
         rx.el.meta(name="viewport", content="width=device-width, initial-scale=1"),
         rx.script(ZONE_COOKIE_SCRIPT),  # the viewer's time zone, before the websocket opens

@@ -12,6 +12,7 @@ from services import on_call
 from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
+from supervision_app.components.fields import select_field
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState, viewer_zone
@@ -200,12 +201,13 @@ def delegate_card() -> rx.Component:
                 rx.hstack(
                     rx.vstack(
                         rx.el.label("Delegate", html_for="delegate-person"),
-                        rx.select(
+                        select_field(
                             DelegateState.people,
                             value=DelegateState.delegate,
                             on_change=DelegateState.set_delegate,
                             placeholder="Choose a person",
                             id="delegate-person",
+                            label="Delegate",
                         ),
                     ),
                     rx.vstack(

@@ -7,6 +7,7 @@ from reflex.components.core.banner import has_connection_errors
 
 from services.config import get_settings
 from supervision_app.components.badges import presence_badge
+from supervision_app.components.theme_menu import theme_menu, theme_menu_items
 from supervision_app.states.auth import AuthState
 from supervision_app.states.nav import TAKE_ACTIVITY, TIMER, NavState
 
@@ -103,7 +104,7 @@ def sidebar() -> rx.Component:
             rx.vstack(*[_nav_link(*screen) for screen in ADMIN_SCREENS], width="100%", spacing="1"),
         ),
         rx.spacer(),
-        rx.color_mode.button(size="1", variant="ghost"),
+        theme_menu(),
         spacing="1",
         padding="1em",
         width="14em",
@@ -154,10 +155,7 @@ def mobile_nav() -> rx.Component:
                     ),
                 ),
                 rx.menu.separator(),
-                rx.menu.item(
-                    rx.color_mode_cond(light="Dark theme", dark="Light theme"),
-                    on_click=rx.toggle_color_mode,
-                ),
+                theme_menu_items(),
                 min_width="14em",
             ),
         ),
@@ -170,6 +168,7 @@ def presence_control() -> rx.Component:
     return rx.menu.root(
         rx.menu.trigger(
             rx.button(
+                rx.el.span("My presence: ", class_name="sr-only"),
                 presence_badge(NavState.my_state),
                 rx.cond(
                     NavState.my_override != "",
@@ -178,7 +177,6 @@ def presence_control() -> rx.Component:
                 rx.icon("chevron-down", size=14),
                 variant="ghost",
                 size="1",
-                aria_label="My presence",
                 id="my-presence",
             )
         ),

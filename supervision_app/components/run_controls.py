@@ -6,6 +6,7 @@ from __future__ import annotations
 import reflex as rx
 
 from supervision_app.components.badges import stale_badge, status_badge
+from supervision_app.components.fields import select_field
 from supervision_app.states.run import RunState
 
 
@@ -115,12 +116,11 @@ def controls() -> rx.Component:
                         width="100%",
                         aria_label="Completion note",
                     ),
-                    rx.select(
+                    select_field(
                         ["1", "2", "3", "4", "5"],
                         value=RunState.complete_rating,
                         on_change=RunState.set_complete_rating,
-                        aria_label="Rating",
-                        size="2",
+                        label="Rating",
                     ),
                     rx.button(
                         "Complete session", variant="outline", on_click=RunState.complete_session

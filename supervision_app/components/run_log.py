@@ -17,7 +17,7 @@ def progress() -> rx.Component:
                 rx.text(RunState.percent, "%", size="2"),
                 width="100%",
             ),
-            rx.progress(value=RunState.percent, width="100%"),
+            rx.progress(value=RunState.percent, width="100%", aria_label="Progress"),
             rx.flex(
                 rx.foreach(
                     RunState.steps,
@@ -130,7 +130,7 @@ def log_viewer() -> rx.Component:
                         variant="soft",
                         color_scheme="gray",
                         on_click=RunState.toggle_follow,
-                        aria_label="Hold or follow the log (the run itself is not paused)",
+                        title="Hold or follow the log (the run itself is not paused)",
                     ),
                 ),
                 width="100%",

@@ -255,14 +255,25 @@ class AgentsState(rx.State):
 
 
 def _labelled(label: str, control: rx.Component) -> rx.Component:
-    return rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%")
+    """A field under its label; the label element wraps the control, so the field is named by
+    it (a placeholder is no name: it goes when typing starts)."""
+    return rx.el.label(
+        rx.vstack(rx.text(label, size="2", weight="medium"), control, spacing="1", width="100%"),
+        width="100%",
+    )
 
 
 def _create_dialog() -> rx.Component:
+    """The button opens the dialog through the state (a dialog trigger would wrap it in a
+    div that carries the button's ARIA attributes)."""
+    return rx.fragment(
+        rx.button(rx.icon("plus", size=16), "New agent", on_click=AgentsState.open_create),
+        _create_dialog_body(),
+    )
+
+
+def _create_dialog_body() -> rx.Component:
     return rx.dialog.root(
-        rx.dialog.trigger(
-            rx.button(rx.icon("plus", size=16), "New agent", on_click=AgentsState.open_create)
-        ),
         rx.dialog.content(
             rx.dialog.title("Register an agent"),
             rx.form(

@@ -11,6 +11,7 @@ import reflex as rx
 from services import audit as audit_service
 from services import audit_reading as reading
 from services.clock import utcnow
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
 from supervision_app.components.timefmt import clock_time, exact_utc
@@ -269,11 +270,11 @@ def _filters() -> rx.Component:
             on_change=AuditState.set_actor_filter.debounce(300),
             aria_label="Filter by who did it",
         ),
-        rx.select(
+        select_field(
             OBJECT_TYPES,
             value=AuditState.object_filter,
             on_change=AuditState.set_object_filter,
-            aria_label="Filter by kind of object",
+            label="Filter by kind of object",
         ),
         rx.hstack(
             rx.el.label("From", html_for="audit-from", font_size="var(--font-size-2)"),

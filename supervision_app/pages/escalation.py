@@ -17,6 +17,7 @@ from services.errors import DomainError
 from services.escalation import STEP_KINDS
 from services.policy import callback_targets
 from services.users import UserRead
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -562,11 +563,12 @@ def _chain_editor() -> rx.Component:
                 ),
             ),
             _label("For", "chain-scope"),
-            rx.select(
+            select_field(
                 EscalationState.scope_options,
                 value=EscalationState.edit_scope,
                 on_change=EscalationState.set_edit_scope,
                 id="chain-scope",
+                label="For",
             ),
             rx.text("Steps", size="2", weight="medium"),
             *[_step_box(kind) for kind in STEP_KINDS],
@@ -673,21 +675,23 @@ def _on_call() -> rx.Component:
                 rx.hstack(
                     rx.vstack(
                         _label("Category", "shift-category"),
-                        rx.select(
+                        select_field(
                             EscalationState.categories,
                             value=EscalationState.shift_category,
                             on_change=EscalationState.set_shift_category,
                             id="shift-category",
+                            label="Category",
                         ),
                     ),
                     rx.vstack(
                         _label("Who", "shift-person"),
-                        rx.select(
+                        select_field(
                             EscalationState.people,
                             value=EscalationState.shift_person,
                             on_change=EscalationState.set_shift_person,
                             placeholder="Choose a person",
                             id="shift-person",
+                            label="Who",
                         ),
                     ),
                     wrap="wrap",
@@ -878,11 +882,12 @@ def _channels() -> rx.Component:
                             ),
                             rx.vstack(
                                 _label("TLS", "channel-tls"),
-                                rx.select(
+                                select_field(
                                     ["starttls", "ssl", "none"],
                                     value=EscalationState.channel_tls,
                                     on_change=EscalationState.set_channel_tls,
                                     id="channel-tls",
+                                    label="TLS",
                                 ),
                                 spacing="1",
                             ),

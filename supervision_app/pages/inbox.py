@@ -154,7 +154,9 @@ def _item(row: InboxRow, index: rx.Var[int]) -> rx.Component:
                 risk_badge(row.risk),
                 rx.badge(row.kind_label, variant="outline", color_scheme="gray"),
                 rx.text(
-                    rx.link(row.agent, href="/history/" + row.agent_id.to_string()),
+                    rx.link(
+                        row.agent, href="/history/" + row.agent_id.to_string(), underline="always"
+                    ),
                     " · ",
                     rx.code(row.action),
                     size="2",
@@ -188,6 +190,7 @@ def _item(row: InboxRow, index: rx.Var[int]) -> rx.Component:
         data_testid="inbox-item",
         data_focused=rx.cond(focused, "true", "false"),
         tab_index=0,
+        role="listitem",
         on_focus=InboxState.focus(index),
         padding="0.75em",
         border_radius="var(--radius-3)",

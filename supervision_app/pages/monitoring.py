@@ -14,6 +14,7 @@ from services.clock import utcnow
 from services.policy import liveness_policy
 from services.views import ExecutionRead
 from supervision_app.components.badges import stale_badge, status_badge
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time, exact_utc, span
 from supervision_app.states import data
@@ -203,7 +204,7 @@ def _run_row(row: RunRow) -> rx.Component:
         ),
         rx.table.cell(
             rx.vstack(
-                rx.progress(value=row.percent, width="8em"),
+                rx.progress(value=row.percent, width="8em", aria_label="Progress"),
                 rx.text(row.step, size="1"),
                 spacing="1",
             )
@@ -242,7 +243,7 @@ def _filters() -> rx.Component:
     def choose(label: str, options, value, on_change) -> rx.Component:  # noqa: ANN001
         return rx.hstack(
             rx.text(label, size="2", color_scheme="gray"),
-            rx.select(options, value=value, on_change=on_change, size="1", aria_label=label),
+            select_field(options, value=value, on_change=on_change, size="1", label=label),
             align="center",
             spacing="1",
         )

@@ -15,6 +15,7 @@ from services.clock import utcnow
 from services.errors import DomainError
 from services.views import ProposalRead
 from supervision_app.components.badges import risk_badge, status_badge
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time
 from supervision_app.states import data
@@ -384,23 +385,23 @@ class ProposalsState(rx.State):
 
 def _filters() -> rx.Component:
     return rx.flex(
-        rx.select(
+        select_field(
             ["pending", "approved", "rejected", "expired", ALL],
             value=ProposalsState.status_filter,
             on_change=ProposalsState.set_status_filter,
-            aria_label="Status",
+            label="Status",
         ),
-        rx.select(
+        select_field(
             [ALL, "safe", "medium", "high"],
             value=ProposalsState.risk_filter,
             on_change=ProposalsState.set_risk_filter,
-            aria_label="Risk",
+            label="Risk",
         ),
-        rx.select(
+        select_field(
             ProposalsState.agent_options,
             value=ProposalsState.agent_filter,
             on_change=ProposalsState.set_agent_filter,
-            aria_label="Agent",
+            label="Agent",
         ),
         spacing="2",
         wrap="wrap",

@@ -16,6 +16,7 @@ from services.users import list_users
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
 from supervision_app.components.confirm import confirm_button
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
 from supervision_app.components.run_now import run_now_button
@@ -273,11 +274,11 @@ def queue_page() -> rx.Component:
                     aria_label="Whose queue",
                 ),
             ),
-            rx.select(
+            select_field(
                 [ALL, "pending", "executing", "completed", "failed", "cancelled", "expired"],
                 value=QueueState.status_filter,
                 on_change=QueueState.set_status_filter,
-                aria_label="Status",
+                label="Status",
             ),
             rx.text(QueueState.summary, size="2", color_scheme="gray"),
             align="center",

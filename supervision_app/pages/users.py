@@ -11,6 +11,7 @@ from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.confirm import confirm_button
+from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page
 from supervision_app.components.timefmt import day
 from supervision_app.states import data
@@ -135,11 +136,11 @@ def _create_form() -> rx.Component:
                         required=True,
                         aria_label="Password",
                     ),
-                    rx.select(
+                    select_field(
                         ROLES,
                         value=UsersState.new_role,
                         on_change=UsersState.set_new_role,
-                        aria_label="Role",
+                        label="Role",
                     ),
                     rx.button("Add user", type="submit"),
                     spacing="2",

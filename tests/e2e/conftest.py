@@ -6,6 +6,7 @@ port with its own data directory, so these tests see exactly what a user sees.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -112,7 +113,8 @@ def running_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningApp
             time.sleep(1)
         yield RunningApp(url=url, data_dir=data_dir, env=env)
     finally:
-        os.killpg(process.pid, 15)
+        with contextlib.suppress(ProcessLookupError):  # it may have exited already
+            os.killpg(process.pid, 15)
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:

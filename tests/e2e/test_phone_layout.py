@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Browser, expect
 
 from supervision_app.client import SupervisionClient
+from tests.databases import on_postgres
 from tests.e2e.conftest import (
     PASSWORD,
     RunningApp,
@@ -17,7 +18,11 @@ from tests.e2e.conftest import (
     sign_in,
 )
 
-pytestmark = pytest.mark.usefixtures("admin_account")
+pytestmark = [
+    pytest.mark.usefixtures("admin_account"),
+    # What the pages render does not depend on the database; PostgreSQL runs the flows.
+    pytest.mark.skipif(on_postgres(), reason="rendering is checked once, on SQLite"),
+]
 
 PHONE = {"width": 360, "height": 780}
 # Every screen of the sidebar (supervision_app/supervision_app.py SCREENS); a run's page and
