@@ -76,8 +76,8 @@ def list_executions(
 
 
 def watched_runs_scope(caller: UserRead) -> int | None:
-    """Whose runs `caller` sees in run lists: everyone's for admins (None), their own for
-    supervisors, nobody's (-1, no user id) for a viewer or a demoted supervisor."""
-    if caller.is_admin:
+    """Whose runs `caller` sees in run lists: everyone's for admins and viewers (None; a
+    viewer reads them only), their own for supervisors, nobody's (-1) for anyone else."""
+    if caller.sees_the_team:
         return None
     return caller.id if caller.may_supervise else -1

@@ -230,10 +230,11 @@ def _failed_callbacks(
 
 
 def sidebar_counts(
-    *, session: Session, user_id: int, is_admin: bool, now: datetime
+    *, session: Session, user_id: int, is_admin: bool, now: datetime, all_runs: bool = False
 ) -> tuple[int, int, int]:
     """Pending proposals, queued entries and active runs: the team's for an admin, else the
-    ones this person supervises (or, for proposals, was asked about)."""
+    ones this person supervises (or, for proposals, was asked about); `all_runs` counts the
+    team's runs (a viewer's Monitoring shows them all)."""
     proposals = (
         select(func.count()).select_from(Proposal).where(Proposal.status == ProposalStatus.PENDING)
     )
@@ -248,7 +249,8 @@ def sidebar_counts(
     if not is_admin:
         proposals = proposals.where(asked_of(user_id, now))
         queued = queued.where(QueueEntry.supervisor_id == user_id)
-        active = active.where(watched_by(user_id))
+        if not all_runs:
+            active = active.where(watched_by(user_id))
     return (
         session.exec(proposals).one(),
         session.exec(queued).one(),

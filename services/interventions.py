@@ -45,6 +45,20 @@ def watchable_execution(
     return execution
 
 
+def readable_execution(*, session: Session, execution_id: int, caller: UserRead) -> Execution:
+    """An execution the caller may read (its page, its stream): any for admins and viewers
+    (viewers read the team's runs and steer none), else one they may watch and steer."""
+    execution = session.get(Execution, execution_id)
+    if execution is None or not (caller.sees_the_team or _theirs(session, execution, caller)):
+        raise NotFound("no such execution")
+    return execution
+
+
+def may_steer(*, session: Session, execution: Execution, caller: UserRead) -> bool:
+    """Whether the caller may pause, correct, terminate or complete this run."""
+    return caller.is_admin or _theirs(session, execution, caller)
+
+
 def _theirs(session: Session, execution: Execution, caller: UserRead) -> bool:
     if not caller.may_supervise:
         return False

@@ -44,6 +44,12 @@ class UserRead(BaseModel):
         demoted) watches, approves and steers nothing."""
         return self.is_active and self.role != UserRole.VIEWER
 
+    @property
+    def sees_the_team(self) -> bool:
+        """Admins and viewers read every run (a viewer, read-only: they watch the team's work
+        and steer none of it); a supervisor reads their own."""
+        return self.is_active and self.role in (UserRole.ADMIN, UserRole.VIEWER)
+
     def require_supervisor_role(self, doing: str) -> None:
         if not self.may_supervise:
             raise PermissionDenied(f"viewers cannot {doing}; ask an admin for the supervisor role")

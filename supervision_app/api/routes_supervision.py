@@ -85,7 +85,7 @@ def stream(
 ) -> EventStream:
     """Server-Sent Events of the run; reconnect with Last-Event-ID to resume without gaps."""
     with read_scope() as session:
-        interventions.watchable_execution(session=session, execution_id=execution_id, caller=caller)
+        interventions.readable_execution(session=session, execution_id=execution_id, caller=caller)
     return EventStream(
         execution_id,
         last_event_id(request, last_event_id_query),

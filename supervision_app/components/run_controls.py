@@ -82,6 +82,27 @@ def _steering_buttons() -> rx.Component:
 
 
 def controls() -> rx.Component:
+    """Steering for the run's supervisor and admins; a viewer is told who steers instead."""
+    return rx.cond(RunState.may_steer, _steering_card(), _read_only_card())
+
+
+def _read_only_card() -> rx.Component:
+    return rx.card(
+        rx.vstack(
+            rx.text("You are watching", weight="medium"),
+            rx.text(
+                "You follow this run as it happens. Its supervisor and the admins can pause, "
+                "correct or terminate it.",
+                size="2",
+            ),
+            width="100%",
+        ),
+        width="100%",
+        data_testid="read-only-run",
+    )
+
+
+def _steering_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text("Step in", weight="medium"),
@@ -148,7 +169,11 @@ def sticky_header() -> rx.Component:
             status_badge(RunState.status),
             rx.cond(RunState.stale, stale_badge(RunState.silent_for)),
             rx.spacer(),
-            _steering_buttons(),
+            rx.cond(
+                RunState.may_steer,
+                _steering_buttons(),
+                rx.badge("read-only", variant="outline", color_scheme="gray"),
+            ),
             align="center",
             wrap="wrap",
             width="100%",

@@ -64,7 +64,7 @@ class HistoryState(rx.State):
         def fetch(session):  # noqa: ANN001, ANN202
             agent = agent_service.get_agent(session=session, agent_id=agent_id)
             runs = execution_service.list_executions(session=session, agent_id=agent_id, limit=200)
-            if not user.is_admin:  # runs they watched, every run of an agent they supervise
+            if not user.sees_the_team:  # runs they watched, every run of an agent they supervise
                 runs = [r for r in runs if user.id in (r.supervisor_user_id, agent.supervisor_id)]
             counts = dict(
                 session.exec(
@@ -83,7 +83,7 @@ class HistoryState(rx.State):
         except DomainError:
             self.found, self.loaded = False, True
             return
-        if not user.is_admin and agent.supervisor_id != user.id and not runs:
+        if not user.sees_the_team and agent.supervisor_id != user.id and not runs:
             self.found, self.loaded = False, True
             return
         self.found, self.loaded = True, True

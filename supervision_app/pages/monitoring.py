@@ -287,12 +287,21 @@ def monitoring_page() -> rx.Component:
                     empty_state(
                         "filter", "No run matches these filters", "Choose “all” to see every run."
                     ),
-                    empty_state(
-                        "activity",
-                        "No active runs",
-                        "Runs appear here when an agent you supervise is approved to act: a "
-                        "SUPERVISED agent while you are online, an approved proposal, or "
-                        "dispatched queue work.",
+                    rx.cond(
+                        AuthState.role == "viewer",
+                        empty_state(
+                            "activity",
+                            "No active runs",
+                            "The team's runs appear here as agents act; open one to follow it "
+                            "live. As a viewer you watch: supervisors and admins step in.",
+                        ),
+                        empty_state(
+                            "activity",
+                            "No active runs",
+                            "Runs appear here when an agent you supervise is approved to act: a "
+                            "SUPERVISED agent while you are online, an approved proposal, or "
+                            "dispatched queue work.",
+                        ),
                     ),
                 ),
             ),

@@ -215,7 +215,7 @@ class ProposalsState(rx.State):
             self.kept_typing = _typed(self.reject_reason, self.edited_json, self.parameters_json)
         self._show_decision(proposal, decider)
         self.selected_id = proposal.id
-        self.selected = _row(proposal, {agent.id: agent.name})
+        self.selected = _row(proposal, {agent.id: agent.name}, utcnow(), viewer_zone(self))
         self.parameters_json = _pretty(proposal.parameters)
         if not self.edited_json:
             self.edited_json = self.parameters_json
@@ -409,36 +409,50 @@ def _filters() -> rx.Component:
 
 
 def _card(row: ProposalRow) -> rx.Component:
-    return rx.card(
-        rx.vstack(
-            rx.hstack(
-                rx.code(row.action, weight="bold"),
-                rx.spacer(),
-                risk_badge(row.risk),
-                status_badge(row.status),
-                width="100%",
-                align="center",
-            ),
-            rx.text(row.agent, size="2", weight="medium"),
-            rx.text(
-                row.reason,
-                size="2",
-                color_scheme="gray",
-                trim="both",
-                max_height="3em",
-                overflow="hidden",
-            ),
-            rx.text(row.created, size="1", color_scheme="gray"),
-            spacing="1",
-            width="100%",
-        ),
+    """A card that is a real button: Tab reaches it, Enter and Space open it."""
+    selected = ProposalsState.selected_id == row.id
+    return rx.el.button(
+        _card_body(row),
+        type="button",
         on_click=ProposalsState.select(row.id),
+        aria_current=rx.cond(selected, "true", "false"),
+        data_testid="proposal-card",
+        text_align="left",
+        font="inherit",
+        color="inherit",
         cursor="pointer",
         width="100%",
-        data_testid="proposal-card",
-        background=rx.cond(
-            ProposalsState.selected_id == row.id, rx.color("accent", 3), "transparent"
+        min_width="0",
+        overflow_wrap="anywhere",
+        padding="var(--space-3)",
+        border=f"1px solid {rx.color('gray', 6)}",
+        border_radius="var(--radius-4)",
+        background=rx.cond(selected, rx.color("accent", 3), rx.color("gray", 1)),
+    )
+
+
+def _card_body(row: ProposalRow) -> rx.Component:
+    return rx.vstack(
+        rx.hstack(
+            rx.code(row.action, weight="bold"),
+            rx.spacer(),
+            risk_badge(row.risk),
+            status_badge(row.status),
+            width="100%",
+            align="center",
         ),
+        rx.text(row.agent, size="2", weight="medium"),
+        rx.text(
+            row.reason,
+            size="2",
+            color_scheme="gray",
+            trim="both",
+            max_height="3em",
+            overflow="hidden",
+        ),
+        rx.text(row.created, size="1", color_scheme="gray"),
+        spacing="1",
+        width="100%",
     )
 
 

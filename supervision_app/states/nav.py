@@ -127,7 +127,11 @@ class NavState(rx.State):
 
         def fetch(session):  # noqa: ANN001, ANN202
             counts = inbox.sidebar_counts(
-                session=session, user_id=user.id, is_admin=user.is_admin, now=utcnow()
+                session=session,
+                user_id=user.id,
+                is_admin=user.is_admin,
+                now=utcnow(),
+                all_runs=user.sees_the_team,
             )
             mine = presence.get_presence(
                 session=session, user_id=user.id, now=utcnow(), rules=rules

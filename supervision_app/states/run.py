@@ -38,6 +38,7 @@ class RunState(rx.State):
     execution_id: int = 0
     loaded: bool = False  # until the first answer, the page shows a skeleton, not "not found"
     found: bool = False
+    may_steer: bool = False  # a viewer reads the run; its supervisor and admins steer it
     agent_name: str = ""
     agent_id: int = 0
     action: str = ""
@@ -100,9 +101,10 @@ class RunState(rx.State):
         zone = viewer_zone(self)
 
         def fetch(session):  # noqa: ANN001, ANN202
-            execution = interventions.watchable_execution(
+            execution = interventions.readable_execution(
                 session=session, execution_id=execution_id, caller=user
             )
+            steer = interventions.may_steer(session=session, execution=execution, caller=user)
             agent = agent_service.get_agent(session=session, agent_id=execution.agent_id)
             events = execution_events.list_events(
                 session=session, execution_id=execution_id, after_seq=after, limit=20000
@@ -114,10 +116,10 @@ class RunState(rx.State):
                 )
             )
             view = run_view.snapshot(execution, utcnow(), liveness_policy(), zone)
-            return view, agent, _supervisor_name(session, execution), events, done
+            return view, agent, _supervisor_name(session, execution), events, done, steer
 
         try:
-            view, agent, supervisor, events, done = await data.read(fetch)
+            view, agent, supervisor, events, done, steer = await data.read(fetch)
         except DomainError:
             self.found, self.loaded = False, True
             return
@@ -125,6 +127,7 @@ class RunState(rx.State):
         self.agent_name, self.agent_id = agent.name, agent.id
         self.supervisor = supervisor
         self.supervision_completed = done
+        self.may_steer = steer
         return self._show(view, events)
 
     @rx.event
@@ -160,7 +163,7 @@ class RunState(rx.State):
         zone = viewer_zone(self)
 
         def fetch(session):  # noqa: ANN001, ANN202
-            execution = interventions.watchable_execution(
+            execution = interventions.readable_execution(
                 session=session, execution_id=execution_id, caller=user
             )
             events = execution_events.list_events(

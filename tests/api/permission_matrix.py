@@ -60,10 +60,10 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("PATCH", "/api/supervised-queue/{queue_id}/priority"): {"owner", "admin"},
     ("POST", "/api/supervised-queue/{queue_id}/run-now"): {"owner"},
     ("GET", "/api/supervision/sessions/active"): USERS,
-    ("GET", "/api/supervision/agents/{agent_id}/sessions"): {"owner", "admin"},
+    ("GET", "/api/supervision/agents/{agent_id}/sessions"): {"viewer", "owner", "admin"},
     ("POST", "/api/supervision/sessions/{session_id}/intervene"): {"owner", "admin"},
     ("POST", "/api/supervision/sessions/{session_id}/complete"): {"owner", "admin"},
-    ("GET", "/api/supervision/{execution_id}/stream"): {"owner", "admin"},
+    ("GET", "/api/supervision/{execution_id}/stream"): {"viewer", "owner", "admin"},
     ("GET", "/api/supervision/proposals"): USERS,
     ("GET", "/api/supervision/proposals/{proposal_id}"): {"owner", "admin"},
     ("POST", "/api/supervision/proposals/{proposal_id}/approve"): {"owner", "admin"},
@@ -91,6 +91,11 @@ DASHBOARD = [
         "Needs you: see and act on waiting items",
         "supervisor (their own), admin (the team's; Run now only on their own queued work); "
         "a viewer sees an empty list written for viewers",
+    ),
+    (
+        "Monitoring, a run's page, an agent's history: read",
+        "viewer and admin (all runs, read-only for a viewer), supervisor (the runs they watch "
+        "and their agents')",
     ),
     (
         "Monitoring: watch runs, pause / resume / correct / terminate / complete",

@@ -116,3 +116,15 @@ def test_the_sign_in_page_passes_axe(browser: Browser, running_app: RunningApp):
             assert violations(page) == [], theme
         finally:
             context.close()
+
+
+def test_a_proposal_opens_from_the_keyboard(page: Page, running_app: RunningApp, world):
+    """Tab reaches a proposal card and Enter opens it, as a mouse click would."""
+    sign_in(page, running_app, "alba", PASSWORD)
+    page.goto(f"{running_app.url}/proposals")
+    card = page.get_by_test_id("proposal-card").filter(has_text="refund_order")
+    card.focus()
+    assert page.evaluate("() => document.activeElement.dataset.testid") == "proposal-card"
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+    expect(card).to_have_attribute("aria-current", "true")

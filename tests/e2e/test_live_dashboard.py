@@ -46,7 +46,7 @@ def test_each_new_line_reaches_the_open_run_page_within_a_second(page: Page, run
         expect(page.get_by_test_id("log-line").filter(has_text=f"line {index}")).to_be_visible(
             timeout=1000
         )
-    expect(page.get_by_role("button", name="Hold or follow the log")).to_be_visible()
+    expect(page.get_by_role("button", name=re.compile(r"^(Hold the log|Follow)"))).to_be_visible()
     expect(page.get_by_role("button", name="Pause", exact=True)).to_be_visible()
 
     httpx.post(
@@ -72,7 +72,7 @@ def test_each_new_line_reaches_the_open_run_page_within_a_second(page: Page, run
     expect(page.get_by_test_id("step-current")).to_have_count(0)
     expect(page.get_by_test_id("step-stopped")).to_contain_text("sweep")
     expect(page.get_by_text("The run ended without output.")).to_be_visible()
-    expect(page.get_by_role("button", name="Hold or follow the log")).to_have_count(0)
+    expect(page.get_by_role("button", name=re.compile(r"^(Hold the log|Follow)"))).to_have_count(0)
     expect(page.get_by_role("button", name="Pause", exact=True)).to_have_count(0)
     expect(page.get_by_test_id("run-ended-because")).to_contain_text("disk full")
 
