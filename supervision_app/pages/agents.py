@@ -14,6 +14,7 @@ from services.clock import utcnow
 from services.errors import DomainError
 from services.users import UserRead
 from supervision_app.components.badges import level_badge
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.confirm import LEVEL_EFFECTS, confirm_button
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.states import data
@@ -434,6 +435,9 @@ def _admin_controls(row: AgentRow) -> rx.Component:
     )
 
 
+AGENT_COLUMNS = ["Agent", "Category", "Level", "Supervisor", "Status", "Key", "Manage"]
+
+
 def _agent_row(row: AgentRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(
@@ -551,19 +555,18 @@ def agents_page() -> rx.Component:
         rx.cond(
             AgentsState.rows.length() > 0,
             rx.box(
-                rx.table.root(
+                card_table(
                     rx.table.header(
                         rx.table.row(
-                            rx.table.column_header_cell("Agent"),
-                            rx.table.column_header_cell("Category"),
-                            rx.table.column_header_cell("Level"),
-                            rx.table.column_header_cell("Supervisor"),
-                            rx.table.column_header_cell("Status"),
-                            rx.table.column_header_cell("Key"),
+                            *[rx.table.column_header_cell(h) for h in AGENT_COLUMNS[:-1]],
                             rx.cond(AuthState.is_admin, rx.table.column_header_cell("Manage")),
                         )
                     ),
-                    rx.table.body(rx.foreach(AgentsState.rows, _agent_row)),
+                    rx.table.body(
+                        rx.foreach(
+                            AgentsState.rows, lambda a: labelled(_agent_row(a), AGENT_COLUMNS)
+                        )
+                    ),
                     width="100%",
                 ),
                 overflow_x="auto",

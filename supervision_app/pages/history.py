@@ -14,6 +14,7 @@ from services import governance
 from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.badges import level_badge, status_badge
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time, span
 from supervision_app.states import data
@@ -116,6 +117,9 @@ class HistoryState(rx.State):
             )
 
 
+RUN_COLUMNS = ["Action", "Outcome", "Started", "Duration", "Interventions", "Supervision"]
+
+
 def _row(row: HistoryRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.link(row.action, href="/runs/" + row.id.to_string())),
@@ -161,23 +165,13 @@ def history_page() -> rx.Component:
                 rx.heading("Runs", size="3"),
                 rx.cond(
                     HistoryState.rows.length() > 0,
-                    rx.table.root(
+                    card_table(
                         rx.table.header(
-                            rx.table.row(
-                                *[
-                                    rx.table.column_header_cell(h)
-                                    for h in (
-                                        "Action",
-                                        "Outcome",
-                                        "Started",
-                                        "Duration",
-                                        "Interventions",
-                                        "Supervision",
-                                    )
-                                ]
-                            )
+                            rx.table.row(*[rx.table.column_header_cell(h) for h in RUN_COLUMNS])
                         ),
-                        rx.table.body(rx.foreach(HistoryState.rows, _row)),
+                        rx.table.body(
+                            rx.foreach(HistoryState.rows, lambda r: labelled(_row(r), RUN_COLUMNS))
+                        ),
                         width="100%",
                     ),
                     empty_state(

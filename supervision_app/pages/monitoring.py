@@ -14,6 +14,7 @@ from services.clock import utcnow
 from services.policy import liveness_policy
 from services.views import ExecutionRead
 from supervision_app.components.badges import stale_badge, status_badge
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.timefmt import clock_time, exact_utc, span
@@ -220,18 +221,14 @@ def _run_row(row: RunRow) -> rx.Component:
     )
 
 
+RUN_COLUMNS = ["Agent", "Action", "Supervisor", "Status", "Progress", "Started"]
+
+
 def _runs_table(rows) -> rx.Component:  # noqa: ANN001
     return rx.box(
-        rx.table.root(
-            rx.table.header(
-                rx.table.row(
-                    *[
-                        rx.table.column_header_cell(h)
-                        for h in ("Agent", "Action", "Supervisor", "Status", "Progress", "Started")
-                    ]
-                )
-            ),
-            rx.table.body(rx.foreach(rows, _run_row)),
+        card_table(
+            rx.table.header(rx.table.row(*[rx.table.column_header_cell(h) for h in RUN_COLUMNS])),
+            rx.table.body(rx.foreach(rows, lambda row: labelled(_run_row(row), RUN_COLUMNS))),
             width="100%",
         ),
         overflow_x="auto",

@@ -11,6 +11,7 @@ from services import users as user_service
 from services.clock import utcnow
 from services.policy import presence_rules
 from supervision_app.components.badges import presence_badge
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.delegate_card import delegate_card
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.notice_email import notice_email_card
@@ -117,6 +118,9 @@ class PresenceState(rx.State):
         self.loaded = True
 
 
+MEMBER_COLUMNS = ["Person", "Role", "State", "Since", "Last activity"]
+
+
 def _member(row: MemberRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(row.name, weight="medium")),
@@ -151,16 +155,15 @@ def presence_page() -> rx.Component:
         "Team presence",
         rx.text(PresenceState.rules, size="2", color_scheme="gray", data_testid="presence-rules"),
         rx.box(
-            rx.table.root(
+            card_table(
                 rx.table.header(
-                    rx.table.row(
-                        *[
-                            rx.table.column_header_cell(h)
-                            for h in ("Person", "Role", "State", "Since", "Last activity (UTC)")
-                        ]
+                    rx.table.row(*[rx.table.column_header_cell(h) for h in MEMBER_COLUMNS])
+                ),
+                rx.table.body(
+                    rx.foreach(
+                        PresenceState.members, lambda m: labelled(_member(m), MEMBER_COLUMNS)
                     )
                 ),
-                rx.table.body(rx.foreach(PresenceState.members, _member)),
                 width="100%",
             ),
             overflow_x="auto",

@@ -15,6 +15,7 @@ from services.policy import queue_policy
 from services.users import list_users
 from services.views import QueueEntryRead
 from supervision_app.components.badges import status_badge
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.confirm import confirm_button
 from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
@@ -260,6 +261,19 @@ def _entry(row: EntryRow) -> rx.Component:
     )
 
 
+QUEUE_COLUMNS = [
+    "Action",
+    "Reason",
+    "Status",
+    "Priority",
+    "Age",
+    "Expires in",
+    "Attempts",
+    "Last error",
+    "",
+]
+
+
 def queue_page() -> rx.Component:
     return dashboard_page(
         "Queue",
@@ -287,26 +301,13 @@ def queue_page() -> rx.Component:
         rx.cond(
             QueueState.rows.length() > 0,
             rx.box(
-                rx.table.root(
+                card_table(
                     rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in (
-                                    "Action",
-                                    "Reason",
-                                    "Status",
-                                    "Priority",
-                                    "Age",
-                                    "Expires in",
-                                    "Attempts",
-                                    "Last error",
-                                    "",
-                                )
-                            ]
-                        )
+                        rx.table.row(*[rx.table.column_header_cell(h) for h in QUEUE_COLUMNS])
                     ),
-                    rx.table.body(rx.foreach(QueueState.rows, _entry)),
+                    rx.table.body(
+                        rx.foreach(QueueState.rows, lambda e: labelled(_entry(e), QUEUE_COLUMNS))
+                    ),
                     width="100%",
                 ),
                 overflow_x="auto",

@@ -10,6 +10,7 @@ from models import UserRole
 from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
+from supervision_app.components.card_table import card_table, labelled
 from supervision_app.components.confirm import confirm_button
 from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page
@@ -155,6 +156,9 @@ def _create_form() -> rx.Component:
     )
 
 
+USER_COLUMNS = ["Name", "Username", "Role", "Status", "Since", ""]
+
+
 def _user_row(row: UserRow) -> rx.Component:
     return rx.table.row(
         rx.table.cell(rx.text(row.display_name, weight="medium")),
@@ -197,16 +201,13 @@ def users_page() -> rx.Component:
             AuthState.is_admin,
             rx.vstack(
                 _create_form(),
-                rx.table.root(
+                card_table(
                     rx.table.header(
-                        rx.table.row(
-                            *[
-                                rx.table.column_header_cell(h)
-                                for h in ("Name", "Username", "Role", "Status", "Since", "")
-                            ]
-                        )
+                        rx.table.row(*[rx.table.column_header_cell(h) for h in USER_COLUMNS])
                     ),
-                    rx.table.body(rx.foreach(UsersState.rows, _user_row)),
+                    rx.table.body(
+                        rx.foreach(UsersState.rows, lambda u: labelled(_user_row(u), USER_COLUMNS))
+                    ),
                     width="100%",
                 ),
                 width="100%",

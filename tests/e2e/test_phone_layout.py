@@ -41,6 +41,10 @@ SCREENS = [
 ]
 
 
+CELLS_OFF_SCREEN = """() => Array.from(document.querySelectorAll('tbody td'))
+  .filter((cell) => cell.getBoundingClientRect().right > window.innerWidth + 1).length"""
+
+
 def too_wide(
     browser: Browser,
     app: RunningApp,
@@ -48,7 +52,7 @@ def too_wide(
     password: str,
     paths: list[str],
     shows: dict[str, str],
-) -> dict[str, int]:
+) -> dict[str, int | str]:
     """The screens wider than the phone, measured once each shows its data (`shows`: the
     long text a screen must be showing first, where this user sees one)."""
     context = browser.new_context(viewport={"width": 1280, "height": 800})
@@ -66,6 +70,9 @@ def too_wide(
         width = page.evaluate("document.documentElement.scrollWidth")
         if width > PHONE["width"]:
             wide[path] = width
+        # A table scrolled inside its own box hides columns without widening the page.
+        if page.evaluate(CELLS_OFF_SCREEN):
+            wide[path] = f"{page.evaluate(CELLS_OFF_SCREEN)} table cells off screen"
     context.close()
     return wide
 
