@@ -9,7 +9,7 @@ import json
 import sys
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a script from anywhere
@@ -43,31 +43,65 @@ def agent_key(data_dir: Path, name: str) -> str:
     return next(key["api_key"] for key in keys if key["name"] == name)
 
 
+def shot(page: Page, name: str, *, full_page: bool = False) -> None:
+    """Waits for the screen's data (no skeleton left), then writes docs/images/<name>.png."""
+    page.locator("[aria-busy=true]").first.wait_for(state="detached", timeout=15_000)
+    page.wait_for_timeout(800)  # the last pushed update painted
+    page.screenshot(path=str(OUT / f"{name}.png"), full_page=full_page)
+    print(f"wrote docs/images/{name}.png")
+
+
+def open_as(browser: Browser, url: str, username: str, width: int = 1280) -> Page:
+    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    sign_in(page, url, username)
+    if width != 1280:
+        page.set_viewport_size({"width": width, "height": 844})
+    return page
+
+
 def main(url: str, data_dir: Path) -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        sam = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        sign_in(sam, url, "sam")  # online: the refund proposal below asks Sam first
+        sam = open_as(browser, url, "sam")  # online: the refund proposal below asks Sam first
         refund = SupervisionClient(url, agent_key(data_dir, "refund-intern"))
         asked = refund.act(
             "refund_order",
             {"order": "A-1042", "amount": 420, "currency": "EUR"},
             reason="The parcel arrived damaged; the customer sent photos.",
         )
+        sam.goto(url)
+        sam.get_by_test_id("inbox-item").first.wait_for()
+        shot(sam, "needs-you")
         sam.goto(f"{url}/proposals?proposal={asked.proposal_id}")
         sam.get_by_test_id("chain-line").wait_for()
         sam.locator("[data-testid=chain-hops] summary").click()
-        sam.wait_for_timeout(500)
-        sam.screenshot(path=str(OUT / "proposal-chain.png"))
+        shot(sam, "proposal-chain")
+        sam.goto(f"{url}/monitoring")
+        shot(sam, "monitoring")
+        sam.get_by_test_id("run-row").first.get_by_role("link").first.click()
+        sam.get_by_test_id("run-header").wait_for()
+        shot(sam, "run")
+        sam.goto(f"{url}/presence")
+        shot(sam, "presence")
 
-        admin = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
-        sign_in(admin, url, "admin")
+        phone = open_as(browser, url, "sam", width=390)
+        phone.goto(url)
+        phone.get_by_test_id("inbox-item").first.wait_for()
+        shot(phone, "phone-needs-you")
+
+        viewer = open_as(browser, url, "vic")
+        viewer.goto(f"{url}/monitoring")
+        shot(viewer, "viewer-monitoring")
+
+        admin = open_as(browser, url, "admin")
+        for screen in ("agents", "queue", "audit", "reviewers"):
+            admin.goto(f"{url}/{screen}")
+            shot(admin, screen)
         admin.goto(f"{url}/escalation")
         admin.get_by_test_id("chain").first.wait_for()
-        admin.screenshot(path=str(OUT / "escalation.png"), full_page=True)
+        shot(admin, "escalation", full_page=True)
         browser.close()
-    print(f"wrote {OUT / 'proposal-chain.png'} and {OUT / 'escalation.png'}")
 
 
 if __name__ == "__main__":

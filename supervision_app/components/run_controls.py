@@ -137,6 +137,7 @@ def _steering_card() -> rx.Component:
                         width="100%",
                         aria_label="Completion note",
                     ),
+                    rx.text("Rating", size="2", color_scheme="gray"),
                     select_field(
                         ["1", "2", "3", "4", "5"],
                         value=RunState.complete_rating,
