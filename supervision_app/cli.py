@@ -59,12 +59,7 @@ def _create_agent(args: argparse.Namespace) -> int:
     with session_scope() as session:
         supervisor_id = None
         if args.supervisor:
-            match = [
-                u for u in user_service.list_users(session=session) if u.username == args.supervisor
-            ]
-            if not match:
-                raise DomainError(f"no user named '{args.supervisor}'", field="supervisor")
-            supervisor_id = match[0].id
+            supervisor_id = _user_named(session, args.supervisor, "supervisor")
         credentials = agent_service.create_agent(
             session=session,
             name=args.name,
@@ -87,14 +82,43 @@ def _create_agent(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set_level(args: argparse.Namespace) -> int:
+def _user_named(session, username: str, field: str) -> int:  # noqa: ANN001
+    match = [u for u in user_service.list_users(session=session) if u.username == username]
+    if not match:
+        raise DomainError(f"no user named '{username}'", field=field)
+    return match[0].id
+
+
+def _agent_named(session, name: str) -> int:  # noqa: ANN001
+    match = [a for a in agent_service.list_agents(session=session) if a.name == name]
+    if not match:
+        raise DomainError(f"no agent named '{name}'", field="name")
+    return match[0].id
+
+
+def _set_supervisor(args: argparse.Namespace) -> int:
+    """Who supervises an existing agent (`none` for nobody: refused for SUPERVISED agents)."""
     with session_scope() as session:
-        match = [a for a in agent_service.list_agents(session=session) if a.name == args.name]
-        if not match:
-            raise DomainError(f"no agent named '{args.name}'", field="name")
+        agent_id = _agent_named(session, args.name)
+        supervisor_id = (
+            None if args.supervisor == "none" else _user_named(session, args.supervisor, "user")
+        )
         agent = agent_service.update_agent(
             session=session,
-            agent_id=match[0].id,
+            agent_id=agent_id,
+            supervisor_id=supervisor_id,
+            now=utcnow(),
+            actor=CLI_ACTOR,
+        )
+    print(f"agent '{agent.name}' is now supervised by {args.supervisor}")
+    return 0
+
+
+def _set_level(args: argparse.Namespace) -> int:
+    with session_scope() as session:
+        agent = agent_service.update_agent(
+            session=session,
+            agent_id=_agent_named(session, args.name),
             maturity_level=args.level,
             now=utcnow(),
             actor=CLI_ACTOR,
@@ -298,7 +322,10 @@ def build_parser() -> argparse.ArgumentParser:
     agent.add_argument("name")
     agent.add_argument("--category", required=True)
     agent.add_argument("--level", required=True, help="STUDENT, INTERN, SUPERVISED or AUTONOMOUS")
-    agent.add_argument("--supervisor", help="username of the human supervisor")
+    agent.add_argument(
+        "--supervisor",
+        help="username of its human supervisor (needed for SUPERVISED: they watch its runs)",
+    )
     agent.add_argument("--description", default="")
     agent.add_argument("--specialties", default="", help="comma-separated")
     agent.add_argument(
@@ -310,6 +337,13 @@ def build_parser() -> argparse.ArgumentParser:
     level.add_argument("name")
     level.add_argument("level")
     level.set_defaults(func=_set_level)
+
+    supervise = commands.add_parser(
+        "set-supervisor", help="change who supervises an agent (a username, or none)"
+    )
+    supervise.add_argument("name")
+    supervise.add_argument("supervisor", help="username of an active supervisor or admin, or none")
+    supervise.set_defaults(func=_set_supervisor)
 
     demo = commands.add_parser("load-demo", help="add demo users and agents (idempotent)")
     demo.add_argument("--keys-file", help="write the demo agents' new API keys here (mode 600)")
