@@ -58,6 +58,7 @@ def test_an_on_call_supervisor_gets_the_proposal_its_away_supervisor_cannot_take
 
     olive = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
     sign_in(olive, running_app, "olive", PASSWORD)  # online: her tab is active
+    expect(olive.locator("#my-presence")).to_contain_text("online")  # counted as online first
     olive.set_viewport_size({"width": 390, "height": 844})  # she decides on her phone
     proposal = bot.act("tag_tickets", {"tag": "night"}, reason="sort the night queue")
     assert proposal.decision == "proposed"
