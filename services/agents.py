@@ -94,6 +94,17 @@ def _check_supervisor(session: Session, supervisor_id: int | None) -> None:
         raise InvalidInput("a viewer cannot supervise agents", field="supervisor_id")
 
 
+def _check_reviewer(level: MaturityLevel, can_supervise: bool) -> None:
+    """Only an AUTONOMOUS agent reviews others: "may supervise" on any other level would
+    silently do nothing."""
+    if can_supervise and level != MaturityLevel.AUTONOMOUS:
+        raise InvalidInput(
+            "only an AUTONOMOUS agent may supervise other agents: choose AUTONOMOUS, or leave "
+            "'may supervise' off",
+            field="can_supervise",
+        )
+
+
 def _check_watchable(session: Session, level: MaturityLevel, supervisor_id: int | None) -> None:
     """A SUPERVISED agent acts only while its human supervisor watches: without one who can
     (none, deactivated, a viewer), every action it asks for would wait or be refused, so the
@@ -142,6 +153,7 @@ def create_agent(
     category = _check_category(category)
     _check_supervisor(session, supervisor_id)
     _check_watchable(session, level, supervisor_id)
+    _check_reviewer(level, can_supervise)
     _require_checked(callback_url)
     if session.exec(select(Agent).where(func.lower(Agent.name) == name.lower())).first():
         raise Conflict(f"an agent named '{name}' already exists", field="name")
@@ -261,6 +273,8 @@ def update_agent(
     if specialties is not None:
         agent.specialties = _clean_specialties(specialties)
     if can_supervise is not None:
+        if can_supervise and not agent.can_supervise:
+            _check_reviewer(level, can_supervise)
         agent.can_supervise = can_supervise
     if is_enabled is not None:
         agent.is_enabled = is_enabled

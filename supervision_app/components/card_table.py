@@ -1,5 +1,6 @@
-"""Tables that become cards on phones: below 768 px each row is a card and each cell shows its
-column's name before its value (assets/accessible.css), so nothing is pushed off screen."""
+"""Tables that become cards on narrow screens: below 1024 px (phones, and windows where the
+sidebar leaves little room) each row is a card and each cell shows its column's name before
+its value (assets/accessible.css), so nothing is pushed off screen."""
 
 from __future__ import annotations
 

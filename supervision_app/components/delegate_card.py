@@ -13,7 +13,7 @@ from services import users as user_service
 from services.clock import utcnow
 from services.errors import DomainError
 from supervision_app.components.fields import select_field
-from supervision_app.components.timefmt import clock_time
+from supervision_app.components.timefmt import clock_time, period
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState, viewer_zone
 
@@ -69,6 +69,7 @@ class DelegateState(rx.State):
             if u.is_active and u.role != "viewer" and u.id != user.id
         }
         self.people = sorted(self._ids)
+        zone = viewer_zone(self)
         self.rows = [
             MyDelegationRow(
                 id=d.id,
@@ -77,7 +78,7 @@ class DelegateState(rx.State):
                     if d.user_id == user.id
                     else f"You stand in for {d.user_name}"
                 )
-                + f", {d.starts_at:%Y-%m-%d %H:%M} – {d.ends_at:%Y-%m-%d %H:%M} UTC",
+                + f", {period(d.starts_at, d.ends_at, zone)}",
                 mine=d.user_id == user.id,
             )
             for d in delegations

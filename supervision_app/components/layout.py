@@ -310,6 +310,7 @@ def dashboard_page(title: str, *content: rx.Component) -> rx.Component:
             padding=["0.75em", "1em", "1.5em"],
             width="100%",
             max_width="1200px",
+            min_width="0",  # wide content (a table) scrolls in its box, never widens the page
         ),
         spacing="0",
         align="start",

@@ -90,10 +90,17 @@ def _read_only_card() -> rx.Component:
     return rx.card(
         rx.vstack(
             rx.text("You are watching", weight="medium"),
-            rx.text(
-                "You follow this run as it happens. Its supervisor and the admins can pause, "
-                "correct or terminate it.",
-                size="2",
+            rx.cond(
+                RunState.finished,
+                rx.text(
+                    "This run has ended. Its supervisor and the admins steered it.",
+                    size="2",
+                ),
+                rx.text(
+                    "You follow this run as it happens. Its supervisor and the admins can "
+                    "pause, correct or terminate it.",
+                    size="2",
+                ),
             ),
             width="100%",
         ),

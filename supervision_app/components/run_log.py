@@ -137,17 +137,22 @@ def log_viewer() -> rx.Component:
                 align="center",
                 wrap="wrap",
             ),
-            rx.scroll_area(
+            # A plain scrolling box that takes focus: the arrow keys scroll it.
+            rx.box(
                 rx.vstack(
                     rx.foreach(RunState.visible, _log_line),
                     rx.box(id="log-end"),
                     spacing="0",
                     width="100%",
                 ),
-                type="auto",
-                scrollbars="vertical",
                 height="24em",
+                overflow_y="auto",
+                overflow_x="hidden",
+                tab_index=0,
+                role="region",
+                aria_label="Run log",
                 id="log-viewer",
+                width="100%",
             ),
             width="100%",
         ),

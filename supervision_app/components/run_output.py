@@ -47,7 +47,10 @@ def output() -> rx.Component:
                         rx.accordion.item(
                             header="JSON",
                             content=rx.code_block(
-                                RunState.output_text, language="json", width="100%"
+                                RunState.output_text,
+                                language="json",
+                                width="100%",
+                                wrap_long_lines=True,
                             ),
                         ),
                         collapsible=True,
@@ -58,23 +61,7 @@ def output() -> rx.Component:
                 ),
                 (
                     "table",
-                    rx.table.root(
-                        rx.table.header(
-                            rx.table.row(
-                                rx.foreach(
-                                    RunState.output_table.columns, rx.table.column_header_cell
-                                )
-                            )
-                        ),
-                        rx.table.body(
-                            rx.foreach(
-                                RunState.output_table.rows,
-                                lambda row: rx.table.row(rx.foreach(row, rx.table.cell)),
-                            )
-                        ),
-                        width="100%",
-                        size="1",
-                    ),
+                    _output_table(),
                 ),
                 (
                     "chart",
@@ -93,4 +80,23 @@ def output() -> rx.Component:
             width="100%",
         ),
         width="100%",
+    )
+
+
+def _output_table() -> rx.Component:
+    return rx.table.root(
+        rx.table.header(
+            rx.table.row(rx.foreach(RunState.output_table.columns, rx.table.column_header_cell))
+        ),
+        # The body takes focus, so the arrow keys scroll a table wider than its column.
+        rx.table.body(
+            rx.foreach(
+                RunState.output_table.rows,
+                lambda row: rx.table.row(rx.foreach(row, rx.table.cell)),
+            ),
+            tab_index=0,
+            aria_label="Output rows",
+        ),
+        width="100%",
+        size="1",
     )

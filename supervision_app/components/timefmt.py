@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, tzinfo
 from http.cookies import CookieError, SimpleCookie
+from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 ZONE_COOKIE = "sv_tz"
@@ -36,7 +37,7 @@ def zone_from_cookies(cookie_header: str | None) -> tzinfo:
     except CookieError:
         return UTC
     morsel = cookies.get(ZONE_COOKIE)
-    return zone_named(morsel.value.replace("%2F", "/") if morsel else None)
+    return zone_named(unquote(morsel.value) if morsel else None)
 
 
 def _aware(at: datetime) -> datetime:
@@ -65,6 +66,13 @@ def local_clock(at: datetime, zone: tzinfo = UTC) -> str:
 def day(at: datetime, zone: tzinfo = UTC) -> str:
     """The viewer's calendar day of `at`: "2026-11-26"."""
     return _aware(at).astimezone(zone).strftime("%Y-%m-%d")
+
+
+def period(start: datetime, end: datetime, zone: tzinfo = UTC) -> str:
+    """From–to in the viewer's zone, with the dates: "2026-12-02 01:00 – 2026-12-05 01:00 CET"."""
+    first = _aware(start).astimezone(zone)
+    last = _aware(end).astimezone(zone)
+    return f"{first:%Y-%m-%d %H:%M} – {last:%Y-%m-%d %H:%M %Z}"
 
 
 def exact_utc(at: datetime) -> str:

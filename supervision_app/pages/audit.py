@@ -82,9 +82,9 @@ def _day(text: str, zone: tzinfo, *, end: bool = False) -> datetime | None:
     is included)."""
     try:
         day = date.fromisoformat(text.strip()) + timedelta(days=1 if end else 0)
-    except (ValueError, OverflowError):  # not a date, or the last day there is
+        return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):  # not a date, or beyond the first or last day there is
         return None
-    return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
 
 
 class AuditState(rx.State):
@@ -189,6 +189,10 @@ class AuditState(rx.State):
 
     @rx.event
     async def verify(self):
+        auth = await self.get_state(AuthState)
+        user = await auth.current_user()
+        if user is None or not user.is_admin:  # the chain's size and head are the admins'
+            return None
         result = await data.read(lambda session: audit_service.verify_audit_chain(session=session))
         if result.intact:
             self.chain_status = (

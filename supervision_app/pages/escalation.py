@@ -19,7 +19,7 @@ from services.policy import callback_targets
 from services.users import UserRead
 from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
-from supervision_app.components.timefmt import clock_time
+from supervision_app.components.timefmt import clock_time, period
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState, viewer_zone
 
@@ -169,7 +169,7 @@ class EscalationState(rx.State):
                 id=d.id,
                 who=d.user_name,
                 delegate=d.delegate_name,
-                period=f"{d.starts_at:%Y-%m-%d %H:%M} – {d.ends_at:%Y-%m-%d %H:%M} UTC",
+                period=period(d.starts_at, d.ends_at, viewer_zone(self)),
             )
             for d in delegations
         ]

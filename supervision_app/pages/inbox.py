@@ -263,7 +263,8 @@ def _list() -> rx.Component:
             empty_state(
                 "eye",
                 "Viewers watch; supervisors act",
-                "Runs and their history are on Monitoring and Audit.",
+                "Follow the team's runs live on Monitoring; each agent's past runs and "
+                "decisions are in its history (Agents).",
             ),
         ),
     )
@@ -277,8 +278,12 @@ def inbox_page() -> rx.Component:
         rx.moment(interval=15000, on_change=InboxState.load, display="none"),
         rx.hstack(
             rx.text(
-                "Riskiest and oldest first. Keys: j / k to move, a approve, r reject, "
-                "e edit, ? for all.",
+                rx.cond(
+                    InboxState.may_act,
+                    "Riskiest and oldest first. Keys: j / k to move, a approve, r reject, "
+                    "e edit, ? for all.",
+                    "Nothing here is yours to decide: viewers watch.",
+                ),
                 size="2",
                 color_scheme="gray",
             ),

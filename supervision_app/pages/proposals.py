@@ -678,13 +678,23 @@ def proposals_page() -> rx.Component:
                 rx.cond(
                     ProposalsState.rows.length() > 0,
                     rx.foreach(ProposalsState.rows, _card),
-                    empty_state(
-                        "file-check",
-                        "No proposals here",
-                        "When an INTERN agent you supervise asks to act, "
-                        "its request waits here for "
-                        "your approval. Change the filters to see decided ones.",
-                        loaded=ProposalsState.loaded,
+                    rx.cond(
+                        AuthState.role == "viewer",
+                        empty_state(
+                            "eye",
+                            "Proposals are for the people who decide them",
+                            "As a viewer you follow the team's runs on Monitoring; each agent's "
+                            "decisions are in its history (Agents).",
+                            loaded=ProposalsState.loaded,
+                        ),
+                        empty_state(
+                            "file-check",
+                            "No proposals here",
+                            "When an INTERN agent you supervise asks to act, "
+                            "its request waits here for "
+                            "your approval. Change the filters to see decided ones.",
+                            loaded=ProposalsState.loaded,
+                        ),
                     ),
                 ),
                 width=["100%", "100%", "45%"],

@@ -21,6 +21,7 @@ from supervision_app.components.fields import select_field
 from supervision_app.components.layout import dashboard_page, empty_state
 from supervision_app.components.pager import pager
 from supervision_app.components.run_now import run_now_button
+from supervision_app.components.timefmt import span
 from supervision_app.states import data
 from supervision_app.states.auth import AuthState
 from supervision_app.states.nav import NavState
@@ -28,15 +29,6 @@ from supervision_app.states.nav import NavState
 PAGE_SIZE = 25
 ALL = "all"
 MINE, TEAM = "Mine", "Team"
-
-
-def _span(seconds: float) -> str:
-    seconds = int(abs(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m"
-    return f"{seconds // 3600}h {seconds % 3600 // 60}m"
 
 
 @dataclass
@@ -73,8 +65,8 @@ def _row(
         reason=entry.reason,
         priority=entry.priority,
         status=entry.status,
-        age=_span((now - entry.created_at).total_seconds()),
-        expires_in=_span((entry.expires_at - now).total_seconds()) if pending else "—",
+        age=span((now - entry.created_at).total_seconds()),
+        expires_in=span((entry.expires_at - now).total_seconds()) if pending else "—",
         attempts=f"{entry.attempts}/{entry.max_attempts}",
         last_error=entry.last_error or "",
         pending=pending,
@@ -124,11 +116,11 @@ class QueueState(rx.State):
         self.has_next_page = len(entries) > PAGE_SIZE
         self.rows = [_row(e, agents, supervisors, now, user.id) for e in entries[:PAGE_SIZE]]
         oldest = (
-            f", oldest waiting {_span(stats.oldest_pending_age_s)}"
+            f", oldest waiting {span(stats.oldest_pending_age_s)}"
             if stats.oldest_pending_age_s
             else ""
         )
-        mean = f", mean wait {_span(stats.mean_wait_s)}" if stats.mean_wait_s is not None else ""
+        mean = f", mean wait {span(stats.mean_wait_s)}" if stats.mean_wait_s is not None else ""
         self.summary = (
             f"{stats.counts['pending']} pending, {stats.counts['executing']} running, "
             f"{stats.counts['completed']} completed, {stats.counts['failed']} failed{oldest}{mean}"
@@ -322,13 +314,23 @@ def queue_page() -> rx.Component:
                     "its work waits here and starts when they are back online.",
                     loaded=QueueState.loaded,
                 ),
-                empty_state(
-                    "list-ordered",
-                    "Nothing waiting for you",
-                    "When a SUPERVISED agent you supervise asks to act while you are away or "
-                    "offline, its work waits here and starts when you are back online (or with "
-                    "“Run now”).",
-                    loaded=QueueState.loaded,
+                rx.cond(
+                    AuthState.role == "viewer",
+                    empty_state(
+                        "eye",
+                        "The queue belongs to supervisors",
+                        "SUPERVISED work waits here for its supervisor. As a viewer you follow "
+                        "runs once they start, on Monitoring.",
+                        loaded=QueueState.loaded,
+                    ),
+                    empty_state(
+                        "list-ordered",
+                        "Nothing waiting for you",
+                        "When a SUPERVISED agent you supervise asks to act while you are away or "
+                        "offline, its work waits here and starts when you are back online (or "
+                        "with “Run now”).",
+                        loaded=QueueState.loaded,
+                    ),
                 ),
             ),
         ),

@@ -48,18 +48,26 @@ def run_page() -> rx.Component:
                     sticky_header(),
                     liveness_callouts(),
                     rx.flex(
-                        rx.vstack(progress(), log_viewer(), width=["100%", "100%", "62%"]),
+                        # min_width 0: a wide output table scrolls in its column instead of
+                        # widening the page.
+                        rx.vstack(
+                            progress(), log_viewer(), width=["100%", "100%", "62%"], min_width="0"
+                        ),
                         rx.vstack(
                             controls(),
                             output(),
                             rx.card(
                                 rx.text("Parameters", weight="medium"),
                                 rx.code_block(
-                                    RunState.parameters_json, language="json", width="100%"
+                                    RunState.parameters_json,
+                                    language="json",
+                                    width="100%",
+                                    wrap_long_lines=True,  # no scroll box the keyboard misses
                                 ),
                                 width="100%",
                             ),
                             width=["100%", "100%", "38%"],
+                            min_width="0",
                         ),
                         direction=rx.breakpoints(initial="column", md="row"),
                         spacing="4",

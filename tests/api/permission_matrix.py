@@ -94,8 +94,9 @@ DASHBOARD = [
     ),
     (
         "Monitoring, a run's page, an agent's history: read",
-        "viewer and admin (all runs, read-only for a viewer), supervisor (the runs they watch "
-        "and their agents')",
+        "viewer and admin (all runs, read-only for a viewer: an observer of the team's work, "
+        "so a supervisor demoted to viewer reads every run and steers none), supervisor (the "
+        "runs they watch and their agents')",
     ),
     (
         "Monitoring: watch runs, pause / resume / correct / terminate / complete",

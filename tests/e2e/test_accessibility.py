@@ -22,7 +22,7 @@ RUN_AXE = """async () => {
   return result.violations
     .filter((v) => ['serious', 'critical'].includes(v.impact))
     .map((v) => ({ rule: v.id, help: v.help,
-                   where: v.nodes.slice(0, 4).map((n) => n.target.join(' ') + ' | '
+                   where: v.nodes.slice(0, 4).map((n) => n.html.slice(0, 160) + ' | '
                                                   + (n.failureSummary || '').split('\\n')[1]) }));
 }"""
 
@@ -59,6 +59,15 @@ def world(running_app: RunningApp) -> dict[str, str]:
     run.log("rotated 3 files")
     run.log("kept 7 archives", level="debug", data={"kept": 7, "oldest": "2026-11-25"})
     run.log("one file was locked", level="warning")
+    for index in range(30):  # enough lines that the log scrolls
+        run.log(f"checked archive {index}", data={"path": f"/var/log/archive-{index}.gz"})
+    run.output(
+        "table",
+        {
+            "columns": [f"column {n}" for n in range(12)],
+            "rows": [[f"value {n} " * 3 for n in range(12)]],
+        },
+    )
     run.progress("rotate", 1, 2)
     proposer = SupervisionClient(
         running_app.url, make_agent_key(running_app, "alba-intern", "INTERN", "alba")
@@ -128,3 +137,27 @@ def test_a_proposal_opens_from_the_keyboard(page: Page, running_app: RunningApp,
     page.keyboard.press("Enter")
     expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
     expect(card).to_have_attribute("aria-current", "true")
+
+
+def test_open_dialogs_and_details_pass_axe(browser: Browser, running_app: RunningApp, world):
+    """What the page-by-page check does not open: the reject form, a proposal's detail, and a
+    run with a long log and a wide output table on a phone."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        sign_in(page, running_app, "alba", PASSWORD)
+        page.get_by_test_id("inbox-item").filter(has_text="refund_order").get_by_role(
+            "button", name="Reject"
+        ).click()
+        assert violations(page) == [], "reject form"
+        page.goto(f"{running_app.url}/proposals")
+        page.get_by_test_id("proposal-card").filter(has_text="refund_order").click()
+        expect(page.get_by_role("button", name="Approve", exact=True)).to_be_visible()
+        assert violations(page) == [], "proposal detail"
+        page.set_viewport_size({"width": 360, "height": 780})
+        page.goto(f"{running_app.url}{world['run']}")
+        expect(page.get_by_text("checked archive 29")).to_be_visible()  # the phone hides the name
+        assert violations(page) == [], "a run with a long log and a wide output, on a phone"
+    finally:
+        context.close()

@@ -53,7 +53,7 @@ def test_approve_and_reject_from_the_keyboard(page: Page, running_app: RunningAp
     page.keyboard.press("?")
     expect(page.get_by_test_id("inbox-help")).to_contain_text("approve")
     page.keyboard.press("a")
-    expect(page.get_by_text("Approved: the agent can start.")).to_be_visible()
+    expect(page.get_by_text("Approved: the agent can start.").last).to_be_visible()
     bot.wait_for_decision(first, timeout=10, poll=0.2)  # approved: it may run
     expect(items(page)).to_have_count(1)
     expect(page).to_have_title(re.compile(r"^\(1\) Needs you"))

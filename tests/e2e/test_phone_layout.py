@@ -137,6 +137,7 @@ def test_the_phone_menu_holds_what_the_sidebar_and_header_hold(
         expect(menu).to_contain_text("Theme")
         menu.get_by_role("menuitem", name="Dark").click()
         expect(page.locator("html")).to_have_class(re.compile("dark"))
+        expect(page.get_by_role("menu")).to_have_count(0)  # choosing closes the menu
         page.get_by_role("button", name="Menu").click()
         page.get_by_role("menu").get_by_role("menuitem", name="Light").click()
         expect(page.locator("html")).to_have_class(re.compile("light"))

@@ -1,4 +1,4 @@
-"""The command line sets who supervises an existing agent, and refuses what cannot work."""
+"""Agent settings that cannot work are refused, saying why: from the command line and the service."""
 
 from __future__ import annotations
 
@@ -29,3 +29,28 @@ def test_set_supervisor_names_a_new_supervisor_and_refuses_nobody_for_supervised
     assert supervisor_of(agent.agent.id) == riley.id
     assert main(["set-supervisor", name, "no-such-user"]) == 2
     assert main(["set-supervisor", "no-such-agent", riley.username]) == 2
+
+
+def test_may_supervise_is_refused_below_autonomous_saying_why(now):
+    from services import agents as agents_service
+    from services.actors import Actor, ActorType
+    from services.db import session_scope
+    from services.errors import InvalidInput
+
+    admin = Actor(ActorType.USER, make_user(now, role="admin").id, "admin")
+    with session_scope() as session, pytest.raises(InvalidInput, match="only an AUTONOMOUS"):
+        agents_service.create_agent(
+            session=session,
+            name="eager-intern",
+            category="ops",
+            maturity_level="INTERN",
+            can_supervise=True,
+            now=now,
+            actor=admin,
+        )
+    intern = make_agent(now, level="INTERN")
+    with session_scope() as session, pytest.raises(InvalidInput) as refused:
+        agents_service.update_agent(
+            session=session, agent_id=intern.agent.id, can_supervise=True, now=now, actor=admin
+        )
+    assert refused.value.field == "can_supervise"
