@@ -1,0 +1,215 @@
+"""The asyncio client: for agents built on async frameworks (OpenAI Agents SDK, LangGraph,
+MCP servers). Same calls as the blocking client, awaited; the control bookkeeping is shared."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from supervision_client._protocol import (
+    Decision,
+    RunBook,
+    SupervisionError,
+    action_body,
+    control_params,
+    decision_from,
+    decision_path,
+    json_or_none,
+    log_event,
+    output_event,
+    progress_event,
+    raise_for,
+    runnable_execution,
+)
+
+
+class AsyncSupervisionClient:
+    """Talks to the supervision API as one agent, without blocking the event loop."""
+
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        http: httpx.AsyncClient | None = None,
+        timeout: float = 40.0,
+    ) -> None:
+        self._http = http or httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+        self._headers = {"Authorization": f"Bearer {api_key}"}
+
+    async def __aenter__(self) -> AsyncSupervisionClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self._http.request(method, path, headers=self._headers, **kwargs)
+
+    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = await self._request(method, path, **kwargs)
+        raise_for(response)
+        return response.json()
+
+    async def me(self) -> dict[str, Any]:
+        """Who am I: my level, my supervisor and whether they are available."""
+        return await self._json("GET", "/api/v1/agents/me")
+
+    async def act(
+        self,
+        action: str,
+        parameters: dict[str, Any] | None = None,
+        *,
+        reason: str = "",
+        priority: int = 0,
+        idempotency_key: str | None = None,
+    ) -> Decision:
+        """Ask to act. Raises `Blocked` when refused; retries reuse one idempotency key."""
+        body = action_body(action, parameters, reason, priority, idempotency_key)
+        return decision_from(await self._request("POST", "/api/v1/actions", json=body))
+
+    async def register_callback(self, url: str | None) -> dict[str, Any]:
+        """Receive signed POSTs when a proposal is decided or queued work is dispatched."""
+        return await self._json("PUT", "/api/v1/agents/me/callback", json={"url": url})
+
+    def run(self, execution_id: int) -> AsyncRun:
+        return AsyncRun(client=self, execution_id=execution_id)
+
+    async def wait_for_decision(
+        self, decision: Decision, *, timeout: float = 3600, poll: float = 2.0
+    ) -> AsyncRun:
+        """Wait until the action may run (approval, dispatch) and return its `AsyncRun`."""
+        if decision.execution_id:
+            return self.run(decision.execution_id)
+        path, kind = decision_path(decision)
+        deadline = time.monotonic() + timeout
+        while True:
+            status = await self._json("GET", path)
+            execution_id = runnable_execution(status, kind)
+            if execution_id is not None:
+                return self.run(execution_id)
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
+            await asyncio.sleep(poll)
+
+    async def work(self, limit: int = 1) -> list[AsyncRun]:
+        """Runs that became runnable for me, oldest first (see `SupervisionClient.work`)."""
+        items = await self._json("GET", "/api/v1/agents/me/work", params={"limit": limit})
+        return [
+            AsyncRun(client=self, execution_id=item["execution"]["id"], details=item["execution"])
+            for item in items
+        ]
+
+    async def execution(self, execution_id: int) -> dict[str, Any]:
+        return await self._json("GET", f"/api/v1/executions/{execution_id}")
+
+
+@dataclass(kw_only=True)
+class AsyncRun(RunBook):
+    """One execution, awaited: while paused, each report waits until resumed; `terminate` (or a
+    run that ended without us) raises `Terminated`."""
+
+    client: AsyncSupervisionClient
+
+    async def parameters(self) -> dict[str, Any]:
+        """The parameters to run with: the approved ones, edited by the supervisor or not."""
+        if self.details is None:
+            self.details = await self.client.execution(self.execution_id)
+        return dict(self.details.get("parameters") or {})
+
+    async def send(self, events: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Send a batch of events; apply and return the controls that came back."""
+        while True:
+            ack = self._take_acknowledgements()
+            try:
+                response = await self.client._request(
+                    "POST", self.events_path, json={"events": events, "ack": ack}
+                )
+            except BaseException:
+                self._say_again(ack)
+                raise
+            body = json_or_none(response)
+            if response.status_code == 409 and body and "status" in body:
+                await self._apply(body)
+                if self._already_done(events):
+                    return body.get("controls", [])
+                if not self.paused:
+                    raise SupervisionError(409, str(body.get("detail")))
+                await self._wait_while_paused()
+                events = events[body.get("accepted", 0) :]
+                continue
+            if not response.is_success:
+                self._say_again(ack)
+            raise_for(response)
+            assert body is not None
+            self.last_seq = body["last_seq"]
+            await self._apply(body)
+            await self._wait_while_paused()
+            return body.get("controls", [])
+
+    async def _apply(self, state: dict[str, Any]) -> None:
+        stop = self._absorb(state)
+        if stop is not None:
+            await self._acknowledge_quietly()
+            raise stop
+
+    async def _wait_while_paused(self) -> None:
+        while self.paused and not self.ended:
+            await self.wait_for_control(30)
+
+    async def check_in(self) -> None:
+        """Say "still here" during a long step; any control is applied now."""
+        await self.wait_for_control(0)
+        await self._wait_while_paused()
+
+    async def wait_for_control(self, wait: float = 30) -> list[dict[str, Any]]:
+        """Long-poll for controls (acknowledging those applied); apply and return them."""
+        ack = self._take_acknowledgements()
+        try:
+            state = await self.client._json(
+                "GET", self.control_path, params=control_params(wait, ack)
+            )
+        except BaseException:
+            self._say_again(ack)
+            raise
+        await self._apply(state)
+        return state.get("controls", [])
+
+    async def _acknowledge_quietly(self) -> None:
+        ack = self._take_acknowledgements()
+        if ack:
+            with contextlib.suppress(httpx.HTTPError):
+                await self.client._request("GET", self.control_path, params=control_params(0, ack))
+
+    async def log(
+        self, message: str, level: str = "info", data: dict[str, Any] | None = None
+    ) -> None:
+        await self.send([log_event(message, level, data)])
+
+    async def progress(
+        self,
+        step: str,
+        step_index: int,
+        total_steps: int,
+        *,
+        percent: float | None = None,
+        steps: list[str] | None = None,
+    ) -> None:
+        await self.send([progress_event(step, step_index, total_steps, percent, steps)])
+
+    async def output(self, kind: str, data: Any, title: str | None = None) -> None:
+        await self.send([output_event(kind, data, title)])
+
+    async def complete(self, result: Any = None) -> None:
+        await self.send([{"type": "completed", "result": result}])
+
+    async def fail(self, error: str) -> None:
+        await self.send([{"type": "failed", "error": error}])
