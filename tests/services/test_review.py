@@ -215,16 +215,11 @@ def test_llm_failure_never_approves_and_is_recorded(team, now, monkeypatch):
 def test_an_agent_never_approves_its_own_proposal(now):
     lonely = make_agent(now, level="INTERN", category="solo")
     with session_scope() as session:
-        from services.actors import Actor
-        from services.agents import update_agent
+        from models import Agent
 
-        update_agent(
-            session=session,
-            agent_id=lonely.agent.id,
-            can_supervise=True,
-            now=now,
-            actor=Actor.system(),
-        )
+        # Written straight to the row (the service refuses "may supervise" below AUTONOMOUS):
+        # the approval itself must still refuse an agent's own proposal.
+        session.get(Agent, lonely.agent.id).can_supervise = True
     proposal_id = propose(lonely, now)
     with session_scope() as session:
         from services.agents import get_agent
