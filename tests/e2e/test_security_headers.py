@@ -5,9 +5,14 @@ come from the app itself."""
 from __future__ import annotations
 
 import httpx
+import pytest
 from playwright.sync_api import Page, expect
 
+from tests.databases import on_postgres
 from tests.e2e.conftest import RunningApp, sign_in
+
+# Headers and cookies do not depend on the database; PostgreSQL runs the flows.
+pytestmark = pytest.mark.skipif(on_postgres(), reason="headers are checked once, on SQLite")
 
 SCREENS = ["/", "/proposals", "/queue", "/agents", "/presence", "/audit", "/users", "/reviewers"]
 
