@@ -1,0 +1,293 @@
+"""The OpenAI Agents SDK adapter (`supervision_client.openai_agents`) with the real SDK, a
+scripted model (no LLM) and the API over real HTTP: a tool call asks the dashboard first, runs
+with what a human approved, and the agent obeys pause, correction and terminate."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from agents import Agent, AgentHooks, FunctionTool, Model, ModelResponse, RunConfig, Runner, Usage
+from agents import function_tool as as_tool
+from agents.testing import assistant_message, function_call
+from supervision_client import AsyncSupervisionClient, Terminated
+from supervision_client.openai_agents import AgentTerminated, supervise
+
+from tests.api.test_async_client import decide, people, steer  # noqa: F401  (people: fixture)
+from tests.api.test_stream_api import live_server, parse  # noqa: F401  (the fixture)
+from tests.factories import make_agent
+
+NO_TRACES = RunConfig(tracing_disabled=True)
+
+
+@pytest.fixture
+def dashboard(people):  # noqa: F811
+    """The API on a socket, and a supervisor online in it (`people` of the async client's tests)."""
+    return people
+
+
+class ScriptedModel(Model):
+    """A model that answers each turn from a script and keeps what it was shown."""
+
+    def __init__(self, *turns: list[Any]) -> None:
+        self._turns = list(turns)
+        self.inputs: list[Any] = []
+
+    async def get_response(self, system_instructions, input, *args, **kwargs) -> ModelResponse:
+        self.inputs.append(input)
+        return ModelResponse(output=self._turns.pop(0), usage=Usage(), response_id=None)
+
+    def stream_response(self, *args, **kwargs):
+        raise NotImplementedError("the scripted model does not stream")
+
+    def tool_results(self) -> list[str]:
+        """The tool outputs in the last turn's input: what the model was told."""
+        return [
+            item["output"]
+            for item in self.inputs[-1]
+            if isinstance(item, dict) and item.get("type") == "function_call_output"
+        ]
+
+
+def refund_script(arguments: dict) -> ScriptedModel:
+    return ScriptedModel(
+        [
+            assistant_message("The parcel arrived damaged, so I refund it."),
+            function_call("refund_order", arguments, call_id="call-1"),
+        ],
+        [assistant_message("Done.")],
+    )
+
+
+class RefundTool:
+    """The tool the agent calls, recording each call; `gate` (if set) holds it until opened."""
+
+    def __init__(self, gate: asyncio.Event | None = None, error: str | None = None) -> None:
+        self.calls: list[dict] = []
+        self.started = asyncio.Event()
+        self.gate = gate
+        self.error = error
+
+    def build(self) -> FunctionTool:
+        @as_tool
+        async def refund_order(order: str, amount: int) -> str:
+            """Refund an order."""
+            self.calls.append({"order": order, "amount": amount})
+            self.started.set()
+            if self.gate is not None:
+                await self.gate.wait()
+            if self.error:
+                raise RuntimeError(self.error)
+            return f"refunded {amount} on {order}"
+
+        return refund_order
+
+
+class RecordingClient(AsyncSupervisionClient):
+    """The agent's client, keeping each decision so the test can decide on it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decisions: list = []
+
+    async def act(self, *args: Any, **kwargs: Any):
+        decision = await super().act(*args, **kwargs)
+        self.decisions.append(decision)
+        return decision
+
+
+async def until(condition: Callable[[], bool], timeout: float = 10) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.02)
+
+
+class SeenHooks(AgentHooks):
+    """The agent's own hooks: `supervise` must keep calling them."""
+
+    def __init__(self) -> None:
+        self.seen: list[str] = []
+
+    async def on_llm_end(self, *args: Any) -> None:
+        self.seen.append("llm_end")
+
+    async def on_tool_end(self, *args: Any) -> None:
+        self.seen.append("tool_end")
+
+
+def agent_with(model: ScriptedModel, tool: RefundTool, client, hooks=None) -> Agent:
+    agent = Agent(name="refunder", model=model, tools=[tool.build()], hooks=hooks)
+    return supervise(agent, client, poll=0.05)
+
+
+async def runs_of(http: httpx.Client, headers: dict, agent_id: int) -> list[dict]:
+    response = await asyncio.to_thread(
+        http.get, f"/api/supervision/agents/{agent_id}/sessions", headers=headers
+    )
+    if response.status_code == 404:  # no run yet: the agent is not shown to them
+        return []
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def events_of(http: httpx.Client, headers: dict, run_id: int) -> list[dict]:
+    """Every event of a finished run, as its page shows them."""
+    response = await asyncio.to_thread(
+        http.get, f"/api/supervision/{run_id}/stream", headers=headers
+    )
+    return [json.loads(e["data"]) for e in parse(response.text) if e["event"] != "end"]
+
+
+async def test_an_intern_runs_the_tool_once_approved_and_the_model_gets_its_result(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-1", "amount": 400}), RefundTool()
+    async with RecordingClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-1", run_config=NO_TRACES)
+        )
+        await until(lambda: bot.decisions)
+        assert bot.decisions[0].decision == "proposed" and not tool.calls
+        await decide(http, headers, bot.decisions[0].proposal_id, "approve", {})
+        result = await asyncio.wait_for(running, 20)
+    assert tool.calls == [{"order": "A-1", "amount": 400}]
+    assert model.tool_results() == ["refunded 400 on A-1"]
+    assert result.final_output == "Done."
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "completed" and run["action"] == "refund_order"
+    assert run["reason"] == "The parcel arrived damaged, so I refund it."
+    events = await events_of(http, headers, run["id"])
+    assert [e["kind"] for e in events] == [
+        "log",
+        "log",
+        "progress",
+        "progress",
+        "output",
+        "completed",
+    ]
+    assert events[0]["message"] == "model: The parcel arrived damaged, so I refund it."
+    assert events[1]["data"]["approved"] == {"order": "A-1", "amount": 400}
+    assert events[4]["data"] == {
+        "kind": "text",
+        "data": "refunded 400 on A-1",
+        "title": "refund_order",
+    }
+
+
+async def test_the_tool_runs_with_the_edited_arguments_and_the_model_is_told(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-1", "amount": 400}), RefundTool()
+    async with RecordingClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-1", run_config=NO_TRACES)
+        )
+        await until(lambda: bot.decisions)
+        edited = {"parameters": {"order": "A-1", "amount": 40}}
+        await decide(http, headers, bot.decisions[0].proposal_id, "approve", edited)
+        await asyncio.wait_for(running, 20)
+    assert tool.calls == [{"order": "A-1", "amount": 40}]
+    [told] = model.tool_results()
+    assert told.startswith("refunded 40 on A-1")
+    assert '"amount": 40' in told  # the model knows its arguments were changed
+
+
+async def test_a_rejected_tool_does_not_run_and_the_model_is_told_why(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-2", "amount": 9000}), RefundTool()
+    async with RecordingClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-2", run_config=NO_TRACES)
+        )
+        await until(lambda: bot.decisions)
+        reason = {"reason": "too much for a damaged parcel"}
+        await decide(http, headers, bot.decisions[0].proposal_id, "reject", reason)
+        result = await asyncio.wait_for(running, 20)
+    assert tool.calls == []
+    [told] = model.tool_results()
+    assert "not performed" in told and "too much for a damaged parcel" in told
+    assert result.final_output == "Done."
+    assert await runs_of(http, headers, agent.agent.id) == []
+
+
+async def test_a_student_is_refused_the_tool_does_not_run_and_the_model_is_told(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="STUDENT", supervisor_id=supervisor.id)
+    model, tool, hooks = refund_script({"order": "A-3", "amount": 5}), RefundTool(), SeenHooks()
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        supervised = agent_with(model, tool, bot, hooks)
+        result = await Runner.run(supervised, "refund A-3", run_config=NO_TRACES)
+    assert tool.calls == []
+    [told] = model.tool_results()
+    assert told.startswith("The action refund_order was not performed: refused")
+    assert result.final_output == "Done."
+    assert hooks.seen == ["llm_end", "tool_end", "llm_end"]  # the agent's own hooks still run
+
+
+async def test_pause_holds_the_result_and_a_correction_reaches_the_model(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-4", "amount": 30}), RefundTool(asyncio.Event())
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-4", run_config=NO_TRACES)
+        )
+        await asyncio.wait_for(tool.started.wait(), 20)
+        [run] = await runs_of(http, headers, agent.agent.id)
+        await steer(http, headers, run["id"], "pause")
+        await steer(http, headers, run["id"], "correction", "apologise to the customer")
+        tool.gate.set()
+        await asyncio.sleep(0.5)
+        assert not running.done() and len(model.inputs) == 1  # the result is held
+        await steer(http, headers, run["id"], "resume")
+        await asyncio.wait_for(running, 40)
+    [told] = model.tool_results()
+    assert told.startswith("refunded 30 on A-4")
+    assert "apologise to the customer" in told
+
+
+async def test_terminate_stops_the_agent_run(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-5", "amount": 70}), RefundTool(asyncio.Event())
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-5", run_config=NO_TRACES)
+        )
+        await asyncio.wait_for(tool.started.wait(), 20)
+        [run] = await runs_of(http, headers, agent.agent.id)
+        await steer(http, headers, run["id"], "terminate", "wrong customer")
+        tool.gate.set()
+        with pytest.raises(Terminated) as stop:
+            await asyncio.wait_for(running, 20)
+    assert isinstance(stop.value, AgentTerminated) and stop.value.reason == "wrong customer"
+    assert len(model.inputs) == 1  # the model never got another turn
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "terminated"
+
+
+async def test_a_failing_tool_fails_its_run_and_the_model_gets_the_error_text(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-6", "amount": 1}), RefundTool(error="bank down")
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        result = await Runner.run(agent_with(model, tool, bot), "refund A-6", run_config=NO_TRACES)
+    assert tool.calls == [{"order": "A-6", "amount": 1}]
+    assert model.tool_results() == ["An error occurred while running the tool. Please try again."]
+    assert result.final_output == "Done."
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "failed" and "bank down" in run["error"]
+
+
+async def test_an_unreachable_dashboard_means_the_tool_does_not_run():
+    model, tool = refund_script({"order": "A-7", "amount": 1}), RefundTool()
+    async with AsyncSupervisionClient("http://127.0.0.1:9", "sva_nothing") as bot:
+        with pytest.raises(Exception) as failure:
+            await Runner.run(agent_with(model, tool, bot), "refund A-7", run_config=NO_TRACES)
+    assert isinstance(failure.value.__cause__, httpx.ConnectError)
+    assert tool.calls == [] and len(model.inputs) == 1
