@@ -1,0 +1,442 @@
+"""LangGraph under supervision: a node asks the dashboard before it acts, waits for a human's
+decision as a LangGraph interrupt, and runs with the approved (possibly edited) parameters.
+
+Needs the `langgraph` extra (`pip install "supervision-client[langgraph]"`) and a graph
+compiled with a checkpointer (interrupts are stored there)::
+
+    from langgraph.checkpoint.memory import InMemorySaver
+    from supervision_client import SupervisionClient
+    from supervision_client.langgraph import run_until_decided, supervised_node
+
+    client = SupervisionClient("http://localhost:3000", api_key="sva_...")
+
+    @supervised_node(client, "refund_order", parameters=lambda state: {"order": state["order"]})
+    def refund(state, run, parameters):
+        run.log(f"refunding {parameters['order']}")
+        return {"refunded": parameters["order"]}
+
+    graph = builder.compile(checkpointer=InMemorySaver())
+    final = run_until_decided(graph, {"order": "A-1"}, {"configurable": {"thread_id": "t1"}},
+                              client)
+
+What each answer does inside the node:
+
+- `approved_to_run`: the node runs at once, reporting to its run.
+- `proposed` / `queued`: the node raises `interrupt({"supervision": ..., "proposal_id": ...})`;
+  the graph stops there. `resume_decided` (or `run_until_decided`) waits for the dashboard and
+  resumes with `Command(resume={"decision": "approved", "parameters": ...})` or
+  `{"decision": "rejected", "status": ..., "reason": ...}`. The node starts again from the
+  top (LangGraph re-executes it); its `act` repeats with the same idempotency key, so the
+  dashboard answers with the first decision and no second proposal is made.
+- approved: the node confirms the approval with the dashboard itself (a resume value alone
+  never lets work run) and runs with the parameters the supervisor approved.
+- rejected, expired or cancelled: `NotApproved` (with `status` and `reason`) is raised in the
+  node and leaves `invoke` — unless the node was given `on_rejection`, whose update is used.
+- STUDENT agents: `Blocked` leaves `invoke`; the guarded work never starts.
+
+While it runs, a supervisor's pause holds the node's next report, `Terminated` from a
+terminate leaves `invoke`, and each correction is added to the node's update as a
+`HumanMessage(name="supervisor")` under `messages` (a key with a reducer, e.g. `add_messages`),
+so later nodes — an LLM, typically — read it. Any error talking to the dashboard leaves
+`invoke` too: the guarded work does not run without an answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import functools
+import hashlib
+import inspect
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import httpx
+from langchain_core.messages import HumanMessage
+from langgraph.config import get_config
+from langgraph.errors import GraphBubbleUp
+from langgraph.types import Command, Interrupt, interrupt
+
+from supervision_client._async import AsyncRun, AsyncSupervisionClient
+from supervision_client._protocol import Decision, NotApproved, SupervisionError, Terminated
+from supervision_client._sync import Run, SupervisionClient
+
+__all__ = [
+    "aask_supervisor",
+    "aresume_decided",
+    "arun_until_decided",
+    "ask_supervisor",
+    "decision_key",
+    "pending_decisions",
+    "resume_decided",
+    "run_until_decided",
+    "supervised_node",
+]
+
+State = TypeVar("State")
+INTERRUPT_MARK = "supervision"
+SUPERVISOR_NAME = "supervisor"
+WAITING = ("proposed", "queued")
+
+
+def decision_key(action: str, key: str | None = None) -> str:
+    """The idempotency key of an ask from the current LangGraph task.
+
+    Built from the thread and the task's checkpoint namespace (which holds the task id, itself
+    derived from the checkpoint and step), so the re-execution that follows a resume asks with
+    the same key and the dashboard replays its first decision. Parameters are left out on
+    purpose: a node that recomputes them (an LLM call before the ask) still gets its proposal,
+    and runs with what the supervisor approved. `key` tells two asks for the same action in
+    one node apart.
+    """
+    try:
+        configurable = get_config().get("configurable", {})
+    except RuntimeError as outside:
+        raise RuntimeError("ask the supervisor from inside a LangGraph node") from outside
+    where = "\n".join(
+        [
+            str(configurable.get("thread_id", "")),
+            str(configurable.get("checkpoint_ns", "")),
+            action,
+            key or "",
+        ]
+    )
+    return "langgraph-" + hashlib.sha256(where.encode()).hexdigest()
+
+
+def _proposal_interrupt(decision: Decision, action: str, parameters: Mapping[str, Any]) -> dict:
+    """What the graph's caller sees while the node waits (JSON, so any checkpointer stores it)."""
+    return {
+        INTERRUPT_MARK: decision.decision,
+        "action": action,
+        "parameters": dict(parameters),
+        "reason": decision.reason,
+        "request_id": decision.request_id,
+        "proposal_id": decision.proposal_id,
+        "queue_entry_id": decision.queue_entry_id,
+    }
+
+
+def _decision_from_interrupt(value: Mapping[str, Any]) -> Decision:
+    return Decision(
+        decision=value[INTERRUPT_MARK],
+        level="",
+        reason=value.get("reason") or "",
+        request_id=value.get("request_id") or 0,
+        proposal_id=value.get("proposal_id"),
+        queue_entry_id=value.get("queue_entry_id"),
+    )
+
+
+def _kind(decision: Decision) -> str:
+    return "proposal" if decision.proposal_id else "queue entry"
+
+
+def _refusal_in(answer: Any, decision: Decision) -> NotApproved | None:
+    """The rejection a resume value carries; None when it says approved (still to confirm)."""
+    if isinstance(answer, Mapping) and answer.get("decision") == "approved":
+        return None
+    if isinstance(answer, Mapping) and answer.get("decision") == "rejected":
+        return NotApproved(
+            _kind(decision), answer.get("status") or "rejected", answer.get("reason")
+        )
+    return NotApproved(_kind(decision), "unknown", f"resumed with {answer!r}, not a decision")
+
+
+def _unconfirmed(decision: Decision) -> NotApproved:
+    return NotApproved(
+        _kind(decision), "pending", "resumed as approved, but the dashboard has not approved it"
+    )
+
+
+def ask_supervisor(
+    client: SupervisionClient,
+    action: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    reason: str = "",
+    priority: int = 0,
+    key: str | None = None,
+) -> Run:
+    """Ask before acting, from inside a node; the `Run` to report to once it may run.
+
+    Interrupts the graph while a proposal or queued entry waits (see the module docstring).
+    Raises `Blocked` (STUDENT), `NotApproved` (rejected, expired, cancelled) or the HTTP error
+    that kept the dashboard from answering: in each case the guarded work must not run.
+    """
+    decision = client.act(
+        action,
+        dict(parameters or {}),
+        reason=reason,
+        priority=priority,
+        idempotency_key=decision_key(action, key),
+    )
+    if decision.execution_id:
+        return client.run(decision.execution_id)
+    if decision.decision not in WAITING:
+        raise NotApproved("action", decision.decision, decision.reason)
+    answer = interrupt(_proposal_interrupt(decision, action, parameters or {}))
+    refusal = _refusal_in(answer, decision)
+    if refusal is not None:
+        raise refusal
+    try:
+        return client.wait_for_decision(decision, timeout=0)
+    except TimeoutError as pending:
+        raise _unconfirmed(decision) from pending
+
+
+async def aask_supervisor(
+    client: AsyncSupervisionClient,
+    action: str,
+    parameters: Mapping[str, Any] | None = None,
+    *,
+    reason: str = "",
+    priority: int = 0,
+    key: str | None = None,
+) -> AsyncRun:
+    """`ask_supervisor` for async nodes (graphs run with `ainvoke`)."""
+    decision = await client.act(
+        action,
+        dict(parameters or {}),
+        reason=reason,
+        priority=priority,
+        idempotency_key=decision_key(action, key),
+    )
+    if decision.execution_id:
+        return client.run(decision.execution_id)
+    if decision.decision not in WAITING:
+        raise NotApproved("action", decision.decision, decision.reason)
+    answer = interrupt(_proposal_interrupt(decision, action, parameters or {}))
+    refusal = _refusal_in(answer, decision)
+    if refusal is not None:
+        raise refusal
+    try:
+        return await client.wait_for_decision(decision, timeout=0)
+    except TimeoutError as pending:
+        raise _unconfirmed(decision) from pending
+
+
+def _with_corrections(update: Any, corrections: list[str], messages_key: str | None) -> Any:
+    """The node's update with each correction added as a message from the supervisor."""
+    if not corrections or messages_key is None:
+        return update
+    messages = [HumanMessage(content=text, name=SUPERVISOR_NAME) for text in corrections]
+    if isinstance(update, Command):
+        inner = update.update if isinstance(update.update, Mapping) else {}
+        merged = _with_corrections(dict(inner), corrections, messages_key)
+        return dataclasses.replace(update, update=merged)
+    merged = dict(update or {})
+    merged[messages_key] = [*merged.get(messages_key, []), *messages]
+    return merged
+
+
+def _failure(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def _value_or_call(value: Any, state: Any) -> Any:
+    return value(state) if callable(value) else value
+
+
+def supervised_node(
+    client: SupervisionClient | AsyncSupervisionClient,
+    action: str,
+    *,
+    parameters: Callable[[State], Mapping[str, Any]] | Mapping[str, Any] | None = None,
+    reason: Callable[[State], str] | str = "",
+    priority: int = 0,
+    messages_key: str | None = "messages",
+    on_rejection: Callable[[State, NotApproved], Any] | None = None,
+) -> Callable[[Callable[..., Any]], Callable[[State], Any]]:
+    """Guard a node: it runs only once the dashboard lets `action` run.
+
+    The wrapped function is called as `fn(state, run, parameters)` with the approved
+    parameters; it reports through `run` (log, progress, output, or `complete(result)` itself).
+    When it returns, an unfinished run is completed; when it raises, the run is failed and
+    the error leaves `invoke`. Corrections received are added to its update under
+    `messages_key` (None: not added; read `run.corrections` instead). A rejection raises
+    `NotApproved` unless `on_rejection(state, refusal)` gives the node's update instead.
+    An `async def` node needs an `AsyncSupervisionClient`, a plain one a `SupervisionClient`.
+    """
+
+    def wrap(fn: Callable[..., Any]) -> Callable[[State], Any]:
+        if inspect.iscoroutinefunction(fn):
+            if not isinstance(client, AsyncSupervisionClient):
+                raise TypeError("an async node needs an AsyncSupervisionClient")
+            return _async_node(fn, client)
+        if not isinstance(client, SupervisionClient):
+            raise TypeError("a sync node needs a SupervisionClient")
+        return _sync_node(fn, client)
+
+    def _sync_node(fn: Callable[..., Any], sync_client: SupervisionClient) -> Callable:
+        @functools.wraps(fn)
+        def node(state: State) -> Any:
+            try:
+                run = ask_supervisor(
+                    sync_client,
+                    action,
+                    _value_or_call(parameters, state),
+                    reason=_value_or_call(reason, state),
+                    priority=priority,
+                )
+            except NotApproved as refusal:
+                if on_rejection is None:
+                    raise
+                return on_rejection(state, refusal)
+            run.check_in()  # a pause or terminate sent before we start applies now
+            try:
+                update = fn(state, run, run.parameters())
+            except (GraphBubbleUp, Terminated):
+                raise  # an interrupt of the node's own (the run goes on after it), or a stop
+            except Exception as error:
+                if not run.ended:
+                    with contextlib.suppress(httpx.HTTPError, SupervisionError):
+                        run.fail(_failure(error))
+                raise
+            if not run.ended:
+                run.complete()
+            return _with_corrections(update, run.corrections, messages_key)
+
+        return node
+
+    def _async_node(
+        fn: Callable[..., Awaitable[Any]], async_client: AsyncSupervisionClient
+    ) -> Callable:
+        @functools.wraps(fn)
+        async def node(state: State) -> Any:
+            try:
+                run = await aask_supervisor(
+                    async_client,
+                    action,
+                    _value_or_call(parameters, state),
+                    reason=_value_or_call(reason, state),
+                    priority=priority,
+                )
+            except NotApproved as refusal:
+                if on_rejection is None:
+                    raise
+                return on_rejection(state, refusal)
+            await run.check_in()
+            try:
+                update = await fn(state, run, await run.parameters())
+            except (GraphBubbleUp, Terminated):
+                raise
+            except Exception as error:
+                if not run.ended:
+                    with contextlib.suppress(httpx.HTTPError, SupervisionError):
+                        await run.fail(_failure(error))
+                raise
+            if not run.ended:
+                await run.complete()
+            return _with_corrections(update, run.corrections, messages_key)
+
+        return node
+
+    return wrap
+
+
+def pending_decisions(snapshot: Any) -> list[Interrupt]:
+    """The interrupts of a `StateSnapshot` that wait for the dashboard (others are left)."""
+    return [
+        waiting
+        for waiting in snapshot.interrupts
+        if isinstance(waiting.value, Mapping) and waiting.value.get(INTERRUPT_MARK) in WAITING
+    ]
+
+
+def _approved(run: Run | AsyncRun, parameters: dict[str, Any]) -> dict[str, Any]:
+    return {"decision": "approved", "parameters": parameters, "execution_id": run.execution_id}
+
+
+def _rejected(refusal: NotApproved) -> dict[str, Any]:
+    return {"decision": "rejected", "status": refusal.status, "reason": refusal.reason}
+
+
+def _nothing_waits(config: Mapping[str, Any]) -> ValueError:
+    thread = config.get("configurable", {}).get("thread_id")
+    return ValueError(f"nothing on thread {thread!r} waits for a supervision decision")
+
+
+def resume_decided(
+    graph: Any,
+    config: Mapping[str, Any],
+    client: SupervisionClient,
+    *,
+    timeout: float = 3600,
+    poll: float = 2.0,
+) -> Any:
+    """Wait for the dashboard to decide what the thread waits for, then resume the graph.
+
+    Each supervision interrupt is answered by id: `{"decision": "approved", "parameters":
+    <approved, possibly edited>, "execution_id": ...}` or `{"decision": "rejected", "status":
+    ..., "reason": ...}`. Returns what `graph.invoke` returns. An error from the dashboard
+    (or `TimeoutError`) leaves the graph where it is.
+    """
+    waiting = pending_decisions(graph.get_state(config))
+    if not waiting:
+        raise _nothing_waits(config)
+    answers: dict[str, Any] = {}
+    for pending in waiting:
+        decision = _decision_from_interrupt(pending.value)
+        try:
+            run = client.wait_for_decision(decision, timeout=timeout, poll=poll)
+            answers[pending.id] = _approved(run, run.parameters())
+        except NotApproved as refusal:
+            answers[pending.id] = _rejected(refusal)
+    return graph.invoke(Command(resume=answers), config)
+
+
+async def aresume_decided(
+    graph: Any,
+    config: Mapping[str, Any],
+    client: AsyncSupervisionClient,
+    *,
+    timeout: float = 3600,
+    poll: float = 2.0,
+) -> Any:
+    """`resume_decided` for asyncio: waits without blocking the loop, resumes with `ainvoke`."""
+    waiting = pending_decisions(await graph.aget_state(config))
+    if not waiting:
+        raise _nothing_waits(config)
+    answers: dict[str, Any] = {}
+    for pending in waiting:
+        decision = _decision_from_interrupt(pending.value)
+        try:
+            run = await client.wait_for_decision(decision, timeout=timeout, poll=poll)
+            answers[pending.id] = _approved(run, await run.parameters())
+        except NotApproved as refusal:
+            answers[pending.id] = _rejected(refusal)
+    return await graph.ainvoke(Command(resume=answers), config)
+
+
+def run_until_decided(
+    graph: Any,
+    graph_input: Any,
+    config: Mapping[str, Any],
+    client: SupervisionClient,
+    *,
+    timeout: float = 3600,
+    poll: float = 2.0,
+) -> Any:
+    """Invoke the graph and resume it after each supervision decision until it is done (or
+    stops at an interrupt of another kind); returns the last `invoke`'s result."""
+    result = graph.invoke(graph_input, config)
+    while pending_decisions(graph.get_state(config)):
+        result = resume_decided(graph, config, client, timeout=timeout, poll=poll)
+    return result
+
+
+async def arun_until_decided(
+    graph: Any,
+    graph_input: Any,
+    config: Mapping[str, Any],
+    client: AsyncSupervisionClient,
+    *,
+    timeout: float = 3600,
+    poll: float = 2.0,
+) -> Any:
+    """`run_until_decided` for asyncio (`ainvoke`)."""
+    result = await graph.ainvoke(graph_input, config)
+    while pending_decisions(await graph.aget_state(config)):
+        result = await aresume_decided(graph, config, client, timeout=timeout, poll=poll)
+    return result

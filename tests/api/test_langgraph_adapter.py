@@ -1,0 +1,311 @@
+"""The LangGraph adapter (`supervision_client.langgraph`) with the real langgraph package, an
+in-memory checkpointer and scripted nodes, against the API over real HTTP: a proposal is an
+interrupt, the decision resumes the graph (approve, edit, reject), the node's re-execution
+makes no second proposal, and pause / terminate / correction reach the running node."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from langchain_core.messages import AnyMessage
+from langgraph.checkpoint.memory import InMemorySaver
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.message import add_messages
+from langgraph.types import Command
+from supervision_client import (
+    AsyncSupervisionClient,
+    Blocked,
+    NotApproved,
+    SupervisionClient,
+    Terminated,
+)
+from supervision_client.langgraph import (
+    arun_until_decided,
+    pending_decisions,
+    resume_decided,
+    run_until_decided,
+    supervised_node,
+)
+from typing_extensions import TypedDict
+
+from tests.api import test_async_client
+from tests.api.test_async_client import decide, steer
+from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
+from tests.factories import make_agent
+
+people = test_async_client.people  # the fixture: a supervisor online, their HTTP session
+WAIT_S = 30  # a safety net for a broken test, never a measured duration
+
+
+class Refund(TypedDict, total=False):
+    order: str
+    amount: int
+    refunded: dict[str, Any]
+    refused: str
+    seen_by_next: list[str]
+    messages: Annotated[list[AnyMessage], add_messages]
+
+
+def thread() -> dict[str, Any]:
+    return {"configurable": {"thread_id": uuid.uuid4().hex}}
+
+
+def asked(state: Refund) -> dict[str, Any]:
+    return {"order": state["order"], "amount": state["amount"]}
+
+
+def refund_graph(client: SupervisionClient, ran: list[dict], **options: Any):
+    """One supervised node that records the parameters it ran with."""
+
+    @supervised_node(client, "refund_order", parameters=asked, reason="damaged parcel", **options)
+    def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+        ran.append(parameters)
+        run.log(f"refunding {parameters['order']}")
+        return {"refunded": parameters}
+
+    builder = StateGraph(Refund)
+    builder.add_node("refund", refund)
+    builder.add_edge(START, "refund")
+    builder.add_edge("refund", END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def proposals_of(http: httpx.Client, headers: dict, agent_id: int) -> list[dict]:
+    response = http.get(
+        "/api/supervision/proposals", params={"agent_id": agent_id}, headers=headers
+    )
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def until(condition, what: str) -> None:
+    """Wait for a condition another thread brings about (no duration is asserted)."""
+    done = threading.Event()
+    for _ in range(WAIT_S * 20):
+        if condition():
+            return
+        done.wait(0.05)
+    raise AssertionError(f"never happened: {what}")
+
+
+def test_a_proposal_interrupts_the_graph_and_an_edit_reaches_the_node(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    ran: list[dict] = []
+    graph, config = refund_graph(bot, ran), thread()
+
+    graph.invoke({"order": "A-1", "amount": 400}, config)
+    (waiting,) = pending_decisions(graph.get_state(config))
+    assert ran == []  # nothing runs before the decision
+    (proposal,) = proposals_of(http, headers, agent.agent.id)
+    assert waiting.value["proposal_id"] == proposal["id"]
+    assert waiting.value["parameters"] == {"order": "A-1", "amount": 400}
+
+    edited = {"order": "A-1", "amount": 40}
+    asyncio.run(decide(http, headers, proposal["id"], "approve", {"parameters": edited}))
+    final = resume_decided(graph, config, bot, poll=0.05)
+
+    assert ran == [edited]
+    assert final["refunded"] == edited
+    assert [p["id"] for p in proposals_of(http, headers, agent.agent.id)] == [proposal["id"]]
+    assert pending_decisions(graph.get_state(config)) == []
+
+
+def test_run_until_decided_waits_for_the_approval_and_each_new_pass_asks_again(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    ran: list[dict] = []
+    graph, config = refund_graph(bot, ran), thread()
+
+    with ThreadPoolExecutor(1) as pool:
+        for number, order in enumerate(["B-1", "B-2"], start=1):
+            finished = pool.submit(
+                run_until_decided, graph, {"order": order, "amount": 5}, config, bot, poll=0.05
+            )
+            until(
+                lambda n=number: len(proposals_of(http, headers, agent.agent.id)) == n, "a proposal"
+            )
+            newest = proposals_of(http, headers, agent.agent.id)[0]
+            assert newest["parameters"]["order"] == order and not finished.done()
+            asyncio.run(decide(http, headers, newest["id"], "approve", {}))
+            assert finished.result(WAIT_S)["refunded"] == {"order": order, "amount": 5}
+
+    assert ran == [{"order": "B-1", "amount": 5}, {"order": "B-2", "amount": 5}]
+    runs = [bot.execution(p["execution_id"]) for p in proposals_of(http, headers, agent.agent.id)]
+    assert [r["status"] for r in runs] == ["completed", "completed"]
+
+
+def test_a_rejection_with_its_reason_stops_the_node_or_becomes_its_update(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    ran: list[dict] = []
+    graph, config = refund_graph(bot, ran), thread()
+    graph.invoke({"order": "C-1", "amount": 9000}, config)
+    (proposal,) = proposals_of(http, headers, agent.agent.id)
+    asyncio.run(decide(http, headers, proposal["id"], "reject", {"reason": "too much"}))
+    with pytest.raises(NotApproved) as refusal:
+        resume_decided(graph, config, bot, poll=0.05)
+    assert (refusal.value.status, refusal.value.reason) == ("rejected", "too much")
+
+    handled = refund_graph(
+        bot, ran, on_rejection=lambda state, refusal: {"refused": refusal.reason}
+    )
+    config = thread()
+    handled.invoke({"order": "C-2", "amount": 9000}, config)
+    proposal = proposals_of(http, headers, agent.agent.id)[0]
+    asyncio.run(decide(http, headers, proposal["id"], "reject", {"reason": "ask finance"}))
+    assert resume_decided(handled, config, bot, poll=0.05)["refused"] == "ask finance"
+    assert ran == []
+
+
+def test_a_resume_that_claims_approval_runs_nothing_the_dashboard_did_not_approve(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    ran: list[dict] = []
+    graph, config = refund_graph(bot, ran), thread()
+    graph.invoke({"order": "D-1", "amount": 70}, config)
+    forged = {"decision": "approved", "parameters": {"order": "D-1", "amount": 70}}
+    with pytest.raises(NotApproved) as refusal:
+        graph.invoke(Command(resume=forged), config)
+    assert refusal.value.status == "pending"
+    assert ran == []
+    assert len(proposals_of(http, headers, agent.agent.id)) == 1
+
+
+def test_a_student_is_blocked_and_an_unreachable_dashboard_runs_nothing(people, now):
+    url, supervisor, http, headers = people
+    student = make_agent(now, level="STUDENT", supervisor_id=supervisor.id)
+    ran: list[dict] = []
+    graph = refund_graph(SupervisionClient(url, student.api_key), ran)
+    with pytest.raises(Blocked):
+        graph.invoke({"order": "E-1", "amount": 1}, thread())
+
+    autonomous = make_agent(now, level="AUTONOMOUS")
+    nowhere = SupervisionClient("http://127.0.0.1:9", autonomous.api_key, timeout=2)
+    with pytest.raises(httpx.TransportError):
+        refund_graph(nowhere, ran).invoke({"order": "E-2", "amount": 1}, thread())
+    assert ran == []
+
+
+class Steered:
+    """A supervised node that reports, then waits for the test before its next report."""
+
+    def __init__(self, client: SupervisionClient) -> None:
+        self.client = client
+        self.started = threading.Event()
+        self.go_on = threading.Event()
+        self.run = None
+        self.reached_the_end = False
+
+    def graph(self):
+        @supervised_node(self.client, "draft_reply", parameters={"ticket": 7})
+        def draft(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+            run.log("started")
+            self.run = run
+            self.started.set()
+            self.go_on.wait(WAIT_S)
+            run.progress("draft", 1, 2)
+            self.reached_the_end = True
+            return {"refunded": {"ticket": parameters["ticket"]}}
+
+        def read_feedback(state: Refund) -> dict[str, Any]:
+            return {"seen_by_next": [m.content for m in state.get("messages", [])]}
+
+        builder = StateGraph(Refund)
+        builder.add_node("draft", draft)
+        builder.add_node("read_feedback", read_feedback)
+        builder.add_edge(START, "draft")
+        builder.add_edge("draft", "read_feedback")
+        builder.add_edge("read_feedback", END)
+        return builder.compile(checkpointer=InMemorySaver())
+
+    def start(self, pool: ThreadPoolExecutor) -> Future:
+        finished = pool.submit(self.graph().invoke, {"order": "F-1", "amount": 1}, thread())
+        assert self.started.wait(WAIT_S)
+        return finished
+
+
+@pytest.fixture
+def steered(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    with ThreadPoolExecutor(1) as pool:
+        node = Steered(SupervisionClient(url, agent.api_key))
+        yield node, node.start(pool), http, headers
+        node.go_on.set()
+
+
+def test_a_pause_holds_the_nodes_report_until_resumed(steered):
+    node, finished, http, headers = steered
+    run_id = node.run.execution_id
+    asyncio.run(steer(http, headers, run_id, "pause"))
+    node.go_on.set()
+    until(lambda: node.run.paused, "the report refused while paused")
+    assert not finished.done() and not node.reached_the_end
+    assert node.client.execution(run_id)["current_step"] is None  # not stored while paused
+    asyncio.run(steer(http, headers, run_id, "resume"))
+    assert finished.result(WAIT_S)["refunded"] == {"ticket": 7}
+    shown = node.client.execution(run_id)
+    assert (shown["current_step"], shown["status"]) == ("draft", "completed")
+
+
+def test_terminate_stops_the_graph(steered):
+    node, finished, http, headers = steered
+    asyncio.run(steer(http, headers, node.run.execution_id, "terminate", "wrong customer"))
+    node.go_on.set()
+    with pytest.raises(Terminated) as stop:
+        finished.result(WAIT_S)
+    assert stop.value.reason == "wrong customer"
+    assert not node.reached_the_end
+    assert node.client.execution(node.run.execution_id)["status"] == "terminated"
+
+
+def test_a_correction_reaches_the_graph_as_a_message_from_the_supervisor(steered):
+    node, finished, http, headers = steered
+    text = "use the formal tone"
+    asyncio.run(steer(http, headers, node.run.execution_id, "correction", text))
+    node.go_on.set()
+    final = finished.result(WAIT_S)
+    (message,) = final["messages"]
+    assert (message.type, message.name, message.content) == ("human", "supervisor", text)
+    assert final["seen_by_next"] == [text]
+
+
+async def test_an_async_node_waits_without_blocking_and_runs_with_the_edit(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    ran: list[dict] = []
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+
+        @supervised_node(bot, "refund_order", parameters=asked)
+        async def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+            ran.append(parameters)
+            await run.log("refunding")
+            return {"refunded": parameters}
+
+        builder = StateGraph(Refund)
+        builder.add_node("refund", refund)
+        builder.add_edge(START, "refund")
+        graph = builder.compile(checkpointer=InMemorySaver())
+        finished = asyncio.create_task(
+            arun_until_decided(graph, {"order": "G-1", "amount": 300}, thread(), bot, poll=0.05)
+        )
+        while not await asyncio.to_thread(proposals_of, http, headers, agent.agent.id):
+            assert not finished.done(), finished
+            await asyncio.sleep(0.05)
+        (proposal,) = await asyncio.to_thread(proposals_of, http, headers, agent.agent.id)
+        edited = {"order": "G-1", "amount": 30}
+        await decide(http, headers, proposal["id"], "approve", {"parameters": edited})
+        assert (await asyncio.wait_for(finished, WAIT_S))["refunded"] == edited
+    assert ran == [edited]
+    assert len(await asyncio.to_thread(proposals_of, http, headers, agent.agent.id)) == 1
