@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,9 +85,17 @@ class AsyncSupervisionClient:
         return AsyncRun(client=self, execution_id=execution_id)
 
     async def wait_for_decision(
-        self, decision: Decision, *, timeout: float = 3600, poll: float = 2.0
+        self,
+        decision: Decision,
+        *,
+        timeout: float = 3600,
+        poll: float = 2.0,
+        on_wait: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
     ) -> AsyncRun:
-        """Wait until the action may run (approval, dispatch) and return its `AsyncRun`."""
+        """Wait until the action may run (approval, dispatch) and return its `AsyncRun`.
+
+        `on_wait` is awaited with each undecided status (the proposal or queue entry as the
+        API shows it), so a caller can tell its own user what it is waiting for."""
         if decision.execution_id:
             return self.run(decision.execution_id)
         path, kind = decision_path(decision)
@@ -96,6 +105,8 @@ class AsyncSupervisionClient:
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:
                 return self.run(execution_id)
+            if on_wait is not None:
+                await on_wait(status)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
             await asyncio.sleep(poll)

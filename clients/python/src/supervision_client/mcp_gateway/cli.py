@@ -1,0 +1,92 @@
+"""The gateway's command line: where the dashboard is, which agent the calls act as, how MCP
+clients reach the gateway (stdio or HTTP), and which upstream MCP server it governs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+import httpx
+
+from supervision_client._protocol import SupervisionError
+from supervision_client.mcp_gateway._server import Upstream, connected, serve_http, serve_stdio
+
+KEY_VARIABLE = "SUPERVISION_AGENT_KEY"
+URL_VARIABLE = "SUPERVISION_URL"
+ERR = {"file": sys.stderr}
+
+
+def parser() -> argparse.ArgumentParser:
+    cli = argparse.ArgumentParser(
+        prog="python -m supervision_client.mcp_gateway",
+        description="Govern every tool call of an MCP server through the supervision dashboard.",
+        epilog="Example: SUPERVISION_AGENT_KEY=sva_... python -m supervision_client.mcp_gateway "
+        "-- npx -y @modelcontextprotocol/server-filesystem /tmp",
+    )
+    cli.add_argument(
+        "--url",
+        default=os.environ.get(URL_VARIABLE, "http://localhost:3000"),
+        help=f"the dashboard (default: ${URL_VARIABLE} or http://localhost:3000)",
+    )
+    cli.add_argument(
+        "--agent-key",
+        default=os.environ.get(KEY_VARIABLE),
+        help=f"the agent's API key (better: ${KEY_VARIABLE}, which other users cannot list)",
+    )
+    cli.add_argument("--http", action="store_true", help="serve streamable HTTP, not stdio")
+    cli.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
+    cli.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
+    cli.add_argument("--upstream-url", help="the upstream MCP server's streamable HTTP URL")
+    cli.add_argument("--poll", type=float, default=2.0, help="seconds between decision checks")
+    cli.add_argument("-v", "--verbose", action="store_true", help="log each call on stderr")
+    cli.add_argument("upstream", nargs=argparse.REMAINDER, help="-- the upstream server's command")
+    return cli
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    command = args.upstream[1:] if args.upstream[:1] == ["--"] else args.upstream
+    logging.basicConfig(  # stderr only: in stdio mode stdout is the MCP channel
+        stream=sys.stderr,
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(asctime)s mcp-gateway %(levelname)s %(message)s",
+    )
+    if not args.agent_key:
+        print(f"mcp-gateway: no agent key: set ${KEY_VARIABLE} (or --agent-key)", file=sys.stderr)
+        return 2
+    if bool(command) == bool(args.upstream_url):
+        print(
+            "mcp-gateway: name one upstream: a command after --, or --upstream-url", file=sys.stderr
+        )
+        return 2
+    upstream = Upstream(command=command or None, url=args.upstream_url, env=upstream_environment())
+    try:
+        asyncio.run(serve(args, upstream))
+    except SupervisionError as refused:
+        print(f"mcp-gateway: the dashboard refused the agent key: {refused}", file=sys.stderr)
+        return 2
+    except httpx.HTTPError as unreachable:
+        print(
+            f"mcp-gateway: cannot reach the dashboard at {args.url}: {unreachable}", file=sys.stderr
+        )
+        return 2
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+async def serve(args: argparse.Namespace, upstream: Upstream) -> None:
+    async with connected(args.url, args.agent_key, upstream, poll=args.poll) as server:
+        if args.http:
+            await serve_http(server, args.host, args.port)
+        else:
+            await serve_stdio(server)
+
+
+def upstream_environment() -> dict[str, str]:
+    """The upstream server gets this process's environment, minus the agent's key: the tool
+    must not be able to act as the agent (or approve itself through the dashboard)."""
+    return {name: value for name, value in os.environ.items() if name != KEY_VARIABLE}
