@@ -37,7 +37,11 @@ from typing_extensions import TypedDict
 from tests.api import test_async_client
 from tests.api.test_async_client import decide, steer
 from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
+from tests.databases import on_postgres
 from tests.factories import make_agent
+
+# The adapter talks HTTP to the API; governance on PostgreSQL is covered by the API tests.
+pytestmark = pytest.mark.skipif(on_postgres(), reason="adapters are checked once, on SQLite")
 
 people = test_async_client.people  # the fixture: a supervisor online, their HTTP session
 WAIT_S = 30  # a safety net for a broken test, never a measured duration

@@ -31,7 +31,11 @@ from services.db import read_scope
 from supervision_app.api.app import build_api
 from tests.api.test_async_client import decide, people, steer  # noqa: F401  (fixture)
 from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
+from tests.databases import on_postgres
 from tests.factories import make_agent
+
+# The adapter talks HTTP to the API; governance on PostgreSQL is covered by the API tests.
+pytestmark = pytest.mark.skipif(on_postgres(), reason="adapters are checked once, on SQLite")
 
 ROOT = Path(__file__).resolve().parents[2]
 UPSTREAM = [sys.executable, str(ROOT / "tests" / "api" / "mcp_upstream.py")]

@@ -19,7 +19,11 @@ from supervision_client.openai_agents import AgentTerminated, supervise
 
 from tests.api.test_async_client import decide, people, steer  # noqa: F401  (people: fixture)
 from tests.api.test_stream_api import live_server, parse  # noqa: F401  (the fixture)
+from tests.databases import on_postgres
 from tests.factories import make_agent
+
+# The adapter talks HTTP to the API; governance on PostgreSQL is covered by the API tests.
+pytestmark = pytest.mark.skipif(on_postgres(), reason="adapters are checked once, on SQLite")
 
 NO_TRACES = RunConfig(tracing_disabled=True)
 

@@ -1,25 +1,62 @@
 """The agent client is a package of its own that needs nothing of the dashboard: an agent
-installs `clients/python` and gets httpx, nothing else."""
+installs `clients/python` and gets httpx, nothing else; each framework adapter needs only its
+own extra, and importing the client never loads a framework."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
 import sys
 import tomllib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "python"
+SOURCE = PACKAGE / "src" / "supervision_client"
+BASE = {"httpx", "supervision_client"}
+# What each adapter may import beyond the base: its extra's package and what that brings.
+ADAPTERS = {
+    "openai_agents.py": {"agents", "openai", "pydantic"},
+    "langgraph.py": {"langgraph", "langchain_core"},
+    "mcp_gateway": {"mcp", "mcp_types", "uvicorn"},
+}
 
 
-def test_the_client_imports_only_the_standard_library_httpx_and_itself():
-    imported = set()
-    for source in (PACKAGE / "src" / "supervision_client").glob("*.py"):
+def third_party_imports(*sources: Path) -> set[str]:
+    imported: set[str] = set()
+    for source in sources:
         for node in ast.walk(ast.parse(source.read_text())):
             if isinstance(node, ast.Import):
                 imported |= {alias.name.split(".")[0] for alias in node.names}
             elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
                 imported.add(node.module.split(".")[0])
-    outside = imported - set(sys.stdlib_module_names) - {"httpx", "supervision_client"}
-    assert outside == set(), outside
+    return imported - set(sys.stdlib_module_names)
+
+
+def test_the_client_imports_only_the_standard_library_httpx_and_itself():
+    base = [p for p in SOURCE.glob("*.py") if p.name not in ADAPTERS]
+    assert third_party_imports(*base) - BASE == set()
     project = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"]
     assert [dep.split(">")[0].split("=")[0] for dep in project["dependencies"]] == ["httpx"]
+
+
+def test_each_adapter_needs_only_its_extra():
+    extras = tomllib.loads((PACKAGE / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    assert set(extras) == {"openai-agents", "langgraph", "mcp"}
+    for name, allowed in ADAPTERS.items():
+        path = SOURCE / name
+        sources = list(path.glob("*.py")) if path.is_dir() else [path]
+        assert sources, name
+        assert third_party_imports(*sources) - BASE - allowed == set(), name
+
+
+def test_importing_the_client_loads_no_framework():
+    loaded = subprocess.run(
+        [sys.executable, "-c", "import sys, supervision_client; print(*sorted(sys.modules))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    frameworks = {"agents", "langgraph", "langchain_core", "mcp", "pydantic", "supervision_app"}
+    assert {name.split(".")[0] for name in loaded} & frameworks == set()

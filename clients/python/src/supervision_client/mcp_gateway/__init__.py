@@ -7,6 +7,15 @@ server, and every tool call asks the supervision dashboard first — no change t
 Needs the `mcp` extra: `pip install "supervision-client[mcp]"`.
 """
 
+try:
+    import mcp  # noqa: F401
+except ModuleNotFoundError as missing:  # say what to install, not a bare import error
+    raise ModuleNotFoundError(
+        'The MCP gateway needs the mcp extra: pip install "supervision-client[mcp]" '
+        '(from a checkout: pip install "./clients/python[mcp]")',
+        name=missing.name,
+    ) from missing
+
 from supervision_client.mcp_gateway._governance import REFUSED, UNAVAILABLE, Governance
 from supervision_client.mcp_gateway._server import Upstream, build_server, connected
 from supervision_client.mcp_gateway.cli import main
