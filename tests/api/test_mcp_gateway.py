@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
+import anyio
 import httpx
 import pytest
 import uvicorn
@@ -248,6 +249,21 @@ async def test_terminate_cancels_the_running_tool(dashboard, upstream, now):
         await upstream.until("hold", "cancelled")
     assert stopped.value.code == REFUSED and "wrong customer" in stopped.value.message
     assert run_of(agent.agent.id).status == "terminated"
+
+
+async def test_a_call_the_client_cancels_ends_its_run_and_the_tool(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(mcp.call_tool, "hold", {"label": "abandoned"})
+            await upstream.until("hold", "started")
+            calls.cancel_scope.cancel()  # the client gives up: it sends notifications/cancelled
+        await upstream.until("hold", "cancelled")
+        async with asyncio.timeout(30):
+            while run_of(agent.agent.id).status != "failed":
+                await asyncio.sleep(0.05)
+    assert run_of(agent.agent.id).error == "the MCP client cancelled the call"
 
 
 async def test_a_failing_tool_fails_its_run(dashboard, upstream, now):

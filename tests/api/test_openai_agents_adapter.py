@@ -255,7 +255,7 @@ async def test_pause_holds_the_result_and_a_correction_reaches_the_model(dashboa
     assert "apologise to the customer" in told
 
 
-async def test_terminate_stops_the_agent_run(dashboard, now):
+async def test_terminate_stops_the_running_tool_and_the_agent_run(dashboard, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
     model, tool = refund_script({"order": "A-5", "amount": 70}), RefundTool(asyncio.Event())
@@ -265,8 +265,8 @@ async def test_terminate_stops_the_agent_run(dashboard, now):
         )
         await asyncio.wait_for(tool.started.wait(), 20)
         [run] = await runs_of(http, headers, agent.agent.id)
+        # The tool is still running (its gate stays shut): the terminate cancels it.
         await steer(http, headers, run["id"], "terminate", "wrong customer")
-        tool.gate.set()
         with pytest.raises(Terminated) as stop:
             await asyncio.wait_for(running, 20)
     assert isinstance(stop.value, AgentTerminated) and stop.value.reason == "wrong customer"

@@ -12,12 +12,12 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "python"
 SOURCE = PACKAGE / "src" / "supervision_client"
-BASE = {"httpx", "supervision_client"}
+BASE = {"httpx", "anyio", "supervision_client"}  # anyio: what httpx itself runs on
 # What each adapter may import beyond the base: its extra's package and what that brings.
 ADAPTERS = {
     "openai_agents.py": {"agents", "openai", "pydantic"},
     "langgraph.py": {"langgraph", "langchain_core"},
-    "mcp_gateway": {"mcp", "mcp_types", "uvicorn"},
+    "mcp_gateway": {"mcp", "mcp_types", "uvicorn", "anyio"},
 }
 
 

@@ -15,7 +15,8 @@ While a tool runs it reports to its run page: what the model said when it asked,
 and approved arguments, its progress, its result (an output event, then `completed`) or its
 exception (`failed`; the model then gets the tool's usual error message). A supervisor's pause
 holds the tool before it starts and its result before the model sees it; a correction is
-appended to the tool's result, so the model reads it on its next turn; terminate raises
+appended to the tool's result, so the model reads it on its next turn; terminate cancels a
+running tool and raises
 `AgentTerminated` out of `Runner.run` (it subclasses `Terminated` and the SDK's own
 `AgentsException`, so the SDK lets it through instead of turning it into a tool error).
 
@@ -33,6 +34,7 @@ import logging
 from collections import OrderedDict
 from typing import Any, TypeVar
 
+import httpx
 from agents import Agent, AgentHooks, FunctionTool, ModelResponse, RunContextWrapper
 from agents.exceptions import AgentsException, ToolTimeoutError
 from agents.tool import (
@@ -45,7 +47,8 @@ from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
-from supervision_client._protocol import Blocked, NotApproved, Terminated
+from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
+from supervision_client._watch import watched
 
 logger = logging.getLogger(__name__)
 
@@ -234,11 +237,15 @@ class _SupervisedInvocation:
         await self._report_start(run, said, requested, approved)
         ctx.tool_arguments = json.dumps(approved)  # the tool (and later hooks) see what ran
         try:
-            output = await invoke_function_tool(
-                function_tool=self._body, context=ctx, arguments=ctx.tool_arguments
+            # Watched: a terminate while the tool runs cancels it, not just its report.
+            output = await watched(
+                run,
+                invoke_function_tool(
+                    function_tool=self._body, context=ctx, arguments=ctx.tool_arguments
+                ),
             )
-        except Terminated:
-            raise
+        except (Terminated, SupervisionError, httpx.HTTPError):
+            raise  # the supervisor stopped it, or nobody can: not the tool's own failure
         except Exception as error:
             await run.fail(f"{type(error).__name__}: {error}"[:MAX_LOG])
             message = await maybe_invoke_function_tool_failure_error_function(

@@ -7,19 +7,20 @@ not called (or is cancelled) and the MCP client gets an error saying why."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio
 import httpx
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
 from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
+from supervision_client._watch import watched
 
 logger = logging.getLogger("supervision_client.mcp_gateway")
 
@@ -63,14 +64,18 @@ class Governance:
         progress = _Progress(report_progress)
         run = await self._permission(name, arguments, progress)
         try:
-            approved = await run.parameters()
-            await run.log(f"MCP tool call: {name}", data={"arguments": approved})
-            await run.check_in()  # paused before it starts: wait; terminated: never call it
-        except Terminated as stop:
-            raise _stopped(stop, called=False) from None
-        except (SupervisionError, httpx.HTTPError) as error:
-            raise _unavailable(error) from None
-        return await self._run(run, name, approved, progress)
+            try:
+                approved = await run.parameters()
+                await run.log(f"MCP tool call: {name}", data={"arguments": approved})
+                await run.check_in()  # paused before it starts: wait; terminated: never call
+            except Terminated as stop:
+                raise _stopped(stop, called=False) from None
+            except _DASHBOARD_ERRORS as error:
+                raise _unavailable(error) from None
+            return await self._run(run, name, approved, progress)
+        except anyio.get_cancelled_exc_class():
+            await _end_cancelled(run)
+            raise
 
     async def _permission(
         self, name: str, arguments: dict[str, Any], progress: _Progress
@@ -109,34 +114,16 @@ class Governance:
     async def _run(
         self, run: AsyncRun, name: str, arguments: dict[str, Any], progress: _Progress
     ) -> types.CallToolResult:
-        """Call upstream while watching the run's controls; report what came back."""
-        call = asyncio.create_task(
-            self.upstream.call_tool(name, arguments, progress_callback=progress.forward)
-        )
-        watch = asyncio.create_task(_watch_controls(run))
-        done, _ = await asyncio.wait({call, watch}, return_when=asyncio.FIRST_COMPLETED)
-        if call not in done:  # the watcher ended first: terminated, or lost the dashboard
-            call.cancel()
-            with contextlib.suppress(BaseException):
-                await call
-            error = watch.exception()
-            if isinstance(error, Terminated):
-                raise _stopped(error, called=True)
-            raise _unavailable(error, called=True)
-        watch.cancel()
-        with contextlib.suppress(
-            asyncio.CancelledError, Terminated, SupervisionError, httpx.HTTPError
-        ):
-            await watch
-        return await self._report(run, name, call)
-
-    async def _report(
-        self, run: AsyncRun, name: str, call: asyncio.Task[types.CallToolResult]
-    ) -> types.CallToolResult:
-        """Report the result (held while paused); add any correction for the model to read."""
+        """Call upstream while watching the run's controls (a terminate cancels the call);
+        report what came back."""
+        call = self.upstream.call_tool(name, arguments, progress_callback=progress.forward)
         try:
             try:
-                result = call.result()
+                result = await watched(run, call)
+            except Terminated as stop:
+                raise _stopped(stop, called=True) from None
+            except _DASHBOARD_ERRORS as error:
+                raise _unavailable(error, called=True) from None
             except MCPError as upstream_error:
                 await run.fail(f"{name}: {upstream_error.message}")
                 raise
@@ -144,41 +131,31 @@ class Governance:
                 await run.fail(f"{name}: {type(crash).__name__}: {crash}")
                 raise MCPError(types.INTERNAL_ERROR, f"The upstream tool failed: {crash}") from None
             kind, data = _output_of(result)
-            await run.output(kind, data, title=f"{name} result")
+            await run.output(kind, data, title=f"{name} result")  # held while paused
             if result.is_error:
                 await run.fail(f"{name} returned an error")
             else:
                 await run.complete({"tool": name})
         except Terminated as stop:
             raise _stopped(stop, called=True) from None
-        except (SupervisionError, httpx.HTTPError) as error:
+        except _DASHBOARD_ERRORS as error:
             # The tool has run: withholding its result would undo nothing. Say it loudly.
             logger.warning("%s ran but its result could not be reported: %s", name, error)
         if run.corrections:
             notes = [
-                types.TextContent(type="text", text=f"Supervisor: {text}")
-                for text in run.corrections
+                types.TextContent(type="text", text=f"Supervisor: {t}") for t in run.corrections
             ]
             result = result.model_copy(update={"content": [*result.content, *notes]})
         return result
 
 
-async def _watch_controls(run: AsyncRun, retries: int = 5) -> None:
-    """Long-poll the run's controls until cancelled; raises `Terminated` on a stop. Pause and
-    corrections are recorded on the run (the report waits while paused). A passing network or
-    server hiccup is retried; a dashboard gone for good (or refusing us) ends the watch, and
-    with it the upstream call: a run nobody can stop does not go on."""
-    failures = 0
-    while True:
-        try:
-            await run.wait_for_control(20)
-            failures = 0
-        except (httpx.HTTPError, SupervisionError) as error:
-            transient = isinstance(error, httpx.HTTPError) or error.status >= 500
-            failures += 1
-            if not transient or failures > retries:
-                raise
-            await asyncio.sleep(min(2.0**failures, 10.0))
+async def _end_cancelled(run: AsyncRun) -> None:
+    """The MCP client gave up on the call (or the gateway is stopping): end its run as failed
+    rather than leave it "running" until it is found stale. Shielded and bounded: the
+    cancellation goes on right after."""
+    with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
+        with anyio.fail_after(5):
+            await run.fail("the MCP client cancelled the call")
 
 
 class _Progress:
