@@ -11,7 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
-from agents import Agent, AgentHooks, FunctionTool, Model, ModelResponse, RunConfig, Runner, Usage
+from agents import (
+    Agent,
+    AgentHooks,
+    FunctionTool,
+    Model,
+    ModelResponse,
+    RunConfig,
+    Runner,
+    Usage,
+    handoff,
+)
 from agents import function_tool as as_tool
 from agents.testing import assistant_message, function_call
 from supervision_client import AsyncSupervisionClient, Terminated
@@ -231,6 +241,29 @@ async def test_a_student_is_refused_the_tool_does_not_run_and_the_model_is_told(
     assert told.startswith("The action refund_order was not performed: refused")
     assert result.final_output == "Done."
     assert hooks.seen == ["llm_end", "tool_end", "llm_end"]  # the agent's own hooks still run
+
+
+@pytest.mark.parametrize("how", ["agent", "handoff object"])
+async def test_the_agent_handed_off_to_asks_too(dashboard, now, how):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="STUDENT", supervisor_id=supervisor.id)
+    tool = RefundTool()
+    model = ScriptedModel(
+        [function_call("transfer_to_refunds", {}, call_id="call-h")],
+        [function_call("refund_order", {"order": "H-1", "amount": 9}, call_id="call-r")],
+        [assistant_message("Done.")],
+    )
+    refunds = Agent(name="refunds", model=model, tools=[tool.build()])
+    target = refunds if how == "agent" else handoff(refunds)
+    triage = Agent(name="triage", model=model, handoffs=[target])
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        result = await Runner.run(
+            supervise(triage, bot, poll=0.05), "refund H-1", run_config=NO_TRACES
+        )
+    assert tool.calls == []  # the handed-off agent's tool asked, and a STUDENT is refused
+    told = model.tool_results()[-1]
+    assert told.startswith("The action refund_order was not performed: refused")
+    assert result.final_output == "Done."
 
 
 async def test_pause_holds_the_result_and_a_correction_reaches_the_model(dashboard, now):

@@ -29,13 +29,22 @@ Needs `pip install "supervision-client[openai-agents]"`; the base package does n
 from __future__ import annotations
 
 import copy
+import dataclasses
 import json
 import logging
 from collections import OrderedDict
 from typing import Any, TypeVar
 
 import httpx
-from agents import Agent, AgentHooks, FunctionTool, ModelResponse, RunContextWrapper
+
+try:
+    from agents import Agent, AgentHooks, FunctionTool, Handoff, ModelResponse, RunContextWrapper
+except ModuleNotFoundError as missing:  # say what to install, not a bare import error
+    raise ModuleNotFoundError(
+        "The OpenAI Agents SDK adapter needs the openai-agents extra: pip install "
+        '"supervision-client[openai-agents]" (from a checkout: "./clients/python[openai-agents]")',
+        name=missing.name,
+    ) from missing
 from agents.exceptions import AgentsException, ToolTimeoutError
 from agents.tool import (
     ToolOutputText,
@@ -93,23 +102,23 @@ class ModelTurns(AgentHooks[Any]):
             self._said.popitem(last=False)
         await self._chained.on_llm_end(context, agent, response)
 
-    async def on_llm_start(self, *args: Any) -> None:
-        await self._chained.on_llm_start(*args)
+    async def on_llm_start(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_llm_start(*args, **kwargs)
 
-    async def on_start(self, *args: Any) -> None:
-        await self._chained.on_start(*args)
+    async def on_start(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_start(*args, **kwargs)
 
-    async def on_end(self, *args: Any) -> None:
-        await self._chained.on_end(*args)
+    async def on_end(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_end(*args, **kwargs)
 
-    async def on_handoff(self, *args: Any) -> None:
-        await self._chained.on_handoff(*args)
+    async def on_handoff(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_handoff(*args, **kwargs)
 
-    async def on_tool_start(self, *args: Any) -> None:
-        await self._chained.on_tool_start(*args)
+    async def on_tool_start(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_tool_start(*args, **kwargs)
 
-    async def on_tool_end(self, *args: Any) -> None:
-        await self._chained.on_tool_end(*args)
+    async def on_tool_end(self, *args: Any, **kwargs: Any) -> None:
+        await self._chained.on_tool_end(*args, **kwargs)
 
 
 def supervise(
@@ -121,8 +130,11 @@ def supervise(
 ) -> Agent[TContext]:
     """A copy of `agent` (and of the agents it hands off to) whose function tools ask first.
 
-    Hosted tools (web search, …), MCP servers' tools and `Handoff` objects are left as they are:
-    only `FunctionTool`s (including agents used as tools) and plain `Agent` handoffs are wrapped.
+    Function tools and the agents handed off to (plain `Agent`s and `handoff(...)` objects) are
+    guarded. Hosted tools (web search, …) and MCP servers' tools are not: give MCP tools to the
+    agent through the MCP gateway instead. An agent used as a tool (`agent.as_tool()`) is asked
+    about as one call; the tools it calls inside are guarded only if that agent was `supervise`d
+    before `as_tool()`.
     """
     return _supervise(agent, client, decision_timeout, poll, {})
 
@@ -148,10 +160,28 @@ def _supervise(
     supervised.handoffs = [
         _supervise(target, client, decision_timeout, poll, done)
         if isinstance(target, Agent)
-        else target
+        else _supervised_handoff(target, client, decision_timeout, poll, done)
         for target in agent.handoffs
     ]
     return supervised
+
+
+def _supervised_handoff(
+    handoff: Handoff[Any, Any],
+    client: AsyncSupervisionClient,
+    decision_timeout: float,
+    poll: float,
+    done: dict[int, Agent[Any]],
+) -> Handoff[Any, Any]:
+    """A `Handoff` whose target agent is supervised too: the agent it returns (known only when
+    the handoff is invoked) gets the same guarded copy as a plain `Agent` handoff would."""
+    invoke = handoff.on_invoke_handoff
+
+    async def supervised_target(context: RunContextWrapper[Any], arguments: str) -> Agent[Any]:
+        target = await invoke(context, arguments)
+        return _supervise(target, client, decision_timeout, poll, done)
+
+    return dataclasses.replace(handoff, on_invoke_handoff=supervised_target)
 
 
 def supervised_tool(
