@@ -37,6 +37,13 @@ def explode(order: str) -> str:
     raise ToolError(f"no such order {order}")
 
 
+@tools.tool(name="n" * 125)  # MCP allows 128 characters; the dashboard's actions 120
+def long_name() -> str:
+    """A tool whose name the dashboard refuses."""
+    record("long_name")
+    return "ran"
+
+
 @tools.tool()
 async def hold(label: str) -> str:
     """Runs until the test creates $UPSTREAM_LOG.release (or the call is cancelled)."""

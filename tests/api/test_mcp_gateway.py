@@ -174,7 +174,11 @@ async def test_an_intern_waits_with_progress_and_the_tool_gets_the_edited_argume
         )
         result = await asyncio.wait_for(call, 30)
     assert "waiting for a supervisor" in heard[0] and f"proposal {proposal['id']}" in heard[0]
-    assert result.content[0].text == "refunded 90 on A-2"
+    texts = [block.text for block in result.content]
+    assert texts == [
+        "refunded 90 on A-2",
+        '[The supervisor changed the arguments; the tool ran with {"order": "A-2", "amount": 90}]',
+    ]
     assert upstream.calls("refund") == [
         {"tool": "refund", "order": "A-2", "amount": 90, "at": upstream.calls()[0]["at"]}
     ]
@@ -197,6 +201,23 @@ async def test_a_rejected_or_blocked_call_never_reaches_the_tool(dashboard, upst
             await mcp.call_tool("refund", {"order": "A-4", "amount": 1})
     assert blocked.value.code == REFUSED and "STUDENT" in blocked.value.message
     assert upstream.calls() == []
+
+
+async def test_unknown_tools_and_names_the_dashboard_refuses_are_refused(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        with pytest.raises(MCPError) as unknown:
+            await mcp.call_tool("drop_database", {})
+        with pytest.raises(MCPError) as refused:
+            await mcp.call_tool("n" * 125, {})
+    assert unknown.value.message == "Unknown tool: drop_database"
+    assert refused.value.code == REFUSED and "refused the call" in refused.value.message
+    assert upstream.calls() == []
+    with read_scope() as session:  # nobody was asked about a tool that does not exist
+        assert (
+            session.exec(select(Execution).where(Execution.agent_id == agent.agent.id)).all() == []
+        )
 
 
 async def test_pause_holds_the_result_and_a_correction_reaches_the_model(dashboard, upstream, now):
@@ -247,7 +268,11 @@ async def test_terminate_cancels_the_running_tool(dashboard, upstream, now):
         with pytest.raises(MCPError) as stopped:
             await asyncio.wait_for(call, 30)
         await upstream.until("hold", "cancelled")
+        with pytest.raises(MCPError) as afterwards:  # the agent is stopped, not just that call
+            await mcp.call_tool("refund", {"order": "T-2", "amount": 1})
     assert stopped.value.code == REFUSED and "wrong customer" in stopped.value.message
+    assert afterwards.value.code == REFUSED and "restart" in afterwards.value.message
+    assert upstream.calls("refund") == []
     assert run_of(agent.agent.id).status == "terminated"
 
 
@@ -309,7 +334,7 @@ async def test_when_the_dashboard_goes_away_nothing_runs(database, upstream, now
     assert upstream.calls() == []
 
 
-def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstream):  # noqa: F811
+def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstream, now):  # noqa: F811
     started = subprocess.run(
         [sys.executable, *gateway_command(live_server), "--", *UPSTREAM],
         env={**gateway_env("sva_not-a-real-key", upstream)},
@@ -333,6 +358,23 @@ def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstrea
     )
     assert unreachable.returncode == 2, unreachable.stderr
     assert "cannot reach the dashboard at http://127.0.0.1:9" in unreachable.stderr
+
+    agent = make_agent(now)
+    for url, command, said in [
+        (f"{live_server}/api", UPSTREAM, "no dashboard API at"),
+        (live_server, ["/nonexistent/mcp-server"], "did not start"),
+    ]:
+        started = subprocess.run(
+            [sys.executable, *gateway_command(url), "--", *command],
+            env=gateway_env(agent.api_key, upstream),
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            stdin=subprocess.DEVNULL,
+        )
+        assert started.returncode == 2 and said in started.stderr, started.stderr
+        assert len(started.stderr.splitlines()) == 1  # one line that says it, no traceback
 
 
 def free_port() -> int:

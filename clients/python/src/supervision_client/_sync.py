@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -77,10 +78,16 @@ class SupervisionClient:
         return Run(client=self, execution_id=execution_id)
 
     def wait_for_decision(
-        self, decision: Decision, *, timeout: float = 3600, poll: float = 2.0
+        self,
+        decision: Decision,
+        *,
+        timeout: float = 3600,
+        poll: float = 2.0,
+        on_wait: Callable[[dict[str, Any]], None] | None = None,
     ) -> Run:
         """Wait until the action may run (approval, dispatch) and return its `Run`; the run's
-        `parameters()` are the approved ones (a supervisor may have edited them)."""
+        `parameters()` are the approved ones (a supervisor may have edited them). `on_wait` is
+        called with each undecided status, to tell a user what the agent waits for."""
         if decision.execution_id:
             return self.run(decision.execution_id)
         path, kind = decision_path(decision)
@@ -90,6 +97,8 @@ class SupervisionClient:
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:
                 return self.run(execution_id)
+            if on_wait is not None:
+                on_wait(status)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
             time.sleep(poll)

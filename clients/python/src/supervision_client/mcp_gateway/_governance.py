@@ -8,6 +8,7 @@ not called (or is cancelled) and the MCP client gets an error saying why."""
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -35,8 +36,10 @@ _DASHBOARD_ERRORS = (SupervisionError, httpx.HTTPError)
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
-class Upstream(Protocol):
+class ToolServer(Protocol):
     """What the gateway needs of the real MCP server: `mcp.Client` has it."""
+
+    async def list_tools(self, *, cursor: str | None = None) -> types.ListToolsResult: ...
 
     async def call_tool(
         self,
@@ -52,15 +55,21 @@ class Governance:
     """Routes tool calls through the dashboard as one agent (the gateway's key)."""
 
     supervision: AsyncSupervisionClient
-    upstream: Upstream
+    upstream: ToolServer
     poll: float = 2.0
     decision_timeout: float = 24 * 3600
     reason: str = "tool call through the MCP gateway"
+    # Set by a supervisor's terminate: the agent is stopped, not just that one call.
+    stopped: str | None = None
+    _known_tools: frozenset[str] = frozenset()
 
     async def call(
         self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
     ) -> types.CallToolResult:
         """The upstream result of `name`, or an `MCPError` when governance stops it."""
+        if self.stopped is not None:
+            raise MCPError(REFUSED, self.stopped)
+        await self._check_exists(name)
         progress = _Progress(report_progress)
         run = await self._permission(name, arguments, progress)
         try:
@@ -69,13 +78,45 @@ class Governance:
                 await run.log(f"MCP tool call: {name}", data={"arguments": approved})
                 await run.check_in()  # paused before it starts: wait; terminated: never call
             except Terminated as stop:
-                raise _stopped(stop, called=False) from None
+                raise self._stop(stop, called=False) from None
             except _DASHBOARD_ERRORS as error:
                 raise _unavailable(error) from None
-            return await self._run(run, name, approved, progress)
+            result = await self._run(run, name, approved, progress)
         except anyio.get_cancelled_exc_class():
             await _end_cancelled(run)
             raise
+        if approved != arguments:  # the model must not believe it ran with its own arguments
+            note = (
+                f"[The supervisor changed the arguments; the tool ran with {json.dumps(approved)}]"
+            )
+            result = _with_text(result, note)
+        return result
+
+    async def _check_exists(self, name: str) -> None:
+        """Nobody is asked to approve a tool the upstream does not have."""
+        if name in self._known_tools:
+            return
+        names: set[str] = set()
+        cursor: str | None = None
+        while True:
+            page = await self.upstream.list_tools(cursor=cursor)
+            names |= {tool.name for tool in page.tools}
+            cursor = page.next_cursor
+            if not cursor:
+                break
+        self._known_tools = frozenset(names)
+        if name not in names:
+            raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
+
+    def _stop(self, stop: Terminated, *, called: bool) -> MCPError:
+        """The supervisor stopped this agent: this call ends, and so does every later one."""
+        why = f": {stop.reason}" if stop.reason else ""
+        what = "the tool call was cancelled" if called else "the tool was not called"
+        self.stopped = (
+            f"The supervisor stopped this agent{why}. Nothing more runs through this gateway; "
+            "restart it to go on"
+        )
+        return MCPError(REFUSED, f"Stopped by the supervisor{why}; {what}")
 
     async def _permission(
         self, name: str, arguments: dict[str, Any], progress: _Progress
@@ -108,7 +149,11 @@ class Governance:
             raise MCPError(
                 UNAVAILABLE, f"No decision within {self.decision_timeout:.0f} s; nothing was run"
             ) from None
-        except (SupervisionError, httpx.HTTPError) as error:
+        except SupervisionError as error:
+            if 400 <= error.status < 500:  # a refusal (bad name, too large…), not an outage
+                raise MCPError(REFUSED, f"The dashboard refused the call: {error}") from None
+            raise _unavailable(error) from None
+        except httpx.HTTPError as error:
             raise _unavailable(error) from None
 
     async def _run(
@@ -121,7 +166,7 @@ class Governance:
             try:
                 result = await watched(run, call)
             except Terminated as stop:
-                raise _stopped(stop, called=True) from None
+                raise self._stop(stop, called=True) from None
             except _DASHBOARD_ERRORS as error:
                 raise _unavailable(error, called=True) from None
             except MCPError as upstream_error:
@@ -137,15 +182,12 @@ class Governance:
             else:
                 await run.complete({"tool": name})
         except Terminated as stop:
-            raise _stopped(stop, called=True) from None
+            raise self._stop(stop, called=True) from None
         except _DASHBOARD_ERRORS as error:
             # The tool has run: withholding its result would undo nothing. Say it loudly.
             logger.warning("%s ran but its result could not be reported: %s", name, error)
-        if run.corrections:
-            notes = [
-                types.TextContent(type="text", text=f"Supervisor: {t}") for t in run.corrections
-            ]
-            result = result.model_copy(update={"content": [*result.content, *notes]})
+        for text in run.corrections:
+            result = _with_text(result, f"Supervisor: {text}")
         return result
 
 
@@ -186,17 +228,15 @@ def _output_of(result: types.CallToolResult) -> tuple[str, Any]:
     return "json", [block.model_dump(mode="json", exclude_none=True) for block in result.content]
 
 
-def _stopped(stop: Terminated, *, called: bool) -> MCPError:
-    """The MCP error for a run the supervisor stopped (or that ended without us)."""
-    what = "the tool call was cancelled" if called else "the tool was not called"
-    why = f": {stop.reason}" if stop.reason else ""
-    return MCPError(REFUSED, f"Stopped by the supervisor{why}; {what}")
+def _with_text(result: types.CallToolResult, text: str) -> types.CallToolResult:
+    """The result with one more text block, which the model reads with it."""
+    block = types.TextContent(type="text", text=text)
+    return result.model_copy(update={"content": [*result.content, block]})
 
 
 def _unavailable(error: BaseException | None, *, called: bool = False) -> MCPError:
     """The MCP error for a call the dashboard could not govern: not run, or cancelled."""
     logger.warning("supervision dashboard unavailable: %s", error)
     what = "the tool call was cancelled" if called else "the tool was not called"
-    return MCPError(
-        UNAVAILABLE, f"The supervision dashboard could not be reached ({error}); {what}"
-    )
+    detail = f"{type(error).__name__}: {error}" if error is not None else "no answer"
+    return MCPError(UNAVAILABLE, f"The dashboard could not be reached ({detail}); {what}")

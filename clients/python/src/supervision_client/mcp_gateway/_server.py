@@ -64,12 +64,30 @@ async def connected(
     """The gateway's server, connected to the dashboard and to the upstream MCP server."""
     async with AsyncSupervisionClient(dashboard_url, agent_key) as supervision:
         agent = (await supervision.me())["agent"]  # a wrong key or URL stops us here, clearly
-        async with Client(upstream.target(), cache=None) as upstream_client:
+        async with contextlib.AsyncExitStack() as stack:
+            try:
+                client = Client(upstream.target(), cache=None)
+                upstream_client = await stack.enter_async_context(client)
+            except Exception as failure:
+                raise UpstreamDidNotStart(upstream, failure) from failure
             yield _governed(supervision, upstream_client, agent, poll)
 
 
+class UpstreamDidNotStart(Exception):
+    """The upstream MCP server could not be started or did not answer the handshake."""
+
+    def __init__(self, upstream: Upstream, failure: BaseException) -> None:
+        while getattr(failure, "exceptions", None):  # an exception group's wrapping says nothing
+            failure = failure.exceptions[0]  # type: ignore[attr-defined]
+        what = upstream.url or " ".join(upstream.command or [])
+        super().__init__(f"the upstream MCP server ({what}) did not start: {failure}")
+
+
 def _governed(
-    supervision: AsyncSupervisionClient, upstream_client: Client, agent: dict, poll: float
+    supervision: AsyncSupervisionClient,
+    upstream_client: Client,
+    agent: dict[str, Any],
+    poll: float,
 ) -> Server:
     logger.info(
         "supervising %s's tools as agent %s (%s)",

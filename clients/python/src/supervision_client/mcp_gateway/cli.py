@@ -12,11 +12,16 @@ import sys
 import httpx
 
 from supervision_client._protocol import SupervisionError
-from supervision_client.mcp_gateway._server import Upstream, connected, serve_http, serve_stdio
+from supervision_client.mcp_gateway._server import (
+    Upstream,
+    UpstreamDidNotStart,
+    connected,
+    serve_http,
+    serve_stdio,
+)
 
 KEY_VARIABLE = "SUPERVISION_AGENT_KEY"
 URL_VARIABLE = "SUPERVISION_URL"
-ERR = {"file": sys.stderr}
 
 
 def parser() -> argparse.ArgumentParser:
@@ -66,7 +71,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         asyncio.run(serve(args, upstream))
     except SupervisionError as refused:
-        print(f"mcp-gateway: the dashboard refused the agent key: {refused}", file=sys.stderr)
+        print(f"mcp-gateway: {refusal_message(refused, args.url)}", file=sys.stderr)
+        return 2
+    except UpstreamDidNotStart as failure:
+        print(f"mcp-gateway: {failure}", file=sys.stderr)
         return 2
     except httpx.HTTPError as unreachable:
         print(
@@ -86,7 +94,16 @@ async def serve(args: argparse.Namespace, upstream: Upstream) -> None:
             await serve_stdio(server)
 
 
+def refusal_message(refused: SupervisionError, url: str) -> str:
+    """Why the dashboard said no at start, in a line (not a whole HTML page)."""
+    if refused.status == 404:
+        return f"no dashboard API at {url} (404): give the dashboard's address, without /api"
+    return f"the dashboard refused the agent key ({refused.status}: {refused.detail[:200]})"
+
+
 def upstream_environment() -> dict[str, str]:
-    """The upstream server gets this process's environment, minus the agent's key: the tool
-    must not be able to act as the agent (or approve itself through the dashboard)."""
+    """The upstream server gets this process's environment, minus the agent's key, so the tool
+    does not receive the agent's credentials by default. (A server running as the same OS user
+    can still read its parent's environment: run untrusted servers as another user or in a
+    sandbox.)"""
     return {name: value for name, value in os.environ.items() if name != KEY_VARIABLE}
