@@ -1,11 +1,14 @@
 """The LangGraph adapter (`supervision_client.langgraph`) with the real langgraph package, an
 in-memory checkpointer and scripted nodes, against the API over real HTTP: a proposal is an
 interrupt, the decision resumes the graph (approve, edit, reject), the node's re-execution
-makes no second proposal, and pause / terminate / correction reach the running node."""
+makes no second proposal, a retried node does not run an approval's work twice, each ask in a
+loop gets its own decision, and pause / terminate / correction reach the running node."""
 
 from __future__ import annotations
 
 import asyncio
+import subprocess
+import sys
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -17,7 +20,7 @@ from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import Command
+from langgraph.types import Command, RetryPolicy
 from supervision_client import (
     AsyncSupervisionClient,
     Blocked,
@@ -26,7 +29,9 @@ from supervision_client import (
     Terminated,
 )
 from supervision_client.langgraph import (
+    AlreadyRan,
     arun_until_decided,
+    ask_supervisor,
     pending_decisions,
     resume_decided,
     run_until_decided,
@@ -313,3 +318,174 @@ async def test_an_async_node_waits_without_blocking_and_runs_with_the_edit(peopl
         assert (await asyncio.wait_for(finished, WAIT_S))["refunded"] == edited
     assert ran == [edited]
     assert len(await asyncio.to_thread(proposals_of, http, headers, agent.agent.id)) == 1
+
+
+def flaky_refund_graph(client, side_effects: list[dict], *, retries: int = 3, **options: Any):
+    """A supervised node whose work happens (the money moves), then fails the first time;
+    LangGraph retries it (`retries` attempts in all, 1: no RetryPolicy)."""
+
+    @supervised_node(client, "refund_order", parameters=asked, **options)
+    def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+        side_effects.append(parameters)
+        if len(side_effects) == 1:
+            raise ConnectionError("flaky receipt printer")
+        return {"refunded": parameters}
+
+    builder = StateGraph(Refund)
+    policy = RetryPolicy(max_attempts=retries, initial_interval=0.01, jitter=False)
+    builder.add_node("refund", refund, retry_policy=policy if retries > 1 else None)
+    builder.add_edge(START, "refund")
+    builder.add_edge("refund", END)
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def test_a_retried_node_does_not_run_the_approved_work_again(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph = flaky_refund_graph(
+        bot, side_effects, on_rejection=lambda state, refusal: {"refused": refusal.reason}
+    )
+    with pytest.raises(AlreadyRan) as refusal:  # not a rejection: on_rejection is not used
+        graph.invoke({"order": "H-1", "amount": 10}, thread())
+    assert side_effects == [{"order": "H-1", "amount": 10}]
+    assert refusal.value.status == "failed"
+    assert "ConnectionError: flaky receipt printer" in refusal.value.reason
+    assert bot.execution(refusal.value.execution_id)["status"] == "failed"
+
+
+def test_an_approved_proposal_runs_once_when_the_node_is_retried(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph = flaky_refund_graph(bot, side_effects)
+    with ThreadPoolExecutor(1) as pool:
+        finished = pool.submit(
+            run_until_decided, graph, {"order": "I-1", "amount": 10}, thread(), bot, poll=0.05
+        )
+        until(lambda: proposals_of(http, headers, agent.agent.id), "a proposal")
+        (proposal,) = proposals_of(http, headers, agent.agent.id)
+        asyncio.run(decide(http, headers, proposal["id"], "approve", {}))
+        with pytest.raises(AlreadyRan) as refusal:
+            finished.result(WAIT_S)
+    assert side_effects == [{"order": "I-1", "amount": 10}]
+    assert refusal.value.status == "failed"
+    assert len(proposals_of(http, headers, agent.agent.id)) == 1
+
+
+def test_invoking_again_after_an_error_does_not_run_the_approved_work_again(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    side_effects: list[dict] = []
+    graph, config = (
+        flaky_refund_graph(SupervisionClient(url, agent.api_key), side_effects, retries=1),
+        thread(),
+    )
+    with pytest.raises(ConnectionError):
+        graph.invoke({"order": "J-1", "amount": 10}, config)
+    with pytest.raises(AlreadyRan):
+        graph.invoke(None, config)  # LangGraph runs the failed task again
+    assert side_effects == [{"order": "J-1", "amount": 10}]
+
+
+def test_a_retry_asks_again_when_told_to(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph = flaky_refund_graph(bot, side_effects, ask_again_after_failure=True)
+    edited = {"order": "K-1", "amount": 5}
+    with ThreadPoolExecutor(1) as pool:
+        finished = pool.submit(
+            run_until_decided, graph, {"order": "K-1", "amount": 10}, thread(), bot, poll=0.05
+        )
+        until(lambda: proposals_of(http, headers, agent.agent.id), "a proposal")
+        first = proposals_of(http, headers, agent.agent.id)[0]
+        asyncio.run(decide(http, headers, first["id"], "approve", {}))
+        until(lambda: len(proposals_of(http, headers, agent.agent.id)) == 2, "a new proposal")
+        second = proposals_of(http, headers, agent.agent.id)[0]
+        assert second["parameters"] == {"order": "K-1", "amount": 10}
+        asyncio.run(decide(http, headers, second["id"], "approve", {"parameters": edited}))
+        assert finished.result(WAIT_S)["refunded"] == edited
+    assert side_effects == [{"order": "K-1", "amount": 10}, edited]
+    oldest_first = reversed(proposals_of(http, headers, agent.agent.id))
+    runs = [bot.execution(p["execution_id"]) for p in oldest_first]
+    assert [r["status"] for r in runs] == ["failed", "completed"]
+
+
+def test_each_ask_in_a_loop_gets_its_own_decision(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    refunded: list[dict] = []
+
+    def refund_all(state: Refund) -> dict[str, Any]:
+        done = []
+        for order in ["L-1", "L-2"]:
+            try:
+                run = ask_supervisor(bot, "refund_order", {"order": order, "amount": 1})
+            except AlreadyRan as already:  # done before the interrupt of a later ask
+                assert already.status == "completed"
+                done.append(already.execution_id)
+                continue
+            refunded.append(run.parameters())
+            run.complete()
+            done.append(run.execution_id)
+        return {"refunded": {"runs": done}}
+
+    builder = StateGraph(Refund)
+    builder.add_node("refund_all", refund_all)
+    builder.add_edge(START, "refund_all")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    with ThreadPoolExecutor(1) as pool:
+        finished = pool.submit(run_until_decided, graph, {}, thread(), bot, poll=0.05)
+        until(lambda: proposals_of(http, headers, agent.agent.id), "a proposal")
+        (first,) = proposals_of(http, headers, agent.agent.id)
+        asyncio.run(decide(http, headers, first["id"], "approve", {}))
+        until(lambda: len(proposals_of(http, headers, agent.agent.id)) == 2, "a second proposal")
+        second = proposals_of(http, headers, agent.agent.id)[0]
+        assert second["parameters"] == {"order": "L-2", "amount": 1}
+        edited = {"order": "L-2", "amount": 2}
+        asyncio.run(decide(http, headers, second["id"], "approve", {"parameters": edited}))
+        final = finished.result(WAIT_S)
+    assert refunded == [{"order": "L-1", "amount": 1}, edited]
+    oldest_first = reversed(proposals_of(http, headers, agent.agent.id))
+    assert final["refunded"]["runs"] == [p["execution_id"] for p in oldest_first]
+
+
+def test_without_langgraph_the_import_says_which_extra_to_install():
+    hide_langgraph = (
+        "import sys; sys.modules['langgraph'] = None; import supervision_client.langgraph"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", hide_langgraph], capture_output=True, text=True, timeout=WAIT_S
+    )
+    assert result.returncode == 1
+    assert 'pip install "supervision-client[langgraph]"' in result.stderr
+
+
+async def test_a_retried_async_node_does_not_run_the_approved_work_again(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    side_effects: list[dict] = []
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+
+        @supervised_node(bot, "refund_order", parameters=asked)
+        async def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+            side_effects.append(parameters)
+            if len(side_effects) == 1:
+                raise ConnectionError("flaky receipt printer")
+            return {"refunded": parameters}
+
+        builder = StateGraph(Refund)
+        builder.add_node(
+            "refund", refund, retry_policy=RetryPolicy(initial_interval=0.01, jitter=False)
+        )
+        builder.add_edge(START, "refund")
+        graph = builder.compile(checkpointer=InMemorySaver())
+        with pytest.raises(AlreadyRan) as refusal:
+            await graph.ainvoke({"order": "M-1", "amount": 10}, thread())
+        assert (await bot.execution(refusal.value.execution_id))["status"] == "failed"
+    assert side_effects == [{"order": "M-1", "amount": 10}]

@@ -33,6 +33,16 @@ What each answer does inside the node:
 - rejected, expired or cancelled: `NotApproved` (with `status` and `reason`) is raised in the
   node and leaves `invoke` — unless the node was given `on_rejection`, whose update is used.
 - STUDENT agents: `Blocked` leaves `invoke`; the guarded work never starts.
+- a retried node (a `RetryPolicy`, or `invoke(None, config)` after an error) is the same task,
+  so it gets the same approval back; once that approval's run has ended (failed, completed,
+  terminated, lost) the work is not run again: `AlreadyRan` (a `NotApproved`, status = the
+  run's) leaves `invoke`. `ask_again_after_failure=True` makes a retry after a failed (or lost)
+  run ask again instead: a new proposal for an INTERN, a new run either way.
+
+Several asks in one node (a loop over orders) are told apart by their order: the n-th ask for an
+action gets the n-th decision, on every execution of the node, as LangGraph matches the n-th
+`interrupt()` with the n-th resume value. Ask in the same order each time, or name each ask
+with `key=`.
 
 While it runs, a supervisor's pause holds the node's next report, `Terminated` from a
 terminate leaves `invoke`, and each correction is added to the node's update as a
@@ -43,25 +53,46 @@ so later nodes — an LLM, typically — read it. Any error talking to the dashb
 
 from __future__ import annotations
 
+try:
+    import langgraph  # noqa: F401
+except ModuleNotFoundError as missing:  # say what to install, not a bare import error
+    raise ModuleNotFoundError(
+        "The LangGraph adapter needs the langgraph extra: "
+        'pip install "supervision-client[langgraph]" '
+        '(from a checkout: pip install "./clients/python[langgraph]")',
+        name=missing.name,
+    ) from missing
+
 import contextlib
+import contextvars
 import dataclasses
 import functools
 import hashlib
 import inspect
+import json
+from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 import httpx
 from langchain_core.messages import HumanMessage
+from langgraph._internal._constants import CONFIG_KEY_SCRATCHPAD
 from langgraph.config import get_config
 from langgraph.errors import GraphBubbleUp
 from langgraph.types import Command, Interrupt, interrupt
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
-from supervision_client._protocol import Decision, NotApproved, SupervisionError, Terminated
+from supervision_client._protocol import (
+    FINAL_STATUSES,
+    Decision,
+    NotApproved,
+    SupervisionError,
+    Terminated,
+)
 from supervision_client._sync import Run, SupervisionClient
 
 __all__ = [
+    "AlreadyRan",
     "aask_supervisor",
     "aresume_decided",
     "arun_until_decided",
@@ -77,31 +108,104 @@ State = TypeVar("State")
 INTERRUPT_MARK = "supervision"
 SUPERVISOR_NAME = "supervisor"
 WAITING = ("proposed", "queued")
+ASK_AGAIN_AFTER = ("failed", "lost")  # with ask_again_after_failure; never after a terminate
 
 
-def decision_key(action: str, key: str | None = None) -> str:
+class AlreadyRan(NotApproved):
+    """The approval an ask replays was used already: its run has ended (`status` failed,
+    completed, terminated or lost; `execution_id` says which run).
+
+    A retried node (LangGraph's `RetryPolicy`, or `invoke(None, config)` after an error) is
+    the same task, so its ask has the same key and the dashboard replays the same approval.
+    Running the work again under it would do the approved action twice with one approval and
+    report nothing, so the ask raises this instead (`on_rejection` is not given it).
+    """
+
+    def __init__(self, action: str, run: Mapping[str, Any]) -> None:
+        self.execution_id = int(run["id"])
+        status = str(run["status"])
+        error = f" ({run['error']})" if run.get("error") else ""
+        instead = (
+            " (ask_again_after_failure=True asks for a new approval instead)"
+            if status in ASK_AGAIN_AFTER
+            else ""
+        )
+        super().__init__(
+            f"run {self.execution_id}",
+            status,
+            f"{action} already ran under this approval{error}; it is not run again{instead}",
+        )
+
+
+def decision_key(action: str, key: str | None = None, *, index: int = 0) -> str:
     """The idempotency key of an ask from the current LangGraph task.
 
     Built from the thread and the task's checkpoint namespace (which holds the task id, itself
     derived from the checkpoint and step), so the re-execution that follows a resume asks with
-    the same key and the dashboard replays its first decision. Parameters are left out on
-    purpose: a node that recomputes them (an LLM call before the ask) still gets its proposal,
-    and runs with what the supervisor approved. `key` tells two asks for the same action in
-    one node apart.
+    the same key and the dashboard replays its first decision. `index` is the number of asks
+    for the same `action` and `key` made before it in the same execution of the node, so a
+    second ask (in a loop, say) is a new ask, not the first one's approval replayed. Parameters
+    are left out on purpose: a node that recomputes them (an LLM call before the ask) still gets
+    its proposal, and runs with what the supervisor approved.
     """
     try:
         configurable = get_config().get("configurable", {})
     except RuntimeError as outside:
         raise RuntimeError("ask the supervisor from inside a LangGraph node") from outside
-    where = "\n".join(
-        [
-            str(configurable.get("thread_id", "")),
-            str(configurable.get("checkpoint_ns", "")),
-            action,
-            key or "",
-        ]
-    )
-    return "langgraph-" + hashlib.sha256(where.encode()).hexdigest()
+    where = [
+        str(configurable.get("thread_id", "")),
+        str(configurable.get("checkpoint_ns", "")),
+        action,
+        key or "",
+        index,
+    ]
+    return _hashed(where)
+
+
+def _hashed(parts: list[Any]) -> str:
+    return "langgraph-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+@dataclasses.dataclass
+class _TaskAsks:
+    """How many asks, by (action, key), one execution of one task has made so far."""
+
+    scratchpad: object
+    made: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+
+
+# LangGraph gives each execution of a task (each retry too) a scratchpad of its own and runs
+# each node in a copy of the context, so the count restarts with every execution, as
+# `interrupt()`'s does; the identity check keeps two tasks apart where a context is shared.
+# LangGraph's own interrupt counter is not used: taking numbers from it shifts the interrupts.
+_task_asks: contextvars.ContextVar[_TaskAsks | None] = contextvars.ContextVar(
+    "supervision_task_asks", default=None
+)
+
+
+def _next_key(action: str, key: str | None) -> str:
+    """The key of this ask: the n-th ask for `action` (and `key`) in this execution of the
+    node gets index n, and a re-execution that asks in the same order gets the same keys."""
+    try:
+        scratchpad = get_config()["configurable"][CONFIG_KEY_SCRATCHPAD]
+    except (RuntimeError, KeyError) as outside:
+        raise RuntimeError("ask the supervisor from inside a LangGraph node") from outside
+    asks = _task_asks.get()
+    if asks is None or asks.scratchpad is not scratchpad:
+        asks = _TaskAsks(scratchpad)
+        _task_asks.set(asks)
+    index = asks.made[(action, key or "")]
+    asks.made[(action, key or "")] += 1
+    return decision_key(action, key, index=index)
+
+
+def _key_after(ended: Mapping[str, Any], action: str, idempotency_key: str, ask_again: bool) -> str:
+    """The key of a new ask after a run that ended, or `AlreadyRan` when not to ask again.
+    Derived from the ended run, so the re-execution after this new ask's interrupt finds the
+    same chain of asks and replays the new decision."""
+    if not (ask_again and ended["status"] in ASK_AGAIN_AFTER):
+        raise AlreadyRan(action, ended)
+    return _hashed([idempotency_key, "asked again after run", int(ended["id"])])
 
 
 def _proposal_interrupt(decision: Decision, action: str, parameters: Mapping[str, Any]) -> dict:
@@ -157,19 +261,43 @@ def ask_supervisor(
     reason: str = "",
     priority: int = 0,
     key: str | None = None,
+    ask_again_after_failure: bool = False,
 ) -> Run:
     """Ask before acting, from inside a node; the `Run` to report to once it may run.
 
     Interrupts the graph while a proposal or queued entry waits (see the module docstring).
     Raises `Blocked` (STUDENT), `NotApproved` (rejected, expired, cancelled) or the HTTP error
     that kept the dashboard from answering: in each case the guarded work must not run.
+    Each ask in one execution of the node is its own (the n-th gets the n-th decision), so ask
+    in the same order every time, as with `interrupt()`; `key` names an ask instead.
+    A retried node gets `AlreadyRan` when the approval's run has ended — or, with
+    `ask_again_after_failure`, asks again when that run failed or was lost.
     """
+    idempotency_key = _next_key(action, key)
+    while True:
+        run = _decided_run(client, action, parameters, reason, priority, idempotency_key)
+        details = client.execution(run.execution_id)
+        if details["status"] not in FINAL_STATUSES:
+            run.details = details
+            return run
+        idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
+
+
+def _decided_run(
+    client: SupervisionClient,
+    action: str,
+    parameters: Mapping[str, Any] | None,
+    reason: str,
+    priority: int,
+    idempotency_key: str,
+) -> Run:
+    """The run this ask may start: at once, or after the interrupt that waits for a human."""
     decision = client.act(
         action,
         dict(parameters or {}),
         reason=reason,
         priority=priority,
-        idempotency_key=decision_key(action, key),
+        idempotency_key=idempotency_key,
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
@@ -193,14 +321,33 @@ async def aask_supervisor(
     reason: str = "",
     priority: int = 0,
     key: str | None = None,
+    ask_again_after_failure: bool = False,
 ) -> AsyncRun:
     """`ask_supervisor` for async nodes (graphs run with `ainvoke`)."""
+    idempotency_key = _next_key(action, key)
+    while True:
+        run = await _adecided_run(client, action, parameters, reason, priority, idempotency_key)
+        details = await client.execution(run.execution_id)
+        if details["status"] not in FINAL_STATUSES:
+            run.details = details
+            return run
+        idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
+
+
+async def _adecided_run(
+    client: AsyncSupervisionClient,
+    action: str,
+    parameters: Mapping[str, Any] | None,
+    reason: str,
+    priority: int,
+    idempotency_key: str,
+) -> AsyncRun:
     decision = await client.act(
         action,
         dict(parameters or {}),
         reason=reason,
         priority=priority,
-        idempotency_key=decision_key(action, key),
+        idempotency_key=idempotency_key,
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
@@ -247,6 +394,7 @@ def supervised_node(
     priority: int = 0,
     messages_key: str | None = "messages",
     on_rejection: Callable[[State, NotApproved], Any] | None = None,
+    ask_again_after_failure: bool = False,
 ) -> Callable[[Callable[..., Any]], Callable[[State], Any]]:
     """Guard a node: it runs only once the dashboard lets `action` run.
 
@@ -256,6 +404,10 @@ def supervised_node(
     the error leaves `invoke`. Corrections received are added to its update under
     `messages_key` (None: not added; read `run.corrections` instead). A rejection raises
     `NotApproved` unless `on_rejection(state, refusal)` gives the node's update instead.
+    A retry of the node (`RetryPolicy`, or `invoke(None, config)` after an error) does not run
+    `fn` again under the approval it already ran with: `AlreadyRan` leaves `invoke` — unless
+    `ask_again_after_failure`, which asks the dashboard again (a new proposal for an INTERN)
+    when that run failed.
     An `async def` node needs an `AsyncSupervisionClient`, a plain one a `SupervisionClient`.
     """
 
@@ -278,7 +430,10 @@ def supervised_node(
                     _value_or_call(parameters, state),
                     reason=_value_or_call(reason, state),
                     priority=priority,
+                    ask_again_after_failure=ask_again_after_failure,
                 )
+            except AlreadyRan:
+                raise  # not a decision: the approved work ran already
             except NotApproved as refusal:
                 if on_rejection is None:
                     raise
@@ -311,7 +466,10 @@ def supervised_node(
                     _value_or_call(parameters, state),
                     reason=_value_or_call(reason, state),
                     priority=priority,
+                    ask_again_after_failure=ask_again_after_failure,
                 )
+            except AlreadyRan:
+                raise  # not a decision: the approved work ran already
             except NotApproved as refusal:
                 if on_rejection is None:
                     raise
