@@ -12,14 +12,12 @@ Needs `pip install "./clients/python[langgraph]"`.
 
 from __future__ import annotations
 
-import json
-import os
 import sys
 import time
 import uuid
-from pathlib import Path
 from typing import Annotated, Any
 
+from demo_target import demo_target
 from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
@@ -106,12 +104,5 @@ def main(url: str, api_key: str) -> int:
     return 0
 
 
-def demo_key(name: str = "refund-intern") -> str:
-    """The demo agent's key, which `make demo` writes into its data folder."""
-    keys = Path(os.environ.get("DATA_DIR", "data")) / "demo-agent-keys.json"
-    return next(k["api_key"] for k in json.loads(keys.read_text()) if k["name"] == name)
-
-
 if __name__ == "__main__":
-    url = sys.argv[1] if len(sys.argv) > 1 else "http://localhost:3000"
-    sys.exit(main(url, sys.argv[2] if len(sys.argv) > 2 else demo_key()))
+    sys.exit(main(*demo_target()))

@@ -12,11 +12,11 @@ launches the gateway instead of the MCP server, and the gateway launches the ser
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import sys
 from pathlib import Path
 
+from demo_target import demo_target
 from mcp import Client, StdioServerParameters
 from mcp.shared.exceptions import MCPError
 
@@ -49,12 +49,5 @@ async def main(url: str, api_key: str) -> int:
     return 0
 
 
-def demo_key(name: str = "refund-intern") -> str:
-    """The demo agent's key, which `make demo` writes into its data folder."""
-    keys = Path(os.environ.get("DATA_DIR", "data")) / "demo-agent-keys.json"
-    return next(k["api_key"] for k in json.loads(keys.read_text()) if k["name"] == name)
-
-
 if __name__ == "__main__":
-    url = sys.argv[1] if len(sys.argv) > 1 else "http://localhost:3000"
-    sys.exit(asyncio.run(main(url, sys.argv[2] if len(sys.argv) > 2 else demo_key())))
+    sys.exit(asyncio.run(main(*demo_target())))

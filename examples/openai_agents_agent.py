@@ -15,16 +15,15 @@ repeats what the tool (or the supervisor) told it. With OPENAI_API_KEY a real mo
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
 import sys
 import uuid
-from pathlib import Path
 from typing import Any
 
-from agents import Agent, Model, ModelResponse, RunConfig, Runner, Usage, function_tool
-from agents.testing import assistant_message, function_call
+from agents import Agent, RunConfig, Runner, function_tool
+from agents.testing import ModelCall, ModelStep, ScriptedModel, assistant_message, function_call
+from demo_target import demo_target
 from supervision_client import AsyncSupervisionClient, Terminated
 from supervision_client.openai_agents import supervise
 
@@ -39,30 +38,23 @@ async def refund_order(order: str, amount: float, currency: str) -> str:
     return f"Refunded {amount:.2f} {currency} on order {order}."
 
 
-class ScriptedModel(Model):
-    """Stands in for an LLM: asks for the refund, then reports what the tool answered."""
+def scripted_model() -> ScriptedModel:
+    """Stands in for an LLM (the SDK's scripted model): asks for the refund, then reports what
+    the tool (or the supervisor) answered."""
 
-    def __init__(self) -> None:
-        self._turn = 0
+    def report(call: ModelCall) -> list[Any]:
+        told = [i["output"] for i in call.input if i.get("type") == "function_call_output"]
+        return [assistant_message(f"Tool said: {told[-1]}")]
 
-    async def get_response(self, system_instructions, input, *args: Any, **kwargs: Any):
-        self._turn += 1
-        if self._turn == 1:
-            output = [
-                assistant_message("The parcel arrived damaged: I refund the 120 EUR it cost."),
-                function_call(
-                    "refund_order",
-                    {"order": "A-1042", "amount": 120, "currency": "EUR"},
-                    call_id=f"call-{uuid.uuid4().hex}",
-                ),
-            ]
-        else:
-            told = [i["output"] for i in input if i.get("type") == "function_call_output"]
-            output = [assistant_message(f"Tool said: {told[-1]}")]
-        return ModelResponse(output=output, usage=Usage(), response_id=None)
-
-    def stream_response(self, *args: Any, **kwargs: Any):
-        raise NotImplementedError("the scripted model does not stream")
+    ask = [
+        assistant_message("The parcel arrived damaged: I refund the 120 EUR it cost."),
+        function_call(
+            "refund_order",
+            {"order": "A-1042", "amount": 120, "currency": "EUR"},
+            call_id=f"call-{uuid.uuid4().hex}",
+        ),
+    ]
+    return ScriptedModel([ask, ModelStep.respond(report)])
 
 
 async def main(url: str, api_key: str) -> int:
@@ -70,7 +62,7 @@ async def main(url: str, api_key: str) -> int:
     agent = Agent(
         name="refund-agent",
         instructions="You handle refunds for damaged parcels. Use refund_order, then report.",
-        model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini") if real_model else ScriptedModel(),
+        model=os.environ.get("OPENAI_MODEL", "gpt-4.1-mini") if real_model else scripted_model(),
         tools=[refund_order],
     )
     async with AsyncSupervisionClient(url, api_key) as client:
@@ -87,14 +79,7 @@ async def main(url: str, api_key: str) -> int:
     return 0
 
 
-def demo_key(name: str = "refund-intern") -> str:
-    """The demo agent's key, which `make demo` writes into its data folder."""
-    keys = Path(os.environ.get("DATA_DIR", "data")) / "demo-agent-keys.json"
-    return next(k["api_key"] for k in json.loads(keys.read_text()) if k["name"] == name)
-
-
 if __name__ == "__main__":
     logging.basicConfig(level=logging.WARNING, format="%(name)s: %(message)s")
     logging.getLogger("supervision_client").setLevel(logging.INFO)
-    url = sys.argv[1] if len(sys.argv) > 1 else "http://localhost:3000"
-    sys.exit(asyncio.run(main(url, sys.argv[2] if len(sys.argv) > 2 else demo_key())))
+    sys.exit(asyncio.run(main(*demo_target())))

@@ -334,28 +334,27 @@ async def test_when_the_dashboard_goes_away_nothing_runs(database, upstream, now
     assert upstream.calls() == []
 
 
-def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstream, now):  # noqa: F811
-    started = subprocess.run(
-        [sys.executable, *gateway_command(live_server), "--", *UPSTREAM],
-        env={**gateway_env("sva_not-a-real-key", upstream)},
+def start_gateway(
+    url: str, agent_key: str, upstream: Upstream, command: list[str] = UPSTREAM
+) -> subprocess.CompletedProcess[str]:
+    """Start the gateway with nobody on its stdin: it runs until it fails to start."""
+    return subprocess.run(
+        [sys.executable, *gateway_command(url), "--", *command],
+        env=gateway_env(agent_key, upstream),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=60,
         stdin=subprocess.DEVNULL,
     )
+
+
+def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstream, now):  # noqa: F811
+    started = start_gateway(live_server, "sva_not-a-real-key", upstream)
     assert started.returncode == 2, started.stderr
     assert "refused the agent key" in started.stderr and "sva_not" not in started.stderr
 
-    unreachable = subprocess.run(
-        [sys.executable, *gateway_command("http://127.0.0.1:9"), "--", *UPSTREAM],
-        env=gateway_env("sva_any", upstream),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        stdin=subprocess.DEVNULL,
-    )
+    unreachable = start_gateway("http://127.0.0.1:9", "sva_any", upstream)
     assert unreachable.returncode == 2, unreachable.stderr
     assert "cannot reach the dashboard at http://127.0.0.1:9" in unreachable.stderr
 
@@ -364,15 +363,7 @@ def test_a_wrong_key_stops_the_gateway_with_a_clear_message(live_server, upstrea
         (f"{live_server}/api", UPSTREAM, "no dashboard API at"),
         (live_server, ["/nonexistent/mcp-server"], "did not start"),
     ]:
-        started = subprocess.run(
-            [sys.executable, *gateway_command(url), "--", *command],
-            env=gateway_env(agent.api_key, upstream),
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            stdin=subprocess.DEVNULL,
-        )
+        started = start_gateway(url, agent.api_key, upstream, command)
         assert started.returncode == 2 and said in started.stderr, started.stderr
         assert len(started.stderr.splitlines()) == 1  # one line that says it, no traceback
 

@@ -15,12 +15,10 @@ from agents import (
     Agent,
     AgentHooks,
     FunctionTool,
-    Model,
-    ModelResponse,
     RunConfig,
     Runner,
-    Usage,
     handoff,
+    testing,
 )
 from agents import function_tool as as_tool
 from agents.testing import assistant_message, function_call
@@ -44,19 +42,16 @@ def dashboard(people):  # noqa: F811
     return people
 
 
-class ScriptedModel(Model):
-    """A model that answers each turn from a script and keeps what it was shown."""
+class ScriptedModel(testing.ScriptedModel):
+    """The SDK's own scripted model (it streams too), one list of output items per turn, and
+    what the model was shown."""
 
     def __init__(self, *turns: list[Any]) -> None:
-        self._turns = list(turns)
-        self.inputs: list[Any] = []
+        super().__init__(turns)
 
-    async def get_response(self, system_instructions, input, *args, **kwargs) -> ModelResponse:
-        self.inputs.append(input)
-        return ModelResponse(output=self._turns.pop(0), usage=Usage(), response_id=None)
-
-    def stream_response(self, *args, **kwargs):
-        raise NotImplementedError("the scripted model does not stream")
+    @property
+    def inputs(self) -> list[Any]:
+        return [call.input for call in self.calls]
 
     def tool_results(self) -> list[str]:
         """The tool outputs in the last turn's input: what the model was told."""

@@ -10,6 +10,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 PACKAGE = Path(__file__).resolve().parents[2] / "clients" / "python"
 SOURCE = PACKAGE / "src" / "supervision_client"
 BASE = {"httpx", "anyio", "supervision_client"}  # anyio: what httpx itself runs on
@@ -60,3 +62,18 @@ def test_importing_the_client_loads_no_framework():
     ).stdout.split()
     frameworks = {"agents", "langgraph", "langchain_core", "mcp", "pydantic", "supervision_app"}
     assert {name.split(".")[0] for name in loaded} & frameworks == set()
+
+
+@pytest.mark.parametrize(
+    ("adapter", "framework", "extra"),
+    [
+        ("openai_agents", "agents", "openai-agents"),
+        ("langgraph", "langgraph", "langgraph"),
+        ("mcp_gateway", "mcp", "mcp"),
+    ],
+)
+def test_an_adapter_without_its_framework_says_which_extra_to_install(adapter, framework, extra):
+    hidden = f"import sys; sys.modules[{framework!r}] = None; import supervision_client.{adapter}"
+    result = subprocess.run([sys.executable, "-c", hidden], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert f'pip install "supervision-client[{extra}]"' in result.stderr

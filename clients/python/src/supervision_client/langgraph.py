@@ -53,15 +53,12 @@ so later nodes — an LLM, typically — read it. Any error talking to the dashb
 
 from __future__ import annotations
 
+from supervision_client._extras import missing_extra
+
 try:
     import langgraph  # noqa: F401
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
-    raise ModuleNotFoundError(
-        "The LangGraph adapter needs the langgraph extra: "
-        'pip install "supervision-client[langgraph]" '
-        '(from a checkout: pip install "./clients/python[langgraph]")',
-        name=missing.name,
-    ) from missing
+    raise missing_extra(missing, "langgraph", "The LangGraph adapter") from missing
 
 import contextlib
 import contextvars

@@ -37,14 +37,14 @@ from typing import Any, TypeVar
 
 import httpx
 
+from supervision_client._extras import missing_extra
+
 try:
-    from agents import Agent, AgentHooks, FunctionTool, Handoff, ModelResponse, RunContextWrapper
+    import agents  # noqa: F401
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
-    raise ModuleNotFoundError(
-        "The OpenAI Agents SDK adapter needs the openai-agents extra: pip install "
-        '"supervision-client[openai-agents]" (from a checkout: "./clients/python[openai-agents]")',
-        name=missing.name,
-    ) from missing
+    raise missing_extra(missing, "openai-agents", "The OpenAI Agents SDK adapter") from missing
+
+from agents import Agent, AgentHooks, FunctionTool, Handoff, ModelResponse, RunContextWrapper
 from agents.exceptions import AgentsException, ToolTimeoutError
 from agents.tool import (
     ToolOutputText,

@@ -7,14 +7,12 @@ server, and every tool call asks the supervision dashboard first — no change t
 Needs the `mcp` extra: `pip install "supervision-client[mcp]"`.
 """
 
+from supervision_client._extras import missing_extra
+
 try:
     import mcp  # noqa: F401
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
-    raise ModuleNotFoundError(
-        'The MCP gateway needs the mcp extra: pip install "supervision-client[mcp]" '
-        '(from a checkout: pip install "./clients/python[mcp]")',
-        name=missing.name,
-    ) from missing
+    raise missing_extra(missing, "mcp", "The MCP gateway") from missing
 
 from supervision_client.mcp_gateway._governance import REFUSED, UNAVAILABLE, Governance
 from supervision_client.mcp_gateway._server import Upstream, build_server, connected
