@@ -298,16 +298,24 @@ def _decided_run(
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
+    _wait_for_a_human(decision, action, parameters)
+    try:
+        return client.wait_for_decision(decision, timeout=0)
+    except TimeoutError as pending:
+        raise _unconfirmed(decision) from pending
+
+
+def _wait_for_a_human(
+    decision: Decision, action: str, parameters: Mapping[str, Any] | None
+) -> None:
+    """Interrupt the graph until a human decided; return once resumed with an approval (still
+    to confirm with the dashboard), raise the refusal otherwise."""
     if decision.decision not in WAITING:
         raise NotApproved("action", decision.decision, decision.reason)
     answer = interrupt(_proposal_interrupt(decision, action, parameters or {}))
     refusal = _refusal_in(answer, decision)
     if refusal is not None:
         raise refusal
-    try:
-        return client.wait_for_decision(decision, timeout=0)
-    except TimeoutError as pending:
-        raise _unconfirmed(decision) from pending
 
 
 async def aask_supervisor(
@@ -348,12 +356,7 @@ async def _adecided_run(
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
-    if decision.decision not in WAITING:
-        raise NotApproved("action", decision.decision, decision.reason)
-    answer = interrupt(_proposal_interrupt(decision, action, parameters or {}))
-    refusal = _refusal_in(answer, decision)
-    if refusal is not None:
-        raise refusal
+    _wait_for_a_human(decision, action, parameters)
     try:
         return await client.wait_for_decision(decision, timeout=0)
     except TimeoutError as pending:
