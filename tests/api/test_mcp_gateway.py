@@ -107,6 +107,12 @@ def run_of(agent_id: int) -> Execution:
         return session.exec(select(Execution).where(Execution.agent_id == agent_id)).one()
 
 
+def runs_of(agent_id: int) -> list[Execution]:
+    with read_scope() as session:
+        query = select(Execution).where(Execution.agent_id == agent_id)
+        return list(session.exec(query.order_by(Execution.id)))
+
+
 def events_of(execution_id: int) -> list[ExecutionEvent]:
     with read_scope() as session:
         query = select(ExecutionEvent).where(ExecutionEvent.execution_id == execution_id)
@@ -114,15 +120,20 @@ def events_of(execution_id: int) -> list[ExecutionEvent]:
 
 
 async def proposal_of(http: httpx.Client, headers: dict, agent_id: int) -> dict:
-    """The agent's pending proposal, once the gateway has made it."""
-    while True:
-        listed = await asyncio.to_thread(
-            http.get, "/api/supervision/proposals", params={"status": "pending"}, headers=headers
-        )
-        mine = [p for p in listed.json() if p["agent_id"] == agent_id]
-        if mine:
-            return mine[0]
-        await asyncio.sleep(0.05)
+    """The agent's pending proposal, once the gateway has made it (fails, not hangs, when the
+    gateway never makes one)."""
+    async with asyncio.timeout(30):
+        while True:
+            listed = await asyncio.to_thread(
+                http.get,
+                "/api/supervision/proposals",
+                params={"status": "pending"},
+                headers=headers,
+            )
+            mine = [p for p in listed.json() if p["agent_id"] == agent_id]
+            if mine:
+                return mine[0]
+            await asyncio.sleep(0.05)
 
 
 async def test_tools_are_listed_unchanged_and_an_autonomous_call_is_reported(
@@ -276,6 +287,52 @@ async def test_terminate_cancels_the_running_tool(dashboard, upstream, now):
     assert run_of(agent.agent.id).status == "terminated"
 
 
+async def test_terminating_one_call_stops_the_others_in_flight(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        first = asyncio.create_task(mcp.call_tool("hold", {"label": "first"}))
+        second = asyncio.create_task(mcp.call_tool("hold", {"label": "second"}))
+        async with asyncio.timeout(30):
+            while len([c for c in upstream.calls("hold") if c["phase"] == "started"]) < 2:
+                await asyncio.sleep(0.02)
+        terminated, other = runs_of(agent.agent.id)
+        await steer(http, headers, terminated.id, "terminate", "wrong customer")
+        results = await asyncio.wait_for(asyncio.gather(first, second, return_exceptions=True), 30)
+        async with asyncio.timeout(30):
+            while runs_of(agent.agent.id)[1].status == "running":
+                await asyncio.sleep(0.05)
+    assert all(isinstance(r, MCPError) and r.code == REFUSED for r in results), results
+    assert sorted(c["label"] for c in upstream.calls("hold") if c["phase"] == "cancelled") == [
+        "first",
+        "second",
+    ]
+    assert not [c for c in upstream.calls("hold") if c["phase"] == "finished"]
+    other = runs_of(agent.agent.id)[1]
+    assert other.status == "failed" and "supervisor stopped this agent" in other.error
+
+
+async def test_a_terminate_after_the_tool_ran_says_its_result_is_withheld(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        call = asyncio.create_task(mcp.call_tool("hold", {"label": "done"}))
+        await upstream.until("hold", "started")
+        run = run_of(agent.agent.id)
+        await steer(http, headers, run.id, "pause")
+        upstream.release()
+        await upstream.until("hold", "finished")
+        async with asyncio.timeout(30):  # the run page says the tool has run
+            while "hold returned" not in [e.message for e in events_of(run.id)]:
+                await asyncio.sleep(0.05)
+        await steer(http, headers, run.id, "terminate", "too late")
+        with pytest.raises(MCPError) as stopped:
+            await asyncio.wait_for(call, 30)
+    assert stopped.value.code == REFUSED
+    assert "too late" in stopped.value.message
+    assert "already run" in stopped.value.message and "cancelled" not in stopped.value.message
+
+
 async def test_a_call_the_client_cancels_ends_its_run_and_the_tool(dashboard, upstream, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
@@ -388,14 +445,15 @@ async def test_over_streamable_http_an_intern_call_is_approved(dashboard, upstre
     )
     try:
         endpoint = f"http://127.0.0.1:{port}/mcp"
-        while True:
-            try:
-                async with httpx.AsyncClient() as probe:
-                    await probe.get(endpoint)
-                break
-            except httpx.TransportError:
-                assert gateway.returncode is None, "the gateway exited"
-                await asyncio.sleep(0.1)
+        async with asyncio.timeout(60):
+            while True:
+                try:
+                    async with httpx.AsyncClient() as probe:
+                        await probe.get(endpoint)
+                    break
+                except httpx.TransportError:
+                    assert gateway.returncode is None, "the gateway exited"
+                    await asyncio.sleep(0.1)
         async with Client(endpoint, read_timeout_seconds=30) as mcp:
             call = asyncio.create_task(mcp.call_tool("refund", {"order": "H-1", "amount": 70}))
             proposal = await proposal_of(http, headers, agent.agent.id)

@@ -17,6 +17,7 @@ from supervision_client._protocol import (
     RunBook,
     SupervisionError,
     action_body,
+    busy_wait,
     control_params,
     decision_from,
     decision_path,
@@ -53,7 +54,15 @@ class AsyncSupervisionClient:
         await self._http.aclose()
 
     async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return await self._http.request(method, path, headers=self._headers, **kwargs)
+        """One request; sent again while the server says it is too busy (see `busy_wait`)."""
+        attempt = 0
+        while True:
+            response = await self._http.request(method, path, headers=self._headers, **kwargs)
+            wait = busy_wait(response, attempt)
+            if wait is None:
+                return response
+            attempt += 1
+            await asyncio.sleep(wait)
 
     async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = await self._request(method, path, **kwargs)

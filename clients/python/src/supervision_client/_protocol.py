@@ -16,16 +16,31 @@ FINAL_STATUSES = ("completed", "failed", "terminated", "lost")
 STOPPED_BY_OTHERS = ("terminated", "lost")
 UNDECIDED_ENDS = ("rejected", "expired", "cancelled", "failed")
 LONG_POLL_MAX_S = 30
+BUSY_RETRIES = 3  # answers "too busy, nothing done" (429, 503) retried this often…
+BUSY_WAIT_MAX_S = 30.0  # …waiting what Retry-After says, at most this long each time
 
 
 class SupervisionError(Exception):
     """The server refused a request; `status`, `detail` and `field` say why."""
 
-    def __init__(self, status: int, detail: str, field: str | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        field: str | None = None,
+        *,
+        retry_after: float | None = None,
+    ) -> None:
         super().__init__(f"{status}: {detail}" + (f" ({field})" if field else ""))
         self.status = status
         self.detail = detail
         self.field = field
+        self.retry_after = retry_after
+
+    @property
+    def transient(self) -> bool:
+        """Worth asking again later: the server failed or was too busy (nothing was done)."""
+        return self.status >= 500 or self.status == 429
 
 
 class Blocked(SupervisionError):
@@ -85,7 +100,30 @@ def raise_for(response: httpx.Response) -> None:
     if not isinstance(body, dict):
         body = {"detail": response.text}
     detail = body.get("detail") or body.get("reason") or response.reason_phrase
-    raise SupervisionError(response.status_code, str(detail), body.get("field"))
+    raise SupervisionError(
+        response.status_code, str(detail), body.get("field"), retry_after=retry_after(response)
+    )
+
+
+def retry_after(response: httpx.Response) -> float | None:
+    """Seconds the server asked us to wait (its Retry-After, in seconds), if it said."""
+    try:
+        return max(0.0, float(response.headers["Retry-After"]))
+    except (KeyError, ValueError):
+        return None
+
+
+def busy_wait(response: httpx.Response, attempt: int) -> float | None:
+    """How long to wait before sending the same request again, or None to take the answer.
+
+    The API answers 429 (this agent's rate limit) and 503 with Retry-After (the database was
+    busy) before writing anything, so the same request may simply be sent again."""
+    if response.status_code not in (429, 503) or attempt >= BUSY_RETRIES:
+        return None
+    wait = retry_after(response)
+    if wait is None:
+        return None
+    return min(wait, BUSY_WAIT_MAX_S)
 
 
 def action_body(

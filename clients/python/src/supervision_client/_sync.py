@@ -15,6 +15,7 @@ from supervision_client._protocol import (
     RunBook,
     SupervisionError,
     action_body,
+    busy_wait,
     control_params,
     decision_from,
     decision_path,
@@ -42,7 +43,15 @@ class SupervisionClient:
         self._headers = {"Authorization": f"Bearer {api_key}"}
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        return self._http.request(method, path, headers=self._headers, **kwargs)
+        """One request; sent again while the server says it is too busy (see `busy_wait`)."""
+        attempt = 0
+        while True:
+            response = self._http.request(method, path, headers=self._headers, **kwargs)
+            wait = busy_wait(response, attempt)
+            if wait is None:
+                return response
+            attempt += 1
+            time.sleep(wait)
 
     def _json(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self._request(method, path, **kwargs)

@@ -11,7 +11,7 @@ import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
@@ -21,7 +21,7 @@ from mcp.shared.exceptions import MCPError
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
 from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
-from supervision_client._watch import watched
+from supervision_client._watch import ControlsLost, watched
 
 logger = logging.getLogger("supervision_client.mcp_gateway")
 
@@ -32,6 +32,8 @@ UNAVAILABLE = -32011
 """The dashboard could not be asked (down, bad key, timed out): nothing was called."""
 
 _DASHBOARD_ERRORS = (SupervisionError, httpx.HTTPError)
+_NOT_CALLED = "the tool was not called"
+_RAN_BUT_WITHHELD = "the tool had already run; its result is withheld"
 
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
@@ -62,28 +64,46 @@ class Governance:
     # Set by a supervisor's terminate: the agent is stopped, not just that one call.
     stopped: str | None = None
     _known_tools: frozenset[str] = frozenset()
+    # The calls under way, by task: a stop cancels them all.
+    _in_flight: dict[int, anyio.CancelScope] = field(default_factory=dict)
 
     async def call(
         self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
     ) -> types.CallToolResult:
-        """The upstream result of `name`, or an `MCPError` when governance stops it."""
+        """The upstream result of `name`, or an `MCPError` when governance stops it.
+
+        Every call in flight can be stopped at once: a terminate of one call stops the agent,
+        so the others — waiting for a decision, held by a pause or running — end too."""
         if self.stopped is not None:
             raise MCPError(REFUSED, self.stopped)
+        task = anyio.get_current_task().id
+        with anyio.CancelScope() as scope:
+            self._in_flight[task] = scope
+            try:
+                return await self._governed(name, arguments, report_progress)
+            finally:
+                del self._in_flight[task]
+        # Only a stop cancels this scope (a client's cancel cancels the task around it).
+        raise MCPError(REFUSED, self.stopped or "Stopped by the supervisor")
+
+    async def _governed(
+        self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
+    ) -> types.CallToolResult:
         await self._check_exists(name)
         progress = _Progress(report_progress)
         run = await self._permission(name, arguments, progress)
         try:
             try:
                 approved = await run.parameters()
+                # Held here while the run is paused; a terminate sent before it starts ends it.
                 await run.log(f"MCP tool call: {name}", data={"arguments": approved})
-                await run.check_in()  # paused before it starts: wait; terminated: never call
             except Terminated as stop:
-                raise self._stop(stop, called=False) from None
+                raise self._stop(stop, _NOT_CALLED) from None
             except _DASHBOARD_ERRORS as error:
                 raise _unavailable(error) from None
             result = await self._run(run, name, approved, progress)
         except anyio.get_cancelled_exc_class():
-            await _end_cancelled(run)
+            await _end_cancelled(run, self._why_cancelled())
             raise
         if approved != arguments:  # the model must not believe it ran with its own arguments
             note = (
@@ -108,15 +128,24 @@ class Governance:
         if name not in names:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
 
-    def _stop(self, stop: Terminated, *, called: bool) -> MCPError:
-        """The supervisor stopped this agent: this call ends, and so does every later one."""
+    def _stop(self, stop: Terminated, what: str) -> MCPError:
+        """The supervisor stopped this agent: this call ends, and so does every other one (in
+        flight or later)."""
         why = f": {stop.reason}" if stop.reason else ""
-        what = "the tool call was cancelled" if called else "the tool was not called"
         self.stopped = (
             f"The supervisor stopped this agent{why}. Nothing more runs through this gateway; "
             "restart it to go on"
         )
+        stopping = anyio.get_current_task().id
+        for task, scope in self._in_flight.items():
+            if task != stopping:
+                scope.cancel()
         return MCPError(REFUSED, f"Stopped by the supervisor{why}; {what}")
+
+    def _why_cancelled(self) -> str:
+        if self.stopped is not None:
+            return "the supervisor stopped this agent (another of its runs was terminated)"
+        return "the MCP client cancelled the call"
 
     async def _permission(
         self, name: str, arguments: dict[str, Any], progress: _Progress
@@ -150,7 +179,7 @@ class Governance:
                 UNAVAILABLE, f"No decision within {self.decision_timeout:.0f} s; nothing was run"
             ) from None
         except SupervisionError as error:
-            if 400 <= error.status < 500:  # a refusal (bad name, too large…), not an outage
+            if not error.transient:  # a refusal (bad name, too large…), not an outage
                 raise MCPError(REFUSED, f"The dashboard refused the call: {error}") from None
             raise _unavailable(error) from None
         except httpx.HTTPError as error:
@@ -166,9 +195,9 @@ class Governance:
             try:
                 result = await watched(run, call)
             except Terminated as stop:
-                raise self._stop(stop, called=True) from None
-            except _DASHBOARD_ERRORS as error:
-                raise _unavailable(error, called=True) from None
+                raise self._stop(stop, "the tool call was cancelled") from None
+            except ControlsLost as lost:
+                raise _unavailable(lost.__cause__, called=True) from None
             except MCPError as upstream_error:
                 await run.fail(f"{name}: {upstream_error.message}")
                 raise
@@ -176,13 +205,16 @@ class Governance:
                 await run.fail(f"{name}: {type(crash).__name__}: {crash}")
                 raise MCPError(types.INTERNAL_ERROR, f"The upstream tool failed: {crash}") from None
             kind, data = _output_of(result)
+            # Logged first (a log is taken even while paused): the run page shows the tool
+            # has run before a pause holds its result.
+            await run.log(f"{name} returned", data={"is_error": bool(result.is_error)})
             await run.output(kind, data, title=f"{name} result")  # held while paused
             if result.is_error:
                 await run.fail(f"{name} returned an error")
             else:
                 await run.complete({"tool": name})
         except Terminated as stop:
-            raise self._stop(stop, called=True) from None
+            raise self._stop(stop, _RAN_BUT_WITHHELD) from None
         except _DASHBOARD_ERRORS as error:
             # The tool has run: withholding its result would undo nothing. Say it loudly.
             logger.warning("%s ran but its result could not be reported: %s", name, error)
@@ -191,13 +223,13 @@ class Governance:
         return result
 
 
-async def _end_cancelled(run: AsyncRun) -> None:
-    """The MCP client gave up on the call (or the gateway is stopping): end its run as failed
-    rather than leave it "running" until it is found stale. Shielded and bounded: the
-    cancellation goes on right after."""
+async def _end_cancelled(run: AsyncRun, why: str) -> None:
+    """The call was cancelled (the MCP client gave up, the gateway is stopping, or the agent
+    was stopped): end its run as failed rather than leave it "running" until it is found
+    stale. Shielded and bounded: the cancellation goes on right after."""
     with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
         with anyio.fail_after(5):
-            await run.fail("the MCP client cancelled the call")
+            await run.fail(why)
 
 
 class _Progress:
@@ -237,6 +269,6 @@ def _with_text(result: types.CallToolResult, text: str) -> types.CallToolResult:
 def _unavailable(error: BaseException | None, *, called: bool = False) -> MCPError:
     """The MCP error for a call the dashboard could not govern: not run, or cancelled."""
     logger.warning("supervision dashboard unavailable: %s", error)
-    what = "the tool call was cancelled" if called else "the tool was not called"
+    what = "the tool call was cancelled" if called else _NOT_CALLED
     detail = f"{type(error).__name__}: {error}" if error is not None else "no answer"
     return MCPError(UNAVAILABLE, f"The dashboard could not be reached ({detail}); {what}")
