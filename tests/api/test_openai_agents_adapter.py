@@ -14,17 +14,26 @@ import pytest
 from agents import (
     Agent,
     AgentHooks,
+    CustomTool,
     FunctionTool,
+    HostedMCPTool,
+    LocalShellTool,
     RunConfig,
     Runner,
+    ShellTool,
+    WebSearchTool,
     handoff,
     testing,
 )
 from agents import function_tool as as_tool
+from agents.mcp import MCPServerStdio
 from agents.testing import assistant_message, function_call
+from sqlmodel import select
 from supervision_client import AsyncSupervisionClient, Terminated
-from supervision_client.openai_agents import AgentTerminated, supervise
+from supervision_client.openai_agents import AgentTerminated, CannotSupervise, supervise
 
+from models.events import ExecutionEvent
+from services.db import read_scope
 from tests.api.test_async_client import decide, people, steer  # noqa: F401  (people: fixture)
 from tests.api.test_stream_api import live_server, parse  # noqa: F401  (the fixture)
 from tests.databases import on_postgres
@@ -75,7 +84,9 @@ def refund_script(arguments: dict) -> ScriptedModel:
 class RefundTool:
     """The tool the agent calls, recording each call; `gate` (if set) holds it until opened."""
 
-    def __init__(self, gate: asyncio.Event | None = None, error: str | None = None) -> None:
+    def __init__(
+        self, gate: asyncio.Event | None = None, error: str | Exception | None = None
+    ) -> None:
         self.calls: list[dict] = []
         self.started = asyncio.Event()
         self.gate = gate
@@ -89,6 +100,8 @@ class RefundTool:
             self.started.set()
             if self.gate is not None:
                 await self.gate.wait()
+            if isinstance(self.error, Exception):
+                raise self.error
             if self.error:
                 raise RuntimeError(self.error)
             return f"refunded {amount} on {order}"
@@ -174,13 +187,15 @@ async def test_an_intern_runs_the_tool_once_approved_and_the_model_gets_its_resu
         "log",
         "log",
         "progress",
+        "log",
         "progress",
         "output",
         "completed",
     ]
     assert events[0]["message"] == "model: The parcel arrived damaged, so I refund it."
     assert events[1]["data"]["approved"] == {"order": "A-1", "amount": 400}
-    assert events[4]["data"] == {
+    assert events[3]["message"] == "refund_order returned"
+    assert events[5]["data"] == {
         "kind": "text",
         "data": "refunded 400 on A-1",
         "title": "refund_order",
@@ -314,6 +329,84 @@ async def test_a_failing_tool_fails_its_run_and_the_model_gets_the_error_text(da
     assert result.final_output == "Done."
     [run] = await runs_of(http, headers, agent.agent.id)
     assert run["status"] == "failed" and "bank down" in run["error"]
+
+
+async def test_a_terminate_after_the_tool_returned_stops_the_agent_and_the_page_says_it_ran(
+    dashboard, now
+):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-8", "amount": 5}), RefundTool(asyncio.Event())
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-8", run_config=NO_TRACES)
+        )
+        await asyncio.wait_for(tool.started.wait(), 20)
+        [run] = await runs_of(http, headers, agent.agent.id)
+        await steer(http, headers, run["id"], "pause")
+        tool.gate.set()  # the tool returns; its result is held by the pause
+        await until(lambda: _returned(run["id"]))
+        await steer(http, headers, run["id"], "terminate", "changed my mind")
+        with pytest.raises(AgentTerminated):
+            await asyncio.wait_for(running, 20)
+    assert tool.calls == [{"order": "A-8", "amount": 5}] and len(model.inputs) == 1
+    messages = [e.get("message") for e in await events_of(http, headers, run["id"])]
+    assert messages.index("refund_order returned") < len(messages) - 1
+
+
+def _returned(run_id: int) -> bool:
+    """The run page shows the tool has returned (read from the database: the page's stream
+    stays open while the run does)."""
+    with read_scope() as session:
+        query = select(ExecutionEvent.message).where(ExecutionEvent.execution_id == run_id)
+        return "refund_order returned" in session.exec(query).all()
+
+
+async def test_a_tools_own_http_error_fails_its_run_not_the_agent(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)
+    shop_down = httpx.ConnectError("the shop's API is down")
+    model, tool = refund_script({"order": "A-9", "amount": 1}), RefundTool(error=shop_down)
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        result = await Runner.run(agent_with(model, tool, bot), "refund A-9", run_config=NO_TRACES)
+    assert model.tool_results() == ["An error occurred while running the tool. Please try again."]
+    assert result.final_output == "Done."
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "failed" and "shop's API is down" in run["error"]
+
+
+def unguardable_tools() -> dict[str, Any]:
+    return {
+        "local shell": LocalShellTool(executor=lambda request: "ran"),
+        "shell": ShellTool(executor=lambda request: "ran"),
+        "custom": CustomTool(
+            name="deploy", description="deploy", on_invoke_tool=lambda ctx, text: "ran"
+        ),
+        "hosted MCP": HostedMCPTool(
+            tool_config={"type": "mcp", "server_label": "shop", "server_url": "https://x"}
+        ),
+    }
+
+
+@pytest.mark.parametrize("kind", list(unguardable_tools()))
+def test_tools_that_cannot_be_guarded_make_supervise_refuse(kind):
+    tool = unguardable_tools()[kind]
+    bot = AsyncSupervisionClient("http://127.0.0.1:9", "sva_nothing")
+    with pytest.raises(CannotSupervise, match="would act without asking"):
+        supervise(Agent(name="ops", tools=[tool]), bot)
+    # …also when it belongs to an agent handed off to
+    with pytest.raises(CannotSupervise, match="'ops'"):
+        supervise(Agent(name="triage", handoffs=[Agent(name="ops", tools=[tool])]), bot)
+    # hosted look-up tools change nothing: left as they are
+    supervise(Agent(name="search", tools=[WebSearchTool()]), bot)
+
+
+def test_mcp_servers_need_the_gateway():
+    server = MCPServerStdio(params={"command": "true"})
+    bot = AsyncSupervisionClient("http://127.0.0.1:9", "sva_nothing")
+    with pytest.raises(CannotSupervise, match="gateway"):
+        supervise(Agent(name="ops", mcp_servers=[server]), bot)
+    supervise(Agent(name="ops", mcp_servers=[server]), bot, mcp_servers_are_gateways=True)
 
 
 async def test_an_unreachable_dashboard_means_the_tool_does_not_run():

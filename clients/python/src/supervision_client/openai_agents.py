@@ -15,10 +15,14 @@ While a tool runs it reports to its run page: what the model said when it asked,
 and approved arguments, its progress, its result (an output event, then `completed`) or its
 exception (`failed`; the model then gets the tool's usual error message). A supervisor's pause
 holds the tool before it starts and its result before the model sees it; a correction is
-appended to the tool's result, so the model reads it on its next turn; terminate cancels a
-running tool and raises
+appended to the tool's result, so the model reads it on its next turn; terminate raises
 `AgentTerminated` out of `Runner.run` (it subclasses `Terminated` and the SDK's own
-`AgentsException`, so the SDK lets it through instead of turning it into a tool error).
+`AgentsException`, so the SDK lets it through instead of turning it into a tool error) and
+cancels an `async def` tool still running. A plain `def` tool runs in a worker thread, which
+cannot be stopped: its result is dropped, but it runs to its end.
+
+Tools that act but cannot be guarded (shell, computer, apply-patch, custom, hosted MCP) and MCP
+servers make `supervise` raise `CannotSupervise` (see `supervise`).
 
 Fail closed: if the dashboard cannot be asked (network, server error, bad answer) the tool does
 not run and `Runner.run` raises (the SDK's `UserError`, caused by the original error).
@@ -35,8 +39,6 @@ import logging
 from collections import OrderedDict
 from typing import Any, TypeVar
 
-import httpx
-
 from supervision_client._extras import missing_extra
 
 try:
@@ -44,7 +46,19 @@ try:
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
     raise missing_extra(missing, "openai-agents", "The OpenAI Agents SDK adapter") from missing
 
-from agents import Agent, AgentHooks, FunctionTool, Handoff, ModelResponse, RunContextWrapper
+from agents import (
+    Agent,
+    AgentHooks,
+    CodeInterpreterTool,
+    FileSearchTool,
+    FunctionTool,
+    Handoff,
+    ImageGenerationTool,
+    ModelResponse,
+    RunContextWrapper,
+    ToolSearchTool,
+    WebSearchTool,
+)
 from agents.exceptions import AgentsException, ToolTimeoutError
 from agents.tool import (
     ToolOutputText,
@@ -56,8 +70,8 @@ from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
-from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
-from supervision_client._watch import watched
+from supervision_client._protocol import Blocked, NotApproved, Terminated
+from supervision_client._watch import ControlsLost, watched
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +81,7 @@ MAX_REASON = 5000  # the API's limit for an action's reason
 MAX_LOG = 10_000  # the API's limit for a log line
 REMEMBERED_TURNS = 1000  # model turns kept for tool calls that have not run (yet)
 
-__all__ = ["AgentTerminated", "ModelTurns", "supervise", "supervised_tool"]
+__all__ = ["AgentTerminated", "CannotSupervise", "ModelTurns", "supervise", "supervised_tool"]
 
 
 class AgentTerminated(Terminated, AgentsException):
@@ -121,22 +135,61 @@ class ModelTurns(AgentHooks[Any]):
         await self._chained.on_tool_end(*args, **kwargs)
 
 
+class CannotSupervise(ValueError):
+    """The agent has a tool the adapter cannot guard: it refuses to supervise it at all
+    rather than let that tool act unasked."""
+
+
+# Hosted tools that only look things up or compute in OpenAI's sandbox: they change nothing
+# outside the model's answer, so they are left as they are. Every other kind of tool that is
+# not a function tool (shell, computer, apply-patch, custom, hosted MCP, kinds the SDK adds
+# later) would act without asking: `supervise` refuses the agent instead.
+LOOK_UP_ONLY_TOOLS = (
+    FileSearchTool,
+    WebSearchTool,
+    CodeInterpreterTool,
+    ImageGenerationTool,
+    ToolSearchTool,
+)
+
+
 def supervise(
     agent: Agent[TContext],
     client: AsyncSupervisionClient,
     *,
     decision_timeout: float = 3600,
     poll: float = 2.0,
+    mcp_servers_are_gateways: bool = False,
 ) -> Agent[TContext]:
     """A copy of `agent` (and of the agents it hands off to) whose function tools ask first.
 
     Function tools and the agents handed off to (plain `Agent`s and `handoff(...)` objects) are
-    guarded. Hosted tools (web search, …) and MCP servers' tools are not: give MCP tools to the
-    agent through the MCP gateway instead. An agent used as a tool (`agent.as_tool()`) is asked
-    about as one call; the tools it calls inside are guarded only if that agent was `supervise`d
-    before `as_tool()`.
+    guarded. Hosted look-up tools (web search, file search, code interpreter, image
+    generation, tool search) are left as they are. Any other tool — shell, local shell,
+    computer, apply-patch, custom, hosted MCP — cannot be guarded here, and an agent with one
+    (or one it hands off to) raises `CannotSupervise`: wrap what it does in a function tool.
+    An agent with `mcp_servers` raises it too, unless `mcp_servers_are_gateways=True` says
+    each of them is the supervision MCP gateway (which governs their calls itself). An agent
+    used as a tool (`agent.as_tool()`) is asked about as one call; the tools it calls inside are
+    guarded only if that agent was `supervise`d before `as_tool()`.
     """
-    return _supervise(agent, client, decision_timeout, poll, {})
+    return _supervise(agent, client, decision_timeout, poll, mcp_servers_are_gateways, {})
+
+
+def _refuse_unguarded(agent: Agent[Any], mcp_servers_are_gateways: bool) -> None:
+    for tool in agent.tools:
+        if not isinstance(tool, (FunctionTool, *LOOK_UP_ONLY_TOOLS)):
+            raise CannotSupervise(
+                f"agent {agent.name!r}: its tool {getattr(tool, 'name', tool)!r} "
+                f"({type(tool).__name__}) cannot be supervised and would act without asking; "
+                "give the agent a function tool that does this instead"
+            )
+    if agent.mcp_servers and not mcp_servers_are_gateways:
+        raise CannotSupervise(
+            f"agent {agent.name!r}: the tools of its MCP servers would act without asking; "
+            "connect them through the supervision MCP gateway and pass "
+            "mcp_servers_are_gateways=True"
+        )
 
 
 def _supervise(
@@ -144,10 +197,12 @@ def _supervise(
     client: AsyncSupervisionClient,
     decision_timeout: float,
     poll: float,
+    mcp_servers_are_gateways: bool,
     done: dict[int, Agent[Any]],
 ) -> Agent[Any]:
     if id(agent) in done:  # agents may hand off to each other
         return done[id(agent)]
+    _refuse_unguarded(agent, mcp_servers_are_gateways)
     turns = ModelTurns(agent.hooks)
     tools = [
         supervised_tool(tool, client, decision_timeout=decision_timeout, poll=poll, turns=turns)
@@ -158,9 +213,11 @@ def _supervise(
     supervised = agent.clone(tools=tools, hooks=turns)
     done[id(agent)] = supervised
     supervised.handoffs = [
-        _supervise(target, client, decision_timeout, poll, done)
+        _supervise(target, client, decision_timeout, poll, mcp_servers_are_gateways, done)
         if isinstance(target, Agent)
-        else _supervised_handoff(target, client, decision_timeout, poll, done)
+        else _supervised_handoff(
+            target, client, decision_timeout, poll, mcp_servers_are_gateways, done
+        )
         for target in agent.handoffs
     ]
     return supervised
@@ -171,6 +228,7 @@ def _supervised_handoff(
     client: AsyncSupervisionClient,
     decision_timeout: float,
     poll: float,
+    mcp_servers_are_gateways: bool,
     done: dict[int, Agent[Any]],
 ) -> Handoff[Any, Any]:
     """A `Handoff` whose target agent is supervised too: the agent it returns (known only when
@@ -179,7 +237,7 @@ def _supervised_handoff(
 
     async def supervised_target(context: RunContextWrapper[Any], arguments: str) -> Agent[Any]:
         target = await invoke(context, arguments)
-        return _supervise(target, client, decision_timeout, poll, done)
+        return _supervise(target, client, decision_timeout, poll, mcp_servers_are_gateways, done)
 
     return dataclasses.replace(handoff, on_invoke_handoff=supervised_target)
 
@@ -274,9 +332,11 @@ class _SupervisedInvocation:
                     function_tool=self._body, context=ctx, arguments=ctx.tool_arguments
                 ),
             )
-        except (Terminated, SupervisionError, httpx.HTTPError):
-            raise  # the supervisor stopped it, or nobody can: not the tool's own failure
-        except Exception as error:
+        except Terminated:
+            raise  # the supervisor stopped it: not the tool's own failure
+        except ControlsLost as lost:
+            raise lost.__cause__ or lost from None  # nobody can stop it: the run stops
+        except Exception as error:  # the tool's own, HTTP errors of its own included
             await run.fail(f"{type(error).__name__}: {error}"[:MAX_LOG])
             message = await maybe_invoke_function_tool_failure_error_function(
                 function_tool=self._tool, context=ctx, error=error
@@ -285,6 +345,9 @@ class _SupervisedInvocation:
                 raise  # the tool's own policy: the error stops the agent run
             return message
         kind, data = _reportable(output)
+        # A log is taken even while paused: the run page shows the tool has run before a pause
+        # holds its result (and a terminate then stops the agent, not the tool).
+        await run.log(f"{name} returned")
         await run.progress("report the result", 1, 2)
         await run.output(kind, data, title=name)
         await run.complete(data)
