@@ -20,7 +20,8 @@ from langchain_core.messages import AnyMessage
 from langgraph.checkpoint.memory import InMemorySaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.message import add_messages
-from langgraph.types import Command, RetryPolicy
+from langgraph.types import Command, RetryPolicy, interrupt
+from sqlmodel import select
 from supervision_client import (
     AsyncSupervisionClient,
     Blocked,
@@ -30,6 +31,7 @@ from supervision_client import (
 )
 from supervision_client.langgraph import (
     AlreadyRan,
+    aask_supervisor,
     arun_until_decided,
     ask_supervisor,
     pending_decisions,
@@ -39,6 +41,8 @@ from supervision_client.langgraph import (
 )
 from typing_extensions import TypedDict
 
+from models.events import ExecutionEvent
+from services.db import read_scope
 from tests.api import test_async_client
 from tests.api.test_async_client import decide, steer
 from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
@@ -489,3 +493,145 @@ async def test_a_retried_async_node_does_not_run_the_approved_work_again(people,
             await graph.ainvoke({"order": "M-1", "amount": 10}, thread())
         assert (await bot.execution(refusal.value.execution_id))["status"] == "failed"
     assert side_effects == [{"order": "M-1", "amount": 10}]
+
+
+async def test_asks_side_by_side_in_one_node_are_each_their_own(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+
+        async def refund_both(state: Refund) -> dict[str, Any]:
+            runs = await asyncio.gather(
+                aask_supervisor(bot, "refund_order", {"order": "P-1", "amount": 1}),
+                aask_supervisor(bot, "refund_order", {"order": "P-2", "amount": 2}),
+            )
+            for run in runs:
+                await run.complete()
+            return {"refunded": {"ran": [await run.parameters() for run in runs]}}
+
+        builder = StateGraph(Refund)
+        builder.add_node("refund_both", refund_both)
+        builder.add_edge(START, "refund_both")
+        graph = builder.compile(checkpointer=InMemorySaver())
+        final = await graph.ainvoke({}, thread())
+    # Each ask made its own run: the second did not get the first one's approval.
+    assert final["refunded"]["ran"] == [
+        {"order": "P-1", "amount": 1},
+        {"order": "P-2", "amount": 2},
+    ]
+
+
+class Crash(BaseException):
+    """The process dies mid-work (a kill, an out-of-memory): no `except Exception` sees it."""
+
+
+def crashing_refund_graph(client, side_effects: list[dict], **options: Any):
+    """A supervised node whose work happens, then the process 'dies' (the first time)."""
+
+    @supervised_node(client, "refund_order", parameters=asked, **options)
+    def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+        side_effects.append(parameters)
+        if len(side_effects) == 1:
+            raise Crash
+        return {"refunded": parameters}
+
+    builder = StateGraph(Refund)
+    builder.add_node("refund", refund)
+    builder.add_edge(START, "refund")
+    return builder.compile(checkpointer=InMemorySaver())
+
+
+def runs_of(http: httpx.Client, headers: dict, agent_id: int) -> list[dict]:
+    """The agent's runs, oldest first."""
+    response = http.get(f"/api/supervision/agents/{agent_id}/sessions", headers=headers)
+    assert response.status_code == 200, response.text
+    return sorted(response.json(), key=lambda run: run["id"])
+
+
+def messages_of(run_id: int) -> list[str | None]:
+    """What the run page lists (read from the database: its stream stays open while the run
+    does)."""
+    with read_scope() as session:
+        query = select(ExecutionEvent.message).where(ExecutionEvent.execution_id == run_id)
+        return list(session.exec(query.order_by(ExecutionEvent.seq)))
+
+
+def test_work_cut_short_by_a_crash_is_not_run_again(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph, config = crashing_refund_graph(bot, side_effects), thread()
+    with pytest.raises(Crash):
+        graph.invoke({"order": "Q-1", "amount": 10}, config)
+    with pytest.raises(AlreadyRan) as refusal:
+        graph.invoke(None, config)  # the task that died runs again
+    assert side_effects == [{"order": "Q-1", "amount": 10}]
+    assert refusal.value.status == "running"
+    assert "never reported its end" in refusal.value.reason
+
+
+def test_after_a_crash_asking_again_ends_the_cut_short_run_first(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph = crashing_refund_graph(bot, side_effects, ask_again_after_failure=True)
+    config = thread()
+    with pytest.raises(Crash):
+        graph.invoke({"order": "Q-2", "amount": 10}, config)
+    assert graph.invoke(None, config)["refunded"] == {"order": "Q-2", "amount": 10}
+    cut_short, again = runs_of(http, headers, agent.agent.id)
+    assert cut_short["status"] == "failed" and "cut short" in cut_short["error"]
+    assert again["status"] == "completed"
+
+
+def test_a_run_paused_before_its_work_starts_holds_it_and_then_counts_as_started(people, now):
+    """Paused before the node's work: the work waits. Resumed: the run is started before the
+    work runs, so a crash in the work is never followed by a second run of it."""
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    side_effects: list[dict] = []
+    graph, config = crashing_refund_graph(bot, side_effects), thread()
+    with ThreadPoolExecutor(1) as pool:
+        # The graph looks for the decision every 2 s: time to pause the approved run first.
+        finished = pool.submit(
+            run_until_decided, graph, {"order": "R-1", "amount": 10}, config, bot, poll=2
+        )
+        until(lambda: proposals_of(http, headers, agent.agent.id), "a proposal")
+        (proposal,) = proposals_of(http, headers, agent.agent.id)
+        asyncio.run(decide(http, headers, proposal["id"], "approve", {}))
+        run_id = proposals_of(http, headers, agent.agent.id)[0]["execution_id"]
+        asyncio.run(steer(http, headers, run_id, "pause"))
+        starts = "refund_order: the approved work starts"
+        until(lambda: starts in messages_of(run_id), "the node's start report")
+        assert bot.execution(run_id)["status"] == "paused"  # heard while paused: not started
+        assert side_effects == [] and not finished.done()
+        asyncio.run(steer(http, headers, run_id, "resume"))
+        with pytest.raises(Crash):
+            finished.result(WAIT_S)
+    assert bot.execution(run_id)["status"] == "running"
+    with pytest.raises(AlreadyRan):  # the crash lost the resume: it is asked and resumed again
+        run_until_decided(graph, None, config, bot, poll=0.05)
+    assert side_effects == [{"order": "R-1", "amount": 10}]
+
+
+def test_an_interrupt_inside_the_approved_work_is_refused(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+
+    @supervised_node(bot, "refund_order", parameters=asked)
+    def refund(state: Refund, run, parameters: dict[str, Any]) -> dict[str, Any]:
+        interrupt("which account?")  # on resume LangGraph would run the work again
+        return {"refunded": parameters}
+
+    builder = StateGraph(Refund)
+    builder.add_node("refund", refund)
+    builder.add_edge(START, "refund")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    with pytest.raises(RuntimeError, match="ask the human before the supervised work"):
+        graph.invoke({"order": "S-1", "amount": 1}, thread())
+    (run,) = runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "failed" and "interrupt()" in run["error"]

@@ -33,11 +33,14 @@ What each answer does inside the node:
 - rejected, expired or cancelled: `NotApproved` (with `status` and `reason`) is raised in the
   node and leaves `invoke` — unless the node was given `on_rejection`, whose update is used.
 - STUDENT agents: `Blocked` leaves `invoke`; the guarded work never starts.
-- a retried node (a `RetryPolicy`, or `invoke(None, config)` after an error) is the same task,
-  so it gets the same approval back; once that approval's run has ended (failed, completed,
-  terminated, lost) the work is not run again: `AlreadyRan` (a `NotApproved`, status = the
-  run's) leaves `invoke`. `ask_again_after_failure=True` makes a retry after a failed (or lost)
-  run ask again instead: a new proposal for an INTERN, a new run either way.
+- a retried node (a `RetryPolicy`, or `invoke(None, config)` after an error or a crash) is the
+  same task, so it gets the same approval back; once that approval's run has ended (failed,
+  completed, terminated, lost) or started and never reported its end (cut short), the work is
+  not run again: `AlreadyRan` (a `NotApproved`, status = the run's) leaves `invoke`.
+  `ask_again_after_failure=True` makes a retry after a failed, lost or cut-short run ask again
+  instead: a new proposal for an INTERN, a new run either way.
+- `interrupt()` inside the approved work would have LangGraph run that work again on resume:
+  `supervised_node` fails the run and raises `RuntimeError` instead.
 
 Several asks in one node (a loop over orders) are told apart by their order: the n-th ask for an
 action gets the n-th decision, on every execution of the node, as LangGraph matches the n-th
@@ -61,13 +64,13 @@ except ModuleNotFoundError as missing:  # say what to install, not a bare import
     raise missing_extra(missing, "langgraph", "The LangGraph adapter") from missing
 
 import contextlib
-import contextvars
 import dataclasses
 import functools
 import hashlib
 import inspect
 import json
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
@@ -75,7 +78,7 @@ import httpx
 from langchain_core.messages import HumanMessage
 from langgraph._internal._constants import CONFIG_KEY_SCRATCHPAD
 from langgraph.config import get_config
-from langgraph.errors import GraphBubbleUp
+from langgraph.errors import GraphBubbleUp, GraphInterrupt, ParentCommand
 from langgraph.types import Command, Interrupt, interrupt
 
 from supervision_client._async import AsyncRun, AsyncSupervisionClient
@@ -110,27 +113,32 @@ ASK_AGAIN_AFTER = ("failed", "lost")  # with ask_again_after_failure; never afte
 
 class AlreadyRan(NotApproved):
     """The approval an ask replays was used already: its run has ended (`status` failed,
-    completed, terminated or lost; `execution_id` says which run).
+    completed, terminated or lost) or was cut short (`status` running or paused: it started
+    and never reported its end); `execution_id` says which run.
 
-    A retried node (LangGraph's `RetryPolicy`, or `invoke(None, config)` after an error) is
-    the same task, so its ask has the same key and the dashboard replays the same approval.
-    Running the work again under it would do the approved action twice with one approval and
-    report nothing, so the ask raises this instead (`on_rejection` is not given it).
+    A retried node (LangGraph's `RetryPolicy`, or `invoke(None, config)` after an error or a
+    crash) is the same task, so its ask has the same key and the dashboard replays the same
+    approval. Running the work again under it would do the approved action twice with one
+    approval and report nothing, so the ask raises this instead (`on_rejection` is not given
+    it).
     """
 
     def __init__(self, action: str, run: Mapping[str, Any]) -> None:
         self.execution_id = int(run["id"])
         status = str(run["status"])
         error = f" ({run['error']})" if run.get("error") else ""
+        what = (
+            f"already ran under this approval{error}"
+            if status in FINAL_STATUSES
+            else f"started under this approval and never reported its end (the run is {status})"
+        )
         instead = (
             " (ask_again_after_failure=True asks for a new approval instead)"
-            if status in ASK_AGAIN_AFTER
+            if _may_ask_again(run)
             else ""
         )
         super().__init__(
-            f"run {self.execution_id}",
-            status,
-            f"{action} already ran under this approval{error}; it is not run again{instead}",
+            f"run {self.execution_id}", status, f"{action} {what}; it is not run again{instead}"
         )
 
 
@@ -163,21 +171,41 @@ def _hashed(parts: list[Any]) -> str:
     return "langgraph-" + hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
-@dataclasses.dataclass
-class _TaskAsks:
-    """How many asks, by (action, key), one execution of one task has made so far."""
+class _AskCounts:
+    """How many asks, by (action, key), each execution of a task has made so far.
 
-    scratchpad: object
-    made: Counter[tuple[str, str]] = dataclasses.field(default_factory=Counter)
+    LangGraph gives each execution of a task (each retry too) a scratchpad of its own, so the
+    count is kept per scratchpad and restarts with every execution, as `interrupt()`'s does.
+    It is kept here, by the scratchpad's identity, rather than in a context variable: asks
+    run side by side in one node (`asyncio.gather`) each get a copy of the context and would
+    each count from zero — the same key for two asks. Scratchpads can be neither weakly
+    referenced nor hashed, so the entry holds the scratchpad (its id cannot be reused while
+    it is here) and the oldest entries are dropped past `KEPT` tasks."""
+
+    KEPT = 10_000
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()  # sync nodes run in threads, side by side
+        self._counts: OrderedDict[int, tuple[object, Counter[tuple[str, str]]]] = OrderedDict()
+
+    def take(self, scratchpad: object, action: str, key: str) -> int:
+        """The index of this ask: how many asks like it this execution made before."""
+        with self._lock:
+            entry = self._counts.get(id(scratchpad))
+            if entry is None or entry[0] is not scratchpad:
+                entry = (scratchpad, Counter())
+                self._counts[id(scratchpad)] = entry
+            self._counts.move_to_end(id(scratchpad))
+            while len(self._counts) > self.KEPT:
+                self._counts.popitem(last=False)
+            made = entry[1]
+            index = made[(action, key)]
+            made[(action, key)] += 1
+            return index
 
 
-# LangGraph gives each execution of a task (each retry too) a scratchpad of its own and runs
-# each node in a copy of the context, so the count restarts with every execution, as
-# `interrupt()`'s does; the identity check keeps two tasks apart where a context is shared.
 # LangGraph's own interrupt counter is not used: taking numbers from it shifts the interrupts.
-_task_asks: contextvars.ContextVar[_TaskAsks | None] = contextvars.ContextVar(
-    "supervision_task_asks", default=None
-)
+_ask_counts = _AskCounts()
 
 
 def _next_key(action: str, key: str | None) -> str:
@@ -187,22 +215,30 @@ def _next_key(action: str, key: str | None) -> str:
         scratchpad = get_config()["configurable"][CONFIG_KEY_SCRATCHPAD]
     except (RuntimeError, KeyError) as outside:
         raise RuntimeError("ask the supervisor from inside a LangGraph node") from outside
-    asks = _task_asks.get()
-    if asks is None or asks.scratchpad is not scratchpad:
-        asks = _TaskAsks(scratchpad)
-        _task_asks.set(asks)
-    index = asks.made[(action, key or "")]
-    asks.made[(action, key or "")] += 1
-    return decision_key(action, key, index=index)
+    return decision_key(action, key, index=_ask_counts.take(scratchpad, action, key or ""))
+
+
+def _handed_back(details: Mapping[str, Any]) -> bool:
+    """The run an ask found may be handed to the node: it has not started. A run that
+    started (the agent reported on it) and has not ended was cut short — a crash, a
+    cancellation, a failure report that never arrived — and its work may have been done."""
+    return details["status"] not in FINAL_STATUSES and details.get("started_at") is None
 
 
 def _key_after(ended: Mapping[str, Any], action: str, idempotency_key: str, ask_again: bool) -> str:
-    """The key of a new ask after a run that ended, or `AlreadyRan` when not to ask again.
-    Derived from the ended run, so the re-execution after this new ask's interrupt finds the
-    same chain of asks and replays the new decision."""
-    if not (ask_again and ended["status"] in ASK_AGAIN_AFTER):
+    """The key of a new ask after a run that ended (or was cut short), or `AlreadyRan` when
+    not to ask again. Derived from that run, so the re-execution after this new ask's
+    interrupt finds the same chain of asks and replays the new decision."""
+    if not (ask_again and _may_ask_again(ended)):
         raise AlreadyRan(action, ended)
     return _hashed([idempotency_key, "asked again after run", int(ended["id"])])
+
+
+def _may_ask_again(run: Mapping[str, Any]) -> bool:
+    return run["status"] in ASK_AGAIN_AFTER or run["status"] not in FINAL_STATUSES
+
+
+CUT_SHORT = "the node ran again before this run ended; its work may have been cut short"
 
 
 def _proposal_interrupt(decision: Decision, action: str, parameters: Mapping[str, Any]) -> dict:
@@ -274,10 +310,13 @@ def ask_supervisor(
     while True:
         run = _decided_run(client, action, parameters, reason, priority, idempotency_key)
         details = client.execution(run.execution_id)
-        if details["status"] not in FINAL_STATUSES:
+        if _handed_back(details):
             run.details = details
             return run
         idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
+        if details["status"] not in FINAL_STATUSES:  # cut short: it ends before we ask again
+            with contextlib.suppress(Terminated):
+                run.fail(CUT_SHORT)
 
 
 def _decided_run(
@@ -333,10 +372,13 @@ async def aask_supervisor(
     while True:
         run = await _adecided_run(client, action, parameters, reason, priority, idempotency_key)
         details = await client.execution(run.execution_id)
-        if details["status"] not in FINAL_STATUSES:
+        if _handed_back(details):
             run.details = details
             return run
         idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
+        if details["status"] not in FINAL_STATUSES:
+            with contextlib.suppress(Terminated):
+                await run.fail(CUT_SHORT)
 
 
 async def _adecided_run(
@@ -364,17 +406,53 @@ async def _adecided_run(
 
 
 def _with_corrections(update: Any, corrections: list[str], messages_key: str | None) -> Any:
-    """The node's update with each correction added as a message from the supervisor."""
+    """The node's update with each correction added as a message from the supervisor.
+
+    A dict (or None) gets them under `messages_key`; a list of (key, value) writes gets one
+    more write; any other update (a state object) is returned as it is — read
+    `run.corrections` in such a node."""
     if not corrections or messages_key is None:
         return update
     messages = [HumanMessage(content=text, name=SUPERVISOR_NAME) for text in corrections]
     if isinstance(update, Command):
-        inner = update.update if isinstance(update.update, Mapping) else {}
-        merged = _with_corrections(dict(inner), corrections, messages_key)
+        merged = _with_corrections(update.update, corrections, messages_key)
         return dataclasses.replace(update, update=merged)
-    merged = dict(update or {})
-    merged[messages_key] = [*merged.get(messages_key, []), *messages]
-    return merged
+    if update is None or isinstance(update, Mapping):
+        merged = dict(update or {})
+        merged[messages_key] = [*merged.get(messages_key, []), *messages]
+        return merged
+    if isinstance(update, list | tuple) and all(
+        isinstance(write, tuple) and len(write) == 2 for write in update
+    ):
+        return [*update, (messages_key, messages)]
+    return update
+
+
+INTERRUPT_IN_WORK = (
+    "interrupt() was called inside the approved work: LangGraph runs the node again from the "
+    "top when it is resumed, which would do the approved work twice; ask the human before "
+    "the supervised work (in an earlier node) instead"
+)
+
+
+def _start(run: Run, action: str) -> None:
+    """Report the start before the work runs. A pause sent before now holds the work here
+    and a terminate stops it; once the dashboard has heard the start, the run counts as
+    started, so a node that runs again after a crash never gets it back (`AlreadyRan`)."""
+    run.log(f"{action}: the approved work starts")
+    while run.status == "ready":  # heard while paused, which does not start a run
+        run.log(f"{action}: resumed; the approved work starts")
+
+
+async def _astart(run: AsyncRun, action: str) -> None:
+    await run.log(f"{action}: the approved work starts")
+    while run.status == "ready":
+        await run.log(f"{action}: resumed; the approved work starts")
+
+
+def _to_parent(jump: ParentCommand, corrections: list[str], messages_key: str | None):
+    """The node's `Command(graph=PARENT)`, with the corrections added to its update."""
+    return ParentCommand(_with_corrections(jump.args[0], corrections, messages_key))
 
 
 def _failure(error: BaseException) -> str:
@@ -438,11 +516,20 @@ def supervised_node(
                 if on_rejection is None:
                     raise
                 return on_rejection(state, refusal)
-            run.check_in()  # a pause or terminate sent before we start applies now
+            _start(run, action)
             try:
                 update = fn(state, run, run.parameters())
+            except GraphInterrupt as own:
+                if not run.ended:
+                    with contextlib.suppress(httpx.HTTPError, SupervisionError, Terminated):
+                        run.fail(INTERRUPT_IN_WORK)
+                raise RuntimeError(INTERRUPT_IN_WORK) from own
+            except ParentCommand as jump:  # the node's answer, sent to the parent graph
+                if not run.ended:
+                    run.complete()
+                raise _to_parent(jump, run.corrections, messages_key) from None
             except (GraphBubbleUp, Terminated):
-                raise  # an interrupt of the node's own (the run goes on after it), or a stop
+                raise
             except Exception as error:
                 if not run.ended:
                     with contextlib.suppress(httpx.HTTPError, SupervisionError):
@@ -474,9 +561,18 @@ def supervised_node(
                 if on_rejection is None:
                     raise
                 return on_rejection(state, refusal)
-            await run.check_in()
+            await _astart(run, action)
             try:
                 update = await fn(state, run, await run.parameters())
+            except GraphInterrupt as own:
+                if not run.ended:
+                    with contextlib.suppress(httpx.HTTPError, SupervisionError, Terminated):
+                        await run.fail(INTERRUPT_IN_WORK)
+                raise RuntimeError(INTERRUPT_IN_WORK) from own
+            except ParentCommand as jump:
+                if not run.ended:
+                    await run.complete()
+                raise _to_parent(jump, run.corrections, messages_key) from None
             except (GraphBubbleUp, Terminated):
                 raise
             except Exception as error:
