@@ -635,3 +635,26 @@ def test_an_interrupt_inside_the_approved_work_is_refused(people, now):
         graph.invoke({"order": "S-1", "amount": 1}, thread())
     (run,) = runs_of(http, headers, agent.agent.id)
     assert run["status"] == "failed" and "interrupt()" in run["error"]
+
+
+def test_work_that_answers_the_parent_graph_completes_its_run(people, now):
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+
+    @supervised_node(bot, "refund_order", parameters=asked)
+    def refund(state: Refund, run, parameters: dict[str, Any]) -> Any:
+        return Command(graph=Command.PARENT, goto="tell", update={"refunded": parameters})
+
+    inner = StateGraph(Refund)
+    inner.add_node("refund", refund)
+    inner.add_edge(START, "refund")
+    outer = StateGraph(Refund)
+    outer.add_node("refunds", inner.compile())
+    outer.add_node("tell", lambda state: {"seen_by_next": [str(state["refunded"]["amount"])]})
+    outer.add_edge(START, "refunds")
+    graph = outer.compile(checkpointer=InMemorySaver())
+    final = graph.invoke({"order": "U-1", "amount": 4}, thread())
+    assert final["seen_by_next"] == ["4"]
+    (run,) = runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "completed"
