@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
 from pathlib import Path
 
 import anyio
@@ -28,7 +29,10 @@ from supervision_client.mcp_gateway import REFUSED, UNAVAILABLE
 
 from models.events import ExecutionEvent
 from models.work import Execution
-from services.db import read_scope
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.executions import LivenessPolicy
+from services.run_liveness import end_if_lost
 from supervision_app.api.app import build_api
 from tests.api.test_async_client import decide, people, steer  # noqa: F401  (fixture)
 from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
@@ -89,12 +93,12 @@ def gateway_env(agent_key: str, upstream: Upstream) -> dict[str, str]:
 
 @asynccontextmanager
 async def stdio_gateway(
-    url: str, agent_key: str, upstream: Upstream, poll: float = 0.05
+    url: str, agent_key: str, upstream: Upstream, poll: float = 0.05, extra: tuple[str, ...] = ()
 ) -> AsyncIterator[Client]:
     """An MCP client talking to the gateway, which it launches over stdio."""
     params = StdioServerParameters(
         command=sys.executable,
-        args=[*gateway_command(url, poll=poll), "--", *UPSTREAM],
+        args=[*gateway_command(url, *extra, poll=poll), "--", *UPSTREAM],
         env=gateway_env(agent_key, upstream),
         cwd=str(ROOT),
     )
@@ -211,6 +215,18 @@ async def test_a_rejected_or_blocked_call_never_reaches_the_tool(dashboard, upst
         with pytest.raises(MCPError) as blocked:
             await mcp.call_tool("refund", {"order": "A-4", "amount": 1})
     assert blocked.value.code == REFUSED and "STUDENT" in blocked.value.message
+    assert upstream.calls() == []
+
+
+async def test_no_decision_in_time_means_the_tool_is_not_called(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    async with stdio_gateway(
+        url, agent.api_key, upstream, extra=("--decision-timeout", "0.3")
+    ) as mcp:
+        with pytest.raises(MCPError) as waited:
+            await mcp.call_tool("refund", {"order": "W-1", "amount": 1})
+    assert waited.value.code == UNAVAILABLE and "No decision within" in waited.value.message
     assert upstream.calls() == []
 
 
@@ -331,6 +347,27 @@ async def test_a_terminate_after_the_tool_ran_says_its_result_is_withheld(dashbo
     assert stopped.value.code == REFUSED
     assert "too late" in stopped.value.message
     assert "already run" in stopped.value.message and "cancelled" not in stopped.value.message
+
+
+async def test_a_run_the_dashboard_gives_up_as_lost_ends_that_call_only(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        call = asyncio.create_task(mcp.call_tool("hold", {"label": "silent"}))
+        await upstream.until("hold", "started")
+        later = utcnow() + timedelta(hours=1)  # the liveness pass, an hour on
+        policy = LivenessPolicy(stale_after=timedelta(minutes=1), lost_after=timedelta(minutes=5))
+        with session_scope() as session:
+            assert end_if_lost(
+                session=session, execution_id=run_of(agent.agent.id).id, now=later, policy=policy
+            )
+        with pytest.raises(MCPError) as lost:
+            await asyncio.wait_for(call, 30)
+        await upstream.until("hold", "cancelled")
+        after = await mcp.call_tool("refund", {"order": "L-2", "amount": 1})
+    assert lost.value.code == UNAVAILABLE and "lost" in lost.value.message
+    assert "supervisor" not in lost.value.message
+    assert after.content[0].text == "refunded 1 on L-2"  # nobody stopped the agent
 
 
 async def test_a_call_the_client_cancels_ends_its_run_and_the_tool(dashboard, upstream, now):

@@ -362,6 +362,22 @@ def _returned(run_id: int) -> bool:
         return "refund_order returned" in session.exec(query).all()
 
 
+async def test_a_tool_that_times_out_fails_its_run_and_the_model_is_told(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-10", "amount": 1}), RefundTool(asyncio.Event())
+    slow = tool.build()
+    slow.timeout_seconds = 0.2  # the tool's own timeout (its gate never opens)
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        supervised = supervise(Agent(name="refunder", model=model, tools=[slow]), bot)
+        result = await Runner.run(supervised, "refund A-10", run_config=NO_TRACES)
+    [told] = model.tool_results()
+    assert "timed out" in told
+    assert result.final_output == "Done."
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "failed" and "ToolTimeoutError" in run["error"]
+
+
 async def test_a_tools_own_http_error_fails_its_run_not_the_agent(dashboard, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import json
 import logging
 from collections import OrderedDict
@@ -62,6 +63,7 @@ from agents import (
 from agents.exceptions import AgentsException, ToolTimeoutError
 from agents.tool import (
     ToolOutputText,
+    default_tool_timeout_error_message,
     invoke_function_tool,
     maybe_invoke_function_tool_failure_error_function,
     set_function_tool_failure_error_function,
@@ -198,10 +200,11 @@ def _supervise(
     decision_timeout: float,
     poll: float,
     mcp_servers_are_gateways: bool,
-    done: dict[int, Agent[Any]],
+    done: dict[int, tuple[Agent[Any], Agent[Any]]],
 ) -> Agent[Any]:
-    if id(agent) in done:  # agents may hand off to each other
-        return done[id(agent)]
+    known = done.get(id(agent))
+    if known is not None and known[0] is agent:  # agents may hand off to each other
+        return known[1]
     _refuse_unguarded(agent, mcp_servers_are_gateways)
     turns = ModelTurns(agent.hooks)
     tools = [
@@ -211,7 +214,7 @@ def _supervise(
         for tool in agent.tools
     ]
     supervised = agent.clone(tools=tools, hooks=turns)
-    done[id(agent)] = supervised
+    done[id(agent)] = (agent, supervised)  # held: its id is not reused while it is here
     supervised.handoffs = [
         _supervise(target, client, decision_timeout, poll, mcp_servers_are_gateways, done)
         if isinstance(target, Agent)
@@ -229,7 +232,7 @@ def _supervised_handoff(
     decision_timeout: float,
     poll: float,
     mcp_servers_are_gateways: bool,
-    done: dict[int, Agent[Any]],
+    done: dict[int, tuple[Agent[Any], Agent[Any]]],
 ) -> Handoff[Any, Any]:
     """A `Handoff` whose target agent is supervised too: the agent it returns (known only when
     the handoff is invoked) gets the same guarded copy as a plain `Agent` handoff would."""
@@ -263,6 +266,7 @@ def supervised_tool(
     # report the run failed) instead of becoming an error text inside the SDK's wrapper.
     body = copy.copy(tool)
     set_function_tool_failure_error_function(body, None)
+    body.timeout_behavior = "raise_exception"  # a timeout fails the run (see `_timed_out`)
     invocation = _SupervisedInvocation(tool, body, client, decision_timeout, poll, turns)
     guarded = copy.copy(tool)
     guarded.on_invoke_tool = invocation.invoke
@@ -338,10 +342,12 @@ class _SupervisedInvocation:
             raise lost.__cause__ or lost from None  # nobody can stop it: the run stops
         except Exception as error:  # the tool's own, HTTP errors of its own included
             await run.fail(f"{type(error).__name__}: {error}"[:MAX_LOG])
+            if isinstance(error, ToolTimeoutError):
+                return await self._timed_out(ctx, error)
             message = await maybe_invoke_function_tool_failure_error_function(
                 function_tool=self._tool, context=ctx, error=error
             )
-            if message is None or isinstance(error, ToolTimeoutError):
+            if message is None:
                 raise  # the tool's own policy: the error stops the agent run
             return message
         kind, data = _reportable(output)
@@ -353,6 +359,19 @@ class _SupervisedInvocation:
         await run.complete(data)
         edited = approved if approved != requested else None
         return _for_model(output, edited, run.corrections)
+
+    async def _timed_out(self, ctx: ToolContext[Any], error: ToolTimeoutError) -> Any:
+        """What the model reads after the tool's own timeout, by the tool's timeout policy
+        (the body runs with "raise_exception", so the run is failed, not completed)."""
+        if self._tool.timeout_behavior == "raise_exception":
+            raise error
+        explain = self._tool.timeout_error_function
+        if explain is None:
+            return default_tool_timeout_error_message(
+                tool_name=self._tool.name, timeout_seconds=error.timeout_seconds
+            )
+        message = explain(ctx, error)
+        return await message if inspect.isawaitable(message) else message
 
     async def _report_start(
         self,

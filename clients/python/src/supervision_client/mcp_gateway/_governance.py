@@ -35,6 +35,9 @@ _DASHBOARD_ERRORS = (SupervisionError, httpx.HTTPError)
 _NOT_CALLED = "the tool was not called"
 _RAN_BUT_WITHHELD = "the tool had already run; its result is withheld"
 
+DECISION_TIMEOUT_S = 24 * 3600.0
+"""How long a call waits for a supervisor's decision by default (then -32011, nothing run)."""
+
 ReportProgress = Callable[[float, float | None, str | None], Awaitable[None]]
 
 
@@ -59,7 +62,7 @@ class Governance:
     supervision: AsyncSupervisionClient
     upstream: ToolServer
     poll: float = 2.0
-    decision_timeout: float = 24 * 3600
+    decision_timeout: float = DECISION_TIMEOUT_S
     reason: str = "tool call through the MCP gateway"
     # Set by a supervisor's terminate: the agent is stopped, not just that one call.
     stopped: str | None = None
@@ -98,7 +101,7 @@ class Governance:
                 # Held here while the run is paused; a terminate sent before it starts ends it.
                 await run.log(f"MCP tool call: {name}", data={"arguments": approved})
             except Terminated as stop:
-                raise self._stop(stop, _NOT_CALLED) from None
+                raise self._stop(run, stop, _NOT_CALLED) from None
             except _DASHBOARD_ERRORS as error:
                 raise _unavailable(error) from None
             result = await self._run(run, name, approved, progress)
@@ -128,9 +131,14 @@ class Governance:
         if name not in names:
             raise MCPError(types.INVALID_PARAMS, f"Unknown tool: {name}")
 
-    def _stop(self, stop: Terminated, what: str) -> MCPError:
+    def _stop(self, run: AsyncRun, stop: Terminated, what: str) -> MCPError:
         """The supervisor stopped this agent: this call ends, and so does every other one (in
-        flight or later)."""
+        flight or later). A run the dashboard gave up as lost (nothing heard from us in time)
+        ends only this call: nobody stopped the agent."""
+        if run.status == "lost":
+            return MCPError(
+                UNAVAILABLE, f"The dashboard gave this call's run up as lost ({stop}); {what}"
+            )
         why = f": {stop.reason}" if stop.reason else ""
         self.stopped = (
             f"The supervisor stopped this agent{why}. Nothing more runs through this gateway; "
@@ -195,7 +203,7 @@ class Governance:
             try:
                 result = await watched(run, call)
             except Terminated as stop:
-                raise self._stop(stop, "the tool call was cancelled") from None
+                raise self._stop(run, stop, "the tool call was cancelled") from None
             except ControlsLost as lost:
                 raise _unavailable(lost.__cause__, called=True) from None
             except MCPError as upstream_error:
@@ -214,7 +222,7 @@ class Governance:
             else:
                 await run.complete({"tool": name})
         except Terminated as stop:
-            raise self._stop(stop, _RAN_BUT_WITHHELD) from None
+            raise self._stop(run, stop, _RAN_BUT_WITHHELD) from None
         except _DASHBOARD_ERRORS as error:
             # The tool has run: withholding its result would undo nothing. Say it loudly.
             logger.warning("%s ran but its result could not be reported: %s", name, error)

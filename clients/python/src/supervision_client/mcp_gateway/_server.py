@@ -17,7 +17,7 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 from supervision_client._async import AsyncSupervisionClient
-from supervision_client.mcp_gateway._governance import Governance
+from supervision_client.mcp_gateway._governance import DECISION_TIMEOUT_S, Governance
 
 logger = logging.getLogger("supervision_client.mcp_gateway")
 
@@ -59,7 +59,12 @@ def build_server(upstream: Client, governance: Governance, name: str = "supervis
 
 @contextlib.asynccontextmanager
 async def connected(
-    dashboard_url: str, agent_key: str, upstream: Upstream, *, poll: float = 2.0
+    dashboard_url: str,
+    agent_key: str,
+    upstream: Upstream,
+    *,
+    poll: float = 2.0,
+    decision_timeout: float = DECISION_TIMEOUT_S,
 ) -> AsyncIterator[Server]:
     """The gateway's server, connected to the dashboard and to the upstream MCP server."""
     async with AsyncSupervisionClient(dashboard_url, agent_key) as supervision:
@@ -70,7 +75,13 @@ async def connected(
                 upstream_client = await stack.enter_async_context(client)
             except Exception as failure:
                 raise UpstreamDidNotStart(upstream, failure) from failure
-            yield _governed(supervision, upstream_client, agent, poll)
+            governance = Governance(
+                supervision=supervision,
+                upstream=upstream_client,
+                poll=poll,
+                decision_timeout=decision_timeout,
+            )
+            yield _governed(governance, upstream_client, agent)
 
 
 class UpstreamDidNotStart(Exception):
@@ -83,19 +94,13 @@ class UpstreamDidNotStart(Exception):
         super().__init__(f"the upstream MCP server ({what}) did not start: {failure}")
 
 
-def _governed(
-    supervision: AsyncSupervisionClient,
-    upstream_client: Client,
-    agent: dict[str, Any],
-    poll: float,
-) -> Server:
+def _governed(governance: Governance, upstream_client: Client, agent: dict[str, Any]) -> Server:
     logger.info(
         "supervising %s's tools as agent %s (%s)",
         upstream_client.server_info.name if upstream_client.server_info else "upstream",
         agent["name"],
         agent["maturity_level"],
     )
-    governance = Governance(supervision=supervision, upstream=upstream_client, poll=poll)
     return build_server(upstream_client, governance, name=f"supervised-{agent['name']}")
 
 

@@ -12,6 +12,7 @@ import sys
 import httpx
 
 from supervision_client._protocol import SupervisionError
+from supervision_client.mcp_gateway._governance import DECISION_TIMEOUT_S
 from supervision_client.mcp_gateway._server import (
     Upstream,
     UpstreamDidNotStart,
@@ -46,6 +47,13 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     cli.add_argument("--upstream-url", help="the upstream MCP server's streamable HTTP URL")
     cli.add_argument("--poll", type=float, default=2.0, help="seconds between decision checks")
+    cli.add_argument(
+        "--decision-timeout",
+        type=float,
+        default=DECISION_TIMEOUT_S,
+        help="seconds a call waits for a supervisor's decision (default one day); then the "
+        "client gets error -32011 and nothing runs",
+    )
     cli.add_argument("-v", "--verbose", action="store_true", help="log each call on stderr")
     cli.add_argument("upstream", nargs=argparse.REMAINDER, help="-- the upstream server's command")
     return cli
@@ -87,7 +95,13 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def serve(args: argparse.Namespace, upstream: Upstream) -> None:
-    async with connected(args.url, args.agent_key, upstream, poll=args.poll) as server:
+    async with connected(
+        args.url,
+        args.agent_key,
+        upstream,
+        poll=args.poll,
+        decision_timeout=args.decision_timeout,
+    ) as server:
         if args.http:
             await serve_http(server, args.host, args.port)
         else:
