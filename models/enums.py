@@ -38,6 +38,7 @@ class ProposalStatus(StrEnum):
     APPROVED = "approved"
     REJECTED = "rejected"
     EXPIRED = "expired"
+    WITHDRAWN = "withdrawn"  # by its agent, before anyone decided: nothing of it runs
 
 
 class ExecutionStatus(StrEnum):

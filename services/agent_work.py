@@ -13,6 +13,8 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import Execution, ExecutionStatus, Proposal, QueueEntry
+from services import proposals, queue
+from services.agents import AgentRead
 from services.errors import NotFound
 from services.execution_reads import read_execution
 from services.executions import LivenessPolicy
@@ -125,3 +127,37 @@ def queue_entry_status(*, session: Session, agent_id: int, entry_id: int) -> Req
         execution_id=entry.execution_id,
         reason=entry.last_error,
     )
+
+
+def withdraw_proposal(
+    *, session: Session, agent: AgentRead, proposal_id: int, reason: str, now: datetime
+) -> RequestStatus:
+    """Give up on my pending proposal; the answer says where it stands — `withdrawn`, or how
+    it was decided first (approved with its run: that run is mine to end)."""
+    proposals.withdraw_by_agent(
+        session=session,
+        agent_id=agent.id,
+        proposal_id=proposal_id,
+        actor=agent.as_actor(),
+        reason=reason,
+        now=now,
+    )
+    session.flush()
+    return proposal_status(session=session, agent_id=agent.id, proposal_id=proposal_id)
+
+
+def withdraw_queue_entry(
+    *, session: Session, agent: AgentRead, entry_id: int, reason: str, now: datetime
+) -> RequestStatus:
+    """Give up on my queued action before it is dispatched; the answer says where it stands —
+    `cancelled`, or `executing` with its run when it was dispatched first."""
+    queue.withdraw_by_agent(
+        session=session,
+        agent_id=agent.id,
+        entry_id=entry_id,
+        actor=agent.as_actor(),
+        reason=reason,
+        now=now,
+    )
+    session.flush()
+    return queue_entry_status(session=session, agent_id=agent.id, entry_id=entry_id)

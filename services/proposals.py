@@ -335,6 +335,31 @@ def expire_proposals(*, session: Session, now: datetime) -> list[ProposalRead]:
     return expired
 
 
+def withdraw_by_agent(
+    *, session: Session, agent_id: int, proposal_id: int, actor: Actor, reason: str, now: datetime
+) -> bool:
+    """The agent gave up on its pending proposal (its caller cancelled, its wait timed out):
+    nobody can approve it any more, so no run is made that nobody would start. False when it
+    was decided first (the answer then says how)."""
+    proposal = session.get(Proposal, proposal_id)
+    if proposal is None or proposal.agent_id != agent_id:
+        raise NotFound("no such proposal")
+    why = (f"withdrawn by the agent: {reason}" if reason else "withdrawn by the agent")[:MAX_REASON]
+    if not _settle(session, proposal, status=ProposalStatus.WITHDRAWN, now=now, reason=why):
+        return False
+    record_audit(
+        session=session,
+        actor=actor,
+        action="proposal.withdrawn",
+        object_type="proposal",
+        object_id=proposal.id,
+        now=now,
+        before={"status": "pending"},
+        after={"status": "withdrawn", "reason": why},
+    )
+    return True
+
+
 def reject_at_chain_end(
     *, session: Session, proposal_id: int, now: datetime, skipped: list[str], at_once: bool
 ) -> bool:

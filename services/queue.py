@@ -128,6 +128,28 @@ def cancel_entry(
     return _read(entry)
 
 
+def withdraw_by_agent(
+    *, session: Session, agent_id: int, entry_id: int, actor: Actor, reason: str, now: datetime
+) -> bool:
+    """The agent gave up on its queued action before it was dispatched: it is cancelled, so
+    no run is handed out that nobody would start. False when it was dispatched (or ended)
+    first."""
+    entry = session.get(QueueEntry, entry_id)
+    if entry is None or entry.agent_id != agent_id:
+        raise NotFound("no such queue entry")
+    why = (f"withdrawn by the agent: {reason}" if reason else "withdrawn by the agent")[:2000]
+    won = session.exec(  # type: ignore[call-overload]
+        update(QueueEntry)
+        .where(col(QueueEntry.id) == entry_id, QueueEntry.status == QueueStatus.PENDING)
+        .values(status=QueueStatus.CANCELLED, finished_at=now, last_error=why)
+    ).rowcount
+    if not won:
+        return False
+    _audit(session, actor, "queue.withdrawn", entry_id, now, "pending", "cancelled")
+    session.refresh(entry)
+    return True
+
+
 def set_priority(
     *, session: Session, entry_id: int, priority: int, caller: UserRead, now: datetime
 ) -> QueueEntryRead:

@@ -26,6 +26,7 @@ STATUS_COLORS = {
     "lost": "red",
     "cancelled": "gray",
     "expired": "gray",
+    "withdrawn": "gray",
 }
 
 

@@ -386,7 +386,7 @@ class ProposalsState(rx.State):
 def _filters() -> rx.Component:
     return rx.flex(
         select_field(
-            ["pending", "approved", "rejected", "expired", ALL],
+            ["pending", "approved", "rejected", "expired", "withdrawn", ALL],
             value=ProposalsState.status_filter,
             on_change=ProposalsState.set_status_filter,
             label="Status",

@@ -40,6 +40,8 @@ MATRIX: dict[tuple[str, str], set[str]] = {
     ("GET", "/api/v1/executions/{execution_id}/stream"): {"own-agent"},
     ("GET", "/api/v1/proposals/{proposal_id}"): {"own-agent"},
     ("GET", "/api/v1/queue/{entry_id}"): {"own-agent"},
+    ("POST", "/api/v1/proposals/{proposal_id}/withdraw"): {"own-agent"},
+    ("POST", "/api/v1/queue/{entry_id}/withdraw"): {"own-agent"},
     ("POST", "/api/users/{user_id}/activity/sessions"): {"owner"},
     ("POST", "/api/users/{user_id}/activity/heartbeat"): {"owner"},
     ("GET", "/api/users/{user_id}/activity/state"): {"owner", "admin"},

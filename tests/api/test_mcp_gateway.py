@@ -28,7 +28,7 @@ from sqlmodel import select
 from supervision_client.mcp_gateway import REFUSED, UNAVAILABLE
 
 from models.events import ExecutionEvent
-from models.work import Execution
+from models.work import Execution, Proposal
 from services.clock import utcnow
 from services.db import read_scope, session_scope
 from services.executions import LivenessPolicy
@@ -227,6 +227,29 @@ async def test_no_decision_in_time_means_the_tool_is_not_called(dashboard, upstr
         with pytest.raises(MCPError) as waited:
             await mcp.call_tool("refund", {"order": "W-1", "amount": 1})
     assert waited.value.code == UNAVAILABLE and "No decision within" in waited.value.message
+    assert upstream.calls() == []
+    assert proposals_of(agent.agent.id)[0].status == "withdrawn"  # nobody approves it later
+
+
+def proposals_of(agent_id: int) -> list[Proposal]:
+    with read_scope() as session:
+        return list(session.exec(select(Proposal).where(Proposal.agent_id == agent_id)))
+
+
+async def test_a_call_cancelled_while_it_waits_withdraws_its_proposal(dashboard, upstream, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    async with stdio_gateway(url, agent.api_key, upstream) as mcp:
+        async with anyio.create_task_group() as calls:
+            calls.start_soon(mcp.call_tool, "refund", {"order": "C-1", "amount": 5})
+            await proposal_of(http, headers, agent.agent.id)
+            calls.cancel_scope.cancel()  # the user gave up: notifications/cancelled
+        async with asyncio.timeout(30):
+            while proposals_of(agent.agent.id)[0].status == "pending":
+                await asyncio.sleep(0.05)
+    [proposal] = proposals_of(agent.agent.id)
+    assert proposal.status == "withdrawn"
+    assert proposal.decision_reason == "withdrawn by the agent: the MCP client cancelled the call"
     assert upstream.calls() == []
 
 

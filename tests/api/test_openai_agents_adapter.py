@@ -239,6 +239,28 @@ async def test_a_rejected_tool_does_not_run_and_the_model_is_told_why(dashboard,
     assert await runs_of(http, headers, agent.agent.id) == []
 
 
+async def test_no_decision_in_time_withdraws_the_ask_and_the_model_is_told(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-11", "amount": 3}), RefundTool()
+    async with RecordingClient(url, agent.api_key) as bot:
+        impatient = supervise(
+            Agent(name="refunder", model=model, tools=[tool.build()]),
+            bot,
+            decision_timeout=0.2,
+            poll=0.05,
+        )
+        await Runner.run(impatient, "refund A-11", run_config=NO_TRACES)
+        proposal_id = bot.decisions[0].proposal_id
+    [told] = model.tool_results()
+    assert "not performed" in told and "withdrawn" in told
+    assert tool.calls == []
+    shown = await asyncio.to_thread(
+        http.get, f"/api/supervision/proposals/{proposal_id}", headers=headers
+    )
+    assert shown.json()["status"] == "withdrawn"
+
+
 async def test_a_student_is_refused_the_tool_does_not_run_and_the_model_is_told(dashboard, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="STUDENT", supervisor_id=supervisor.id)

@@ -141,6 +141,8 @@ BODIES = {
     ("POST", "/api/supervision/sessions/{session_id}/complete"): {"note": "checked", "rating": 4},
     ("POST", "/api/supervision/proposals/{proposal_id}/approve"): {},
     ("POST", "/api/supervision/proposals/{proposal_id}/reject"): {"reason": "checked"},
+    ("POST", "/api/v1/proposals/{proposal_id}/withdraw"): {"reason": "checked"},
+    ("POST", "/api/v1/queue/{entry_id}/withdraw"): {"reason": "checked"},
     ("PUT", "/api/escalation/chains/{scope}"): {"steps": ["supervisor"], "final": "wait"},
     ("POST", "/api/escalation/on-call"): {
         "category": "ops",
@@ -187,7 +189,7 @@ def test_no_route_lets_the_wrong_caller_through(client, world):
     for (method, path), allowed in MATRIX.items():
         values = {**params, **overrides.get(path, {})}
         for caller in CALLERS:
-            if caller == "own-agent" and path == "/api/v1/proposals/{proposal_id}":
+            if caller == "own-agent" and path.startswith("/api/v1/proposals/{proposal_id}"):
                 continue  # agent A owns the queue entry and runs, B the proposal: checked below
             url = path.format(**values)
             body = BODIES.get((method, path))
@@ -208,7 +210,7 @@ def test_no_route_lets_the_wrong_caller_through(client, world):
     assert wrongly_refused == []
 
 
-def test_the_proposing_agent_may_read_its_proposal_and_users_may_sign_out(client, now):
+def test_the_proposing_agent_may_read_and_withdraw_its_proposal_and_users_may_sign_out(client, now):
     from supervision_app.client import SupervisionClient
 
     intern = make_agent(now, level="INTERN")
@@ -218,6 +220,12 @@ def test_the_proposing_agent_may_read_its_proposal_and_users_may_sign_out(client
         headers={"Authorization": f"Bearer {intern.api_key}"},
     )
     assert own.status_code == 200
+    withdrawn = client.post(
+        f"/api/v1/proposals/{decision.proposal_id}/withdraw",
+        json={"reason": "the caller gave up"},
+        headers={"Authorization": f"Bearer {intern.api_key}"},
+    )
+    assert withdrawn.status_code == 200 and withdrawn.json()["status"] == "withdrawn"
     user = make_user(now)
     headers = sign_in(client, user.username)
     assert client.post("/api/auth/logout", headers=headers).status_code == 204

@@ -1,7 +1,10 @@
 import threading
 
 import pytest
+from sqlmodel import select
 
+from models import AuditEvent
+from services.db import read_scope
 from supervision_app.client import NotApproved, SupervisionClient
 from tests.api.conftest import sign_in
 from tests.api.test_governance_api import go_online
@@ -120,3 +123,77 @@ def test_unattended_safe_proposal_is_approved_by_the_autonomous_supervisor(clien
     state = bot.execution(run.execution_id)
     assert state["supervision"] == "autonomous"
     assert state["supervisor_agent_id"] == steward.agent.id
+
+
+def test_an_agent_withdraws_a_proposal_nobody_decided(client, now):
+    human, intern, bot, headers = setup(client, now)
+    decision = bot.act("export", {"rows": 100})
+    bot.withdraw(decision, "the user closed the chat")
+    status = client.get(
+        f"/api/v1/proposals/{decision.proposal_id}",
+        headers={"Authorization": f"Bearer {intern.api_key}"},
+    ).json()
+    assert status["status"] == "withdrawn"
+    assert status["reason"] == "withdrawn by the agent: the user closed the chat"
+    pending = client.get("/api/supervision/proposals?status=pending", headers=headers).json()
+    assert pending == []  # gone from the inbox
+    approve = client.post(
+        f"/api/supervision/proposals/{decision.proposal_id}/approve", json={}, headers=headers
+    )
+    assert approve.status_code == 409  # nobody can approve it any more
+    with pytest.raises(NotApproved) as ended:
+        bot.wait_for_decision(decision, timeout=1, poll=0.1)
+    assert ended.value.status == "withdrawn"
+    with read_scope() as session:
+        audit = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "proposal.withdrawn")
+        ).one()
+    assert (audit.actor_type, audit.actor_id) == ("agent", intern.agent.id)
+
+
+def test_a_withdrawal_after_the_approval_ends_the_run_nobody_will_start(client, now):
+    human, intern, bot, headers = setup(client, now)
+    decision = bot.act("export")
+    client.post(
+        f"/api/supervision/proposals/{decision.proposal_id}/approve", json={}, headers=headers
+    )
+    bot.withdraw(decision, "gave up waiting")
+    proposal = client.get(
+        f"/api/supervision/proposals/{decision.proposal_id}", headers=headers
+    ).json()
+    assert proposal["status"] == "approved"  # the decision came first and stands
+    run = bot.execution(proposal["execution_id"])
+    assert (run["status"], run["error"]) == ("failed", "gave up waiting")
+    assert bot.work() == []  # nothing is handed out to run
+
+
+def test_a_withdrawal_names_a_bad_field_and_finds_only_the_agents_own(client, now):
+    human, intern, bot, headers = setup(client, now)
+    decision = bot.act("export")
+    path = f"/api/v1/proposals/{decision.proposal_id}/withdraw"
+    too_long = client.post(
+        path, json={"reason": "x" * 2001}, headers={"Authorization": f"Bearer {intern.api_key}"}
+    )
+    assert too_long.status_code == 422 and too_long.json()["field"] == "reason"
+    other = make_agent(now, level="INTERN", supervisor_id=human.id)
+    theirs = client.post(path, json={}, headers={"Authorization": f"Bearer {other.api_key}"})
+    assert theirs.status_code == 404
+    listed = client.get("/api/supervision/proposals?status=pending", headers=headers).json()
+    assert [p["id"] for p in listed] == [decision.proposal_id]  # nothing changed
+
+
+def test_an_agent_withdraws_its_queued_action_before_dispatch(client, now):
+    human = make_user(now)  # offline: a SUPERVISED agent's actions wait in the queue
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=human.id)
+    bot = SupervisionClient("http://testserver", agent.api_key, http=client)
+    given_up, kept = bot.act("rebuild_index"), bot.act("reply", {"ticket": 8})
+    assert given_up.decision == kept.decision == "queued"
+    bot.withdraw(given_up, "no longer needed")
+    status = client.get(
+        f"/api/v1/queue/{given_up.queue_entry_id}",
+        headers={"Authorization": f"Bearer {agent.api_key}"},
+    ).json()
+    assert status["status"] == "cancelled"
+    assert status["reason"] == "withdrawn by the agent: no longer needed"
+    go_online(client, human)  # the supervisor is back: only what still waits is dispatched
+    assert [run.parameters() for run in bot.work(limit=5)] == [{"ticket": 8}]

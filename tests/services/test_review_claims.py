@@ -10,9 +10,11 @@ from datetime import timedelta
 
 import pytest
 from sqlalchemy import text
+from sqlmodel import select
 
-from models import Proposal
+from models import ActorType, Execution, Proposal
 from services import autonomous_review, governance, llm
+from services.actors import Actor
 from services.clock import utcnow
 from services.config import get_settings
 from services.db import _sqlite_writer, get_engine, is_sqlite, read_scope, session_scope
@@ -146,6 +148,37 @@ def test_a_verdict_after_a_human_decided_changes_nothing(waiting_proposal, now, 
     with read_scope() as session:
         decided = session.get(Proposal, waiting_proposal)
     assert decided.status == "rejected" and decided.review is None
+
+
+def test_a_proposal_its_agent_withdrew_during_the_review_is_not_approved(
+    waiting_proposal, monkeypatch
+):
+    """The agent gives up while the model thinks: the verdict that comes back approves
+    nothing (a run nobody would start), and the proposal stays withdrawn."""
+    from services import proposals
+
+    with read_scope() as session:
+        agent_id = session.get(Proposal, waiting_proposal).agent_id
+
+    def model(**_kwargs):
+        with session_scope() as session:
+            assert proposals.withdraw_by_agent(
+                session=session,
+                agent_id=agent_id,
+                proposal_id=waiting_proposal,
+                actor=Actor(ActorType.AGENT, agent_id, "intern"),
+                reason="the caller cancelled",
+                now=utcnow(),
+            )
+        return APPROVE
+
+    monkeypatch.setattr(llm, "complete_json", model)
+    autonomous_review.review_if_unattended(waiting_proposal)
+    with read_scope() as session:
+        proposal = session.get(Proposal, waiting_proposal)
+        runs = session.exec(select(Execution).where(Execution.proposal_id == waiting_proposal))
+        assert proposal.status == "withdrawn" and proposal.execution_id is None
+        assert runs.all() == []
 
 
 def test_a_burst_of_proposals_takes_a_few_review_workers_and_leaves_the_rest_to_the_pass(

@@ -5,20 +5,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 
 from supervision_client._protocol import (
+    GAVE_UP,
     Decision,
     RunBook,
     SupervisionError,
+    Terminated,
     action_body,
     busy_wait,
     control_params,
+    decided_first,
     decision_from,
     decision_path,
     json_or_none,
@@ -28,6 +33,8 @@ from supervision_client._protocol import (
     raise_for,
     runnable_execution,
 )
+
+logger = logging.getLogger("supervision_client")
 
 
 class AsyncSupervisionClient:
@@ -120,6 +127,19 @@ class AsyncSupervisionClient:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
             await asyncio.sleep(poll)
 
+    async def withdraw(self, decision: Decision, reason: str = "") -> None:
+        """Give up on an ask still waiting for a decision (the caller cancelled, the wait timed
+        out): nobody can approve it any more, and it leaves every inbox. When it was approved
+        or dispatched first, its run — which nothing will start — is ended as failed."""
+        if decision.execution_id or not (decision.proposal_id or decision.queue_entry_id):
+            return  # nothing waits
+        path, _kind = decision_path(decision)
+        status = await self._json("POST", f"{path}/withdraw", json={"reason": reason})
+        execution_id = decided_first(status)
+        if execution_id is not None:
+            with contextlib.suppress(Terminated):
+                await self.run(execution_id).fail(reason or GAVE_UP)
+
     async def work(self, limit: int = 1) -> list[AsyncRun]:
         """Runs that became runnable for me, oldest first (see `SupervisionClient.work`)."""
         items = await self._json("GET", "/api/v1/agents/me/work", params={"limit": limit})
@@ -130,6 +150,17 @@ class AsyncSupervisionClient:
 
     async def execution(self, execution_id: int) -> dict[str, Any]:
         return await self._json("GET", f"/api/v1/executions/{execution_id}")
+
+
+async def give_up(client: AsyncSupervisionClient, decision: Decision, why: str) -> None:
+    """Withdraw an ask its caller stopped waiting for (cancelled, timed out), so nobody
+    approves work that would never start. Shielded from the cancellation that brought us here
+    and bounded: a dashboard that does not answer leaves the ask to expire on its own."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            await client.withdraw(decision, why)
+        except (httpx.HTTPError, SupervisionError) as error:
+            logger.warning("could not withdraw the ask (%s): %s", why, error)
 
 
 @dataclass(kw_only=True)

@@ -14,7 +14,7 @@ import httpx
 
 FINAL_STATUSES = ("completed", "failed", "terminated", "lost")
 STOPPED_BY_OTHERS = ("terminated", "lost")
-UNDECIDED_ENDS = ("rejected", "expired", "cancelled", "failed")
+UNDECIDED_ENDS = ("rejected", "expired", "cancelled", "failed", "withdrawn")
 LONG_POLL_MAX_S = 30
 BUSY_RETRIES = 3  # answers "too busy, nothing done" (429, 503) retried this often…
 BUSY_WAIT_MAX_S = 30.0  # …waiting what Retry-After says, at most this long each time
@@ -159,6 +159,17 @@ def decision_path(decision: Decision) -> tuple[str, str]:
     if decision.queue_entry_id:
         return f"/api/v1/queue/{decision.queue_entry_id}", "queue entry"
     raise NotApproved("action", decision.decision, decision.reason)
+
+
+def decided_first(status: dict[str, Any]) -> int | None:
+    """After a withdrawal: the run the ask was approved or dispatched as before it arrived
+    (nothing will start it: the caller ends it), else None."""
+    if status.get("status") in ("approved", "executing") and status.get("execution_id"):
+        return int(status["execution_id"])
+    return None
+
+
+GAVE_UP = "the agent gave up waiting for the decision"
 
 
 def runnable_execution(status: dict[str, Any], kind: str) -> int | None:

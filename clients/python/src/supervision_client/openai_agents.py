@@ -32,6 +32,7 @@ Needs `pip install "supervision-client[openai-agents]"`; the base package does n
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import dataclasses
 import inspect
@@ -71,8 +72,8 @@ from agents.tool import (
 from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
-from supervision_client._async import AsyncRun, AsyncSupervisionClient
-from supervision_client._protocol import Blocked, NotApproved, Terminated
+from supervision_client._async import AsyncRun, AsyncSupervisionClient, give_up
+from supervision_client._protocol import Blocked, Decision, NotApproved, Terminated
 from supervision_client._watch import ControlsLost, watched
 
 logger = logging.getLogger(__name__)
@@ -313,9 +314,7 @@ class _SupervisedInvocation:
         try:
             decision = await self._client.act(name, requested, reason=_reason(ctx, name, said))
             logger.info("asked to run %s: %s (%s)", name, decision.decision, decision.reason)
-            run = await self._client.wait_for_decision(
-                decision, timeout=self._decision_timeout, poll=self._poll
-            )
+            run = await self._wait(decision)
         except Blocked as refused:
             logger.info("%s refused: %s", name, refused.detail)
             return _not_performed(name, f"refused for this agent: {refused.detail}")
@@ -323,7 +322,9 @@ class _SupervisedInvocation:
             logger.info("%s not approved: %s (%s)", name, outcome.status, outcome.reason)
             return _not_performed(name, f"{outcome.status}: {outcome.reason or 'no reason'}")
         except TimeoutError:
-            return _not_performed(name, f"no decision within {self._decision_timeout:g} s")
+            return _not_performed(
+                name, f"no decision within {self._decision_timeout:g} s (the ask was withdrawn)"
+            )
         approved = await run.parameters()
         logger.info("running %s (run %s) with %s", name, run.execution_id, approved)
         await self._report_start(run, said, requested, approved)
@@ -359,6 +360,21 @@ class _SupervisedInvocation:
         await run.complete(data)
         edited = approved if approved != requested else None
         return _for_model(output, edited, run.corrections)
+
+    async def _wait(self, decision: Decision) -> AsyncRun:
+        """The run once decided; an ask we stop waiting for (the agent run was cancelled, or
+        no decision in time) is withdrawn, so nobody approves work that would never start."""
+        try:
+            return await self._client.wait_for_decision(
+                decision, timeout=self._decision_timeout, poll=self._poll
+            )
+        except asyncio.CancelledError:
+            await give_up(self._client, decision, "the agent run was cancelled")
+            raise
+        except TimeoutError:
+            why = f"no decision within {self._decision_timeout:g} s"
+            await give_up(self._client, decision, why)
+            raise
 
     async def _timed_out(self, ctx: ToolContext[Any], error: ToolTimeoutError) -> Any:
         """What the model reads after the tool's own timeout, by the tool's timeout policy

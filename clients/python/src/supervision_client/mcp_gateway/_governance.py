@@ -19,7 +19,7 @@ import httpx
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from supervision_client._async import AsyncRun, AsyncSupervisionClient
+from supervision_client._async import AsyncRun, AsyncSupervisionClient, give_up
 from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
 from supervision_client._watch import ControlsLost, watched
 
@@ -158,7 +158,9 @@ class Governance:
     async def _permission(
         self, name: str, arguments: dict[str, Any], progress: _Progress
     ) -> AsyncRun:
-        """The run this call may go ahead as, once the dashboard says so."""
+        """The run this call may go ahead as, once the dashboard says so. An ask this call
+        stops waiting for (cancelled, or no decision in time) is withdrawn: nobody approves
+        work that would never start."""
         try:
             decision = await self.supervision.act(name, arguments, reason=self.reason)
             if decision.execution_id is None:
@@ -174,18 +176,26 @@ class Governance:
             async def still_waiting(status: dict[str, Any]) -> None:
                 await progress.say(f"still waiting for a supervisor ({status.get('status')})")
 
-            return await self.supervision.wait_for_decision(
-                decision, timeout=self.decision_timeout, poll=self.poll, on_wait=still_waiting
-            )
+            try:
+                return await self.supervision.wait_for_decision(
+                    decision, timeout=self.decision_timeout, poll=self.poll, on_wait=still_waiting
+                )
+            except anyio.get_cancelled_exc_class():
+                await give_up(self.supervision, decision, self._why_cancelled())
+                raise
+            except TimeoutError:
+                why = f"no decision within {self.decision_timeout:g} s"
+                await give_up(self.supervision, decision, why)
+                raise MCPError(
+                    UNAVAILABLE,
+                    f"No decision within {self.decision_timeout:g} s; "
+                    "the ask was withdrawn and nothing was run",
+                ) from None
         except Blocked as refused:
             raise MCPError(REFUSED, f"Not allowed by supervision: {refused.detail}") from None
         except NotApproved as outcome:
             why = f": {outcome.reason}" if outcome.reason else ""
             raise MCPError(REFUSED, f"The {outcome.kind} was {outcome.status}{why}") from None
-        except TimeoutError:
-            raise MCPError(
-                UNAVAILABLE, f"No decision within {self.decision_timeout:.0f} s; nothing was run"
-            ) from None
         except SupervisionError as error:
             if not error.transient:  # a refusal (bad name, too large…), not an outage
                 raise MCPError(REFUSED, f"The dashboard refused the call: {error}") from None
