@@ -12,6 +12,7 @@ import sys
 import threading
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -32,6 +33,7 @@ from supervision_client import (
 from supervision_client.langgraph import (
     AlreadyRan,
     aask_supervisor,
+    aresume_decided,
     arun_until_decided,
     ask_supervisor,
     pending_decisions,
@@ -42,7 +44,10 @@ from supervision_client.langgraph import (
 from typing_extensions import TypedDict
 
 from models.events import ExecutionEvent
-from services.db import read_scope
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.executions import LivenessPolicy
+from services.run_liveness import end_if_lost
 from tests.api import test_async_client
 from tests.api.test_async_client import decide, steer
 from tests.api.test_stream_api import live_server  # noqa: F401  (the fixture)
@@ -571,7 +576,10 @@ def test_work_cut_short_by_a_crash_is_not_run_again(people, now):
     assert "never reported its end" in refusal.value.reason
 
 
-def test_after_a_crash_asking_again_ends_the_cut_short_run_first(people, now):
+def test_after_a_crash_a_new_ask_waits_until_the_dashboard_gives_the_run_up(people, now):
+    """The work may be done with only its report lost: asking again at once would do it twice
+    with no human involved. Once the dashboard ends the run lost (RUN_LOST_AFTER_S, on the
+    supervisor's screen), `ask_again_after_failure` asks again."""
     url, supervisor, http, headers = people
     agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
     bot = SupervisionClient(url, agent.api_key)
@@ -580,10 +588,107 @@ def test_after_a_crash_asking_again_ends_the_cut_short_run_first(people, now):
     config = thread()
     with pytest.raises(Crash):
         graph.invoke({"order": "Q-2", "amount": 10}, config)
+    with pytest.raises(AlreadyRan) as refusal:
+        graph.invoke(None, config)
+    assert refusal.value.status == "running" and "lost" in refusal.value.reason
+    assert len(side_effects) == 1
+    (cut_short,) = runs_of(http, headers, agent.agent.id)
+    policy = LivenessPolicy(stale_after=timedelta(minutes=1), lost_after=timedelta(minutes=5))
+    with session_scope() as session:  # the liveness pass, an hour on
+        end_if_lost(
+            session=session,
+            execution_id=cut_short["id"],
+            now=utcnow() + timedelta(hours=1),
+            policy=policy,
+        )
     assert graph.invoke(None, config)["refunded"] == {"order": "Q-2", "amount": 10}
-    cut_short, again = runs_of(http, headers, agent.agent.id)
-    assert cut_short["status"] == "failed" and "cut short" in cut_short["error"]
-    assert again["status"] == "completed"
+    lost, again = runs_of(http, headers, agent.agent.id)
+    assert (lost["status"], again["status"]) == ("lost", "completed")
+
+
+def test_ask_supervisor_used_directly_never_runs_the_work_twice_on_a_retry(people, now):
+    """The ask reports the start before handing the run over, so a retried node (the work
+    done, then an error before any report) finds its run started and does not run again."""
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    done: list[int] = []
+
+    def refund(state: Refund) -> dict[str, Any]:
+        run = ask_supervisor(bot, "refund_order", {"order": "D-1"})
+        done.append(run.execution_id)  # the refund happens here
+        if len(done) == 1:
+            raise ConnectionError("payment API reset after the charge")
+        run.complete({"ok": True})
+        return {"refunded": {"order": "D-1"}}
+
+    builder = StateGraph(Refund)
+    policy = RetryPolicy(max_attempts=2, initial_interval=0.01, jitter=False)
+    builder.add_node("refund", refund, retry_policy=policy)
+    builder.add_edge(START, "refund")
+    graph = builder.compile(checkpointer=InMemorySaver())
+    with pytest.raises(AlreadyRan):
+        graph.invoke({}, thread())
+    assert len(done) == 1
+
+
+class ReorderingClient(AsyncSupervisionClient):
+    """On the node's second execution the dashboard answers P-1's ask last: the asks reach
+    their `interrupt()` in the other order."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.acts = 0
+
+    async def act(self, action: str, parameters: Any = None, **kwargs: Any):
+        self.acts += 1
+        decision = await super().act(action, parameters, **kwargs)
+        late = "P-2" if self.acts <= 2 else "P-1"
+        await asyncio.sleep(0.3 if parameters["order"] == late else 0)
+        return decision
+
+
+async def test_asks_side_by_side_each_get_the_dashboards_decision_not_anothers(people, now):
+    """Resume values reach `interrupt()` calls in call order, and asks side by side reach
+    theirs in whatever order the dashboard answers: each ask acts on the dashboard's
+    decision about itself, never on a resume value meant for another."""
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    outcomes: dict[str, str] = {}
+    async with ReorderingClient(url, agent.api_key) as bot:
+
+        async def ask(order: str) -> None:
+            try:
+                run = await aask_supervisor(bot, "refund_order", {"order": order})
+                await run.complete()
+                outcomes[order] = "ran"
+            except AlreadyRan:
+                pass  # done in an earlier execution of the node
+            except NotApproved as refusal:
+                outcomes[order] = f"{refusal.status}: {refusal.reason}"
+
+        async def refund_both(state: Refund) -> dict[str, Any]:
+            await asyncio.gather(ask("P-1"), ask("P-2"))
+            return {}
+
+        builder = StateGraph(Refund)
+        builder.add_node("refund_both", refund_both)
+        builder.add_edge(START, "refund_both")
+        graph, config = builder.compile(checkpointer=InMemorySaver()), thread()
+        await graph.ainvoke({}, config)
+        async with asyncio.timeout(WAIT_S):  # both asks reached the dashboard
+            while len(await asyncio.to_thread(proposals_of, http, headers, agent.agent.id)) < 2:
+                await asyncio.sleep(0.05)
+        for proposal in await asyncio.to_thread(proposals_of, http, headers, agent.agent.id):
+            if proposal["parameters"]["order"] == "P-1":
+                await decide(http, headers, proposal["id"], "reject", {"reason": "P-1 is fraud"})
+            else:
+                await decide(http, headers, proposal["id"], "approve", {})
+        outcomes.clear()  # what counts is what the executions after the decisions do
+        async with asyncio.timeout(WAIT_S):
+            while pending_decisions(await graph.aget_state(config)):
+                await aresume_decided(graph, config, bot, poll=0.05)
+    assert outcomes == {"P-1": "rejected: P-1 is fraud", "P-2": "ran"}
 
 
 def test_a_run_paused_before_its_work_starts_holds_it_and_then_counts_as_started(people, now):

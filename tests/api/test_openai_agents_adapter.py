@@ -439,6 +439,23 @@ def test_tools_that_cannot_be_guarded_make_supervise_refuse(kind):
     supervise(Agent(name="search", tools=[WebSearchTool()]), bot)
 
 
+def test_an_agent_that_gets_its_tools_as_it_runs_is_refused():
+    """A SandboxAgent's capabilities add shell and apply-patch tools only when it runs; a
+    subclass may choose any tools in get_all_tools: neither can be guarded beforehand."""
+    from agents.sandbox import SandboxAgent
+
+    bot = AsyncSupervisionClient("http://127.0.0.1:9", "sva_nothing")
+    with pytest.raises(CannotSupervise, match="gets tools only when it runs"):
+        supervise(SandboxAgent(name="ops", instructions=""), bot)
+
+    class OwnTools(Agent):
+        async def get_all_tools(self, run_context):
+            return [*await super().get_all_tools(run_context), LocalShellTool(executor=print)]
+
+    with pytest.raises(CannotSupervise):
+        supervise(Agent(name="triage", handoffs=[OwnTools(name="ops")]), bot)
+
+
 def test_mcp_servers_need_the_gateway():
     server = MCPServerStdio(params={"command": "true"})
     bot = AsyncSupervisionClient("http://127.0.0.1:9", "sva_nothing")

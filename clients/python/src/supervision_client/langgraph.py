@@ -28,8 +28,9 @@ What each answer does inside the node:
   `{"decision": "rejected", "status": ..., "reason": ...}`. The node starts again from the
   top (LangGraph re-executes it); its `act` repeats with the same idempotency key, so the
   dashboard answers with the first decision and no second proposal is made.
-- approved: the node confirms the approval with the dashboard itself (a resume value alone
-  never lets work run) and runs with the parameters the supervisor approved.
+- decided: the node asks the dashboard how its ask was decided (a resume value alone never
+  lets work run, and may be another ask's) and, approved, runs with the parameters the
+  supervisor approved.
 - rejected, expired or cancelled: `NotApproved` (with `status` and `reason`) is raised in the
   node and leaves `invoke` — unless the node was given `on_rejection`, whose update is used.
 - STUDENT agents: `Blocked` leaves `invoke`; the guarded work never starts.
@@ -37,8 +38,10 @@ What each answer does inside the node:
   same task, so it gets the same approval back; once that approval's run has ended (failed,
   completed, terminated, lost) or started and never reported its end (cut short), the work is
   not run again: `AlreadyRan` (a `NotApproved`, status = the run's) leaves `invoke`.
-  `ask_again_after_failure=True` makes a retry after a failed, lost or cut-short run ask again
-  instead: a new proposal for an INTERN, a new run either way.
+  `ask_again_after_failure=True` makes a retry after a failed or lost run ask again instead: a
+  new proposal for an INTERN, a new run either way (a cut-short run once the dashboard gives it
+  up as lost). The ask reports the start before it hands the run over, so a crash in the work
+  is never followed by a second run of it.
 - `interrupt()` inside the approved work would have LangGraph run that work again on resume:
   `supervised_node` fails the run and raises `RuntimeError` instead.
 
@@ -132,11 +135,15 @@ class AlreadyRan(NotApproved):
             if status in FINAL_STATUSES
             else f"started under this approval and never reported its end (the run is {status})"
         )
-        instead = (
-            " (ask_again_after_failure=True asks for a new approval instead)"
-            if _may_ask_again(run)
-            else ""
-        )
+        if _may_ask_again(run):
+            instead = " (ask_again_after_failure=True asks for a new approval instead)"
+        elif status in FINAL_STATUSES:
+            instead = ""
+        else:
+            instead = (
+                " (once the dashboard gives the run up as lost, ask_again_after_failure=True "
+                "asks for a new approval)"
+            )
         super().__init__(
             f"run {self.execution_id}", status, f"{action} {what}; it is not run again{instead}"
         )
@@ -235,10 +242,10 @@ def _key_after(ended: Mapping[str, Any], action: str, idempotency_key: str, ask_
 
 
 def _may_ask_again(run: Mapping[str, Any]) -> bool:
-    return run["status"] in ASK_AGAIN_AFTER or run["status"] not in FINAL_STATUSES
-
-
-CUT_SHORT = "the node ran again before this run ended; its work may have been cut short"
+    """A run cut short (started, never ended) is not asked again: its work may be done with
+    only the report lost. Once the dashboard gives it up as lost (RUN_LOST_AFTER_S, shown to
+    the supervisor) it may be."""
+    return run["status"] in ASK_AGAIN_AFTER
 
 
 def _proposal_interrupt(decision: Decision, action: str, parameters: Mapping[str, Any]) -> dict:
@@ -312,11 +319,9 @@ def ask_supervisor(
         details = client.execution(run.execution_id)
         if _handed_back(details):
             run.details = details
+            _start(run, action)
             return run
         idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
-        if details["status"] not in FINAL_STATUSES:  # cut short: it ends before we ask again
-            with contextlib.suppress(Terminated):
-                run.fail(CUT_SHORT)
 
 
 def _decided_run(
@@ -337,24 +342,42 @@ def _decided_run(
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
-    _wait_for_a_human(decision, action, parameters)
+    answer = _wait_for_a_human(decision, action, parameters)
     try:
-        return client.wait_for_decision(decision, timeout=0)
+        return client.wait_for_decision(decision, timeout=0)  # the dashboard's word on it
     except TimeoutError as pending:
-        raise _unconfirmed(decision) from pending
+        raise _not_decided(answer, decision) from pending
 
 
-def _wait_for_a_human(
-    decision: Decision, action: str, parameters: Mapping[str, Any] | None
-) -> None:
-    """Interrupt the graph until a human decided; return once resumed with an approval (still
-    to confirm with the dashboard), raise the refusal otherwise."""
+def _wait_for_a_human(decision: Decision, action: str, parameters: Mapping[str, Any] | None) -> Any:
+    """Interrupt the graph until a human decided; the resume value once resumed.
+
+    The value is not taken at its word: the caller asks the dashboard how *this* ask was
+    decided. LangGraph hands the n-th resume value to the n-th `interrupt()` call, and asks
+    run side by side (`asyncio.gather`) reach theirs in whatever order the network answers,
+    so a value may well be another ask's decision."""
     if decision.decision not in WAITING:
         raise NotApproved("action", decision.decision, decision.reason)
-    answer = interrupt(_proposal_interrupt(decision, action, parameters or {}))
-    refusal = _refusal_in(answer, decision)
-    if refusal is not None:
-        raise refusal
+    return interrupt(_proposal_interrupt(decision, action, parameters or {}))
+
+
+def _not_decided(answer: Any, decision: Decision) -> NotApproved:
+    """Resumed, but the dashboard has not decided this ask: nothing runs. A resume value that
+    says rejected is honoured (the caller chose not to wait) unless it names another ask; one
+    that says approved never is."""
+    if isinstance(answer, Mapping) and _names_another_ask(answer, decision):
+        return NotApproved(
+            _kind(decision),
+            "pending",
+            "resumed with another ask's decision while this one waits: asks that wait for a "
+            "human must be made one after another, not side by side",
+        )
+    return _refusal_in(answer, decision) or _unconfirmed(decision)
+
+
+def _names_another_ask(answer: Mapping[str, Any], decision: Decision) -> bool:
+    named = answer.get("proposal_id"), answer.get("queue_entry_id")
+    return any(named) and named != (decision.proposal_id, decision.queue_entry_id)
 
 
 async def aask_supervisor(
@@ -374,11 +397,9 @@ async def aask_supervisor(
         details = await client.execution(run.execution_id)
         if _handed_back(details):
             run.details = details
+            await _astart(run, action)
             return run
         idempotency_key = _key_after(details, action, idempotency_key, ask_again_after_failure)
-        if details["status"] not in FINAL_STATUSES:
-            with contextlib.suppress(Terminated):
-                await run.fail(CUT_SHORT)
 
 
 async def _adecided_run(
@@ -398,11 +419,11 @@ async def _adecided_run(
     )
     if decision.execution_id:
         return client.run(decision.execution_id)
-    _wait_for_a_human(decision, action, parameters)
+    answer = _wait_for_a_human(decision, action, parameters)
     try:
         return await client.wait_for_decision(decision, timeout=0)
     except TimeoutError as pending:
-        raise _unconfirmed(decision) from pending
+        raise _not_decided(answer, decision) from pending
 
 
 def _with_corrections(update: Any, corrections: list[str], messages_key: str | None) -> Any:
@@ -516,7 +537,6 @@ def supervised_node(
                 if on_rejection is None:
                     raise
                 return on_rejection(state, refusal)
-            _start(run, action)
             try:
                 update = fn(state, run, run.parameters())
             except GraphInterrupt as own:
@@ -561,7 +581,6 @@ def supervised_node(
                 if on_rejection is None:
                     raise
                 return on_rejection(state, refusal)
-            await _astart(run, action)
             try:
                 update = await fn(state, run, await run.parameters())
             except GraphInterrupt as own:
@@ -598,12 +617,28 @@ def pending_decisions(snapshot: Any) -> list[Interrupt]:
     ]
 
 
-def _approved(run: Run | AsyncRun, parameters: dict[str, Any]) -> dict[str, Any]:
-    return {"decision": "approved", "parameters": parameters, "execution_id": run.execution_id}
+def _approved(run: Run | AsyncRun, parameters: dict[str, Any], asked: Decision) -> dict:
+    return {
+        "decision": "approved",
+        "parameters": parameters,
+        "execution_id": run.execution_id,
+        **_ids(asked),
+    }
 
 
-def _rejected(refusal: NotApproved) -> dict[str, Any]:
-    return {"decision": "rejected", "status": refusal.status, "reason": refusal.reason}
+def _rejected(refusal: NotApproved, asked: Decision) -> dict[str, Any]:
+    return {
+        "decision": "rejected",
+        "status": refusal.status,
+        "reason": refusal.reason,
+        **_ids(asked),
+    }
+
+
+def _ids(asked: Decision) -> dict[str, int | None]:
+    """Which ask a resume value answers (for whoever reads the checkpoint; the node itself
+    asks the dashboard)."""
+    return {"proposal_id": asked.proposal_id, "queue_entry_id": asked.queue_entry_id}
 
 
 def _nothing_waits(config: Mapping[str, Any]) -> ValueError:
@@ -634,9 +669,9 @@ def resume_decided(
         decision = _decision_from_interrupt(pending.value)
         try:
             run = client.wait_for_decision(decision, timeout=timeout, poll=poll)
-            answers[pending.id] = _approved(run, run.parameters())
+            answers[pending.id] = _approved(run, run.parameters(), decision)
         except NotApproved as refusal:
-            answers[pending.id] = _rejected(refusal)
+            answers[pending.id] = _rejected(refusal, decision)
     return graph.invoke(Command(resume=answers), config)
 
 
@@ -657,9 +692,9 @@ async def aresume_decided(
         decision = _decision_from_interrupt(pending.value)
         try:
             run = await client.wait_for_decision(decision, timeout=timeout, poll=poll)
-            answers[pending.id] = _approved(run, await run.parameters())
+            answers[pending.id] = _approved(run, await run.parameters(), decision)
         except NotApproved as refusal:
-            answers[pending.id] = _rejected(refusal)
+            answers[pending.id] = _rejected(refusal, decision)
     return await graph.ainvoke(Command(resume=answers), config)
 
 

@@ -38,6 +38,7 @@ import dataclasses
 import inspect
 import json
 import logging
+import sys
 from collections import OrderedDict
 from typing import Any, TypeVar
 
@@ -171,7 +172,9 @@ def supervise(
     generation, tool search) are left as they are. Any other tool — shell, local shell,
     computer, apply-patch, custom, hosted MCP — cannot be guarded here, and an agent with one
     (or one it hands off to) raises `CannotSupervise`: wrap what it does in a function tool.
-    An agent with `mcp_servers` raises it too, unless `mcp_servers_are_gateways=True` says
+    So does a `SandboxAgent` (its capabilities add shell and file tools as it runs) or any
+    agent whose class chooses its tools at run time. An agent with `mcp_servers` raises it
+    too, unless `mcp_servers_are_gateways=True` says
     each of them is the supervision MCP gateway (which governs their calls itself). An agent
     used as a tool (`agent.as_tool()`) is asked about as one call; the tools it calls inside are
     guarded only if that agent was `supervise`d before `as_tool()`.
@@ -180,6 +183,12 @@ def supervise(
 
 
 def _refuse_unguarded(agent: Agent[Any], mcp_servers_are_gateways: bool) -> None:
+    if _tools_chosen_at_run_time(agent):
+        raise CannotSupervise(
+            f"agent {agent.name!r} ({type(agent).__name__}) gets tools only when it runs "
+            "(a sandbox agent's shell and file tools, or get_all_tools overridden), which "
+            "would act without asking; use a plain Agent with function tools"
+        )
     for tool in agent.tools:
         if not isinstance(tool, (FunctionTool, *LOOK_UP_ONLY_TOOLS)):
             raise CannotSupervise(
@@ -193,6 +202,19 @@ def _refuse_unguarded(agent: Agent[Any], mcp_servers_are_gateways: bool) -> None
             "connect them through the supervision MCP gateway and pass "
             "mcp_servers_are_gateways=True"
         )
+
+
+def _tools_chosen_at_run_time(agent: Agent[Any]) -> bool:
+    """Tools that are not in `agent.tools` when `supervise` looks cannot be guarded: a
+    `SandboxAgent` gets its capabilities' tools (shell, apply-patch, files) as it runs, and a
+    subclass may hand out any tools from its own `get_all_tools`."""
+    kind = type(agent)
+    if kind.get_all_tools is not Agent.get_all_tools:
+        return True
+    if kind.get_mcp_tools is not Agent.get_mcp_tools:
+        return True
+    sandbox = sys.modules.get("agents.sandbox.sandbox_agent")  # imported if one exists
+    return sandbox is not None and isinstance(agent, sandbox.SandboxAgent)
 
 
 def _supervise(
