@@ -286,23 +286,35 @@ class WithdrawBody(StrictBody):
 
 
 @router.post("/proposals/{proposal_id}/withdraw")
-def withdraw_my_proposal(proposal_id: int, body: WithdrawBody, agent: AgentDep) -> RequestStatus:
+def withdraw_my_proposal(
+    proposal_id: int, agent: AgentDep, body: WithdrawBody | None = None
+) -> RequestStatus:
     """Give up on my proposal while nobody has decided it (my caller cancelled, I stopped
     waiting): it leaves every inbox and can no longer be approved. The answer is where it
     stands: `withdrawn`, or the decision that came first (approved: end its run yourself)."""
     with session_scope() as session:
         return agent_work.withdraw_proposal(
-            session=session, agent=agent, proposal_id=proposal_id, reason=body.reason, now=utcnow()
+            session=session,
+            agent=agent,
+            proposal_id=proposal_id,
+            reason=body.reason if body else "",
+            now=utcnow(),
         )
 
 
 @router.post("/queue/{entry_id}/withdraw")
-def withdraw_my_queue_entry(entry_id: int, body: WithdrawBody, agent: AgentDep) -> RequestStatus:
+def withdraw_my_queue_entry(
+    entry_id: int, agent: AgentDep, body: WithdrawBody | None = None
+) -> RequestStatus:
     """Give up on my queued action before it is dispatched: it is cancelled. The answer is
     where it stands: `cancelled`, or `executing` with the run it was dispatched as."""
     with session_scope() as session:
         return agent_work.withdraw_queue_entry(
-            session=session, agent=agent, entry_id=entry_id, reason=body.reason, now=utcnow()
+            session=session,
+            agent=agent,
+            entry_id=entry_id,
+            reason=body.reason if body else "",
+            now=utcnow(),
         )
 
 

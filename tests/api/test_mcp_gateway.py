@@ -181,8 +181,9 @@ async def test_an_intern_waits_with_progress_and_the_tool_gets_the_edited_argume
         )
         proposal = await proposal_of(http, headers, agent.agent.id)
         assert proposal["parameters"] == {"order": "A-2", "amount": 900}
-        while not heard:
-            await asyncio.sleep(0.02)
+        async with asyncio.timeout(30):
+            while not heard:
+                await asyncio.sleep(0.02)
         assert not call.done() and upstream.calls() == []  # nothing runs before the decision
         await decide(
             http, headers, proposal["id"], "approve", {"parameters": {"order": "A-2", "amount": 90}}
@@ -299,8 +300,9 @@ async def test_a_run_paused_before_it_starts_waits_to_call_the_tool(dashboard, u
         proposal = await proposal_of(http, headers, agent.agent.id)
         await decide(http, headers, proposal["id"], "approve", {})
         await steer(http, headers, run_of(agent.agent.id).id, "pause")
-        while run_of(agent.agent.id).picked_up_at is None:  # the gateway has the run now
-            await asyncio.sleep(0.05)
+        async with asyncio.timeout(30):
+            while run_of(agent.agent.id).picked_up_at is None:  # the gateway has the run now
+                await asyncio.sleep(0.05)
         await asyncio.sleep(0.5)
         assert upstream.calls() == [] and not call.done()
         await steer(http, headers, run_of(agent.agent.id).id, "resume")
@@ -425,7 +427,9 @@ def own_api_server() -> Iterator[tuple[str, Callable[[], None]]]:
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
+    deadline = time.monotonic() + 30
     while not server.started:
+        assert time.monotonic() < deadline, "the API server did not start"
         time.sleep(0.05)
 
     def stop() -> None:

@@ -340,6 +340,26 @@ async def test_terminate_stops_the_running_tool_and_the_agent_run(dashboard, now
     assert run["status"] == "terminated"
 
 
+async def test_cancelling_the_agent_run_ends_the_running_tools_run(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-12", "amount": 7}), RefundTool(asyncio.Event())
+    async with AsyncSupervisionClient(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-12", run_config=NO_TRACES)
+        )
+        await asyncio.wait_for(tool.started.wait(), 20)
+        running.cancel()  # the caller gives up on the whole agent run
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        async with asyncio.timeout(20):  # the SDK does not wait for the tool's task to end
+            while (await runs_of(http, headers, agent.agent.id))[0]["status"] == "running":
+                await asyncio.sleep(0.05)
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert run["status"] == "failed"  # not left "running" until found stale
+    assert run["error"] == "the agent run was cancelled while the tool ran"
+
+
 async def test_a_failing_tool_fails_its_run_and_the_model_gets_the_error_text(dashboard, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)

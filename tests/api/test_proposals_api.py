@@ -180,6 +180,9 @@ def test_a_withdrawal_names_a_bad_field_and_finds_only_the_agents_own(client, no
     assert theirs.status_code == 404
     listed = client.get("/api/supervision/proposals?status=pending", headers=headers).json()
     assert [p["id"] for p in listed] == [decision.proposal_id]  # nothing changed
+    no_body = client.post(path, headers={"Authorization": f"Bearer {intern.api_key}"})
+    assert no_body.status_code == 200 and no_body.json()["status"] == "withdrawn"  # reason optional
+    assert no_body.json()["reason"] == "withdrawn by the agent"
 
 
 def test_an_agent_withdraws_its_queued_action_before_dispatch(client, now):

@@ -29,6 +29,7 @@ from supervision_client._protocol import (
     json_or_none,
     log_event,
     output_event,
+    passing,
     progress_event,
     raise_for,
     runnable_execution,
@@ -116,8 +117,16 @@ class AsyncSupervisionClient:
             return self.run(decision.execution_id)
         path, kind = decision_path(decision)
         deadline = time.monotonic() + timeout
+        failures = 0
         while True:
-            status = await self._json("GET", path)
+            try:
+                status = await self._json("GET", path)
+                failures = 0
+            except (httpx.TransportError, SupervisionError) as error:
+                if not passing(error, failures := failures + 1):
+                    raise
+                await asyncio.sleep(poll)
+                continue
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:
                 return self.run(execution_id)
@@ -153,14 +162,38 @@ class AsyncSupervisionClient:
 
 
 async def give_up(client: AsyncSupervisionClient, decision: Decision, why: str) -> None:
-    """Withdraw an ask its caller stopped waiting for (cancelled, timed out), so nobody
-    approves work that would never start. Shielded from the cancellation that brought us here
-    and bounded: a dashboard that does not answer leaves the ask to expire on its own."""
+    """Withdraw an ask its caller stopped waiting for (cancelled, timed out, the dashboard
+    lost), so nobody approves work that would never start. Shielded from the cancellation
+    that brought us here and bounded: a dashboard that does not answer leaves the ask to
+    expire on its own."""
     with anyio.CancelScope(shield=True), anyio.move_on_after(5):
         try:
             await client.withdraw(decision, why)
         except (httpx.HTTPError, SupervisionError) as error:
             logger.warning("could not withdraw the ask (%s): %s", why, error)
+
+
+async def give_up_unanswered(client: AsyncSupervisionClient, ask: dict[str, Any], why: str) -> None:
+    """Withdraw an ask whose answer never came (cancelled or lost while `act` was under way):
+    the same ask again — same idempotency key, so the dashboard answers with the first one's
+    decision, or makes it now — names it, and it is withdrawn. `ask` holds `act`'s
+    arguments."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        try:
+            decision = await client.act(**ask)
+        except (httpx.HTTPError, SupervisionError) as error:  # Blocked too: nothing waits
+            logger.warning("could not withdraw the unanswered ask (%s): %s", why, error)
+            return
+    await give_up(client, decision, why)
+
+
+async def end_cancelled(run: AsyncRun, why: str) -> None:
+    """A step was cancelled (its caller gave up, the agent stopped): end its run as failed
+    rather than leave it "running" until it is found stale. Shielded and bounded: the
+    cancellation goes on right after."""
+    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+        with contextlib.suppress(httpx.HTTPError, SupervisionError, Terminated):
+            await run.fail(why)
 
 
 @dataclass(kw_only=True)

@@ -113,6 +113,17 @@ def retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+POLL_FAILURES_TOLERATED = 3  # a wait for a decision outlives this many failed looks in a row
+
+
+def passing(error: Exception, failures: int) -> bool:
+    """Whether a failed look at a pending decision is a blip to wait out (the network, a
+    server error) rather than an answer (a refusal) or an outage that lasts."""
+    if isinstance(error, SupervisionError) and not error.transient:
+        return False
+    return failures <= POLL_FAILURES_TOLERATED
+
+
 def busy_wait(response: httpx.Response, attempt: int) -> float | None:
     """How long to wait before sending the same request again, or None to take the answer.
 

@@ -25,6 +25,7 @@ from supervision_client._protocol import (
     json_or_none,
     log_event,
     output_event,
+    passing,
     progress_event,
     raise_for,
     runnable_execution,
@@ -104,8 +105,16 @@ class SupervisionClient:
             return self.run(decision.execution_id)
         path, kind = decision_path(decision)
         deadline = time.monotonic() + timeout
+        failures = 0
         while True:
-            status = self._json("GET", path)
+            try:
+                status = self._json("GET", path)
+                failures = 0
+            except (httpx.TransportError, SupervisionError) as error:
+                if not passing(error, failures := failures + 1):
+                    raise
+                time.sleep(poll)
+                continue
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:
                 return self.run(execution_id)

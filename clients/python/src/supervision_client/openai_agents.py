@@ -39,6 +39,7 @@ import inspect
 import json
 import logging
 import sys
+import uuid
 from collections import OrderedDict
 from typing import Any, TypeVar
 
@@ -49,6 +50,7 @@ try:
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
     raise missing_extra(missing, "openai-agents", "The OpenAI Agents SDK adapter") from missing
 
+import httpx
 from agents import (
     Agent,
     AgentHooks,
@@ -73,8 +75,20 @@ from agents.tool import (
 from agents.tool_context import ToolContext
 from pydantic import BaseModel
 
-from supervision_client._async import AsyncRun, AsyncSupervisionClient, give_up
-from supervision_client._protocol import Blocked, Decision, NotApproved, Terminated
+from supervision_client._async import (
+    AsyncRun,
+    AsyncSupervisionClient,
+    end_cancelled,
+    give_up,
+    give_up_unanswered,
+)
+from supervision_client._protocol import (
+    Blocked,
+    Decision,
+    NotApproved,
+    SupervisionError,
+    Terminated,
+)
 from supervision_client._watch import ControlsLost, watched
 
 logger = logging.getLogger(__name__)
@@ -333,8 +347,18 @@ class _SupervisedInvocation:
         if requested is None:
             return _not_performed(name, "its arguments are not a JSON object")
         said = self._turns.take(ctx.tool_call_id) if self._turns else None
+        ask = {
+            "action": name,
+            "parameters": requested,
+            "reason": _reason(ctx, name, said),
+            "idempotency_key": f"openai-agents-{uuid.uuid4().hex}",
+        }
         try:
-            decision = await self._client.act(name, requested, reason=_reason(ctx, name, said))
+            try:
+                decision = await self._client.act(**ask)
+            except asyncio.CancelledError:  # the ask may exist, its answer never came
+                await give_up_unanswered(self._client, ask, "the agent run was cancelled")
+                raise
             logger.info("asked to run %s: %s (%s)", name, decision.decision, decision.reason)
             run = await self._wait(decision)
         except Blocked as refused:
@@ -361,6 +385,9 @@ class _SupervisedInvocation:
             )
         except Terminated:
             raise  # the supervisor stopped it: not the tool's own failure
+        except asyncio.CancelledError:  # Runner.run was cancelled: the tool was too
+            await end_cancelled(run, "the agent run was cancelled while the tool ran")
+            raise
         except ControlsLost as lost:
             raise lost.__cause__ or lost from None  # nobody can stop it: the run stops
         except Exception as error:  # the tool's own, HTTP errors of its own included
@@ -396,6 +423,10 @@ class _SupervisedInvocation:
         except TimeoutError:
             why = f"no decision within {self._decision_timeout:g} s"
             await give_up(self._client, decision, why)
+            raise
+        except (httpx.TransportError, SupervisionError) as lost:  # past the blips it waits out
+            if not isinstance(lost, SupervisionError) or lost.transient:
+                await give_up(self._client, decision, f"the dashboard was lost: {lost}")
             raise
 
     async def _timed_out(self, ctx: ToolContext[Any], error: ToolTimeoutError) -> Any:

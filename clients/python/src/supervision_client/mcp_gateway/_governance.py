@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -19,8 +20,20 @@ import httpx
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
 
-from supervision_client._async import AsyncRun, AsyncSupervisionClient, give_up
-from supervision_client._protocol import Blocked, NotApproved, SupervisionError, Terminated
+from supervision_client._async import (
+    AsyncRun,
+    AsyncSupervisionClient,
+    end_cancelled,
+    give_up,
+    give_up_unanswered,
+)
+from supervision_client._protocol import (
+    Blocked,
+    Decision,
+    NotApproved,
+    SupervisionError,
+    Terminated,
+)
 from supervision_client._watch import ControlsLost, watched
 
 logger = logging.getLogger("supervision_client.mcp_gateway")
@@ -68,7 +81,7 @@ class Governance:
     stopped: str | None = None
     _known_tools: frozenset[str] = frozenset()
     # The calls under way, by task: a stop cancels them all.
-    _in_flight: dict[int, anyio.CancelScope] = field(default_factory=dict)
+    _in_flight: dict[int, _Call] = field(default_factory=dict)
 
     async def call(
         self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
@@ -80,17 +93,21 @@ class Governance:
         if self.stopped is not None:
             raise MCPError(REFUSED, self.stopped)
         task = anyio.get_current_task().id
-        with anyio.CancelScope() as scope:
-            self._in_flight[task] = scope
+        this = _Call(anyio.CancelScope())
+        with this.scope:
+            self._in_flight[task] = this
             try:
-                return await self._governed(name, arguments, report_progress)
+                return await self._governed(name, arguments, report_progress, this)
             finally:
                 del self._in_flight[task]
         # Only a stop cancels this scope (a client's cancel cancels the task around it).
-        raise MCPError(REFUSED, self.stopped or "Stopped by the supervisor")
+        stopped = self.stopped or "Stopped by the supervisor"
+        if this.returned:
+            raise MCPError(REFUSED, f"{stopped}. {_RAN_BUT_WITHHELD.capitalize()}")
+        raise MCPError(REFUSED, stopped)
 
     async def _governed(
-        self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
+        self, name: str, arguments: dict[str, Any], report_progress: ReportProgress, this: _Call
     ) -> types.CallToolResult:
         await self._check_exists(name)
         progress = _Progress(report_progress)
@@ -104,9 +121,9 @@ class Governance:
                 raise self._stop(run, stop, _NOT_CALLED) from None
             except _DASHBOARD_ERRORS as error:
                 raise _unavailable(error) from None
-            result = await self._run(run, name, approved, progress)
+            result = await self._run(run, name, approved, progress, this)
         except anyio.get_cancelled_exc_class():
-            await _end_cancelled(run, self._why_cancelled())
+            await end_cancelled(run, self._why_cancelled(this))
             raise
         if approved != arguments:  # the model must not believe it ran with its own arguments
             note = (
@@ -145,52 +162,40 @@ class Governance:
             "restart it to go on"
         )
         stopping = anyio.get_current_task().id
-        for task, scope in self._in_flight.items():
+        for task, call in self._in_flight.items():
             if task != stopping:
-                scope.cancel()
+                call.scope.cancel()
         return MCPError(REFUSED, f"Stopped by the supervisor{why}; {what}")
 
-    def _why_cancelled(self) -> str:
-        if self.stopped is not None:
-            return "the supervisor stopped this agent (another of its runs was terminated)"
-        return "the MCP client cancelled the call"
+    def _why_cancelled(self, this: _Call | None = None) -> str:
+        if self.stopped is None:
+            return "the MCP client cancelled the call"
+        why = "the supervisor stopped this agent (another of its runs was terminated)"
+        if this is not None and this.returned:
+            return f"the tool had run; its result was withheld: {why}"
+        return why
 
     async def _permission(
         self, name: str, arguments: dict[str, Any], progress: _Progress
     ) -> AsyncRun:
         """The run this call may go ahead as, once the dashboard says so. An ask this call
-        stops waiting for (cancelled, or no decision in time) is withdrawn: nobody approves
-        work that would never start."""
+        stops waiting for — cancelled, no decision in time, the dashboard lost — is withdrawn:
+        nobody approves work that would never start."""
+        ask = {
+            "action": name,
+            "parameters": arguments,
+            "reason": self.reason,
+            "idempotency_key": f"mcp-gateway-{uuid.uuid4().hex}",
+        }
         try:
-            decision = await self.supervision.act(name, arguments, reason=self.reason)
-            if decision.execution_id is None:
-                what = (
-                    f"proposal {decision.proposal_id}"
-                    if decision.proposal_id
-                    else f"queue entry {decision.queue_entry_id}"
-                )
-                await progress.say(
-                    f"waiting for a supervisor to decide ({what}): {decision.reason}"
-                )
-
-            async def still_waiting(status: dict[str, Any]) -> None:
-                await progress.say(f"still waiting for a supervisor ({status.get('status')})")
-
             try:
-                return await self.supervision.wait_for_decision(
-                    decision, timeout=self.decision_timeout, poll=self.poll, on_wait=still_waiting
-                )
+                decision = await self.supervision.act(**ask)
             except anyio.get_cancelled_exc_class():
-                await give_up(self.supervision, decision, self._why_cancelled())
+                await give_up_unanswered(self.supervision, ask, self._why_cancelled())
                 raise
-            except TimeoutError:
-                why = f"no decision within {self.decision_timeout:g} s"
-                await give_up(self.supervision, decision, why)
-                raise MCPError(
-                    UNAVAILABLE,
-                    f"No decision within {self.decision_timeout:g} s; "
-                    "the ask was withdrawn and nothing was run",
-                ) from None
+            if decision.execution_id is not None:
+                return self.supervision.run(decision.execution_id)
+            return await self._decided(decision, progress)
         except Blocked as refused:
             raise MCPError(REFUSED, f"Not allowed by supervision: {refused.detail}") from None
         except NotApproved as outcome:
@@ -203,8 +208,46 @@ class Governance:
         except httpx.HTTPError as error:
             raise _unavailable(error) from None
 
+    async def _decided(self, decision: Decision, progress: _Progress) -> AsyncRun:
+        """Wait for a human (telling the MCP client what for); withdraw the ask if we stop."""
+        what = (
+            f"proposal {decision.proposal_id}"
+            if decision.proposal_id
+            else f"queue entry {decision.queue_entry_id}"
+        )
+        await progress.say(f"waiting for a supervisor to decide ({what}): {decision.reason}")
+
+        async def still_waiting(status: dict[str, Any]) -> None:
+            await progress.say(f"still waiting for a supervisor ({status.get('status')})")
+
+        try:
+            return await self.supervision.wait_for_decision(
+                decision, timeout=self.decision_timeout, poll=self.poll, on_wait=still_waiting
+            )
+        except anyio.get_cancelled_exc_class():
+            await give_up(self.supervision, decision, self._why_cancelled())
+            raise
+        except TimeoutError:
+            await give_up(
+                self.supervision, decision, f"no decision within {self.decision_timeout:g} s"
+            )
+            raise MCPError(
+                UNAVAILABLE,
+                f"No decision within {self.decision_timeout:g} s; "
+                "the ask was withdrawn and nothing was run",
+            ) from None
+        except _DASHBOARD_ERRORS as lost:
+            if not isinstance(lost, SupervisionError) or lost.transient:
+                await give_up(self.supervision, decision, f"the dashboard was lost: {lost}")
+            raise
+
     async def _run(
-        self, run: AsyncRun, name: str, arguments: dict[str, Any], progress: _Progress
+        self,
+        run: AsyncRun,
+        name: str,
+        arguments: dict[str, Any],
+        progress: _Progress,
+        this: _Call,
     ) -> types.CallToolResult:
         """Call upstream while watching the run's controls (a terminate cancels the call);
         report what came back."""
@@ -222,6 +265,7 @@ class Governance:
             except Exception as crash:  # the upstream server died or answered nonsense
                 await run.fail(f"{name}: {type(crash).__name__}: {crash}")
                 raise MCPError(types.INTERNAL_ERROR, f"The upstream tool failed: {crash}") from None
+            this.returned = True
             kind, data = _output_of(result)
             # Logged first (a log is taken even while paused): the run page shows the tool
             # has run before a pause holds its result.
@@ -241,13 +285,12 @@ class Governance:
         return result
 
 
-async def _end_cancelled(run: AsyncRun, why: str) -> None:
-    """The call was cancelled (the MCP client gave up, the gateway is stopping, or the agent
-    was stopped): end its run as failed rather than leave it "running" until it is found
-    stale. Shielded and bounded: the cancellation goes on right after."""
-    with anyio.CancelScope(shield=True), contextlib.suppress(Exception):
-        with anyio.fail_after(5):
-            await run.fail(why)
+@dataclass
+class _Call:
+    """One call under way: the scope a stop cancels, and whether its tool has returned."""
+
+    scope: anyio.CancelScope
+    returned: bool = False
 
 
 class _Progress:

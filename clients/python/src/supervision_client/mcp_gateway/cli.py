@@ -25,6 +25,17 @@ KEY_VARIABLE = "SUPERVISION_AGENT_KEY"
 URL_VARIABLE = "SUPERVISION_URL"
 
 
+def _positive_seconds(text: str) -> float:
+    """A number of seconds above zero (argparse names the option when it is not)."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not seconds > 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a number of seconds above 0")
+    return seconds
+
+
 def parser() -> argparse.ArgumentParser:
     cli = argparse.ArgumentParser(
         prog="python -m supervision_client.mcp_gateway",
@@ -46,10 +57,12 @@ def parser() -> argparse.ArgumentParser:
     cli.add_argument("--host", default="127.0.0.1", help="HTTP address (default 127.0.0.1)")
     cli.add_argument("--port", type=int, default=8765, help="HTTP port (default 8765)")
     cli.add_argument("--upstream-url", help="the upstream MCP server's streamable HTTP URL")
-    cli.add_argument("--poll", type=float, default=2.0, help="seconds between decision checks")
+    cli.add_argument(
+        "--poll", type=_positive_seconds, default=2.0, help="seconds between decision checks"
+    )
     cli.add_argument(
         "--decision-timeout",
-        type=float,
+        type=_positive_seconds,
         default=DECISION_TIMEOUT_S,
         help="seconds a call waits for a supervisor's decision (default one day); then the "
         "client gets error -32011 and nothing runs",
