@@ -76,7 +76,7 @@ class Governance:
     upstream: ToolServer
     poll: float = 2.0
     decision_timeout: float = DECISION_TIMEOUT_S
-    reason: str = "tool call through the MCP gateway"
+    reason: str = "asked for by an MCP client through the supervision gateway"
     # Set by a supervisor's terminate: the agent is stopped, not just that one call.
     stopped: str | None = None
     _known_tools: frozenset[str] = frozenset()
