@@ -13,7 +13,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from models import Execution, ExecutionStatus, Proposal, QueueEntry
-from services import proposals, queue
+from services import executions, proposals, queue
 from services.agents import AgentRead
 from services.errors import NotFound
 from services.execution_reads import read_execution
@@ -133,8 +133,8 @@ def withdraw_proposal(
     *, session: Session, agent: AgentRead, proposal_id: int, reason: str, now: datetime
 ) -> RequestStatus:
     """Give up on my pending proposal; the answer says where it stands — `withdrawn`, or how
-    it was decided first (approved with its run: that run is mine to end)."""
-    proposals.withdraw_by_agent(
+    it was decided first (approved: its run is ended too if nothing of mine picked it up)."""
+    withdrawn = proposals.withdraw_by_agent(
         session=session,
         agent_id=agent.id,
         proposal_id=proposal_id,
@@ -143,15 +143,19 @@ def withdraw_proposal(
         now=now,
     )
     session.flush()
-    return proposal_status(session=session, agent_id=agent.id, proposal_id=proposal_id)
+    status = proposal_status(session=session, agent_id=agent.id, proposal_id=proposal_id)
+    if not withdrawn and status.execution_id is not None:
+        _abandon(session, agent, status.execution_id, reason, now)
+    return status
 
 
 def withdraw_queue_entry(
     *, session: Session, agent: AgentRead, entry_id: int, reason: str, now: datetime
 ) -> RequestStatus:
     """Give up on my queued action before it is dispatched; the answer says where it stands —
-    `cancelled`, or `executing` with its run when it was dispatched first."""
-    queue.withdraw_by_agent(
+    `cancelled`, or how it went when it was dispatched first (its run is ended too if nothing
+    of mine picked it up)."""
+    withdrawn = queue.withdraw_by_agent(
         session=session,
         agent_id=agent.id,
         entry_id=entry_id,
@@ -160,4 +164,26 @@ def withdraw_queue_entry(
         now=now,
     )
     session.flush()
-    return queue_entry_status(session=session, agent_id=agent.id, entry_id=entry_id)
+    status = queue_entry_status(session=session, agent_id=agent.id, entry_id=entry_id)
+    if not withdrawn and status.execution_id is not None:
+        if _abandon(session, agent, status.execution_id, reason, now):
+            status = queue_entry_status(session=session, agent_id=agent.id, entry_id=entry_id)
+    return status
+
+
+def _abandon(
+    session: Session, agent: AgentRead, execution_id: int, reason: str, now: datetime
+) -> bool:
+    why = (
+        f"withdrawn by the agent before it started: {reason}"
+        if reason
+        else ("withdrawn by the agent before it started")
+    )
+    return executions.abandon_unstarted(
+        session,
+        agent_id=agent.id,
+        execution_id=execution_id,
+        why=why[:2000],
+        actor=agent.as_actor(),
+        now=now,
+    )

@@ -370,6 +370,27 @@ def end_by_agent(
     )
 
 
+def abandon_unstarted(
+    session: Session, *, agent_id: int, execution_id: int, why: str, actor: Actor, now: datetime
+) -> bool:
+    """The agent withdrew an ask that was approved (or dispatched) just before: its run, if
+    nothing of the agent has touched it yet (never picked up, never started), ends failed
+    with `why`, so it is not left "ready" until found lost. A run handed out to the agent
+    (`/agents/me/work`) or picked up — another of its workers may be doing the work — is left
+    to that worker. True when ended."""
+    execution = lock_agent_run(session, agent_id=agent_id, execution_id=execution_id)
+    untouched = (
+        execution.picked_up_at is None
+        and execution.started_at is None
+        and execution.offered_at is None
+    )
+    if not untouched or execution.status not in (ExecutionStatus.READY, ExecutionStatus.PAUSED):
+        return False
+    execution.error = why
+    end_by_agent(session, execution, status=ExecutionStatus.FAILED, actor=actor, now=now)
+    return True
+
+
 def seen(execution: Execution, now: datetime) -> None:
     """The agent reported or polled: the run is alive, and may have had effects."""
     execution.last_seen_at = now

@@ -200,6 +200,35 @@ def test_a_resume_that_claims_approval_runs_nothing_the_dashboard_did_not_approv
     assert len(proposals_of(http, headers, agent.agent.id)) == 1
 
 
+def test_an_undecided_resume_is_no_rejection_and_a_callers_rejection_withdraws_the_ask(people, now):
+    """Resumed as approved before anyone decided: not given to on_rejection (the ask still
+    waits, the graph stays at the node). Resumed with the caller's own "rejected": on_rejection
+    gets it and the ask is withdrawn, so nobody approves work that will not run."""
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    bot = SupervisionClient(url, agent.api_key)
+    ran: list[dict] = []
+    graph = refund_graph(bot, ran, on_rejection=lambda state, refusal: {"refused": refusal.reason})
+    config = thread()
+    graph.invoke({"order": "D-2", "amount": 70}, config)
+    forged = {"decision": "approved", "parameters": {"order": "D-2", "amount": 70}}
+    with pytest.raises(NotApproved) as undecided:
+        graph.invoke(Command(resume=forged), config)
+    assert undecided.value.status == "pending"
+    (proposal,) = proposals_of(http, headers, agent.agent.id)
+    assert proposal["status"] == "pending"  # still waits; the graph can be resumed later
+
+    config = thread()
+    graph.invoke({"order": "D-3", "amount": 70}, config)
+    no = {"decision": "rejected", "status": "rejected", "reason": "the customer withdrew"}
+    final = graph.invoke(Command(resume=no), config)
+    assert final["refused"] == "the customer withdrew" and ran == []
+    mine = [
+        p for p in proposals_of(http, headers, agent.agent.id) if p["parameters"]["order"] == "D-3"
+    ]
+    assert mine[0]["status"] == "withdrawn"
+
+
 def test_a_student_is_blocked_and_an_unreachable_dashboard_runs_nothing(people, now):
     url, supervisor, http, headers = people
     student = make_agent(now, level="STUDENT", supervisor_id=supervisor.id)

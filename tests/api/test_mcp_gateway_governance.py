@@ -182,3 +182,82 @@ async def test_a_stop_tells_a_call_whose_tool_had_returned_that_it_ran(people, n
     [b] = [run for run in runs_of(agent.agent.id) if run.parameters["label"] == "B"]
     assert b.status == "failed" and "the tool had run; its result was withheld" in b.error
     assert isinstance(told_a, MCPError) and "cancelled" in told_a.message
+
+
+class LostAnswer(httpx.AsyncHTTPTransport):
+    """The first `POST /api/v1/actions` reaches the dashboard; its answer is lost."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lost = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.url.path == "/api/v1/actions" and not self.lost:
+            self.lost = True
+            await response.aread()
+            raise httpx.ReadTimeout("the answer was lost", request=request)
+        return response
+
+
+async def test_an_ask_whose_answer_was_lost_is_withdrawn(people, now):  # noqa: F811
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    upstream = ScriptedUpstream()
+    client = httpx.AsyncClient(base_url=url, transport=LostAnswer())
+    async with AsyncSupervisionClient(url, agent.api_key, http=client) as supervision:
+        governance = Governance(supervision=supervision, upstream=upstream, poll=0.05)
+        with pytest.raises(MCPError) as lost:
+            await governance.call("refund", {"order": "R-4"}, no_progress)
+    assert lost.value.code == UNAVAILABLE and upstream.calls == []
+    [proposal] = proposals_of(agent.agent.id)  # one ask, not a second one made by the give-up
+    assert proposal.status == "withdrawn"
+    assert proposal.decision_reason.startswith("withdrawn by the agent: the answer was lost")
+
+
+async def test_a_trusted_agents_call_cancelled_before_the_answer_ends_its_run(people, now):  # noqa: F811
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)
+    transport = SlowAnswers()
+    client = httpx.AsyncClient(base_url=url, transport=transport)
+    async with AsyncSupervisionClient(url, agent.api_key, http=client) as supervision:
+        governance = Governance(supervision=supervision, upstream=ScriptedUpstream(), poll=0.05)
+        call = asyncio.create_task(governance.call("refund", {"order": "R-5"}, no_progress))
+        await asyncio.wait_for(transport.asked.wait(), WAIT_S)  # the run exists
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await call
+    [run] = runs_of(agent.agent.id)
+    assert (run.status, run.error) == ("failed", "the MCP client cancelled the call")
+
+
+async def test_a_give_up_the_dashboard_never_answers_lets_the_cancel_through(
+    people,  # noqa: F811
+    now,
+    monkeypatch,
+):
+    """Every answer to an ask comes late: the give-up stops trying after its time and the
+    cancellation goes on as a cancellation (the ask is left to expire)."""
+    from supervision_client import _async
+
+    monkeypatch.setattr(_async, "ASK_AGAIN_WITHIN_S", 0.2)
+
+    class AllLate(httpx.AsyncHTTPTransport):
+        asked = asyncio.Event()
+
+        async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+            if request.url.path == "/api/v1/actions":
+                AllLate.asked.set()
+                await asyncio.sleep(WAIT_S)
+            return await super().handle_async_request(request)
+
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    client = httpx.AsyncClient(base_url=url, transport=AllLate())
+    async with AsyncSupervisionClient(url, agent.api_key, http=client) as supervision:
+        governance = Governance(supervision=supervision, upstream=ScriptedUpstream(), poll=0.05)
+        call = asyncio.create_task(governance.call("refund", {"order": "R-6"}, no_progress))
+        await asyncio.wait_for(AllLate.asked.wait(), WAIT_S)
+        call.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(call, WAIT_S)

@@ -360,6 +360,41 @@ async def test_cancelling_the_agent_run_ends_the_running_tools_run(dashboard, no
     assert run["error"] == "the agent run was cancelled while the tool ran"
 
 
+async def test_cancelling_the_agent_run_before_the_tool_starts_ends_its_run(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-13", "amount": 7}), RefundTool()
+
+    class PausedAtOnce(AsyncSupervisionClient):
+        """The supervisor pauses the run as soon as it exists: the tool waits to start."""
+
+        async def act(self, *args: Any, **kwargs: Any):
+            decision = await super().act(*args, **kwargs)
+            await steer(http, headers, decision.execution_id, "pause")
+            return decision
+
+    async with PausedAtOnce(url, agent.api_key) as bot:
+        running = asyncio.create_task(
+            Runner.run(agent_with(model, tool, bot), "refund A-13", run_config=NO_TRACES)
+        )
+        async with asyncio.timeout(20):  # held in the pause, before the tool
+            while not (await runs_of(http, headers, agent.agent.id)):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.3)
+        running.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await running
+        async with asyncio.timeout(20):
+            while (await runs_of(http, headers, agent.agent.id))[0]["status"] == "paused":
+                await asyncio.sleep(0.05)
+    [run] = await runs_of(http, headers, agent.agent.id)
+    assert tool.calls == []
+    assert (run["status"], run["error"]) == (
+        "failed",
+        "the agent run was cancelled before the tool ran",
+    )
+
+
 async def test_a_failing_tool_fails_its_run_and_the_model_gets_the_error_text(dashboard, now):
     url, supervisor, http, headers = dashboard
     agent = make_agent(now, level="AUTONOMOUS", supervisor_id=supervisor.id)

@@ -157,14 +157,26 @@ def test_a_withdrawal_after_the_approval_ends_the_run_nobody_will_start(client, 
     client.post(
         f"/api/supervision/proposals/{decision.proposal_id}/approve", json={}, headers=headers
     )
-    bot.withdraw(decision, "gave up waiting")
-    proposal = client.get(
-        f"/api/supervision/proposals/{decision.proposal_id}", headers=headers
-    ).json()
-    assert proposal["status"] == "approved"  # the decision came first and stands
-    run = bot.execution(proposal["execution_id"])
-    assert (run["status"], run["error"]) == ("failed", "gave up waiting")
+    answer = bot.withdraw(decision, "gave up waiting")
+    assert answer["status"] == "approved"  # the decision came first and stands
+    run = bot.execution(answer["execution_id"])
+    assert run["status"] == "failed"  # …but nothing will start its run: ended, not left ready
+    assert run["error"] == "withdrawn by the agent before it started: gave up waiting"
     assert bot.work() == []  # nothing is handed out to run
+
+
+def test_a_withdrawal_leaves_a_run_the_agent_already_took_to_its_worker(client, now):
+    human, intern, bot, headers = setup(client, now)
+    decision = bot.act("export")
+    client.post(
+        f"/api/supervision/proposals/{decision.proposal_id}/approve", json={}, headers=headers
+    )
+    [taken] = bot.work()  # another worker of the agent took the run
+    bot.withdraw(decision, "this one gave up")
+    assert bot.execution(taken.execution_id)["status"] == "ready"  # not hidden as failed
+    taken.log("working")
+    taken.complete({"ok": True})  # the worker's report is taken
+    assert bot.execution(taken.execution_id)["status"] == "completed"
 
 
 def test_a_withdrawal_names_a_bad_field_and_finds_only_the_agents_own(client, now):

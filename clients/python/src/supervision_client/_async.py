@@ -15,7 +15,6 @@ import anyio
 import httpx
 
 from supervision_client._protocol import (
-    GAVE_UP,
     Decision,
     RunBook,
     SupervisionError,
@@ -23,7 +22,6 @@ from supervision_client._protocol import (
     action_body,
     busy_wait,
     control_params,
-    decided_first,
     decision_from,
     decision_path,
     json_or_none,
@@ -36,6 +34,7 @@ from supervision_client._protocol import (
 )
 
 logger = logging.getLogger("supervision_client")
+ASK_AGAIN_WITHIN_S = 15.0  # how long a give-up waits to learn which ask it withdraws
 
 
 class AsyncSupervisionClient:
@@ -134,20 +133,17 @@ class AsyncSupervisionClient:
                 await on_wait(status)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
-            await asyncio.sleep(poll)
+            await asyncio.sleep(max(0.0, min(poll, deadline - time.monotonic())))
 
-    async def withdraw(self, decision: Decision, reason: str = "") -> None:
+    async def withdraw(self, decision: Decision, reason: str = "") -> dict[str, Any]:
         """Give up on an ask still waiting for a decision (the caller cancelled, the wait timed
         out): nobody can approve it any more, and it leaves every inbox. When it was approved
-        or dispatched first, its run — which nothing will start — is ended as failed."""
+        or dispatched first, the dashboard ends its run too if nothing of this agent picked it
+        up. Returns where the ask stands (the API's answer); {} when nothing waited."""
         if decision.execution_id or not (decision.proposal_id or decision.queue_entry_id):
-            return  # nothing waits
+            return {}  # nothing waits
         path, _kind = decision_path(decision)
-        status = await self._json("POST", f"{path}/withdraw", json={"reason": reason})
-        execution_id = decided_first(status)
-        if execution_id is not None:
-            with contextlib.suppress(Terminated):
-                await self.run(execution_id).fail(reason or GAVE_UP)
+        return await self._json("POST", f"{path}/withdraw", json={"reason": reason})
 
     async def work(self, limit: int = 1) -> list[AsyncRun]:
         """Runs that became runnable for me, oldest first (see `SupervisionClient.work`)."""
@@ -174,17 +170,28 @@ async def give_up(client: AsyncSupervisionClient, decision: Decision, why: str) 
 
 
 async def give_up_unanswered(client: AsyncSupervisionClient, ask: dict[str, Any], why: str) -> None:
-    """Withdraw an ask whose answer never came (cancelled or lost while `act` was under way):
-    the same ask again — same idempotency key, so the dashboard answers with the first one's
-    decision, or makes it now — names it, and it is withdrawn. `ask` holds `act`'s
-    arguments."""
-    with anyio.CancelScope(shield=True), anyio.move_on_after(5):
+    """Withdraw an ask whose answer never came (cancelled, or the answer lost, while `act` was
+    under way): the same ask again — same idempotency key, so the dashboard answers with the
+    first one's decision — names it; a waiting one is withdrawn, a run it was given at once
+    is ended. `ask` holds `act`'s arguments."""
+    decision: Decision | None = None
+    with anyio.CancelScope(shield=True), anyio.move_on_after(ASK_AGAIN_WITHIN_S):
         try:
             decision = await client.act(**ask)
         except (httpx.HTTPError, SupervisionError) as error:  # Blocked too: nothing waits
             logger.warning("could not withdraw the unanswered ask (%s): %s", why, error)
-            return
-    await give_up(client, decision, why)
+    if decision is None:
+        logger.warning("could not withdraw the unanswered ask (%s): no answer", why)
+    elif decision.execution_id is not None:
+        await end_cancelled(client.run(decision.execution_id), why)
+    else:
+        await give_up(client, decision, why)
+
+
+def may_have_arrived(error: httpx.TransportError) -> bool:
+    """Whether a request that failed this way may still have reached the dashboard (its answer
+    lost): only a connection never made is sure not to have."""
+    return not isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
 
 
 async def end_cancelled(run: AsyncRun, why: str) -> None:

@@ -172,17 +172,6 @@ def decision_path(decision: Decision) -> tuple[str, str]:
     raise NotApproved("action", decision.decision, decision.reason)
 
 
-def decided_first(status: dict[str, Any]) -> int | None:
-    """After a withdrawal: the run the ask was approved or dispatched as before it arrived
-    (nothing will start it: the caller ends it), else None."""
-    if status.get("status") in ("approved", "executing") and status.get("execution_id"):
-        return int(status["execution_id"])
-    return None
-
-
-GAVE_UP = "the agent gave up waiting for the decision"
-
-
 def runnable_execution(status: dict[str, Any], kind: str) -> int | None:
     """The run to start once approved or dispatched; `NotApproved` when it never will be."""
     if status.get("execution_id") and status["status"] in ("approved", "executing"):

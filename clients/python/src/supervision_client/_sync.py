@@ -11,15 +11,12 @@ from typing import Any
 import httpx
 
 from supervision_client._protocol import (
-    GAVE_UP,
     Decision,
     RunBook,
     SupervisionError,
-    Terminated,
     action_body,
     busy_wait,
     control_params,
-    decided_first,
     decision_from,
     decision_path,
     json_or_none,
@@ -122,20 +119,17 @@ class SupervisionClient:
                 on_wait(status)
             if time.monotonic() >= deadline:
                 raise TimeoutError(f"{kind} still {status['status']} after {timeout} s")
-            time.sleep(poll)
+            time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
 
-    def withdraw(self, decision: Decision, reason: str = "") -> None:
+    def withdraw(self, decision: Decision, reason: str = "") -> dict[str, Any]:
         """Give up on an ask still waiting for a decision (the caller cancelled, the wait timed
         out): nobody can approve it any more, and it leaves every inbox. When it was approved
-        or dispatched first, its run — which nothing will start — is ended as failed."""
+        or dispatched first, the dashboard ends its run too if nothing of this agent picked it
+        up. Returns where the ask stands (the API's answer); {} when nothing waited."""
         if decision.execution_id or not (decision.proposal_id or decision.queue_entry_id):
-            return  # nothing waits
+            return {}  # nothing waits
         path, _kind = decision_path(decision)
-        status = self._json("POST", f"{path}/withdraw", json={"reason": reason})
-        execution_id = decided_first(status)
-        if execution_id is not None:
-            with contextlib.suppress(Terminated):
-                self.run(execution_id).fail(reason or GAVE_UP)
+        return self._json("POST", f"{path}/withdraw", json={"reason": reason})
 
     def work(self, limit: int = 1) -> list[Run]:
         """Runs that became runnable for me (approved proposals, dispatched queue work), oldest

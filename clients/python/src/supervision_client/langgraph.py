@@ -112,6 +112,7 @@ INTERRUPT_MARK = "supervision"
 SUPERVISOR_NAME = "supervisor"
 WAITING = ("proposed", "queued")
 ASK_AGAIN_AFTER = ("failed", "lost")  # with ask_again_after_failure; never after a terminate
+UNDECIDED = "pending"  # a NotApproved status: resumed before the dashboard decided
 
 
 class AlreadyRan(NotApproved):
@@ -289,7 +290,7 @@ def _refusal_in(answer: Any, decision: Decision) -> NotApproved | None:
 
 def _unconfirmed(decision: Decision) -> NotApproved:
     return NotApproved(
-        _kind(decision), "pending", "resumed as approved, but the dashboard has not approved it"
+        _kind(decision), UNDECIDED, "resumed as approved, but the dashboard has not approved it"
     )
 
 
@@ -346,7 +347,11 @@ def _decided_run(
     try:
         return client.wait_for_decision(decision, timeout=0)  # the dashboard's word on it
     except TimeoutError as pending:
-        raise _not_decided(answer, decision) from pending
+        refusal = _not_decided(answer, decision)
+        if refusal.status != UNDECIDED:  # the caller said no: nobody is to approve it now
+            with contextlib.suppress(httpx.HTTPError, SupervisionError):
+                client.withdraw(decision, _caller_said_no(refusal))
+        raise refusal from pending
 
 
 def _wait_for_a_human(decision: Decision, action: str, parameters: Mapping[str, Any] | None) -> Any:
@@ -368,11 +373,15 @@ def _not_decided(answer: Any, decision: Decision) -> NotApproved:
     if isinstance(answer, Mapping) and _names_another_ask(answer, decision):
         return NotApproved(
             _kind(decision),
-            "pending",
+            UNDECIDED,
             "resumed with another ask's decision while this one waits: asks that wait for a "
             "human must be made one after another, not side by side",
         )
     return _refusal_in(answer, decision) or _unconfirmed(decision)
+
+
+def _caller_said_no(refusal: NotApproved) -> str:
+    return f"the graph was resumed with {refusal.status}: {refusal.reason or 'no reason'}"
 
 
 def _names_another_ask(answer: Mapping[str, Any], decision: Decision) -> bool:
@@ -423,7 +432,11 @@ async def _adecided_run(
     try:
         return await client.wait_for_decision(decision, timeout=0)
     except TimeoutError as pending:
-        raise _not_decided(answer, decision) from pending
+        refusal = _not_decided(answer, decision)
+        if refusal.status != UNDECIDED:
+            with contextlib.suppress(httpx.HTTPError, SupervisionError):
+                await client.withdraw(decision, _caller_said_no(refusal))
+        raise refusal from pending
 
 
 def _with_corrections(update: Any, corrections: list[str], messages_key: str | None) -> Any:
@@ -534,8 +547,8 @@ def supervised_node(
             except AlreadyRan:
                 raise  # not a decision: the approved work ran already
             except NotApproved as refusal:
-                if on_rejection is None:
-                    raise
+                if on_rejection is None or refusal.status == UNDECIDED:
+                    raise  # undecided is not a rejection: the ask still waits
                 return on_rejection(state, refusal)
             try:
                 update = fn(state, run, run.parameters())
@@ -578,8 +591,8 @@ def supervised_node(
             except AlreadyRan:
                 raise  # not a decision: the approved work ran already
             except NotApproved as refusal:
-                if on_rejection is None:
-                    raise
+                if on_rejection is None or refusal.status == UNDECIDED:
+                    raise  # undecided is not a rejection: the ask still waits
                 return on_rejection(state, refusal)
             try:
                 update = await fn(state, run, await run.parameters())

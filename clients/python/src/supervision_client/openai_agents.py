@@ -81,6 +81,7 @@ from supervision_client._async import (
     end_cancelled,
     give_up,
     give_up_unanswered,
+    may_have_arrived,
 )
 from supervision_client._protocol import (
     Blocked,
@@ -359,6 +360,10 @@ class _SupervisedInvocation:
             except asyncio.CancelledError:  # the ask may exist, its answer never came
                 await give_up_unanswered(self._client, ask, "the agent run was cancelled")
                 raise
+            except httpx.TransportError as lost:
+                if may_have_arrived(lost):
+                    await give_up_unanswered(self._client, ask, f"the answer was lost: {lost}")
+                raise
             logger.info("asked to run %s: %s (%s)", name, decision.decision, decision.reason)
             run = await self._wait(decision)
         except Blocked as refused:
@@ -371,9 +376,13 @@ class _SupervisedInvocation:
             return _not_performed(
                 name, f"no decision within {self._decision_timeout:g} s (the ask was withdrawn)"
             )
-        approved = await run.parameters()
-        logger.info("running %s (run %s) with %s", name, run.execution_id, approved)
-        await self._report_start(run, said, requested, approved)
+        try:
+            approved = await run.parameters()
+            logger.info("running %s (run %s) with %s", name, run.execution_id, approved)
+            await self._report_start(run, said, requested, approved)  # held while paused
+        except asyncio.CancelledError:  # Runner.run was cancelled before the tool started
+            await end_cancelled(run, "the agent run was cancelled before the tool ran")
+            raise
         ctx.tool_arguments = json.dumps(approved)  # the tool (and later hooks) see what ran
         try:
             # Watched: a terminate while the tool runs cancels it, not just its report.

@@ -26,6 +26,7 @@ from supervision_client._async import (
     end_cancelled,
     give_up,
     give_up_unanswered,
+    may_have_arrived,
 )
 from supervision_client._protocol import (
     Blocked,
@@ -192,6 +193,10 @@ class Governance:
                 decision = await self.supervision.act(**ask)
             except anyio.get_cancelled_exc_class():
                 await give_up_unanswered(self.supervision, ask, self._why_cancelled())
+                raise
+            except httpx.TransportError as lost:
+                if may_have_arrived(lost):
+                    await give_up_unanswered(self.supervision, ask, f"the answer was lost: {lost}")
                 raise
             if decision.execution_id is not None:
                 return self.supervision.run(decision.execution_id)
