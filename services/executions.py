@@ -37,7 +37,7 @@ from services.actors import Actor
 from services.audit import record_audit
 from services.changes import note_change
 from services.errors import Conflict, NotFound
-from services.queue import settle_queue_entry_for
+from services.queue import settle_queue_entry_for, settle_withdrawn
 from services.rows import insert_row
 
 
@@ -387,6 +387,8 @@ def abandon_unstarted(
     if not untouched or execution.status not in (ExecutionStatus.READY, ExecutionStatus.PAUSED):
         return False
     execution.error = why
+    # Its queue entry ends first, as withdrawn: a failed run would send it back to the queue.
+    settle_withdrawn(session=session, execution=execution, why=why, actor=actor, now=now)
     end_by_agent(session, execution, status=ExecutionStatus.FAILED, actor=actor, now=now)
     return True
 

@@ -510,6 +510,22 @@ def settle_queue_entry_for(
         _fail_attempt(session, entry, now, execution.error or "execution failed")
 
 
+def settle_withdrawn(
+    *, session: Session, execution: Execution, why: str, actor: Actor, now: datetime
+) -> None:
+    """The agent withdrew the queued action this run was dispatched for, before anything of
+    it touched the run: the entry ends cancelled — final, not back in the queue to be
+    dispatched again."""
+    if execution.queue_entry_id is None:
+        return
+    entry = session.get(QueueEntry, execution.queue_entry_id)
+    if entry is None or entry.execution_id != execution.id or entry.status != QueueStatus.EXECUTING:
+        return
+    values = {"status": QueueStatus.CANCELLED, "finished_at": now, "last_error": why}
+    if _settle_fenced(session, entry, values):
+        _audit(session, actor, "queue.withdrawn", entry.id or 0, now, "executing", "cancelled")
+
+
 def mark_expired(*, session: Session, now: datetime) -> list[QueueEntryRead]:
     """Pending entries past their expiry become expired."""
     due = session.exec(

@@ -35,6 +35,7 @@ from supervision_client.openai_agents import AgentTerminated, CannotSupervise, s
 from models.events import ExecutionEvent
 from services.db import read_scope
 from tests.api.test_async_client import decide, people, steer  # noqa: F401  (people: fixture)
+from tests.api.test_mcp_gateway_governance import LostAnswer
 from tests.api.test_stream_api import live_server, parse  # noqa: F401  (the fixture)
 from tests.databases import on_postgres
 from tests.factories import make_agent
@@ -259,6 +260,24 @@ async def test_no_decision_in_time_withdraws_the_ask_and_the_model_is_told(dashb
         http.get, f"/api/supervision/proposals/{proposal_id}", headers=headers
     )
     assert shown.json()["status"] == "withdrawn"
+
+
+async def test_an_ask_whose_answer_was_lost_is_withdrawn_and_nothing_runs(dashboard, now):
+    url, supervisor, http, headers = dashboard
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    model, tool = refund_script({"order": "A-14", "amount": 3}), RefundTool()
+    transport = LostAnswer()
+    client = httpx.AsyncClient(base_url=url, transport=transport)
+    async with AsyncSupervisionClient(url, agent.api_key, http=client) as bot:
+        with pytest.raises(Exception) as failure:  # fail closed: Runner.run stops
+            await Runner.run(agent_with(model, tool, bot), "refund A-14", run_config=NO_TRACES)
+    assert isinstance(failure.value.__cause__, httpx.ReadTimeout)
+    assert tool.calls == []
+    listed = await asyncio.to_thread(
+        http.get, "/api/supervision/proposals", params={"status": "withdrawn"}, headers=headers
+    )
+    [withdrawn] = [p for p in listed.json() if p["agent_id"] == agent.agent.id]
+    assert withdrawn["decision_reason"].startswith("withdrawn by the agent: the answer was lost")
 
 
 async def test_a_student_is_refused_the_tool_does_not_run_and_the_model_is_told(dashboard, now):

@@ -1,10 +1,14 @@
 import threading
+from datetime import timedelta
 
 import pytest
 from sqlmodel import select
 
 from models import AuditEvent
-from services.db import read_scope
+from services import queue
+from services.clock import utcnow
+from services.db import read_scope, session_scope
+from services.policy import queue_policy
 from supervision_app.client import NotApproved, SupervisionClient
 from tests.api.conftest import sign_in
 from tests.api.test_governance_api import go_online
@@ -212,3 +216,34 @@ def test_an_agent_withdraws_its_queued_action_before_dispatch(client, now):
     assert status["reason"] == "withdrawn by the agent: no longer needed"
     go_online(client, human)  # the supervisor is back: only what still waits is dispatched
     assert [run.parameters() for run in bot.work(limit=5)] == [{"ticket": 8}]
+
+
+def test_a_withdrawal_after_dispatch_cancels_the_queued_action_for_good(client, now):
+    human = make_user(now)  # offline: the SUPERVISED agent's action waits in the queue
+    agent = make_agent(now, level="SUPERVISED", supervisor_id=human.id)
+    bot = SupervisionClient("http://testserver", agent.api_key, http=client)
+    decision = bot.act("rebuild_index", {"shard": 3})
+    go_online(client, human)  # the supervisor is back: the entry is dispatched as a run
+    answer = bot.withdraw(decision, "no longer needed")
+    assert answer["status"] == "cancelled"  # final: not back in the queue
+    assert bot.execution(answer["execution_id"])["status"] == "failed"
+    with session_scope() as session:  # the dispatcher's next pass, well after any backoff
+        queue.dispatch_for_supervisor(
+            session=session,
+            supervisor_id=human.id,
+            now=utcnow() + timedelta(hours=1),
+            policy=queue_policy(),
+        )
+    assert bot.work(limit=5) == []  # never handed out again
+
+
+def test_a_withdrawal_leaves_a_run_the_agent_already_polled(client, now):
+    human, intern, bot, headers = setup(client, now)
+    decision = bot.act("export")
+    client.post(
+        f"/api/supervision/proposals/{decision.proposal_id}/approve", json={}, headers=headers
+    )
+    run = bot.run(bot.wait_for_decision(decision, timeout=1, poll=0.1).execution_id)
+    run.check_in()  # a worker of the agent picked it up by polling its controls
+    bot.withdraw(decision, "another worker gave up")
+    assert bot.execution(run.execution_id)["status"] == "ready"  # left to the worker

@@ -13,7 +13,12 @@ import json
 
 import httpx
 import pytest
-from supervision_client import AsyncSupervisionClient, SupervisionClient, SupervisionError
+from supervision_client import (
+    AsyncSupervisionClient,
+    Decision,
+    SupervisionClient,
+    SupervisionError,
+)
 from supervision_client._protocol import BUSY_RETRIES
 from supervision_client._watch import ControlsLost, watched
 
@@ -126,3 +131,27 @@ async def test_a_steps_own_http_error_is_its_own_not_the_dashboards():
     async with AsyncSupervisionClient("http://x", "sva_k", http=http) as client:
         with pytest.raises(httpx.ConnectError, match="shop"):
             await watched(client.run(7), step())
+
+
+@pytest.mark.parametrize(
+    ("timeout", "poll"), [(float("nan"), 1), (float("inf"), 1), (5, 0), (-1, 1)]
+)
+def test_a_wait_that_could_not_end_or_would_hammer_the_dashboard_is_refused(timeout, poll):
+    client = SupervisionClient("http://x", "sva_k", http=httpx.Client(base_url="http://x"))
+    waiting = Decision("proposed", "INTERN", "", 1, proposal_id=4)
+    with pytest.raises(ValueError):
+        client.wait_for_decision(waiting, timeout=timeout, poll=poll)
+
+
+async def test_failed_looks_do_not_outlast_the_waits_timeout():
+    """The dashboard answers 500 to every look: the wait ends at its timeout, not after the
+    poll interval times the failures it tolerates."""
+
+    def broken(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(500, json={"detail": "boom"})
+
+    http = httpx.AsyncClient(base_url="http://x", transport=httpx.MockTransport(broken))
+    waiting = Decision("proposed", "INTERN", "", 1, proposal_id=4)
+    async with AsyncSupervisionClient("http://x", "sva_k", http=http) as client:
+        with pytest.raises(TimeoutError):
+            await client.wait_for_decision(waiting, timeout=0.2, poll=30)

@@ -21,6 +21,7 @@ from supervision_client._protocol import (
     Terminated,
     action_body,
     busy_wait,
+    check_wait,
     control_params,
     decision_from,
     decision_path,
@@ -114,6 +115,7 @@ class AsyncSupervisionClient:
         API shows it), so a caller can tell its own user what it is waiting for."""
         if decision.execution_id:
             return self.run(decision.execution_id)
+        check_wait(timeout, poll)
         path, kind = decision_path(decision)
         deadline = time.monotonic() + timeout
         failures = 0
@@ -124,7 +126,9 @@ class AsyncSupervisionClient:
             except (httpx.TransportError, SupervisionError) as error:
                 if not passing(error, failures := failures + 1):
                     raise
-                await asyncio.sleep(poll)
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{kind} undecided after {timeout} s") from error
+                await asyncio.sleep(max(0.0, min(poll, deadline - time.monotonic())))
                 continue
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:

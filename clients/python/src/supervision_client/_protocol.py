@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import math
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -114,6 +115,14 @@ def retry_after(response: httpx.Response) -> float | None:
 
 
 POLL_FAILURES_TOLERATED = 3  # a wait for a decision outlives this many failed looks in a row
+
+
+def check_wait(timeout: float, poll: float) -> None:
+    """A wait that can end and does not hammer the dashboard: refused at once otherwise."""
+    if not (math.isfinite(timeout) and timeout >= 0):
+        raise ValueError(f"timeout must be a number of seconds, 0 or more (not {timeout!r})")
+    if not (math.isfinite(poll) and poll > 0):
+        raise ValueError(f"poll must be a number of seconds above 0 (not {poll!r})")
 
 
 def passing(error: Exception, failures: int) -> bool:

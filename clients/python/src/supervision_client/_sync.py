@@ -16,6 +16,7 @@ from supervision_client._protocol import (
     SupervisionError,
     action_body,
     busy_wait,
+    check_wait,
     control_params,
     decision_from,
     decision_path,
@@ -100,6 +101,7 @@ class SupervisionClient:
         called with each undecided status, to tell a user what the agent waits for."""
         if decision.execution_id:
             return self.run(decision.execution_id)
+        check_wait(timeout, poll)
         path, kind = decision_path(decision)
         deadline = time.monotonic() + timeout
         failures = 0
@@ -110,7 +112,9 @@ class SupervisionClient:
             except (httpx.TransportError, SupervisionError) as error:
                 if not passing(error, failures := failures + 1):
                     raise
-                time.sleep(poll)
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(f"{kind} undecided after {timeout} s") from error
+                time.sleep(max(0.0, min(poll, deadline - time.monotonic())))
                 continue
             execution_id = runnable_execution(status, kind)
             if execution_id is not None:

@@ -89,6 +89,7 @@ from supervision_client._protocol import (
     NotApproved,
     SupervisionError,
     Terminated,
+    check_wait,
 )
 from supervision_client._watch import ControlsLost, watched
 
@@ -194,6 +195,7 @@ def supervise(
     used as a tool (`agent.as_tool()`) is asked about as one call; the tools it calls inside are
     guarded only if that agent was `supervise`d before `as_tool()`.
     """
+    check_wait(decision_timeout, poll)  # refused now, not at the first tool call
     return _supervise(agent, client, decision_timeout, poll, mcp_servers_are_gateways, {})
 
 
@@ -300,6 +302,7 @@ def supervised_tool(
         poll: seconds between two looks at a pending decision.
         turns: where the model's words come from (`supervise` passes its `ModelTurns`).
     """
+    check_wait(decision_timeout, poll)
     # The tool itself, with its failure policy switched off, so its exceptions reach us (to
     # report the run failed) instead of becoming an error text inside the SDK's wrapper.
     body = copy.copy(tool)

@@ -34,6 +34,7 @@ from supervision_client._protocol import (
     NotApproved,
     SupervisionError,
     Terminated,
+    check_wait,
 )
 from supervision_client._watch import ControlsLost, watched
 
@@ -83,6 +84,9 @@ class Governance:
     _known_tools: frozenset[str] = frozenset()
     # The calls under way, by task: a stop cancels them all.
     _in_flight: dict[int, _Call] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        check_wait(self.decision_timeout, self.poll)
 
     async def call(
         self, name: str, arguments: dict[str, Any], report_progress: ReportProgress
