@@ -61,6 +61,26 @@ def test_proposal_is_rejected_with_a_reason_the_agent_receives(page: Page, runni
     assert status["status"] == "rejected" and status["reason"] == "customer 7 is not a duplicate"
 
 
+def test_a_proposal_its_agent_withdraws_leaves_the_inbox_and_says_why(
+    page: Page, running_app: RunningApp
+):
+    make_supervisor(running_app, "wes")
+    bot = SupervisionClient(
+        running_app.url, make_agent_key(running_app, "wes-intern", "INTERN", "wes")
+    )
+    sign_in(page, running_app, "wes", PASSWORD)
+    decision = bot.act("send_invoice", {"customer": 9}, reason="month end")
+    page.goto(f"{running_app.url}/proposals")
+    card = page.get_by_test_id("proposal-card").filter(has_text="send_invoice")
+    expect(card).to_be_visible()
+    bot.withdraw(decision, "the user closed the chat")
+    expect(card).to_have_count(0, timeout=15_000)  # no reload: gone from the pending list
+    page.get_by_label("Status").click()
+    page.get_by_role("option", name="withdrawn").click()
+    card.click()
+    expect(page.get_by_text("withdrawn by the agent: the user closed the chat")).to_be_visible()
+
+
 def test_bad_json_is_explained_and_cannot_be_approved(page: Page, running_app: RunningApp):
     make_supervisor(running_app, "quinn")
     bot = SupervisionClient(
