@@ -291,7 +291,8 @@ def withdraw_my_proposal(
 ) -> RequestStatus:
     """Give up on my proposal while nobody has decided it (my caller cancelled, I stopped
     waiting): it leaves every inbox and can no longer be approved. The answer is where it
-    stands: `withdrawn`, or the decision that came first (approved: end its run yourself)."""
+    stands: `withdrawn`, or the decision that came first (approved: its run is ended too if
+    nothing of mine has taken it)."""
     with session_scope() as session:
         return agent_work.withdraw_proposal(
             session=session,
@@ -306,8 +307,9 @@ def withdraw_my_proposal(
 def withdraw_my_queue_entry(
     entry_id: int, agent: AgentDep, body: WithdrawBody | None = None
 ) -> RequestStatus:
-    """Give up on my queued action before it is dispatched: it is cancelled. The answer is
-    where it stands: `cancelled`, or `executing` with the run it was dispatched as."""
+    """Give up on my queued action: it is cancelled. The answer is where it stands —
+    `cancelled` (dispatched a moment before: its run is ended too if nothing of mine has
+    taken it), or `executing` with the run one of my workers took."""
     with session_scope() as session:
         return agent_work.withdraw_queue_entry(
             session=session,

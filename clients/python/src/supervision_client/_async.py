@@ -192,6 +192,49 @@ async def give_up_unanswered(client: AsyncSupervisionClient, ask: dict[str, Any]
         await give_up(client, decision, why)
 
 
+async def ask_leaving_nothing_behind(
+    client: AsyncSupervisionClient, ask: dict[str, Any], *, why_cancelled: Callable[[], str]
+) -> Decision:
+    """`client.act(**ask)` (give `ask` an idempotency key) for a caller that may stop before
+    the answer: cancelled, or the answer lost on the way, the ask is withdrawn (a run given
+    at once is ended), so nobody approves work nobody waits for."""
+    try:
+        return await client.act(**ask)
+    except anyio.get_cancelled_exc_class():
+        await give_up_unanswered(client, ask, why_cancelled())
+        raise
+    except httpx.TransportError as lost:
+        if may_have_arrived(lost):
+            await give_up_unanswered(client, ask, f"the answer was lost: {lost}")
+        raise
+
+
+async def wait_or_withdraw(
+    client: AsyncSupervisionClient,
+    decision: Decision,
+    *,
+    timeout: float,
+    poll: float,
+    why_cancelled: Callable[[], str],
+    on_wait: Callable[[dict[str, Any]], Awaitable[None]] | None = None,
+) -> AsyncRun:
+    """`client.wait_for_decision`, withdrawing the ask when the wait ends without a run:
+    cancelled, no decision within `timeout`, or the dashboard lost (a refusal is an answer,
+    not a reason to withdraw). The error goes on to the caller."""
+    try:
+        return await client.wait_for_decision(decision, timeout=timeout, poll=poll, on_wait=on_wait)
+    except anyio.get_cancelled_exc_class():
+        await give_up(client, decision, why_cancelled())
+        raise
+    except TimeoutError:
+        await give_up(client, decision, f"no decision within {timeout:g} s")
+        raise
+    except (httpx.HTTPError, SupervisionError) as lost:
+        if not isinstance(lost, SupervisionError) or lost.transient:
+            await give_up(client, decision, f"the dashboard was lost: {lost}")
+        raise
+
+
 def may_have_arrived(error: httpx.TransportError) -> bool:
     """Whether a request that failed this way may still have reached the dashboard (its answer
     lost): only a connection never made is sure not to have."""

@@ -50,7 +50,6 @@ try:
 except ModuleNotFoundError as missing:  # say what to install, not a bare import error
     raise missing_extra(missing, "openai-agents", "The OpenAI Agents SDK adapter") from missing
 
-import httpx
 from agents import (
     Agent,
     AgentHooks,
@@ -78,16 +77,13 @@ from pydantic import BaseModel
 from supervision_client._async import (
     AsyncRun,
     AsyncSupervisionClient,
+    ask_leaving_nothing_behind,
     end_cancelled,
-    give_up,
-    give_up_unanswered,
-    may_have_arrived,
+    wait_or_withdraw,
 )
 from supervision_client._protocol import (
     Blocked,
-    Decision,
     NotApproved,
-    SupervisionError,
     Terminated,
     check_wait,
 )
@@ -358,17 +354,17 @@ class _SupervisedInvocation:
             "idempotency_key": f"openai-agents-{uuid.uuid4().hex}",
         }
         try:
-            try:
-                decision = await self._client.act(**ask)
-            except asyncio.CancelledError:  # the ask may exist, its answer never came
-                await give_up_unanswered(self._client, ask, "the agent run was cancelled")
-                raise
-            except httpx.TransportError as lost:
-                if may_have_arrived(lost):
-                    await give_up_unanswered(self._client, ask, f"the answer was lost: {lost}")
-                raise
+            decision = await ask_leaving_nothing_behind(
+                self._client, ask, why_cancelled=_run_cancelled
+            )
             logger.info("asked to run %s: %s (%s)", name, decision.decision, decision.reason)
-            run = await self._wait(decision)
+            run = await wait_or_withdraw(
+                self._client,
+                decision,
+                timeout=self._decision_timeout,
+                poll=self._poll,
+                why_cancelled=_run_cancelled,
+            )
         except Blocked as refused:
             logger.info("%s refused: %s", name, refused.detail)
             return _not_performed(name, f"refused for this agent: {refused.detail}")
@@ -422,25 +418,6 @@ class _SupervisedInvocation:
         edited = approved if approved != requested else None
         return _for_model(output, edited, run.corrections)
 
-    async def _wait(self, decision: Decision) -> AsyncRun:
-        """The run once decided; an ask we stop waiting for (the agent run was cancelled, or
-        no decision in time) is withdrawn, so nobody approves work that would never start."""
-        try:
-            return await self._client.wait_for_decision(
-                decision, timeout=self._decision_timeout, poll=self._poll
-            )
-        except asyncio.CancelledError:
-            await give_up(self._client, decision, "the agent run was cancelled")
-            raise
-        except TimeoutError:
-            why = f"no decision within {self._decision_timeout:g} s"
-            await give_up(self._client, decision, why)
-            raise
-        except (httpx.TransportError, SupervisionError) as lost:  # past the blips it waits out
-            if not isinstance(lost, SupervisionError) or lost.transient:
-                await give_up(self._client, decision, f"the dashboard was lost: {lost}")
-            raise
-
     async def _timed_out(self, ctx: ToolContext[Any], error: ToolTimeoutError) -> Any:
         """What the model reads after the tool's own timeout, by the tool's timeout policy
         (the body runs with "raise_exception", so the run is failed, not completed)."""
@@ -471,6 +448,10 @@ class _SupervisedInvocation:
             data={"requested": requested, "approved": approved},
         )
         await run.progress(f"run {name}", 0, 2, steps=[f"run {name}", "report the result"])
+
+
+def _run_cancelled() -> str:
+    return "the agent run was cancelled"
 
 
 def _json_object(arguments: str) -> dict[str, Any] | None:

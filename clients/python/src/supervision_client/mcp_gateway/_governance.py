@@ -23,10 +23,9 @@ from mcp.shared.exceptions import MCPError
 from supervision_client._async import (
     AsyncRun,
     AsyncSupervisionClient,
+    ask_leaving_nothing_behind,
     end_cancelled,
-    give_up,
-    give_up_unanswered,
-    may_have_arrived,
+    wait_or_withdraw,
 )
 from supervision_client._protocol import (
     Blocked,
@@ -193,15 +192,9 @@ class Governance:
             "idempotency_key": f"mcp-gateway-{uuid.uuid4().hex}",
         }
         try:
-            try:
-                decision = await self.supervision.act(**ask)
-            except anyio.get_cancelled_exc_class():
-                await give_up_unanswered(self.supervision, ask, self._why_cancelled())
-                raise
-            except httpx.TransportError as lost:
-                if may_have_arrived(lost):
-                    await give_up_unanswered(self.supervision, ask, f"the answer was lost: {lost}")
-                raise
+            decision = await ask_leaving_nothing_behind(
+                self.supervision, ask, why_cancelled=self._why_cancelled
+            )
             if decision.execution_id is not None:
                 return self.supervision.run(decision.execution_id)
             return await self._decided(decision, progress)
@@ -230,25 +223,20 @@ class Governance:
             await progress.say(f"still waiting for a supervisor ({status.get('status')})")
 
         try:
-            return await self.supervision.wait_for_decision(
-                decision, timeout=self.decision_timeout, poll=self.poll, on_wait=still_waiting
+            return await wait_or_withdraw(
+                self.supervision,
+                decision,
+                timeout=self.decision_timeout,
+                poll=self.poll,
+                why_cancelled=self._why_cancelled,
+                on_wait=still_waiting,
             )
-        except anyio.get_cancelled_exc_class():
-            await give_up(self.supervision, decision, self._why_cancelled())
-            raise
         except TimeoutError:
-            await give_up(
-                self.supervision, decision, f"no decision within {self.decision_timeout:g} s"
-            )
             raise MCPError(
                 UNAVAILABLE,
                 f"No decision within {self.decision_timeout:g} s; "
                 "the ask was withdrawn and nothing was run",
             ) from None
-        except _DASHBOARD_ERRORS as lost:
-            if not isinstance(lost, SupervisionError) or lost.transient:
-                await give_up(self.supervision, decision, f"the dashboard was lost: {lost}")
-            raise
 
     async def _run(
         self,
