@@ -261,3 +261,34 @@ async def test_a_give_up_the_dashboard_never_answers_lets_the_cancel_through(
         call.cancel()
         with pytest.raises(asyncio.CancelledError):
             await asyncio.wait_for(call, WAIT_S)
+
+
+class ProxyTimeout(httpx.AsyncHTTPTransport):
+    """A reverse proxy in front of the dashboard: the first ask reaches the app, and the agent
+    gets the proxy's 504 instead of its answer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timed_out = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await super().handle_async_request(request)
+        if request.url.path == "/api/v1/actions" and not self.timed_out:
+            self.timed_out = True
+            await response.aread()
+            return httpx.Response(504, text="<html>504 Gateway Time-out</html>")
+        return response
+
+
+async def test_an_ask_answered_by_a_proxys_504_is_withdrawn(people, now):  # noqa: F811
+    url, supervisor, http, headers = people
+    agent = make_agent(now, level="INTERN", supervisor_id=supervisor.id)
+    upstream = ScriptedUpstream()
+    client = httpx.AsyncClient(base_url=url, transport=ProxyTimeout())
+    async with AsyncSupervisionClient(url, agent.api_key, http=client) as supervision:
+        governance = Governance(supervision=supervision, upstream=upstream, poll=0.05)
+        with pytest.raises(MCPError) as failed:
+            await governance.call("refund", {"order": "R-7"}, no_progress)
+    assert failed.value.code == UNAVAILABLE and upstream.calls == []
+    [proposal] = proposals_of(agent.agent.id)  # taken by the app behind the proxy…
+    assert proposal.status == "withdrawn"  # …and withdrawn: nobody approves it for nobody

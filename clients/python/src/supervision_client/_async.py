@@ -207,6 +207,16 @@ async def ask_leaving_nothing_behind(
         if may_have_arrived(lost):
             await give_up_unanswered(client, ask, f"the answer was lost: {lost}")
         raise
+    except SupervisionError as failed:
+        if _may_have_been_taken(failed):
+            await give_up_unanswered(client, ask, f"the answer was an error: {failed.status}")
+        raise
+
+
+def _may_have_been_taken(error: SupervisionError) -> bool:
+    """A server error (a proxy's 502 / 504 among them) may come after the dashboard took the
+    ask; a "too busy" answer with Retry-After comes before anything is written."""
+    return error.status >= 500 and error.retry_after is None
 
 
 async def wait_or_withdraw(
